@@ -1,0 +1,87 @@
+using FlashAttention.Kernels.Launch;
+
+namespace FlashAttention;
+
+/// <summary>
+/// Checks a forward call before anything is written or launched. Every message names the
+/// argument, the dimension, the value found and the value expected.
+/// </summary>
+internal static class AttentionValidator
+{
+    /// <summary>CUDA's grid limit in y and z, where heads and batch go.</summary>
+    public const int MaxGridYZ = 65535;
+
+    public static void ElementType<T>()
+    {
+        if (!KernelCatalog.IsSupportedElement(typeof(T)))
+            throw new NotSupportedException(
+                $"element type {typeof(T).Name} is not supported; expected float, ILGPU.Half or FlashAttention.BFloat16");
+    }
+
+    public static void Forward(TensorLayout q, TensorLayout k, TensorLayout v, TensorLayout o, AttentionOptions options)
+    {
+        Positive(q, nameof(q));
+        Positive(k, nameof(k));
+        Positive(v, nameof(v));
+        if (q.HeadDim > TileConfig.MaxHeadDim)
+            throw new ArgumentException($"q: head dim is {q.HeadDim}; expected {TileConfig.MinHeadDim} to {TileConfig.MaxHeadDim}", nameof(q));
+        Equal(k.HeadDim, q.HeadDim, nameof(k), "head dim", "q's head dim");
+        Equal(v.HeadDim, q.HeadDim, nameof(v), "head dim", "q's head dim");
+        Equal(k.Batch, q.Batch, nameof(k), "batch", "q's batch");
+        Equal(v.Batch, q.Batch, nameof(v), "batch", "q's batch");
+        Equal(v.SeqLen, k.SeqLen, nameof(v), "seqlen", "k's seqlen");
+        Equal(v.Heads, k.Heads, nameof(v), "heads", "k's heads");
+        if (q.Heads % k.Heads != 0)
+            throw new ArgumentException(
+                $"k: heads is {k.Heads}; expected a divisor of q's heads ({q.Heads}) for grouped-query attention", nameof(k));
+        if (!o.SameShape(q))
+            throw new ArgumentException($"output: shape is {o.ShapeText}; expected q's shape {q.ShapeText}", "output");
+        if (q.Batch > MaxGridYZ)
+            throw new ArgumentException($"q: batch is {q.Batch}; expected at most {MaxGridYZ}", nameof(q));
+        if (q.Heads > MaxGridYZ)
+            throw new ArgumentException($"q: heads is {q.Heads}; expected at most {MaxGridYZ}", nameof(q));
+        if (options.Scale is float s && !float.IsFinite(s))
+            throw new ArgumentException($"options: Scale is {s}; expected a finite number", nameof(options));
+    }
+
+    public static void Lse(long length, TensorLayout q, string paramName)
+    {
+        long expected = (long)q.Batch * q.Heads * q.SeqLen;
+        if (length != expected)
+            throw new ArgumentException(
+                $"{paramName}: length is {length}; expected batch * heads_q * seqlen_q = {expected} (float32 [{q.Batch}, {q.Heads}, {q.SeqLen}])",
+                paramName);
+    }
+
+    /// <summary>Checks that every element of <paramref name="layout"/> lies inside a buffer of <paramref name="length"/>.</summary>
+    public static void Fits(TensorLayout layout, long length, string paramName)
+    {
+        if (layout.Offset < 0 || layout.BatchStride < 0 || layout.SeqStride < 0 || layout.HeadStride < 0)
+            throw new ArgumentException($"{paramName}: offset and strides must not be negative (offset {layout.Offset}, strides " +
+                                        $"{layout.BatchStride}/{layout.SeqStride}/{layout.HeadStride})", paramName);
+        if (layout.RequiredLength > length)
+            throw new ArgumentException(
+                $"{paramName}: buffer holds {length} elements; expected at least {layout.RequiredLength} for shape {layout.ShapeText} " +
+                $"with offset {layout.Offset} and strides {layout.BatchStride}/{layout.SeqStride}/{layout.HeadStride}", paramName);
+    }
+
+    private static void Positive(TensorLayout t, string name)
+    {
+        Dim(t.Batch, name, "batch");
+        Dim(t.SeqLen, name, "seqlen");
+        Dim(t.Heads, name, "heads");
+        Dim(t.HeadDim, name, "head dim");
+    }
+
+    private static void Dim(int value, string name, string dimension)
+    {
+        if (value <= 0)
+            throw new ArgumentException($"{name}: {dimension} is {value}; expected at least 1", name);
+    }
+
+    private static void Equal(int actual, int expected, string name, string dimension, string what)
+    {
+        if (actual != expected)
+            throw new ArgumentException($"{name}: {dimension} is {actual}; expected {expected} ({what})", name);
+    }
+}

@@ -1,0 +1,80 @@
+using FlashAttention.Kernels.Portable;
+
+namespace FlashAttention;
+
+/// <summary>
+/// The tile shape of the portable forward kernel: Br query rows and Bc key columns per step, and
+/// the threads of one group. Its shared-memory need depends on the head dim, which kernels are
+/// compiled for in steps of 32 (FlashAttention-2's choice): a head dim of 40 runs the 64 kernel
+/// with the extra columns zero-filled.
+/// </summary>
+/// <param name="Br">Query rows per group (a multiple of 4 with a compiled constant: 8, 16, 32, 64, 128).</param>
+/// <param name="Bc">Key columns per step (same set as <paramref name="Br"/>).</param>
+/// <param name="Threads">Threads per group.</param>
+public sealed record TileConfig(int Br, int Bc, int Threads)
+{
+    /// <summary>Head dims the kernels are compiled for; others round up to the next.</summary>
+    public static IReadOnlyList<int> CompiledHeadDims { get; } = [32, 64, 96, 128, 160, 192, 224, 256];
+
+    /// <summary>Tile heights with a compiled constant.</summary>
+    public static IReadOnlyList<int> TileSizes { get; } = [8, 16, 32, 64, 128];
+
+    /// <summary>Smallest supported head dim.</summary>
+    public const int MinHeadDim = 1;
+
+    /// <summary>Largest supported head dim.</summary>
+    public const int MaxHeadDim = 256;
+
+    /// <summary>The compiled head dim that serves <paramref name="headDim"/>.</summary>
+    public static int PadHeadDim(int headDim)
+    {
+        foreach (int d in CompiledHeadDims)
+            if (headDim <= d)
+                return d;
+        throw new ArgumentOutOfRangeException(nameof(headDim), headDim, $"head dim must be at most {MaxHeadDim}");
+    }
+
+    /// <summary>Dynamic shared memory one group needs for <paramref name="headDim"/>.</summary>
+    public int SharedMemoryBytes(int headDim) => new ForwardSharedLayout(PadHeadDim(headDim), Br, Bc).TotalBytes;
+
+    /// <summary>
+    /// The preferred tile for <paramref name="headDim"/> that fits <paramref name="sharedMemoryLimitBytes"/>:
+    /// large tiles reuse each K/V tile for more queries; smaller ones fit devices with 48 KB per group.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">No tile fits.</exception>
+    public static TileConfig Choose(int headDim, int sharedMemoryLimitBytes, int maxThreadsPerGroup = 1024)
+    {
+        int dim = PadHeadDim(headDim);
+        (int Br, int Bc)[] candidates = dim <= 64
+            ? [(64, 64), (64, 32), (32, 32), (16, 16), (8, 8)]
+            : dim <= 128
+                ? [(64, 32), (32, 32), (32, 16), (16, 16), (8, 8)]
+                : [(32, 32), (32, 16), (16, 16), (8, 8)];
+        int threads = Math.Min(128, maxThreadsPerGroup);
+        foreach (var (br, bc) in candidates)
+        {
+            var tile = new TileConfig(br, bc, threads);
+            if (tile.SharedMemoryBytes(headDim) <= sharedMemoryLimitBytes)
+                return tile;
+        }
+        throw new ArgumentOutOfRangeException(nameof(sharedMemoryLimitBytes), sharedMemoryLimitBytes,
+            $"no tile for head dim {headDim} fits in {sharedMemoryLimitBytes} bytes of shared memory per group");
+    }
+
+    /// <summary>Checks the tile against the kernel's rules and the device's limits.</summary>
+    /// <exception cref="ArgumentException">Naming the field, its value and what is expected.</exception>
+    public void Validate(int headDim, int sharedMemoryLimitBytes, int maxThreadsPerGroup, string paramName = "tile")
+    {
+        if (!TileSizes.Contains(Br))
+            throw new ArgumentException($"tile Br is {Br}; expected one of {string.Join(", ", TileSizes)}", paramName);
+        if (!TileSizes.Contains(Bc))
+            throw new ArgumentException($"tile Bc is {Bc}; expected one of {string.Join(", ", TileSizes)}", paramName);
+        if (Threads < 1 || Threads > maxThreadsPerGroup)
+            throw new ArgumentException($"tile Threads is {Threads}; expected 1 to {maxThreadsPerGroup} on this device", paramName);
+        int bytes = SharedMemoryBytes(headDim);
+        if (bytes > sharedMemoryLimitBytes)
+            throw new ArgumentException(
+                $"tile Br={Br}, Bc={Bc} needs {bytes} bytes of shared memory at head dim {headDim}; " +
+                $"expected at most {sharedMemoryLimitBytes} (the device's limit per group)", paramName);
+    }
+}

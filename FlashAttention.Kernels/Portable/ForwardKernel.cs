@@ -1,0 +1,70 @@
+using FlashAttention.Kernels.Numerics;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace FlashAttention.Kernels.Portable;
+
+/// <summary>
+/// The portable fused forward kernel: FlashAttention's algorithm with group barriers and shared
+/// memory only (no warp-level operations), so one body runs on CUDA, OpenCL and the CPU.
+/// </summary>
+public static class ForwardKernel
+{
+    /// <summary>
+    /// One group computes Br query rows of one (batch, head): grid = (ceil(seqlen_q / Br), heads_q, batch).
+    /// <typeparamref name="TDim"/> is the head dim rounded up to a compiled size; Br and Bc are the
+    /// query and key tile heights. All three are compile-time constants.
+    /// </summary>
+    public static void Run<T, TOps, TDim, TBr, TBc>(ForwardParams<T> p)
+        where T : unmanaged
+        where TOps : struct, IElementOps<T>
+        where TDim : struct, IConstant
+        where TBr : struct, IConstant
+        where TBc : struct, IConstant
+    {
+        int dim = default(TDim).Value;
+        int br = default(TBr).Value;
+        int bc = default(TBc).Value;
+        var layout = new ForwardSharedLayout(dim, br, bc);
+        var smem = SharedMemory.GetDynamic<float>();
+        var qt = smem.SubView(layout.QtOffset, dim * layout.QtStride);
+        var kv = smem.SubView(layout.KvOffset, layout.PtOffset - layout.KvOffset);
+        var pt = smem.SubView(layout.PtOffset, bc * layout.PtStride);
+        var acc = smem.SubView(layout.AccOffset, br * dim);
+        var m = smem.SubView(layout.MOffset, br);
+        var l = smem.SubView(layout.LOffset, br);
+        var alpha = smem.SubView(layout.AlphaOffset, br);
+
+        int firstRow = Grid.IdxX * br;
+        int head = Grid.IdxY;
+        int batch = Grid.IdxZ;
+        int kvHead = head / p.QueryHeadsPerKvHead;
+        int rowsHere = Math.Min(br, p.SeqLenQ - firstRow);
+
+        TileLoader.LoadTransposed<T, TOps>(p.Q, batch, head, firstRow, rowsHere, p.HeadDim, br, dim, qt, layout.QtStride);
+        OnlineSoftmax.Reset(m, l, br);
+        OutputAccumulator.Clear(acc, br * dim);
+
+        // Causality hides every key tile at or past keyEnd from all rows of this block: skip them.
+        int keyEnd = p.Mask.KeyEnd(firstRow + rowsHere);
+        for (int firstCol = 0; firstCol < keyEnd; firstCol += bc)
+        {
+            int colsHere = Math.Min(bc, p.SeqLenK - firstCol);
+            Group.Barrier(); // the previous tile's P V product is done with the K/V space
+            TileLoader.LoadTransposed<T, TOps>(p.K, batch, kvHead, firstCol, colsHere, p.HeadDim, bc, dim, kv, layout.KtStride);
+            Group.Barrier();
+            ScoreTile.Compute(qt, layout.QtStride, kv, layout.KtStride, pt, layout.PtStride, br, bc, dim, p.ScaleLog2);
+            Group.Barrier();
+            // The softmax touches only Pt, m, l, alpha: V can overwrite K meanwhile.
+            OnlineSoftmax.Update(pt, layout.PtStride, m, l, alpha, p.Mask, firstRow, firstCol, br, bc);
+            TileLoader.LoadRowMajor<T, TOps>(p.V, batch, kvHead, firstCol, colsHere, p.HeadDim, bc, dim, kv);
+            Group.Barrier();
+            OutputAccumulator.AccumulatePV(acc, alpha, pt, layout.PtStride, kv, br, bc, dim);
+        }
+
+        Group.Barrier();
+        OutputAccumulator.FinishRows(p, m, l, alpha, batch, head, firstRow, br);
+        Group.Barrier();
+        OutputAccumulator.WriteOutput<T, TOps>(p, acc, alpha, batch, head, firstRow, br, dim);
+    }
+}

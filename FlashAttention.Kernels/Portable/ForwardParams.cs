@@ -1,0 +1,46 @@
+using ILGPU.Runtime;
+
+namespace FlashAttention.Kernels.Portable;
+
+/// <summary>Everything one forward launch needs besides its compile-time shape (FlashAttention-2's params struct).</summary>
+public struct ForwardParams<T> where T : unmanaged
+{
+    /// <summary>Queries [batch, seqlen_q, heads_q, headdim].</summary>
+    public StridedTensor<T> Q;
+
+    /// <summary>Keys [batch, seqlen_k, heads_kv, headdim].</summary>
+    public StridedTensor<T> K;
+
+    /// <summary>Values [batch, seqlen_k, heads_kv, headdim].</summary>
+    public StridedTensor<T> V;
+
+    /// <summary>Output [batch, seqlen_q, heads_q, headdim].</summary>
+    public StridedTensor<T> O;
+
+    /// <summary>Log-sum-exp, float32 [batch, heads_q, seqlen_q] contiguous; written when <see cref="WriteLse"/> is 1.</summary>
+    public ArrayView<float> Lse;
+
+    /// <summary>1 to write <see cref="Lse"/>, 0 to skip it.</summary>
+    public int WriteLse;
+
+    /// <summary>Query sequence length.</summary>
+    public int SeqLenQ;
+
+    /// <summary>Key/value sequence length.</summary>
+    public int SeqLenK;
+
+    /// <summary>Number of query heads.</summary>
+    public int HeadsQ;
+
+    /// <summary>The real head dim (the kernel's compile-time head dim may be padded above it).</summary>
+    public int HeadDim;
+
+    /// <summary>heads_q / heads_kv: query heads that share one key/value head (1 for MHA).</summary>
+    public int QueryHeadsPerKvHead;
+
+    /// <summary>Softmax scale times log2(e), so the kernel exponentiates with exp2.</summary>
+    public float ScaleLog2;
+
+    /// <summary>The mask (causality) that applies inside the tiles.</summary>
+    public AttentionMask Mask;
+}
