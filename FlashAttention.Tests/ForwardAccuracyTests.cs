@@ -1,0 +1,70 @@
+using FlashAttention.Tests.Support;
+
+namespace FlashAttention.Tests;
+
+/// <summary>The portable forward kernel against the float64 reference at FlashAttention's odd shapes.</summary>
+public class ForwardAccuracyTests
+{
+    private static readonly (int Q, int K)[] SeqLens = [(1, 1), (1, 239), (113, 203), (203, 113), (128, 128), (256, 512)];
+    private static readonly int[] HeadDims = [32, 40, 64, 96, 128, 256];
+    private static readonly (int Q, int Kv)[] Heads = [(4, 4), (6, 2), (4, 1)]; // MHA, GQA, MQA
+
+    /// <summary>
+    /// Every seqlen pair x causal x element type; head dim and head grouping rotate so each
+    /// value meets several shapes without running the full product on the CPU.
+    /// </summary>
+    public static TheoryData<string, ForwardCase> Matrix()
+    {
+        var data = new TheoryData<string, ForwardCase>();
+        int n = 0;
+        foreach (var dtype in new[] { "float32", "float16", "bfloat16" })
+        foreach (var (sq, sk) in SeqLens)
+        foreach (bool causal in new[] { false, true })
+        {
+            int dim = HeadDims[n % HeadDims.Length];
+            var (hq, hkv) = Heads[n / 2 % Heads.Length];
+            int batch = n % 3 == 0 ? 2 : 1;
+            // Keep the long pair small on the CPU: few heads, moderate dims.
+            if (sk >= 512) (hq, hkv, dim) = (2, hkv == 1 ? 1 : 2, Math.Min(dim, 96));
+            data.Add(dtype, new ForwardCase(batch, sq, sk, hq, hkv, dim, causal));
+            n++;
+        }
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(Matrix))]
+    public void Matches_reference(string dtype, ForwardCase c) => Run(dtype, c);
+
+    /// <summary>Each head dim, the padded ones (40, 59, 111, 160+) included, at an odd shape.</summary>
+    [Theory]
+    [InlineData(32)] [InlineData(40)] [InlineData(59)] [InlineData(64)] [InlineData(96)] [InlineData(111)]
+    [InlineData(128)] [InlineData(160)] [InlineData(192)] [InlineData(224)] [InlineData(256)]
+    public void Every_head_dim(int dim) => Run("float16", new ForwardCase(1, 113, 203, 2, 1, dim, Causal: dim % 2 == 0));
+
+    [Theory]
+    [InlineData("float32")] [InlineData("float16")] [InlineData("bfloat16")]
+    public void Strided_bhsd_layout(string dtype) => Run(dtype, new ForwardCase(2, 113, 203, 4, 2, 64, Causal: true, BhsdLayout: true));
+
+    [Fact]
+    public void Custom_scale() => Run("float32", new ForwardCase(1, 77, 130, 2, 2, 64, Causal: false, Scale: 0.9f));
+
+    /// <summary>Every compiled tile height, including tiles larger than the sequence and partial last tiles.</summary>
+    [Theory]
+    [InlineData(8, 8, 32)] [InlineData(16, 16, 64)] [InlineData(32, 16, 128)] [InlineData(64, 64, 128)]
+    [InlineData(128, 32, 256)] [InlineData(16, 128, 96)] [InlineData(64, 32, 1)]
+    public void Every_tile_shape(int br, int bc, int threads) =>
+        Run("float16", new ForwardCase(1, 203, 113, 2, 2, 64, Causal: true, Tile: new TileConfig(br, bc, threads)));
+
+    internal static void Run(string dtype, ForwardCase c)
+    {
+        var engine = TestDevice.Engine;
+        switch (dtype)
+        {
+            case "float32": c.Check<float>(engine); break;
+            case "float16": c.Check<Half>(engine); break;
+            case "bfloat16": c.Check<BFloat16>(engine); break;
+            default: throw new ArgumentOutOfRangeException(nameof(dtype), dtype, null);
+        }
+    }
+}

@@ -1,0 +1,23 @@
+namespace FlashAttention.Tests.Support;
+
+/// <summary>
+/// The engine every kernel test runs on: the CPU accelerator by default (CI), or the device named
+/// by FLASH_TEST_DEVICE=cuda|opencl|cpu, so the same suite runs on a GPU machine.
+/// </summary>
+public static class TestDevice
+{
+    private static readonly Lazy<AttentionEngine> Shared = new(() => AttentionEngine.Create(Choice));
+
+    /// <summary>The accelerator chosen through FLASH_TEST_DEVICE (default cpu).</summary>
+    public static AcceleratorChoice Choice =>
+        (Environment.GetEnvironmentVariable("FLASH_TEST_DEVICE") ?? "cpu").ToLowerInvariant() switch
+        {
+            "cuda" => AcceleratorChoice.Cuda,
+            "opencl" => AcceleratorChoice.OpenCL,
+            "auto" => AcceleratorChoice.Auto,
+            _ => AcceleratorChoice.Cpu,
+        };
+
+    /// <summary>One engine for the whole run (kernels compile once).</summary>
+    public static AttentionEngine Engine => Shared.Value;
+}
