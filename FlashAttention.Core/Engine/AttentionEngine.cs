@@ -18,12 +18,12 @@ public sealed class AttentionEngine : IDisposable
     private readonly PortableForwardLauncher forward;
     private bool disposed;
 
-    private AttentionEngine(Context? context, Accelerator accelerator, bool ownsAccelerator)
+    private AttentionEngine(Context? context, Accelerator accelerator, bool ownsAccelerator, PortableForwardLauncher? launcher = null)
     {
         ownedContext = context;
         Accelerator = accelerator;
         this.ownsAccelerator = ownsAccelerator;
-        forward = new PortableForwardLauncher(accelerator);
+        forward = launcher ?? new PortableForwardLauncher(accelerator);
         SharedMemoryLimitBytes = DeviceLimits.SharedMemoryPerGroup(accelerator);
     }
 
@@ -63,6 +63,10 @@ public sealed class AttentionEngine : IDisposable
         ArgumentNullException.ThrowIfNull(accelerator);
         return new AttentionEngine(null, accelerator, ownsAccelerator: false);
     }
+
+    /// <summary>An engine on a borrowed accelerator with explicit kernel variants (tests run OpenCL's variants on the CPU).</summary>
+    internal static AttentionEngine WithLauncher(Accelerator accelerator, PortableForwardLauncher launcher) =>
+        new(null, accelerator, ownsAccelerator: false, launcher);
 
     private static Accelerator? Pick(Context context, AcceleratorChoice choice)
     {

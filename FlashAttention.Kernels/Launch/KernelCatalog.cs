@@ -13,13 +13,19 @@ public static class KernelCatalog
         [typeof(float)] = typeof(Float32Ops),
         [typeof(Half)] = typeof(Float16Ops),
         [typeof(BFloat16)] = typeof(BFloat16Ops),
+        [typeof(ushort)] = typeof(Float16BitsOps), // float16 as raw bits, for devices without fp16
     };
 
     /// <summary>Whether <paramref name="elementType"/> is a supported storage type.</summary>
-    public static bool IsSupportedElement(Type elementType) => ElementOps.ContainsKey(elementType);
+    public static bool IsSupportedElement(Type elementType) =>
+        elementType == typeof(float) || elementType == typeof(Half) || elementType == typeof(BFloat16);
 
-    /// <summary>The portable forward kernel for one element type, compiled head dim and tile.</summary>
-    public static MethodInfo PortableForward(Type elementType, int dimPadded, int br, int bc) =>
+    /// <summary>
+    /// The portable forward kernel for one storage type (float, Half, BFloat16, or ushort holding
+    /// float16 bits), compiled head dim and tile, with its tiles in dynamic or static shared memory.
+    /// </summary>
+    public static MethodInfo PortableForward(Type storageType, int dimPadded, int br, int bc, bool dynamicShared = true) =>
         typeof(ForwardKernel).GetMethod(nameof(ForwardKernel.Run))!.MakeGenericMethod(
-            elementType, ElementOps[elementType], Constants.TypeOf(dimPadded), Constants.TypeOf(br), Constants.TypeOf(bc));
+            storageType, ElementOps[storageType], dynamicShared ? typeof(DynamicSharedTiles) : typeof(StaticSharedTiles),
+            Constants.TypeOf(dimPadded), Constants.TypeOf(br), Constants.TypeOf(bc));
 }

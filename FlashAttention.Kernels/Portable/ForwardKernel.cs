@@ -13,11 +13,13 @@ public static class ForwardKernel
     /// <summary>
     /// One group computes Br query rows of one (batch, head): grid = (ceil(seqlen_q / Br), heads_q, batch).
     /// <typeparamref name="TDim"/> is the head dim rounded up to a compiled size; Br and Bc are the
-    /// query and key tile heights. All three are compile-time constants.
+    /// query and key tile heights. All three are compile-time constants. <typeparamref name="TShared"/>
+    /// says where the tiles live (dynamic or static shared memory, per backend).
     /// </summary>
-    public static void Run<T, TOps, TDim, TBr, TBc>(ForwardParams<T> p)
+    public static void Run<T, TOps, TShared, TDim, TBr, TBc>(ForwardParams<T> p)
         where T : unmanaged
         where TOps : struct, IElementOps<T>
+        where TShared : struct, ISharedTiles
         where TDim : struct, IConstant
         where TBr : struct, IConstant
         where TBc : struct, IConstant
@@ -26,7 +28,7 @@ public static class ForwardKernel
         int br = default(TBr).Value;
         int bc = default(TBc).Value;
         var layout = new ForwardSharedLayout(dim, br, bc);
-        var smem = SharedMemory.GetDynamic<float>();
+        var smem = default(TShared).Floats(layout.TotalFloats);
         var qt = smem.SubView(layout.QtOffset, dim * layout.QtStride);
         var kv = smem.SubView(layout.KvOffset, layout.PtOffset - layout.KvOffset);
         var pt = smem.SubView(layout.PtOffset, bc * layout.PtStride);

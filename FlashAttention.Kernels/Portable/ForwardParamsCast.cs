@@ -1,0 +1,30 @@
+namespace FlashAttention.Kernels.Portable;
+
+/// <summary>Reinterprets the element type of a launch's tensors (same size), e.g. Half as its raw ushort bits.</summary>
+public static class ForwardParamsCast
+{
+    /// <summary>The same launch with every tensor viewed as <typeparamref name="TTo"/>.</summary>
+    public static ForwardParams<TTo> As<TFrom, TTo>(this in ForwardParams<TFrom> p)
+        where TFrom : unmanaged
+        where TTo : unmanaged => new()
+    {
+        Q = p.Q.As<TFrom, TTo>(),
+        K = p.K.As<TFrom, TTo>(),
+        V = p.V.As<TFrom, TTo>(),
+        O = p.O.As<TFrom, TTo>(),
+        Lse = p.Lse,
+        WriteLse = p.WriteLse,
+        SeqLenQ = p.SeqLenQ,
+        SeqLenK = p.SeqLenK,
+        HeadsQ = p.HeadsQ,
+        HeadDim = p.HeadDim,
+        QueryHeadsPerKvHead = p.QueryHeadsPerKvHead,
+        ScaleLog2 = p.ScaleLog2,
+        Mask = p.Mask,
+    };
+
+    private static StridedTensor<TTo> As<TFrom, TTo>(this StridedTensor<TFrom> t)
+        where TFrom : unmanaged
+        where TTo : unmanaged =>
+        new(t.Data.Cast<TTo>(), t.BatchStride, t.RowStride, t.HeadStride);
+}

@@ -1,0 +1,82 @@
+using FlashAttention.Kernels.Launch;
+using FlashAttention.Kernels.Numerics;
+using FlashAttention.Tests.Support;
+using ILGPU.Backends.EntryPoints;
+using ILGPU.Backends.OpenCL;
+using ILGPU.Runtime.OpenCL;
+
+namespace FlashAttention.Tests;
+
+/// <summary>
+/// The kernel variants OpenCL devices take (static shared memory, float16 as raw bits when the
+/// device lacks fp16), run here on the CPU accelerator, and compiled offline to OpenCL C.
+/// </summary>
+public class BackendVariantTests
+{
+    [Theory]
+    [InlineData(false, false)]
+    [InlineData(false, true)]
+    [InlineData(true, true)]
+    public void OpenCL_variants_match_the_reference(bool dynamicShared, bool float16AsBits)
+    {
+        var accelerator = TestDevice.Engine.Accelerator;
+        using var engine = AttentionEngine.WithLauncher(accelerator, new PortableForwardLauncher(accelerator, dynamicShared, float16AsBits));
+        var c = new ForwardCase(2, 113, 203, 4, 2, 40, Causal: true);
+        c.Check<Half>(engine);
+        c.Check<float>(engine);
+        c.Check<BFloat16>(engine);
+    }
+
+    [Fact]
+    public void Float16_bits_widen_exactly_for_every_pattern()
+    {
+        var ops = default(Float16BitsOps);
+        for (int bits = 0; bits < 65536; bits++)
+        {
+            float expected = (float)BitConverter.UInt16BitsToHalf((ushort)bits);
+            float actual = ops.ToFloat((ushort)bits);
+            if (float.IsNaN(expected))
+                float.IsNaN(actual).Should().BeTrue($"0x{bits:X4} is NaN");
+            else
+                BitConverter.SingleToInt32Bits(actual).Should().Be(BitConverter.SingleToInt32Bits(expected), $"0x{bits:X4}");
+        }
+    }
+
+    [Fact]
+    public void Float16_bits_round_to_nearest_even_like_the_runtime()
+    {
+        var ops = default(Float16BitsOps);
+        var rng = new Random(5);
+        var samples = new List<float> { 0f, -0f, 65504f, 65519.99f, 65520f, 1e9f, float.PositiveInfinity, float.NegativeInfinity,
+            6.1035156e-5f, 5.9604645e-8f, 2.9802322e-8f, 2.9802326e-8f, 1.0009766f, 1.00048828125f, 1.00146484375f };
+        for (int i = 0; i < 200_000; i++)
+        {
+            // Every float32 bit pattern region: random sign, exponent and mantissa.
+            samples.Add(BitConverter.Int32BitsToSingle(rng.Next() ^ (rng.Next(2) << 31)));
+        }
+        foreach (float f in samples)
+        {
+            ushort expected = BitConverter.HalfToUInt16Bits((System.Half)f);
+            ushort actual = ops.FromFloat(f);
+            if (float.IsNaN(f))
+                ((actual & 0x7C00) == 0x7C00 && (actual & 0x3FF) != 0).Should().BeTrue($"{f} stays NaN");
+            else
+                actual.Should().Be(expected, $"float bits 0x{BitConverter.SingleToInt32Bits(f):X8}");
+        }
+    }
+
+    [Theory]
+    [InlineData(typeof(float))]
+    [InlineData(typeof(ushort))]
+    [InlineData(typeof(BFloat16))]
+    public void Portable_forward_compiles_to_OpenCL_C(Type storage)
+    {
+        using var context = Context.Create(b => b.EnableAlgorithms().Optimize(OptimizationLevel.O2));
+        var backend = new CLBackend(context, new CLCapabilityContext(false, false, false, false, false), CLDeviceVendor.Other, CLCVersion.CL20);
+        var method = KernelCatalog.PortableForward(storage, 64, 32, 32, dynamicShared: false);
+        var kernel = (CLCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(method), KernelSpecialization.Empty);
+        kernel.Source.Should().Contain("kernel void").And.Contain("barrier")
+            .And.MatchRegex(@"local float \w+\[\d+\]", "tiles are a static local array")
+            .And.NotContain("dynamic_shared_memory", "a program-scope pointer to it races between work-groups on PoCL");
+    }
+}
