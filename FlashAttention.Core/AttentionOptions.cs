@@ -19,8 +19,11 @@ public sealed record AttentionOptions
     /// <summary>Also return the log-sum-exp of each query row's scaled scores: float32 [batch, heads_q, seqlen_q].</summary>
     public bool ReturnLse { get; init; }
 
-    /// <summary>Tile shape; null chooses one from the device's shared-memory limit and the head dim.</summary>
+    /// <summary>Forward tile shape; null chooses one from the device's shared-memory limit and the head dim.</summary>
     public TileConfig? Tile { get; init; }
+
+    /// <summary>Backward tile shape; null chooses one from the device's shared-memory limit and the head dim.</summary>
+    public TileConfig? BackwardTile { get; init; }
 
     /// <summary>The scale used for <paramref name="headDim"/>.</summary>
     public float ScaleFor(int headDim) => Scale ?? 1f / MathF.Sqrt(headDim);

@@ -23,7 +23,7 @@ public class BackendVariantTests
         // Always the CPU: on a real OpenCL device the dynamic variant is the one that races.
         using var context = Context.Create(b => b.CPU(CPUDeviceKind.Nvidia).EnableAlgorithms());
         using var accelerator = context.CreateCPUAccelerator(0);
-        using var engine = AttentionEngine.WithLauncher(accelerator, new PortableForwardLauncher(accelerator, dynamicShared, float16AsBits));
+        using var engine = AttentionEngine.WithProfile(accelerator, new BackendProfile(dynamicShared, float16AsBits));
         var c = new ForwardCase(2, 113, 203, 4, 2, 40, Causal: true);
         c.Check<Half>(engine);
         c.Check<float>(engine);

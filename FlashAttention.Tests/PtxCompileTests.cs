@@ -29,17 +29,49 @@ public class PtxCompileTests : IDisposable
         return data;
     }
 
+    public static TheoryData<string, string, int> PortableBackwardKernels()
+    {
+        var data = new TheoryData<string, string, int>();
+        foreach (string kernel in new[] { "rowdot", "keyvalue", "query" })
+        foreach (var (dtype, dim) in new[] { ("float16", 64), ("bfloat16", 128), ("float32", 256) })
+            data.Add(kernel, dtype, dim);
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(PortableBackwardKernels))]
+    public void Portable_backward_compiles_to_ptx(string kernel, string dtype, int dim)
+    {
+        var element = Element(dtype);
+        var tile = TileConfig.ChooseBackward(dim, DeviceLimits.CpuSharedMemoryPerGroup);
+        var method = kernel switch
+        {
+            "rowdot" => KernelCatalog.RowDot(element),
+            "keyvalue" => KernelCatalog.PortableBackwardKeyValue(element, dim, tile.Br, tile.Bc),
+            _ => KernelCatalog.PortableBackwardQuery(element, dim, tile.Br, tile.Bc),
+        };
+        string ptx = Compile(method, CudaArchitecture.SM_90);
+        ptx.Should().Contain(".entry");
+        if (kernel != "rowdot")
+            ptx.Should().Contain("bar.sync").And.Contain("ex2.approx", "P is recomputed with exp2");
+    }
+
+    private string Compile(System.Reflection.MethodInfo method, CudaArchitecture arch)
+    {
+        using var backend = new PTXBackend(context, new CudaCapabilityContext(arch), arch, CudaInstructionSet.ISA_80, null);
+        return ((PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(method), KernelSpecialization.Empty)).PTXAssembly;
+    }
+
+    private static Type Element(string dtype) => dtype switch { "float32" => typeof(float), "float16" => typeof(Half), _ => typeof(BFloat16) };
+
     [Theory]
     [MemberData(nameof(PortableForwardKernels))]
     public void Portable_forward_compiles_to_ptx(string dtype, int dim, int br, int bc)
     {
-        var element = dtype switch { "float32" => typeof(float), "float16" => typeof(Half), _ => typeof(BFloat16) };
-        var method = KernelCatalog.PortableForward(element, dim, br, bc);
-        foreach (var (arch, isa) in new[] { (CudaArchitecture.SM_80, CudaInstructionSet.ISA_80), (CudaArchitecture.SM_90, CudaInstructionSet.ISA_80) })
+        var method = KernelCatalog.PortableForward(Element(dtype), dim, br, bc);
+        foreach (var arch in new[] { CudaArchitecture.SM_80, CudaArchitecture.SM_90 })
         {
-            using var backend = new PTXBackend(context, new CudaCapabilityContext(arch), arch, isa, null);
-            var kernel = (PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(method), KernelSpecialization.Empty);
-            string ptx = kernel.PTXAssembly;
+            string ptx = Compile(method, arch);
             ptx.Should().Contain(".entry", $"{arch}");
             ptx.Should().Contain("bar.sync", "the kernel synchronises its group between tile phases");
             ptx.Should().Contain("ex2.approx", "the online softmax exponentiates with exp2");

@@ -44,6 +44,29 @@ internal static class AttentionValidator
             throw new ArgumentException($"options: Scale is {s}; expected a finite number", nameof(options));
     }
 
+    public static void Backward(TensorLayout dOut, TensorLayout q, TensorLayout k, TensorLayout v, TensorLayout output,
+        TensorLayout dq, TensorLayout dk, TensorLayout dv, AttentionOptions options)
+    {
+        Forward(q, k, v, output, options);
+        if (!dOut.SameShape(q))
+            throw new ArgumentException($"dOut: shape is {dOut.ShapeText}; expected the output's shape {q.ShapeText}", nameof(dOut));
+        if (!dq.SameShape(q))
+            throw new ArgumentException($"dq: shape is {dq.ShapeText}; expected q's shape {q.ShapeText}", nameof(dq));
+        if (!dk.SameShape(k))
+            throw new ArgumentException($"dk: shape is {dk.ShapeText}; expected k's shape {k.ShapeText}", nameof(dk));
+        if (!dv.SameShape(v))
+            throw new ArgumentException($"dv: shape is {dv.ShapeText}; expected v's shape {v.ShapeText}", nameof(dv));
+    }
+
+    /// <summary>The backward needs the forward's LSE: an empty one is reported as missing.</summary>
+    public static void RequiredLse(long length, TensorLayout q, string paramName)
+    {
+        if (length == 0)
+            throw new ArgumentException(
+                $"{paramName}: missing; expected the forward's LSE, float32 [{q.Batch}, {q.Heads}, {q.SeqLen}] (AttentionOptions.ReturnLse)", paramName);
+        Lse(length, q, paramName);
+    }
+
     public static void Lse(long length, TensorLayout q, string paramName)
     {
         long expected = (long)q.Batch * q.Heads * q.SeqLen;

@@ -28,4 +28,21 @@ public static class KernelCatalog
         typeof(ForwardKernel).GetMethod(nameof(ForwardKernel.Run))!.MakeGenericMethod(
             storageType, ElementOps[storageType], dynamicShared ? typeof(DynamicSharedTiles) : typeof(StaticSharedTiles),
             Constants.TypeOf(dimPadded), Constants.TypeOf(br), Constants.TypeOf(bc));
+
+    /// <summary>The backward's preprocessing pass D = rowsum(dO * O).</summary>
+    public static MethodInfo RowDot(Type storageType) =>
+        typeof(RowDotKernel).GetMethod(nameof(RowDotKernel.Run))!.MakeGenericMethod(storageType, ElementOps[storageType]);
+
+    /// <summary>The backward's dK/dV kernel.</summary>
+    public static MethodInfo PortableBackwardKeyValue(Type storageType, int dimPadded, int br, int bc, bool dynamicShared = true) =>
+        Backward(typeof(BackwardKeyValueKernel), storageType, dimPadded, br, bc, dynamicShared);
+
+    /// <summary>The backward's dQ kernel.</summary>
+    public static MethodInfo PortableBackwardQuery(Type storageType, int dimPadded, int br, int bc, bool dynamicShared = true) =>
+        Backward(typeof(BackwardQueryKernel), storageType, dimPadded, br, bc, dynamicShared);
+
+    private static MethodInfo Backward(Type kernel, Type storageType, int dimPadded, int br, int bc, bool dynamicShared) =>
+        kernel.GetMethod("Run")!.MakeGenericMethod(
+            storageType, ElementOps[storageType], dynamicShared ? typeof(DynamicSharedTiles) : typeof(StaticSharedTiles),
+            Constants.TypeOf(dimPadded), Constants.TypeOf(br), Constants.TypeOf(bc));
 }

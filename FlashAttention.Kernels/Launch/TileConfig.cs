@@ -34,8 +34,12 @@ public sealed record TileConfig(int Br, int Bc, int Threads)
         throw new ArgumentOutOfRangeException(nameof(headDim), headDim, $"head dim must be at most {MaxHeadDim}");
     }
 
-    /// <summary>Dynamic shared memory one group needs for <paramref name="headDim"/>.</summary>
+    /// <summary>Shared memory one group of the forward kernel needs for <paramref name="headDim"/>.</summary>
     public int SharedMemoryBytes(int headDim) => new ForwardSharedLayout(PadHeadDim(headDim), Br, Bc).TotalBytes;
+
+    /// <summary>Shared memory one group of the larger backward kernel (dK/dV) needs for <paramref name="headDim"/>.</summary>
+    public int BackwardSharedMemoryBytes(int headDim) =>
+        new BackwardSharedLayout(PadHeadDim(headDim), Br, Bc, keyValueKernel: true).TotalBytes;
 
     /// <summary>
     /// The preferred tile for <paramref name="headDim"/> that fits <paramref name="sharedMemoryLimitBytes"/>:
@@ -61,9 +65,24 @@ public sealed record TileConfig(int Br, int Bc, int Threads)
             $"no tile for head dim {headDim} fits in {sharedMemoryLimitBytes} bytes of shared memory per group");
     }
 
+    /// <summary>The preferred backward tile for <paramref name="headDim"/> that fits <paramref name="sharedMemoryLimitBytes"/>.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">No tile fits.</exception>
+    public static TileConfig ChooseBackward(int headDim, int sharedMemoryLimitBytes, int maxThreadsPerGroup = 1024)
+    {
+        int threads = Math.Min(128, maxThreadsPerGroup);
+        foreach (var (br, bc) in new[] { (32, 32), (16, 32), (16, 16), (8, 8) })
+        {
+            var tile = new TileConfig(br, bc, threads);
+            if (tile.BackwardSharedMemoryBytes(headDim) <= sharedMemoryLimitBytes)
+                return tile;
+        }
+        throw new ArgumentOutOfRangeException(nameof(sharedMemoryLimitBytes), sharedMemoryLimitBytes,
+            $"no backward tile for head dim {headDim} fits in {sharedMemoryLimitBytes} bytes of shared memory per group");
+    }
+
     /// <summary>Checks the tile against the kernel's rules and the device's limits.</summary>
     /// <exception cref="ArgumentException">Naming the field, its value and what is expected.</exception>
-    public void Validate(int headDim, int sharedMemoryLimitBytes, int maxThreadsPerGroup, string paramName = "tile")
+    public void Validate(int headDim, int sharedMemoryLimitBytes, int maxThreadsPerGroup, string paramName = "tile", bool backward = false)
     {
         if (!TileSizes.Contains(Br))
             throw new ArgumentException($"tile Br is {Br}; expected one of {string.Join(", ", TileSizes)}", paramName);
@@ -71,10 +90,10 @@ public sealed record TileConfig(int Br, int Bc, int Threads)
             throw new ArgumentException($"tile Bc is {Bc}; expected one of {string.Join(", ", TileSizes)}", paramName);
         if (Threads < 1 || Threads > maxThreadsPerGroup)
             throw new ArgumentException($"tile Threads is {Threads}; expected 1 to {maxThreadsPerGroup} on this device", paramName);
-        int bytes = SharedMemoryBytes(headDim);
+        int bytes = backward ? BackwardSharedMemoryBytes(headDim) : SharedMemoryBytes(headDim);
         if (bytes > sharedMemoryLimitBytes)
             throw new ArgumentException(
-                $"tile Br={Br}, Bc={Bc} needs {bytes} bytes of shared memory at head dim {headDim}; " +
+                $"tile Br={Br}, Bc={Bc} needs {bytes} bytes{(backward ? " in the backward" : "")} of shared memory at head dim {headDim}; " +
                 $"expected at most {sharedMemoryLimitBytes} (the device's limit per group)", paramName);
     }
 }

@@ -59,7 +59,7 @@ public static class ForwardKernel
             Group.Barrier();
             // The softmax touches only Pt, m, l, alpha: V can overwrite K meanwhile.
             OnlineSoftmax.Update(pt, layout.PtStride, m, l, alpha, p.Mask, firstRow, firstCol, br, bc);
-            TileLoader.LoadRowMajor<T, TOps>(p.V, batch, kvHead, firstCol, colsHere, p.HeadDim, bc, dim, kv);
+            TileLoader.LoadRowMajor<T, TOps>(p.V, batch, kvHead, firstCol, colsHere, p.HeadDim, bc, dim, kv, dim);
             Group.Barrier();
             OutputAccumulator.AccumulatePV(acc, alpha, pt, layout.PtStride, kv, br, bc, dim);
         }

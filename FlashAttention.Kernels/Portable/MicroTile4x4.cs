@@ -15,10 +15,14 @@ internal struct MicroTile4x4
     public float A30, A31, A32, A33;
 
     /// <summary>acc[i][j] += x[xOffset + i] * y[yOffset + j]: one step of an outer-product matmul.</summary>
-    public void AccumulateOuter(ArrayView<float> x, int xOffset, ArrayView<float> y, int yOffset)
+    public void AccumulateOuter(ArrayView<float> x, int xOffset, ArrayView<float> y, int yOffset) =>
+        AccumulateOuter(x, xOffset, 1, y, yOffset, 1);
+
+    /// <summary>acc[i][j] += x[xOffset + i * xStride] * y[yOffset + j * yStride], for operands stored either way round.</summary>
+    public void AccumulateOuter(ArrayView<float> x, int xOffset, int xStride, ArrayView<float> y, int yOffset, int yStride)
     {
-        float x0 = x[xOffset], x1 = x[xOffset + 1], x2 = x[xOffset + 2], x3 = x[xOffset + 3];
-        float y0 = y[yOffset], y1 = y[yOffset + 1], y2 = y[yOffset + 2], y3 = y[yOffset + 3];
+        float x0 = x[xOffset], x1 = x[xOffset + xStride], x2 = x[xOffset + 2 * xStride], x3 = x[xOffset + 3 * xStride];
+        float y0 = y[yOffset], y1 = y[yOffset + yStride], y2 = y[yOffset + 2 * yStride], y3 = y[yOffset + 3 * yStride];
         A00 += x0 * y0; A01 += x0 * y1; A02 += x0 * y2; A03 += x0 * y3;
         A10 += x1 * y0; A11 += x1 * y1; A12 += x1 * y2; A13 += x1 * y3;
         A20 += x2 * y0; A21 += x2 * y1; A22 += x2 * y2; A23 += x2 * y3;

@@ -27,10 +27,10 @@ internal static class TileLoader
         }
     }
 
-    /// <summary>Loads the tile row-major: dst[r * dimPadded + d].</summary>
+    /// <summary>Loads the tile row-major: dst[r * ld + d].</summary>
     public static void LoadRowMajor<T, TOps>(
         StridedTensor<T> src, int batch, int head, int row0, int validRows, int headDim,
-        int tileRows, int dimPadded, ArrayView<float> dst)
+        int tileRows, int dimPadded, ArrayView<float> dst, int ld)
         where T : unmanaged
         where TOps : struct, IElementOps<T>
     {
@@ -38,7 +38,7 @@ internal static class TileLoader
         {
             int r = idx / dimPadded;
             int d = idx - r * dimPadded;
-            dst[idx] = Read<T, TOps>(src, batch, head, row0 + r, r < validRows && d < headDim, d);
+            dst[r * ld + d] = Read<T, TOps>(src, batch, head, row0 + r, r < validRows && d < headDim, d);
         }
     }
 

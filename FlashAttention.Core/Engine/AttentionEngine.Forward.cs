@@ -1,0 +1,156 @@
+using FlashAttention.Kernels.Portable;
+
+namespace FlashAttention;
+
+public sealed partial class AttentionEngine
+{
+    private const float Log2E = 1.4426950408889634f;
+
+    /// <summary>
+    /// Attention on device tensors: output = softmax(q k^T * scale + mask) v, and the LSE when
+    /// <paramref name="lse"/> is not empty. Launches asynchronously on the accelerator's default
+    /// stream (synchronize before reading). Nothing is launched if any argument is invalid.
+    /// </summary>
+    /// <param name="q">[batch, seqlen_q, heads_q, headdim].</param>
+    /// <param name="k">[batch, seqlen_k, heads_kv, headdim]; heads_q must be a multiple of heads_kv (GQA/MQA).</param>
+    /// <param name="v">Same shape as <paramref name="k"/>.</param>
+    /// <param name="output">Same shape as <paramref name="q"/>; overwritten.</param>
+    /// <param name="lse">float32 [batch, heads_q, seqlen_q] contiguous, or an empty view to skip it.</param>
+    /// <param name="options">Scale, causality, tile; null for the defaults.</param>
+    public void Forward<T>(DeviceTensor<T> q, DeviceTensor<T> k, DeviceTensor<T> v, DeviceTensor<T> output,
+        ArrayView<float> lse, AttentionOptions? options = null) where T : unmanaged
+    {
+        ThrowIfDisposed();
+        options ??= AttentionOptions.Default;
+        AttentionValidator.ElementType<T>();
+        AttentionValidator.Forward(q.Layout, k.Layout, v.Layout, output.Layout, options);
+        AttentionValidator.Fits(q.Layout, q.View.Length, nameof(q));
+        AttentionValidator.Fits(k.Layout, k.View.Length, nameof(k));
+        AttentionValidator.Fits(v.Layout, v.View.Length, nameof(v));
+        AttentionValidator.Fits(output.Layout, output.View.Length, nameof(output));
+        if (lse.Length != 0)
+            AttentionValidator.Lse(lse.Length, q.Layout, nameof(lse));
+        var tile = TileFor(q.Layout.HeadDim, options);
+        Launch(q, k, v, output, lse, options, tile);
+    }
+
+    /// <summary>
+    /// Attention on a packed [batch, seqlen, 3, heads, headdim] qkv buffer (self-attention, MHA).
+    /// </summary>
+    public void ForwardPackedQkv<T>(ArrayView<T> qkv, int batch, int seqLen, int heads, int headDim,
+        DeviceTensor<T> output, ArrayView<float> lse, AttentionOptions? options = null) where T : unmanaged
+    {
+        var (ql, kl, vl) = TensorLayout.PackedQkv(batch, seqLen, heads, headDim);
+        Forward(new DeviceTensor<T>(qkv, ql), new DeviceTensor<T>(qkv, kl), new DeviceTensor<T>(qkv, vl), output, lse, options);
+    }
+
+    /// <summary>Attention with q apart and k, v packed as [batch, seqlen_k, 2, heads_kv, headdim].</summary>
+    public void ForwardPackedKv<T>(DeviceTensor<T> q, ArrayView<T> kv, int seqLenK, int headsKv,
+        DeviceTensor<T> output, ArrayView<float> lse, AttentionOptions? options = null) where T : unmanaged
+    {
+        var (kl, vl) = TensorLayout.PackedKv(q.Layout.Batch, seqLenK, headsKv, q.Layout.HeadDim);
+        Forward(q, new DeviceTensor<T>(kv, kl), new DeviceTensor<T>(kv, vl), output, lse, options);
+    }
+
+    /// <summary>
+    /// Attention on host tensors: uploads, runs, downloads, and returns a new contiguous output
+    /// (and the LSE when <see cref="AttentionOptions.ReturnLse"/>).
+    /// </summary>
+    public AttentionResult<T> Forward<T>(HostTensor<T> q, HostTensor<T> k, HostTensor<T> v, AttentionOptions? options = null)
+        where T : unmanaged
+    {
+        ArgumentNullException.ThrowIfNull(q);
+        var o = q.Layout;
+        var output = HostTensor<T>.Zeros(o.Batch > 0 ? o.Batch : 0, Math.Max(o.SeqLen, 0), Math.Max(o.Heads, 0), Math.Max(o.HeadDim, 0));
+        options ??= AttentionOptions.Default;
+        float[]? lse = options.ReturnLse ? new float[Math.Max(0, (long)o.Batch * o.Heads * o.SeqLen)] : null;
+        Forward(q, k, v, output, lse, options);
+        return new AttentionResult<T>(output, lse);
+    }
+
+    /// <summary>
+    /// Attention on host tensors into caller-owned outputs: <paramref name="output"/> (q's shape, any layout)
+    /// and, if not null, <paramref name="lse"/> (batch * heads_q * seqlen_q floats). On invalid input
+    /// nothing is written.
+    /// </summary>
+    public void Forward<T>(HostTensor<T> q, HostTensor<T> k, HostTensor<T> v, HostTensor<T> output, float[]? lse,
+        AttentionOptions? options = null) where T : unmanaged
+    {
+        ThrowIfDisposed();
+        ArgumentNullException.ThrowIfNull(q);
+        ArgumentNullException.ThrowIfNull(k);
+        ArgumentNullException.ThrowIfNull(v);
+        ArgumentNullException.ThrowIfNull(output);
+        options ??= AttentionOptions.Default;
+        AttentionValidator.ElementType<T>();
+        AttentionValidator.Forward(q.Layout, k.Layout, v.Layout, output.Layout, options);
+        AttentionValidator.Fits(q.Layout, q.Data.LongLength, nameof(q));
+        AttentionValidator.Fits(k.Layout, k.Data.LongLength, nameof(k));
+        AttentionValidator.Fits(v.Layout, v.Data.LongLength, nameof(v));
+        AttentionValidator.Fits(output.Layout, output.Data.LongLength, nameof(output));
+        if (lse is not null)
+            AttentionValidator.Lse(lse.LongLength, q.Layout, nameof(lse));
+        var tile = TileFor(q.Layout.HeadDim, options);
+
+        using var staging = new UploadSet<T>(Accelerator);
+        using var dLse = Accelerator.Allocate1D<float>(lse?.LongLength ?? 0);
+        Launch(staging.Input(q), staging.Input(k), staging.Input(v), staging.Output(output), dLse.View, options, tile);
+        Accelerator.Synchronize();
+        staging.Download();
+        if (lse is not null)
+            dLse.View.AsContiguous().CopyToCPU(lse.AsSpan());
+    }
+
+    /// <summary>Self-attention on a packed host [batch, seqlen, 3, heads, headdim] qkv array.</summary>
+    public AttentionResult<T> ForwardPackedQkv<T>(T[] qkv, int batch, int seqLen, int heads, int headDim, AttentionOptions? options = null)
+        where T : unmanaged
+    {
+        ArgumentNullException.ThrowIfNull(qkv);
+        var (ql, kl, vl) = TensorLayout.PackedQkv(batch, seqLen, heads, headDim);
+        return Forward(new HostTensor<T>(qkv, ql), new HostTensor<T>(qkv, kl), new HostTensor<T>(qkv, vl), options);
+    }
+
+    /// <summary>Attention with host q and k, v packed as [batch, seqlen_k, 2, heads_kv, headdim].</summary>
+    public AttentionResult<T> ForwardPackedKv<T>(HostTensor<T> q, T[] kv, int seqLenK, int headsKv, AttentionOptions? options = null)
+        where T : unmanaged
+    {
+        ArgumentNullException.ThrowIfNull(q);
+        ArgumentNullException.ThrowIfNull(kv);
+        var (kl, vl) = TensorLayout.PackedKv(q.Layout.Batch, seqLenK, headsKv, q.Layout.HeadDim);
+        return Forward(q, new HostTensor<T>(kv, kl), new HostTensor<T>(kv, vl), options);
+    }
+
+    private TileConfig TileFor(int headDim, AttentionOptions options)
+    {
+        if (options.Tile is null)
+            return DefaultTile(headDim);
+        options.Tile.Validate(headDim, SharedMemoryLimitBytes, Accelerator.MaxNumThreadsPerGroup, nameof(options));
+        return options.Tile;
+    }
+
+    private static ForwardParams<T> ForwardParamsOf<T>(DeviceTensor<T> q, DeviceTensor<T> k, DeviceTensor<T> v, DeviceTensor<T> output,
+        ArrayView<float> lse, AttentionOptions options) where T : unmanaged
+    {
+        var ql = q.Layout;
+        return new ForwardParams<T>
+        {
+            Q = q.ToKernel(),
+            K = k.ToKernel(),
+            V = v.ToKernel(),
+            O = output.ToKernel(),
+            Lse = lse,
+            WriteLse = lse.Length != 0 ? 1 : 0,
+            SeqLenQ = ql.SeqLen,
+            SeqLenK = k.Layout.SeqLen,
+            HeadsQ = ql.Heads,
+            HeadDim = ql.HeadDim,
+            QueryHeadsPerKvHead = ql.Heads / k.Layout.Heads,
+            ScaleLog2 = options.ScaleFor(ql.HeadDim) * Log2E,
+            Mask = new AttentionMask(ql.SeqLen, k.Layout.SeqLen, options.Causal),
+        };
+    }
+
+    private void Launch<T>(DeviceTensor<T> q, DeviceTensor<T> k, DeviceTensor<T> v, DeviceTensor<T> output,
+        ArrayView<float> lse, AttentionOptions options, TileConfig tile) where T : unmanaged =>
+        forward.Launch(Accelerator.DefaultStream, ForwardParamsOf(q, k, v, output, lse, options), q.Layout.Batch, tile);
+}

@@ -1,0 +1,74 @@
+using FlashAttention.Kernels.Numerics;
+
+namespace FlashAttention.Kernels.Portable;
+
+/// <summary>
+/// dK and dV: one group owns Bc keys of one key/value head, walks every query head that shares it
+/// and every query tile that can see its keys, and accumulates dV += P^T dO and dK += dS^T Q in
+/// shared memory. Each gradient element is written once by one group, in a fixed order: no
+/// atomics, so the result is bitwise reproducible. Grid = (ceil(seqlen_k / Bc), heads_kv, batch).
+/// </summary>
+public static class BackwardKeyValueKernel
+{
+    /// <summary>Computes <see cref="BackwardParams{T}.DK"/> and <see cref="BackwardParams{T}.DV"/>.</summary>
+    public static void Run<T, TOps, TShared, TDim, TBr, TBc>(BackwardParams<T> p)
+        where T : unmanaged
+        where TOps : struct, IElementOps<T>
+        where TShared : struct, ISharedTiles
+        where TDim : struct, IConstant
+        where TBr : struct, IConstant
+        where TBc : struct, IConstant
+    {
+        int dim = default(TDim).Value;
+        int br = default(TBr).Value;
+        int bc = default(TBc).Value;
+        var layout = new BackwardSharedLayout(dim, br, bc, keyValueKernel: true);
+        var smem = default(TShared).Floats(layout.TotalFloats);
+        var q = smem.SubView(layout.QOffset, br * layout.RowStride);
+        var dO = smem.SubView(layout.DOOffset, br * layout.RowStride);
+        var k = smem.SubView(layout.KOffset, bc * layout.RowStride);
+        var v = smem.SubView(layout.VOffset, bc * layout.RowStride);
+        var s = smem.SubView(layout.POffset, br * layout.ScoreStride);
+        var ds = smem.SubView(layout.DSOffset, br * layout.ScoreStride);
+        var dK = smem.SubView(layout.Acc0Offset, bc * dim);
+        var dV = smem.SubView(layout.Acc1Offset, bc * dim);
+        var lseLog2 = smem.SubView(layout.LseOffset, br);
+        var delta = smem.SubView(layout.DeltaOffset, br);
+
+        int firstCol = Grid.IdxX * bc;
+        int kvHead = Grid.IdxY;
+        int batch = Grid.IdxZ;
+        int colsHere = Math.Min(bc, p.SeqLenK - firstCol);
+        TileLoader.LoadRowMajor<T, TOps>(p.K, batch, kvHead, firstCol, colsHere, p.HeadDim, bc, dim, k, layout.RowStride);
+        TileLoader.LoadRowMajor<T, TOps>(p.V, batch, kvHead, firstCol, colsHere, p.HeadDim, bc, dim, v, layout.RowStride);
+        SoftmaxGradient.Clear(dK, bc * dim);
+        SoftmaxGradient.Clear(dV, bc * dim);
+
+        // Causality: query i sees key j when j <= i + offset, so rows before firstCol - offset see
+        // none of these keys and their tiles are skipped.
+        int firstVisibleRow = p.Mask.Causal != 0 ? Math.Max(0, firstCol - p.Mask.DiagonalOffset) : 0;
+        int firstTileRow = firstVisibleRow / br * br;
+        for (int head = kvHead * p.QueryHeadsPerKvHead; head < (kvHead + 1) * p.QueryHeadsPerKvHead; head++)
+        {
+            for (int firstRow = firstTileRow; firstRow < p.SeqLenQ; firstRow += br)
+            {
+                int rowsHere = Math.Min(br, p.SeqLenQ - firstRow);
+                Group.Barrier(); // the previous step is done with Q, dO, P, dS
+                TileLoader.LoadRowMajor<T, TOps>(p.Q, batch, head, firstRow, rowsHere, p.HeadDim, br, dim, q, layout.RowStride);
+                TileLoader.LoadRowMajor<T, TOps>(p.DO, batch, head, firstRow, rowsHere, p.HeadDim, br, dim, dO, layout.RowStride);
+                SoftmaxGradient.LoadRowStats(p, batch, head, firstRow, br, lseLog2, delta);
+                Group.Barrier();
+                SoftmaxGradient.ScoresAndOutputGradient(q, dO, k, v, layout.RowStride, s, ds, layout.ScoreStride, br, bc, dim);
+                Group.Barrier();
+                SoftmaxGradient.Apply(s, ds, layout.ScoreStride, lseLog2, delta, p.Mask, p.ScaleLog2, firstRow, firstCol, br, bc);
+                Group.Barrier();
+                SoftmaxGradient.AccumulateTransposedProduct(dV, s, layout.ScoreStride, dO, layout.RowStride, bc, br, dim);
+                SoftmaxGradient.AccumulateTransposedProduct(dK, ds, layout.ScoreStride, q, layout.RowStride, bc, br, dim);
+            }
+        }
+
+        Group.Barrier();
+        SoftmaxGradient.Write<T, TOps>(p.DK, dK, p.Scale, batch, kvHead, firstCol, bc, p.SeqLenK, p.HeadDim, dim);
+        SoftmaxGradient.Write<T, TOps>(p.DV, dV, 1f, batch, kvHead, firstCol, bc, p.SeqLenK, p.HeadDim, dim);
+    }
+}

@@ -1,0 +1,65 @@
+using FlashAttention.Kernels.Numerics;
+
+namespace FlashAttention.Kernels.Portable;
+
+/// <summary>
+/// dQ in a pass of its own (FlashAttention-2 adds dQ with atomics from the dK/dV kernel; a separate
+/// pass recomputes S and dP once more but needs no atomics and is deterministic). One group owns
+/// Br query rows of one head and walks the key tiles they can see: dQ += dS K * scale.
+/// Grid = (ceil(seqlen_q / Br), heads_q, batch).
+/// </summary>
+public static class BackwardQueryKernel
+{
+    /// <summary>Computes <see cref="BackwardParams{T}.DQ"/>.</summary>
+    public static void Run<T, TOps, TShared, TDim, TBr, TBc>(BackwardParams<T> p)
+        where T : unmanaged
+        where TOps : struct, IElementOps<T>
+        where TShared : struct, ISharedTiles
+        where TDim : struct, IConstant
+        where TBr : struct, IConstant
+        where TBc : struct, IConstant
+    {
+        int dim = default(TDim).Value;
+        int br = default(TBr).Value;
+        int bc = default(TBc).Value;
+        var layout = new BackwardSharedLayout(dim, br, bc, keyValueKernel: false);
+        var smem = default(TShared).Floats(layout.TotalFloats);
+        var q = smem.SubView(layout.QOffset, br * layout.RowStride);
+        var dO = smem.SubView(layout.DOOffset, br * layout.RowStride);
+        var k = smem.SubView(layout.KOffset, bc * layout.RowStride);
+        var v = smem.SubView(layout.VOffset, bc * layout.RowStride);
+        var s = smem.SubView(layout.POffset, br * layout.ScoreStride);
+        var ds = smem.SubView(layout.DSOffset, br * layout.ScoreStride);
+        var dQ = smem.SubView(layout.Acc0Offset, br * dim);
+        var lseLog2 = smem.SubView(layout.LseOffset, br);
+        var delta = smem.SubView(layout.DeltaOffset, br);
+
+        int firstRow = Grid.IdxX * br;
+        int head = Grid.IdxY;
+        int batch = Grid.IdxZ;
+        int kvHead = head / p.QueryHeadsPerKvHead;
+        int rowsHere = Math.Min(br, p.SeqLenQ - firstRow);
+        TileLoader.LoadRowMajor<T, TOps>(p.Q, batch, head, firstRow, rowsHere, p.HeadDim, br, dim, q, layout.RowStride);
+        TileLoader.LoadRowMajor<T, TOps>(p.DO, batch, head, firstRow, rowsHere, p.HeadDim, br, dim, dO, layout.RowStride);
+        SoftmaxGradient.LoadRowStats(p, batch, head, firstRow, br, lseLog2, delta);
+        SoftmaxGradient.Clear(dQ, br * dim);
+
+        int keyEnd = p.Mask.KeyEnd(firstRow + rowsHere);
+        for (int firstCol = 0; firstCol < keyEnd; firstCol += bc)
+        {
+            int colsHere = Math.Min(bc, p.SeqLenK - firstCol);
+            Group.Barrier(); // the previous step is done with K, V, P, dS
+            TileLoader.LoadRowMajor<T, TOps>(p.K, batch, kvHead, firstCol, colsHere, p.HeadDim, bc, dim, k, layout.RowStride);
+            TileLoader.LoadRowMajor<T, TOps>(p.V, batch, kvHead, firstCol, colsHere, p.HeadDim, bc, dim, v, layout.RowStride);
+            Group.Barrier();
+            SoftmaxGradient.ScoresAndOutputGradient(q, dO, k, v, layout.RowStride, s, ds, layout.ScoreStride, br, bc, dim);
+            Group.Barrier();
+            SoftmaxGradient.Apply(s, ds, layout.ScoreStride, lseLog2, delta, p.Mask, p.ScaleLog2, firstRow, firstCol, br, bc);
+            Group.Barrier();
+            SoftmaxGradient.AccumulateProduct(dQ, ds, layout.ScoreStride, k, layout.RowStride, br, bc, dim);
+        }
+
+        Group.Barrier();
+        SoftmaxGradient.Write<T, TOps>(p.DQ, dQ, p.Scale, batch, head, firstRow, br, p.SeqLenQ, p.HeadDim, dim);
+    }
+}

@@ -1,0 +1,55 @@
+using FlashAttention.Reference;
+
+namespace FlashAttention.Tests.Support;
+
+/// <summary>
+/// One backward check: fresh random q, k, v, dO; the kernel's own forward gives O and LSE; dQ, dK,
+/// dV poisoned with NaN, then judged against the float64 reference backward under FlashAttention's
+/// rule (error &lt;= 2 x naive backward in the input precision + slack).
+/// </summary>
+public sealed record BackwardCase(int Batch, int SeqQ, int SeqK, int HeadsQ, int HeadsKv, int HeadDim, bool Causal, TileConfig? Tile = null)
+{
+    public override string ToString() =>
+        $"b{Batch} sq{SeqQ} sk{SeqK} hq{HeadsQ} hkv{HeadsKv} d{HeadDim}{(Causal ? " causal" : "")}{(Tile is { } t ? $" tile{t.Br}x{t.Bc}" : "")}";
+
+    public void Check<T>(AttentionEngine engine) where T : unmanaged
+    {
+        string name = $"{Elements.Name<T>()} backward {this}";
+        var rng = new RandomTensors(RandomTensors.SeedFor(name));
+        var q = rng.Bshd<T>(Batch, SeqQ, HeadsQ, HeadDim);
+        var k = rng.Bshd<T>(Batch, SeqK, HeadsKv, HeadDim);
+        var v = rng.Bshd<T>(Batch, SeqK, HeadsKv, HeadDim);
+        var dOut = rng.Bshd<T>(Batch, SeqQ, HeadsQ, HeadDim);
+        var options = new AttentionOptions { Causal = Causal, ReturnLse = true, BackwardTile = Tile };
+        var forward = engine.Forward(q, k, v, options);
+
+        var dq = Poisoned<T>(q.Layout);
+        var dk = Poisoned<T>(k.Layout);
+        var dv = Poisoned<T>(k.Layout);
+        engine.Backward(dOut, q, k, v, forward.Output, forward.Lse!, dq, dk, dv, options);
+
+        float scale = options.ScaleFor(HeadDim);
+        var reference = ReferenceAttention.Backward(dOut, q, k, v, scale, Causal);
+        var naive = NaiveBackward.Run(dOut, q, k, v, scale, Causal);
+        Judge(name, rng.Seed, "dQ", reference.DQ, naive.DQ, dq);
+        Judge(name, rng.Seed, "dK", reference.DK, naive.DK, dk);
+        Judge(name, rng.Seed, "dV", reference.DV, naive.DV, dv);
+    }
+
+    private static void Judge<T>(string name, int seed, string what, double[] reference, double[] naive, HostTensor<T> ours)
+        where T : unmanaged
+    {
+        var mine = Accuracy.MaxError(reference, i => Elements.ToSingle(ours.Data[i]));
+        var bar = Accuracy.MaxError(reference, i => naive[i]);
+        double bound = 2 * bar.Error + Accuracy.Slack<T>();
+        mine.Error.Should().BeLessThanOrEqualTo(bound,
+            $"{what} of {name} (seed {seed}): max error {mine.Error:E3} at flat index {mine.Index} must be <= 2 x naive {bar.Error:E3} + slack");
+    }
+
+    private static HostTensor<T> Poisoned<T>(TensorLayout like) where T : unmanaged
+    {
+        var t = HostTensor<T>.Zeros(like.Batch, like.SeqLen, like.Heads, like.HeadDim);
+        Array.Fill(t.Data, Elements.FromSingle<T>(float.NaN));
+        return t;
+    }
+}
