@@ -33,12 +33,15 @@ public sealed partial class AttentionEngine : IDisposable
     /// Creates an engine on the accelerator <paramref name="choice"/> names; <see cref="AcceleratorChoice.Auto"/>
     /// takes a CUDA GPU, else an OpenCL device ILGPU supports, else the CPU accelerator.
     /// </summary>
+    /// <param name="choice">Which accelerator.</param>
+    /// <param name="enableProfiling">Build the context with profiling, so streams can record timing markers (CUDA events).</param>
     /// <exception cref="InvalidOperationException">The requested kind of accelerator is not present.</exception>
-    public static AttentionEngine Create(AcceleratorChoice choice = AcceleratorChoice.Auto)
+    public static AttentionEngine Create(AcceleratorChoice choice = AcceleratorChoice.Auto, bool enableProfiling = false)
     {
         var context = Context.Create(b =>
         {
             b.EnableAlgorithms().Optimize(OptimizationLevel.O2);
+            if (enableProfiling) b.Profiling();
             if (choice is AcceleratorChoice.Auto or AcceleratorChoice.Cuda) b.Cuda();
             if (choice is AcceleratorChoice.Auto or AcceleratorChoice.OpenCL) b.OpenCL();
             if (choice is AcceleratorChoice.Auto or AcceleratorChoice.Cpu) b.CPU(CPUDeviceKind.Nvidia);

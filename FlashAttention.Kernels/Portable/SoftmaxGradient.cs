@@ -89,7 +89,7 @@ internal static class SoftmaxGradient
             int at = r0 * dimPadded + d0;
             var a = MicroTile4x4.Load(acc, at, dimPadded);
             for (int j = 0; j < n; j++)
-                a.AccumulateOuter(x, j * xStride + r0, 1, y, j * yStride + d0, 1);
+                a.AccumulateOuter(x, j * xStride + r0, y, j * yStride + d0);
             a.Store(acc, at, dimPadded);
         }
     }

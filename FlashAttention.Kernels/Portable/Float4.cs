@@ -1,0 +1,20 @@
+using System.Runtime.InteropServices;
+
+namespace FlashAttention.Kernels.Portable;
+
+/// <summary>
+/// Four consecutive floats read or written as one 16-byte access (ld.shared.v4 / st.shared.v4 on
+/// CUDA). Every tile row and every 4 x 4 block starts at a multiple of 4 floats, so these accesses
+/// are always aligned; <see cref="Load"/> and <see cref="Store"/> are the only places that rely on it.
+/// </summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct Float4
+{
+    public float X, Y, Z, W;
+
+    /// <summary>Reads view[offset .. offset + 3]; offset must be a multiple of 4.</summary>
+    public static Float4 Load(ArrayView<float> view, int offset) => view.AsAligned(16).Cast<Float4>()[offset >> 2];
+
+    /// <summary>Writes view[offset .. offset + 3]; offset must be a multiple of 4.</summary>
+    public static void Store(ArrayView<float> view, int offset, Float4 value) => view.AsAligned(16).Cast<Float4>()[offset >> 2] = value;
+}
