@@ -1,0 +1,100 @@
+using ILGPU.Runtime;
+
+namespace FlashAttention.Bench;
+
+/// <summary>
+/// Times one configuration on device buffers: several fresh random input sets rotated between runs,
+/// warm-up first, then CUDA events (ILGPU profiling markers) around each run; the median is reported.
+/// </summary>
+public sealed class BenchRunner(AttentionEngine engine, BenchPlan plan)
+{
+    private readonly Random random = new(20261124);
+
+    /// <summary>Measures one configuration; failures (out of memory, launch errors) come back as a status, not an exception.</summary>
+    public BenchResult Run(string dtype, int headdim, bool causal, int seqlen, string pass) => dtype switch
+    {
+        "bfloat16" => Run<BFloat16>(dtype, headdim, causal, seqlen, pass),
+        "float32" => Run<float>(dtype, headdim, causal, seqlen, pass),
+        _ => Run<Half>(dtype, headdim, causal, seqlen, pass),
+    };
+
+    private BenchResult Run<T>(string dtype, int headdim, bool causal, int seqlen, string pass) where T : unmanaged
+    {
+        int heads = plan.Hidden / headdim;
+        int batch = Math.Max(1, plan.Tokens / seqlen);
+        var acc = engine.Accelerator;
+        long elements = (long)batch * seqlen * heads * headdim;
+        long lseCount = (long)batch * heads * seqlen;
+        var buffers = new List<MemoryBuffer>();
+        try
+        {
+            MemoryBuffer1D<T, Stride1D.Dense> Upload(long n)
+            {
+                var host = new T[n];
+                for (long i = 0; i < n; i++)
+                    host[i] = Elements.FromSingle<T>((float)(random.NextDouble() * 2 - 1));
+                var b = acc.Allocate1D(host);
+                buffers.Add(b);
+                return b;
+            }
+
+            var sets = Enumerable.Range(0, plan.InputSets).Select(_ => (Q: Upload(elements), K: Upload(elements), V: Upload(elements), DO: Upload(elements))).ToArray();
+            var o = Upload(elements);
+            var lse = acc.Allocate1D<float>(lseCount);
+            buffers.Add(lse);
+            var (dq, dk, dv) = pass == "fwd" ? (o, o, o) : (Upload(elements), Upload(elements), Upload(elements));
+            var options = new AttentionOptions { Causal = causal, ReturnLse = true };
+            DeviceTensor<T> T4(MemoryBuffer1D<T, Stride1D.Dense> b) => DeviceTensor<T>.Bshd(b.View, batch, seqlen, heads, headdim);
+
+            void Once(int run)
+            {
+                var s = sets[run % sets.Length];
+                if (pass != "bwd")
+                    engine.Forward(T4(s.Q), T4(s.K), T4(s.V), T4(o), lse.View, options);
+                if (pass != "fwd")
+                    engine.Backward(T4(s.DO), T4(s.Q), T4(s.K), T4(s.V), T4(o), lse.View, T4(dq), T4(dk), T4(dv), options);
+            }
+
+            // A backward alone needs a forward's O and LSE first.
+            if (pass == "bwd")
+                engine.Forward(T4(sets[0].Q), T4(sets[0].K), T4(sets[0].V), T4(o), lse.View, options);
+            for (int i = 0; i < plan.Warmup; i++)
+                Once(i);
+            acc.Synchronize();
+
+            var stream = acc.DefaultStream;
+            var times = new double[plan.Repeats];
+            var markers = new (ProfilingMarker Start, ProfilingMarker End)[plan.Repeats];
+            for (int i = 0; i < plan.Repeats; i++)
+            {
+                var start = stream.AddProfilingMarker();
+                Once(i);
+                markers[i] = (start, stream.AddProfilingMarker());
+            }
+            stream.Synchronize();
+            for (int i = 0; i < plan.Repeats; i++)
+            {
+                times[i] = markers[i].End.MeasureFrom(markers[i].Start).TotalMilliseconds;
+                markers[i].Start.Dispose();
+                markers[i].End.Dispose();
+            }
+            Array.Sort(times);
+            double median = times[times.Length / 2];
+            double tflops = BenchPlan.PassFlops(pass, batch, seqlen, heads, headdim, causal) / (median * 1e-3) / 1e12;
+            // Memory beyond the inputs, as the torch peer counts it: O and LSE, gradients, the backward's scratch.
+            long bytesOf = System.Runtime.CompilerServices.Unsafe.SizeOf<T>();
+            long extra = elements * bytesOf + lseCount * 4 + (pass == "fwd" ? 0 : 3 * elements * bytesOf + AttentionEngine.BackwardScratchBytes(batch, heads, seqlen));
+            return new BenchResult("flash-portable", pass, dtype, batch, seqlen, heads, headdim, causal, median, tflops, extra, plan.Repeats, "ok");
+        }
+        catch (Exception e) when (e is OutOfMemoryException || e.GetType().Name.Contains("Accelerator") || e is InvalidOperationException)
+        {
+            return new BenchResult("flash-portable", pass, dtype, batch, seqlen, heads, headdim, causal, double.NaN, double.NaN, 0, 0,
+                $"error: {e.GetType().Name}: {e.Message.Split('\n')[0]}");
+        }
+        finally
+        {
+            foreach (var b in buffers)
+                b.Dispose();
+        }
+    }
+}

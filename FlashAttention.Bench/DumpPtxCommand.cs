@@ -1,0 +1,47 @@
+using System.CommandLine;
+using FlashAttention.Kernels.Launch;
+using ILGPU.Backends.EntryPoints;
+using ILGPU.Backends.PTX;
+using ILGPU.Runtime.Cuda;
+
+namespace FlashAttention.Bench;
+
+/// <summary>
+/// `dump-ptx`: compiles the shipped kernel specialisations offline (no GPU needed) and writes their
+/// PTX, so `ptxas -v` and `cuobjdump -sass` can check registers, spills and instructions.
+/// </summary>
+public static class DumpPtxCommand
+{
+    /// <summary>Builds the command.</summary>
+    public static Command Create()
+    {
+        var outDir = new Option<DirectoryInfo>("--out") { Description = "Folder for the .ptx files.", Required = true };
+        var command = new Command("dump-ptx", "Write the PTX of every default kernel specialisation (sm_90) for ptxas -v / cuobjdump.") { outDir };
+        command.SetAction(parse =>
+        {
+            var dir = parse.GetValue(outDir)!;
+            dir.Create();
+            using var context = Context.Create(b => b.EnableAlgorithms().Optimize(OptimizationLevel.O2));
+            var arch = CudaArchitecture.SM_90;
+            using var backend = new PTXBackend(context, new CudaCapabilityContext(arch), arch, CudaInstructionSet.ISA_80, null);
+            foreach (var (name, type) in new[] { ("f16", typeof(Half)), ("bf16", typeof(BFloat16)), ("f32", typeof(float)) })
+            foreach (int dim in TileConfig.CompiledHeadDims)
+            {
+                var fwd = TileConfig.Choose(dim, DeviceLimits.CpuSharedMemoryPerGroup);
+                var bwd = TileConfig.ChooseBackward(dim, DeviceLimits.CpuSharedMemoryPerGroup);
+                Write(backend, dir, $"fwd_{name}_d{dim}_{fwd.Br}x{fwd.Bc}", KernelCatalog.PortableForward(type, dim, fwd.Br, fwd.Bc));
+                Write(backend, dir, $"bwd_kv_{name}_d{dim}_{bwd.Br}x{bwd.Bc}", KernelCatalog.PortableBackwardKeyValue(type, dim, bwd.Br, bwd.Bc));
+                Write(backend, dir, $"bwd_q_{name}_d{dim}_{bwd.Br}x{bwd.Bc}", KernelCatalog.PortableBackwardQuery(type, dim, bwd.Br, bwd.Bc));
+            }
+            Console.WriteLine($"wrote {dir.GetFiles("*.ptx").Length} PTX files to {dir.FullName}");
+            return 0;
+        });
+        return command;
+    }
+
+    private static void Write(PTXBackend backend, DirectoryInfo dir, string name, System.Reflection.MethodInfo method)
+    {
+        var kernel = (PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(method), KernelSpecialization.Empty);
+        File.WriteAllText(Path.Combine(dir.FullName, name + ".ptx"), kernel.PTXAssembly);
+    }
+}

@@ -1,0 +1,24 @@
+namespace FlashAttention.Bench;
+
+/// <summary>The arguments of <c>verify</c>.</summary>
+/// <param name="Q">Path of q.npy: [batch, seqlen_q, heads_q, headdim].</param>
+/// <param name="K">Path of k.npy: [batch, seqlen_k, heads_kv, headdim], heads_q a multiple of heads_kv.</param>
+/// <param name="V">Path of v.npy: same shape as k.</param>
+/// <param name="Out">Directory that receives o.npy and lse.npy; created if absent.</param>
+public sealed record VerifyArgs(string Q, string K, string V, string Out)
+{
+    /// <summary>Path of the output gradient, for the backward pass (not implemented yet).</summary>
+    public string? Do { get; init; }
+
+    /// <summary>Bottom-right aligned causal mask.</summary>
+    public bool Causal { get; init; }
+
+    /// <summary>Softmax scale; null for 1/sqrt(headdim).</summary>
+    public float? Scale { get; init; }
+
+    /// <summary>Accelerator to run on.</summary>
+    public AcceleratorChoice Device { get; init; } = AcceleratorChoice.Auto;
+
+    /// <summary>The inputs are uint16 files holding bfloat16 bits.</summary>
+    public bool BFloat16 { get; init; }
+}

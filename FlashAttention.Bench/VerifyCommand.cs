@@ -1,0 +1,150 @@
+using System.CommandLine;
+using FlashAttention.IO;
+
+namespace FlashAttention.Bench;
+
+/// <summary>
+/// <c>verify</c>: runs the forward pass on q, k, v from .npy files and writes o.npy and lse.npy, so
+/// another implementation (e.g. PyTorch) can compare. Inputs are checked in full before anything
+/// is created, so a bad input leaves the output directory untouched.
+/// </summary>
+public static class VerifyCommand
+{
+    /// <summary>Exit code for unusable inputs or a failed run.</summary>
+    public const int Failed = 1;
+
+    /// <summary>Exit code for a request this version cannot serve yet (the backward pass).</summary>
+    public const int NotImplemented = 2;
+
+    /// <summary>The command-line form, wired to <see cref="Run"/>.</summary>
+    /// <param name="stdout">Where the summary goes; null for the console.</param>
+    /// <param name="stderr">Where errors go; null for the console.</param>
+    public static Command Create(TextWriter? stdout = null, TextWriter? stderr = null)
+    {
+        var q = PathOption("--q", "Q.npy", "q, [batch, seqlen_q, heads_q, headdim], float32 or float16 (uint16 bfloat16 bits with --bf16).");
+        var k = PathOption("--k", "K.npy", "k, [batch, seqlen_k, heads_kv, headdim]; heads_q must be a multiple of heads_kv.");
+        var v = PathOption("--v", "V.npy", "v, the shape of k.");
+        var outDir = PathOption("--out", "DIR", "Directory for o.npy (q's dtype) and lse.npy (float32 [batch, heads_q, seqlen_q]); created if absent.");
+        var dout = new Option<string?>("--do") { Description = "Output gradient for the backward pass (not implemented yet).", HelpName = "DO.npy" };
+        var causal = new Option<bool>("--causal") { Description = "Causal mask, aligned to the bottom-right corner." };
+        var scale = new Option<float?>("--scale") { Description = "Softmax scale; default 1/sqrt(headdim).", HelpName = "S" };
+        var device = DeviceOption.Create();
+        var bf16 = new Option<bool>("--bf16") { Description = "Inputs are uint16 arrays of bfloat16 bits; o.npy is written the same way." };
+
+        var command = new Command("verify", "Run attention on .npy inputs and write the output and log-sum-exp as .npy.")
+        {
+            q, k, v, outDir, dout, causal, scale, device, bf16,
+        };
+        command.SetAction(parse => Run(
+            new VerifyArgs(parse.GetRequiredValue(q), parse.GetRequiredValue(k), parse.GetRequiredValue(v), parse.GetRequiredValue(outDir))
+            {
+                Do = parse.GetValue(dout),
+                Causal = parse.GetValue(causal),
+                Scale = parse.GetValue(scale),
+                Device = parse.GetValue(device),
+                BFloat16 = parse.GetValue(bf16),
+            },
+            stdout ?? Console.Out, stderr ?? Console.Error));
+        return command;
+    }
+
+    /// <summary>
+    /// Runs <c>verify</c> in-process. On success writes <c>o.npy</c> and <c>lse.npy</c> into
+    /// <see cref="VerifyArgs.Out"/>, a summary line to <paramref name="stdout"/>, and returns 0.
+    /// On failure writes one line to <paramref name="stderr"/>, nothing to disk, and returns
+    /// <see cref="Failed"/> (or <see cref="NotImplemented"/> when a backward pass is asked for).
+    /// </summary>
+    public static int Run(VerifyArgs args, TextWriter stdout, TextWriter stderr)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        ArgumentNullException.ThrowIfNull(stdout);
+        ArgumentNullException.ThrowIfNull(stderr);
+        if (args.Do is not null)
+        {
+            stderr.WriteLine($"verify: backward pass not implemented yet (--do {args.Do}); nothing written");
+            return NotImplemented;
+        }
+        try
+        {
+            var inputs = VerifyInputs.Load(args);
+            string summary = inputs.DType switch
+            {
+                NpyDType.Float32 => Execute(inputs, args, a => a.AsSingle(), NpyFile.Write),
+                NpyDType.Float16 => Execute(inputs, args, a => a.AsHalf(), NpyFile.Write),
+                _ => Execute(inputs, args, a => a.AsBFloat16(), NpyFile.Write),
+            };
+            stdout.WriteLine(summary);
+            return 0;
+        }
+        catch (BenchInputException e)
+        {
+            stderr.WriteLine($"verify: {OneLine(e.Message)}");
+            return Failed;
+        }
+    }
+
+    private static string Execute<T>(VerifyInputs inputs, VerifyArgs args, Func<NpyArray, T[]> read,
+        Action<string, T[], int[]> write) where T : unmanaged
+    {
+        var q = Tensor(inputs.Q, read);
+        var k = Tensor(inputs.K, read);
+        var v = Tensor(inputs.V, read);
+        var options = new AttentionOptions { Causal = args.Causal, Scale = args.Scale, ReturnLse = true };
+
+        AttentionResult<T> result;
+        string deviceName;
+        try
+        {
+            using var engine = AttentionEngine.Create(args.Device);
+            deviceName = $"{engine.DeviceName} ({engine.AcceleratorType})";
+            result = engine.Forward(q, k, v, options);
+        }
+        catch (ArgumentException e)
+        {
+            throw new BenchInputException(EngineMessage(e, args));
+        }
+        catch (Exception e) when (e is InvalidOperationException or NotSupportedException)
+        {
+            throw new BenchInputException($"cannot run on --device {args.Device.ToString().ToLowerInvariant()}: {e.Message}");
+        }
+
+        var ql = q.Layout;
+        string oPath = Path.Combine(args.Out, "o.npy");
+        string lsePath = Path.Combine(args.Out, "lse.npy");
+        try
+        {
+            Directory.CreateDirectory(args.Out);
+            write(oPath, result.Output.Data, [ql.Batch, ql.SeqLen, ql.Heads, ql.HeadDim]);
+            NpyFile.Write(lsePath, result.Lse!, ql.Batch, ql.Heads, ql.SeqLen);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new BenchInputException($"{args.Out}: cannot write the outputs: {e.Message}");
+        }
+        return $"verify: wrote {oPath} ({inputs.DType.Name()} {ql.ShapeText}) and {lsePath} " +
+               $"(float32 [{ql.Batch}, {ql.Heads}, {ql.SeqLen}]) on {deviceName}";
+    }
+
+    private static HostTensor<T> Tensor<T>(NpyArray array, Func<NpyArray, T[]> read) where T : unmanaged =>
+        HostTensor<T>.Bshd(read(array), array.Shape[0], array.Shape[1], array.Shape[2], array.Shape[3]);
+
+    // The engine names its argument (q, k, v); the user knows the file behind it.
+    private static string EngineMessage(ArgumentException e, VerifyArgs args)
+    {
+        string message = e.Message;
+        string suffix = $" (Parameter '{e.ParamName}')";
+        if (e.ParamName is not null && message.EndsWith(suffix, StringComparison.Ordinal))
+            message = message[..^suffix.Length];
+        string? file = e.ParamName switch { "q" => args.Q, "k" => args.K, "v" => args.V, _ => null };
+        return file is null ? message : $"{file}: {message}";
+    }
+
+    private static string OneLine(string text) => text.ReplaceLineEndings(" ");
+
+    private static Option<string> PathOption(string name, string helpName, string description) => new(name)
+    {
+        Description = description,
+        HelpName = helpName,
+        Required = true,
+    };
+}

@@ -1,0 +1,97 @@
+using FlashAttention.IO;
+
+namespace FlashAttention.Bench;
+
+/// <summary>
+/// The q, k and v files of <c>verify</c>, read and checked against one another before anything
+/// runs or is written. Every problem is a <see cref="BenchInputException"/> naming the file.
+/// </summary>
+internal sealed class VerifyInputs
+{
+    private VerifyInputs(NpyArray q, NpyArray k, NpyArray v, NpyDType dtype)
+    {
+        Q = q;
+        K = k;
+        V = v;
+        DType = dtype;
+    }
+
+    public NpyArray Q { get; }
+
+    public NpyArray K { get; }
+
+    public NpyArray V { get; }
+
+    /// <summary>The common element type: float32, float16, or uint16 holding bfloat16 bits.</summary>
+    public NpyDType DType { get; }
+
+    public static VerifyInputs Load(VerifyArgs args)
+    {
+        var q = ReadTensor(args.Q, args.BFloat16);
+        var k = ReadTensor(args.K, args.BFloat16);
+        var v = ReadTensor(args.V, args.BFloat16);
+
+        SameDType(k, args.K, q, args.Q);
+        SameDType(v, args.V, q, args.Q);
+        SameDim(k, args.K, 0, "batch", q, args.Q);
+        SameDim(k, args.K, 3, "head dim", q, args.Q);
+        SameDim(v, args.V, 0, "batch", k, args.K);
+        SameDim(v, args.V, 1, "seqlen", k, args.K);
+        SameDim(v, args.V, 2, "heads", k, args.K);
+        SameDim(v, args.V, 3, "head dim", k, args.K);
+        if (q.Shape[2] % k.Shape[2] != 0)
+            throw new BenchInputException(
+                $"{args.K}: heads is {k.Shape[2]} (shape {k.ShapeText}); expected a divisor of q's heads {q.Shape[2]} ({args.Q}) for grouped-query attention");
+        if (args.Scale is float s && !float.IsFinite(s))
+            throw new BenchInputException($"--scale is {s}; expected a finite number");
+        return new VerifyInputs(q, k, v, q.DType);
+    }
+
+    private static NpyArray ReadTensor(string path, bool bf16)
+    {
+        NpyArray array;
+        try
+        {
+            array = NpyFile.Read(path);
+        }
+        catch (NpyFormatException e)
+        {
+            throw new BenchInputException(e.Message);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new BenchInputException($"{path}: cannot read: {e.Message}");
+        }
+
+        if (array.Rank != 4)
+            throw new BenchInputException(
+                $"{path}: rank is {array.Rank} (shape {array.ShapeText}); expected 4 dims [batch, seqlen, heads, headdim]");
+        if (array.Shape.Any(d => d == 0))
+            throw new BenchInputException($"{path}: shape {array.ShapeText} has a zero dimension; expected every dim to be at least 1");
+        bool fits = bf16 ? array.DType == NpyDType.UInt16 : array.DType is NpyDType.Float32 or NpyDType.Float16;
+        if (!fits)
+        {
+            string found = $"dtype is {array.DType.Name()} ('{array.Descr}')";
+            throw new BenchInputException(bf16
+                ? $"{path}: {found}; with --bf16 every input must be uint16 ('<u2') holding bfloat16 bits"
+                : array.DType == NpyDType.UInt16
+                    ? $"{path}: {found}; uint16 inputs are bfloat16 bits only with --bf16"
+                    : $"{path}: {found}; expected float32 ('<f4') or float16 ('<f2'), or uint16 bfloat16 bits with --bf16");
+        }
+        return array;
+    }
+
+    private static void SameDType(NpyArray a, string aPath, NpyArray q, string qPath)
+    {
+        if (a.DType != q.DType)
+            throw new BenchInputException(
+                $"{aPath}: dtype is {a.DType.Name()} ('{a.Descr}'); expected q's dtype {q.DType.Name()} ('{q.Descr}', {qPath})");
+    }
+
+    private static void SameDim(NpyArray a, string aPath, int axis, string name, NpyArray b, string bPath)
+    {
+        if (a.Shape[axis] != b.Shape[axis])
+            throw new BenchInputException(
+                $"{aPath}: {name} is {a.Shape[axis]} (shape {a.ShapeText}); expected {b.Shape[axis]} like {bPath} (shape {b.ShapeText})");
+    }
+}

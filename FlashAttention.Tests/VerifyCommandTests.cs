@@ -1,0 +1,227 @@
+using System.CommandLine;
+using FlashAttention.Bench;
+using FlashAttention.IO;
+using FlashAttention.Reference;
+
+namespace FlashAttention.Tests;
+
+public sealed class VerifyCommandTests : IDisposable
+{
+    private readonly string dir = Directory.CreateTempSubdirectory("flash-verify-").FullName;
+    private readonly StringWriter stdout = new();
+    private readonly StringWriter stderr = new();
+
+    public void Dispose() => Directory.Delete(dir, recursive: true);
+
+    private string OutDir => Path.Combine(dir, "out", "nested");
+
+    // ------------------------------------------------------------ happy paths
+
+    [Fact]
+    public void Float16GqaCausalMatchesTheReference()
+    {
+        var rng = new Random(11);
+        var q = WriteTensor<Half>("q.npy", rng, 1, 37, 2, 32);
+        var k = WriteTensor<Half>("k.npy", rng, 1, 37, 1, 32);
+        var v = WriteTensor<Half>("v.npy", rng, 1, 37, 1, 32);
+
+        int code = VerifyCommand.Run(Args() with { Causal = true }, stdout, stderr);
+
+        code.Should().Be(0, stderr.ToString());
+        stderr.ToString().Should().BeEmpty();
+        stdout.ToString().Should().Contain("o.npy").And.Contain("lse.npy");
+        var o = NpyFile.Read(Path.Combine(OutDir, "o.npy"));
+        o.DType.Should().Be(NpyDType.Float16);
+        o.Shape.Should().Equal(1, 37, 2, 32);
+        var reference = ReferenceAttention.Forward(q, k, v, causal: true);
+        CheckLse(reference, [1, 2, 37], 1e-4);
+        MaxError(reference.Output, o.AsHalf().Select(h => (double)(float)h)).Should().BeLessThan(2e-3);
+    }
+
+    [Fact]
+    public void Float32WithScaleAndLongerKeysMatchesTheReference()
+    {
+        var rng = new Random(12);
+        var q = WriteTensor<float>("q.npy", rng, 2, 19, 3, 16);
+        var k = WriteTensor<float>("k.npy", rng, 2, 29, 3, 16);
+        var v = WriteTensor<float>("v.npy", rng, 2, 29, 3, 16);
+
+        int code = VerifyCommand.Run(Args() with { Scale = 0.3f }, stdout, stderr);
+
+        code.Should().Be(0, stderr.ToString());
+        var o = NpyFile.Read(Path.Combine(OutDir, "o.npy"));
+        o.DType.Should().Be(NpyDType.Float32);
+        var reference = ReferenceAttention.Forward(q, k, v, scale: 0.3f);
+        MaxError(reference.Output, o.AsSingle().Select(x => (double)x)).Should().BeLessThan(1e-5);
+        CheckLse(reference, [2, 3, 19], 1e-5);
+    }
+
+    [Fact]
+    public void BFloat16BitsInAndOutWithBf16Flag()
+    {
+        var rng = new Random(13);
+        var q = WriteTensor<BFloat16>("q.npy", rng, 1, 21, 4, 8);
+        var k = WriteTensor<BFloat16>("k.npy", rng, 1, 21, 2, 8);
+        var v = WriteTensor<BFloat16>("v.npy", rng, 1, 21, 2, 8);
+
+        int code = VerifyCommand.Run(Args() with { BFloat16 = true, Causal = true }, stdout, stderr);
+
+        code.Should().Be(0, stderr.ToString());
+        var o = NpyFile.Read(Path.Combine(OutDir, "o.npy"));
+        o.DType.Should().Be(NpyDType.UInt16);
+        var reference = ReferenceAttention.Forward(q, k, v, causal: true);
+        MaxError(reference.Output, o.AsBFloat16().Select(b => (double)b.ToSingle())).Should().BeLessThan(1e-2);
+        CheckLse(reference, [1, 4, 21], 1e-4);
+    }
+
+    [Fact]
+    public void CommandLineInterfaceParsesTheDocumentedOptions()
+    {
+        var rng = new Random(14);
+        WriteTensor<Half>("q.npy", rng, 1, 9, 2, 8);
+        WriteTensor<Half>("k.npy", rng, 1, 9, 2, 8);
+        WriteTensor<Half>("v.npy", rng, 1, 9, 2, 8);
+        var root = new RootCommand { VerifyCommand.Create(stdout, stderr) };
+
+        int code = root.Parse([
+            "verify", "--q", PathOf("q.npy"), "--k", PathOf("k.npy"), "--v", PathOf("v.npy"), "--out", OutDir,
+            "--causal", "--scale", "0.5", "--device", "cpu",
+        ]).Invoke();
+
+        code.Should().Be(0, stderr.ToString());
+        File.Exists(Path.Combine(OutDir, "o.npy")).Should().BeTrue();
+        NpyFile.Read(Path.Combine(OutDir, "lse.npy")).Shape.Should().Equal(1, 2, 9);
+    }
+
+    // ------------------------------------------------------------ refusals
+
+    [Fact]
+    public void BackwardRequestExitsWith2AndWritesNothing()
+    {
+        var rng = new Random(15);
+        WriteTensor<Half>("q.npy", rng, 1, 4, 1, 8);
+        WriteTensor<Half>("k.npy", rng, 1, 4, 1, 8);
+        WriteTensor<Half>("v.npy", rng, 1, 4, 1, 8);
+
+        int code = VerifyCommand.Run(Args() with { Do = PathOf("q.npy") }, stdout, stderr);
+
+        code.Should().Be(2);
+        OneLine(stderr.ToString()).Should().Contain("backward pass not implemented yet");
+        Directory.Exists(Path.Combine(dir, "out")).Should().BeFalse();
+    }
+
+    public static TheoryData<string> BadInputs => new()
+    {
+        "wrong-magic", "wrong-dtype", "rank-3", "truncated", "head-dim-mismatch", "dtype-mismatch",
+        "uint16-without-bf16", "float-with-bf16", "heads-not-a-multiple", "seqlen-k-v-mismatch", "missing-file",
+        "head-dim-too-large",
+    };
+
+    [Theory, MemberData(nameof(BadInputs))]
+    public void BadInputGivesOneLineNamingTheFileAndWritesNothing(string bad)
+    {
+        var rng = new Random(16);
+        WriteTensor<Half>("q.npy", rng, 1, 5, 2, 8);
+        WriteTensor<Half>("k.npy", rng, 1, 6, 1, 8);
+        WriteTensor<Half>("v.npy", rng, 1, 6, 1, 8);
+        var args = Args();
+        string culprit = "k.npy";
+        switch (bad)
+        {
+            case "wrong-magic":
+                File.WriteAllBytes(PathOf("k.npy"), "PK\u0003\u0004 this is a zip"u8.ToArray());
+                break;
+            case "wrong-dtype":
+                NpyFile.Write(PathOf("k.npy"), new int[6 * 8], 1, 6, 1, 8);
+                break;
+            case "rank-3":
+                NpyFile.Write(PathOf("k.npy"), new Half[6 * 8], 6, 1, 8);
+                break;
+            case "truncated":
+                var bytes = File.ReadAllBytes(PathOf("k.npy"));
+                File.WriteAllBytes(PathOf("k.npy"), bytes[..^10]);
+                break;
+            case "head-dim-mismatch":
+                WriteTensor<Half>("k.npy", rng, 1, 6, 1, 16);
+                break;
+            case "dtype-mismatch":
+                WriteTensor<float>("k.npy", rng, 1, 6, 1, 8);
+                break;
+            case "uint16-without-bf16":
+                culprit = "q.npy";
+                WriteTensor<BFloat16>("q.npy", rng, 1, 5, 2, 8);
+                break;
+            case "float-with-bf16":
+                culprit = "q.npy";
+                args = args with { BFloat16 = true };
+                break;
+            case "heads-not-a-multiple":
+                WriteTensor<Half>("k.npy", rng, 1, 6, 3, 8);
+                WriteTensor<Half>("v.npy", rng, 1, 6, 3, 8);
+                break;
+            case "seqlen-k-v-mismatch":
+                culprit = "v.npy";
+                WriteTensor<Half>("v.npy", rng, 1, 7, 1, 8);
+                break;
+            case "missing-file":
+                File.Delete(PathOf("k.npy"));
+                break;
+            case "head-dim-too-large": // caught by the engine, not by verify's own checks
+                culprit = "q.npy";
+                WriteTensor<Half>("q.npy", rng, 1, 5, 2, 300);
+                WriteTensor<Half>("k.npy", rng, 1, 6, 1, 300);
+                WriteTensor<Half>("v.npy", rng, 1, 6, 1, 300);
+                break;
+        }
+
+        int code = VerifyCommand.Run(args, stdout, stderr);
+
+        code.Should().NotBe(0);
+        string message = stderr.ToString();
+        OneLine(message).Should().Contain(PathOf(culprit));
+        stdout.ToString().Should().BeEmpty();
+        Directory.Exists(Path.Combine(dir, "out")).Should().BeFalse("nothing may be written for bad inputs");
+    }
+
+    // ------------------------------------------------------------ helpers
+
+    private VerifyArgs Args() =>
+        new(PathOf("q.npy"), PathOf("k.npy"), PathOf("v.npy"), OutDir) { Device = AcceleratorChoice.Cpu };
+
+    private string PathOf(string name) => Path.Combine(dir, name);
+
+    private HostTensor<T> WriteTensor<T>(string name, Random rng, int b, int n, int h, int d) where T : unmanaged
+    {
+        var data = new T[b * n * h * d];
+        for (int i = 0; i < data.Length; i++)
+            data[i] = Elements.FromSingle<T>(rng.NextSingle() * 2f - 1f);
+        int[] shape = [b, n, h, d];
+        switch (data)
+        {
+            case float[] f: NpyFile.Write(PathOf(name), f, shape); break;
+            case Half[] f: NpyFile.Write(PathOf(name), f, shape); break;
+            case BFloat16[] f: NpyFile.Write(PathOf(name), f, shape); break;
+        }
+        return HostTensor<T>.Bshd(data, b, n, h, d);
+    }
+
+    private void CheckLse(ReferenceAttention.Result reference, int[] shape, double tolerance)
+    {
+        var lse = NpyFile.Read(Path.Combine(OutDir, "lse.npy"));
+        lse.DType.Should().Be(NpyDType.Float32);
+        lse.Shape.Should().Equal(shape);
+        MaxError(reference.Lse, lse.AsSingle().Select(x => (double)x)).Should().BeLessThan(tolerance);
+    }
+
+    // Equal infinities (rows that see no key) count as 0; NaN as +inf so it always fails.
+    private static double MaxError(double[] expected, IEnumerable<double> actual) =>
+        expected.Zip(actual, (e, a) => e == a ? 0 : double.IsNaN(a) ? double.PositiveInfinity : Math.Abs(a - e))
+            .DefaultIfEmpty(0).Max();
+
+    private static string OneLine(string text)
+    {
+        text.TrimEnd('\r', '\n').Should().NotContainAny("\n", "\r");
+        text.Should().NotBeNullOrWhiteSpace();
+        return text;
+    }
+}
