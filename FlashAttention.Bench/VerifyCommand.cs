@@ -13,8 +13,6 @@ public static class VerifyCommand
     /// <summary>Exit code for unusable inputs or a failed run.</summary>
     public const int Failed = 1;
 
-    /// <summary>Exit code for a request this version cannot serve yet (the backward pass).</summary>
-    public const int NotImplemented = 2;
 
     /// <summary>The command-line form, wired to <see cref="Run"/>.</summary>
     /// <param name="stdout">Where the summary goes; null for the console.</param>
@@ -25,7 +23,7 @@ public static class VerifyCommand
         var k = PathOption("--k", "K.npy", "k, [batch, seqlen_k, heads_kv, headdim]; heads_q must be a multiple of heads_kv.");
         var v = PathOption("--v", "V.npy", "v, the shape of k.");
         var outDir = PathOption("--out", "DIR", "Directory for o.npy (q's dtype) and lse.npy (float32 [batch, heads_q, seqlen_q]); created if absent.");
-        var dout = new Option<string?>("--do") { Description = "Output gradient for the backward pass (not implemented yet).", HelpName = "DO.npy" };
+        var dout = new Option<string?>("--do") { Description = "dO, the gradient of the loss with respect to the output (q's shape and dtype): also writes dq.npy, dk.npy, dv.npy.", HelpName = "DO.npy" };
         var causal = new Option<bool>("--causal") { Description = "Causal mask, aligned to the bottom-right corner." };
         var scale = new Option<float?>("--scale") { Description = "Softmax scale; default 1/sqrt(headdim).", HelpName = "S" };
         var device = DeviceOption.Create();
@@ -52,18 +50,13 @@ public static class VerifyCommand
     /// Runs <c>verify</c> in-process. On success writes <c>o.npy</c> and <c>lse.npy</c> into
     /// <see cref="VerifyArgs.Out"/>, a summary line to <paramref name="stdout"/>, and returns 0.
     /// On failure writes one line to <paramref name="stderr"/>, nothing to disk, and returns
-    /// <see cref="Failed"/> (or <see cref="NotImplemented"/> when a backward pass is asked for).
+    /// <see cref="Failed"/>. With --do it also writes dq.npy, dk.npy and dv.npy from the backward.
     /// </summary>
     public static int Run(VerifyArgs args, TextWriter stdout, TextWriter stderr)
     {
         ArgumentNullException.ThrowIfNull(args);
         ArgumentNullException.ThrowIfNull(stdout);
         ArgumentNullException.ThrowIfNull(stderr);
-        if (args.Do is not null)
-        {
-            stderr.WriteLine($"verify: backward pass not implemented yet (--do {args.Do}); nothing written");
-            return NotImplemented;
-        }
         try
         {
             var inputs = VerifyInputs.Load(args);
@@ -91,13 +84,17 @@ public static class VerifyCommand
         var v = Tensor(inputs.V, read);
         var options = new AttentionOptions { Causal = args.Causal, Scale = args.Scale, ReturnLse = true };
 
+        var dOut = inputs.DOut is null ? null : Tensor(inputs.DOut, read);
         AttentionResult<T> result;
+        AttentionGradients<T>? grads = null;
         string deviceName;
         try
         {
             using var engine = AttentionEngine.Create(args.Device);
             deviceName = $"{engine.DeviceName} ({engine.AcceleratorType})";
             result = engine.Forward(q, k, v, options);
+            if (dOut is not null)
+                grads = engine.Backward(dOut, q, k, v, result.Output, result.Lse!, options);
         }
         catch (ArgumentException e)
         {
@@ -116,13 +113,21 @@ public static class VerifyCommand
             Directory.CreateDirectory(args.Out);
             write(oPath, result.Output.Data, [ql.Batch, ql.SeqLen, ql.Heads, ql.HeadDim]);
             NpyFile.Write(lsePath, result.Lse!, ql.Batch, ql.Heads, ql.SeqLen);
+            if (grads is not null)
+            {
+                foreach (var (name, g) in new[] { ("dq", grads.DQ), ("dk", grads.DK), ("dv", grads.DV) })
+                {
+                    var l = g.Layout;
+                    write(Path.Combine(args.Out, name + ".npy"), g.Data, [l.Batch, l.SeqLen, l.Heads, l.HeadDim]);
+                }
+            }
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new BenchInputException($"{args.Out}: cannot write the outputs: {e.Message}");
         }
         return $"verify: wrote {oPath} ({inputs.DType.Name()} {ql.ShapeText}) and {lsePath} " +
-               $"(float32 [{ql.Batch}, {ql.Heads}, {ql.SeqLen}]) on {deviceName}";
+               $"(float32 [{ql.Batch}, {ql.Heads}, {ql.SeqLen}]){(grads is null ? "" : ", dq.npy, dk.npy, dv.npy")} on {deviceName}";
     }
 
     private static HostTensor<T> Tensor<T>(NpyArray array, Func<NpyArray, T[]> read) where T : unmanaged =>
@@ -135,7 +140,7 @@ public static class VerifyCommand
         string suffix = $" (Parameter '{e.ParamName}')";
         if (e.ParamName is not null && message.EndsWith(suffix, StringComparison.Ordinal))
             message = message[..^suffix.Length];
-        string? file = e.ParamName switch { "q" => args.Q, "k" => args.K, "v" => args.V, _ => null };
+        string? file = e.ParamName switch { "q" => args.Q, "k" => args.K, "v" => args.V, "dOut" => args.Do, _ => null };
         return file is null ? message : $"{file}: {message}";
     }
 

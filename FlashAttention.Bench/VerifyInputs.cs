@@ -8,11 +8,12 @@ namespace FlashAttention.Bench;
 /// </summary>
 internal sealed class VerifyInputs
 {
-    private VerifyInputs(NpyArray q, NpyArray k, NpyArray v, NpyDType dtype)
+    private VerifyInputs(NpyArray q, NpyArray k, NpyArray v, NpyArray? dOut, NpyDType dtype)
     {
         Q = q;
         K = k;
         V = v;
+        DOut = dOut;
         DType = dtype;
     }
 
@@ -21,6 +22,9 @@ internal sealed class VerifyInputs
     public NpyArray K { get; }
 
     public NpyArray V { get; }
+
+    /// <summary>dO for the backward (same shape and dtype as q), when --do is given.</summary>
+    public NpyArray? DOut { get; }
 
     /// <summary>The common element type: float32, float16, or uint16 holding bfloat16 bits.</summary>
     public NpyDType DType { get; }
@@ -44,8 +48,18 @@ internal sealed class VerifyInputs
                 $"{args.K}: heads is {k.Shape[2]} (shape {k.ShapeText}); expected a divisor of q's heads {q.Shape[2]} ({args.Q}) for grouped-query attention");
         if (args.Scale is float s && !float.IsFinite(s))
             throw new BenchInputException($"--scale is {s}; expected a finite number");
-        return new VerifyInputs(q, k, v, q.DType);
+        NpyArray? dOut = null;
+        if (args.Do is not null)
+        {
+            dOut = ReadTensor(args.Do, args.BFloat16);
+            SameDType(dOut, args.Do, q, args.Q);
+            for (int axis = 0; axis < 4; axis++)
+                SameDim(dOut, args.Do, axis, AxisNames[axis], q, args.Q);
+        }
+        return new VerifyInputs(q, k, v, dOut, q.DType);
     }
+
+    private static readonly string[] AxisNames = ["batch", "seqlen", "heads", "head dim"];
 
     private static NpyArray ReadTensor(string path, bool bf16)
     {

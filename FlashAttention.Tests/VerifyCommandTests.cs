@@ -96,17 +96,40 @@ public sealed class VerifyCommandTests : IDisposable
     // ------------------------------------------------------------ refusals
 
     [Fact]
-    public void BackwardRequestExitsWith2AndWritesNothing()
+    public void BackwardWithDoWritesGradientsThatMatchTheReference()
     {
         var rng = new Random(15);
+        var q = WriteTensor<float>("q.npy", rng, 1, 21, 2, 16);
+        var k = WriteTensor<float>("k.npy", rng, 1, 30, 1, 16);
+        var v = WriteTensor<float>("v.npy", rng, 1, 30, 1, 16);
+        var dOut = WriteTensor<float>("do.npy", rng, 1, 21, 2, 16);
+
+        int code = VerifyCommand.Run(Args() with { Do = PathOf("do.npy"), Causal = true }, stdout, stderr);
+
+        code.Should().Be(0, stderr.ToString());
+        var expected = ReferenceAttention.Backward(dOut, q, k, v, causal: true);
+        foreach (var (name, reference, shape) in new[] { ("dq", expected.DQ, new[] { 1, 21, 2, 16 }), ("dk", expected.DK, new[] { 1, 30, 1, 16 }),
+                     ("dv", expected.DV, new[] { 1, 30, 1, 16 }) })
+        {
+            var g = NpyFile.Read(Path.Combine(OutDir, name + ".npy"));
+            g.Shape.Should().Equal(shape, name);
+            MaxError(reference, g.AsSingle().Select(x => (double)x)).Should().BeLessThan(1e-5, name);
+        }
+    }
+
+    [Fact]
+    public void DoOfTheWrongShapeIsRefusedAndNothingWritten()
+    {
+        var rng = new Random(16);
         WriteTensor<Half>("q.npy", rng, 1, 4, 1, 8);
         WriteTensor<Half>("k.npy", rng, 1, 4, 1, 8);
         WriteTensor<Half>("v.npy", rng, 1, 4, 1, 8);
+        WriteTensor<Half>("do.npy", rng, 1, 5, 1, 8);
 
-        int code = VerifyCommand.Run(Args() with { Do = PathOf("q.npy") }, stdout, stderr);
+        int code = VerifyCommand.Run(Args() with { Do = PathOf("do.npy") }, stdout, stderr);
 
-        code.Should().Be(2);
-        OneLine(stderr.ToString()).Should().Contain("backward pass not implemented yet");
+        code.Should().Be(VerifyCommand.Failed);
+        OneLine(stderr.ToString()).Should().Contain("do.npy").And.Contain("seqlen is 5");
         Directory.Exists(Path.Combine(dir, "out")).Should().BeFalse();
     }
 
