@@ -76,9 +76,15 @@ public class ValidationTests
     {
         using var cpu = AttentionEngine.Create(AcceleratorChoice.Cpu);
         Rejects(Tensor(1, 8, 1, 256), Tensor(1, 8, 1, 256), Tensor(1, 8, 1, 256), "options",
-            "needs 470528 bytes of shared memory at head dim 256; expected at most 232448",
-            options: new AttentionOptions { Tile = new TileConfig(128, 128, 128) }, engine: cpu);
+            "needs 339456 bytes of shared memory at head dim 256; expected at most 232448",
+            options: new AttentionOptions { Tile = new TileConfig(128, 128, 1024) }, engine: cpu);
     }
+
+    [Fact]
+    public void Forward_tile_with_the_wrong_thread_count() =>
+        Rejects(Tensor(1, 8, 1, 40), Tensor(1, 8, 1, 40), Tensor(1, 8, 1, 40), "options",
+            "tile Threads is 128; expected Br x padded head dim / 32 = 64 for the forward",
+            options: new AttentionOptions { Tile = new TileConfig(32, 32, 128) });
 
     [Fact]
     public void Default_tiles_fit_a_48_KB_device()

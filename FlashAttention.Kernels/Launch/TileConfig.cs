@@ -10,7 +10,11 @@ namespace FlashAttention;
 /// </summary>
 /// <param name="Br">Query rows per group (a multiple of 4 with a compiled constant: 8, 16, 32, 64, 128).</param>
 /// <param name="Bc">Key columns per step (same set as <paramref name="Br"/>).</param>
-/// <param name="Threads">Threads per group.</param>
+/// <param name="Threads">
+/// Threads per group. The forward kernel keeps its output accumulator in registers, 4 rows x 8 dims
+/// per thread, so there it must be Br x padded head dim / 32 (<see cref="ForwardThreads"/>); the
+/// backward kernels take any count.
+/// </param>
 public sealed record TileConfig(int Br, int Bc, int Threads)
 {
     /// <summary>Head dims the kernels are compiled for; others round up to the next.</summary>
@@ -34,6 +38,9 @@ public sealed record TileConfig(int Br, int Bc, int Threads)
         throw new ArgumentOutOfRangeException(nameof(headDim), headDim, $"head dim must be at most {MaxHeadDim}");
     }
 
+    /// <summary>Threads of a forward group: one per 4 x 8 block of the Br x head dim output tile.</summary>
+    public static int ForwardThreads(int br, int headDim) => br * PadHeadDim(headDim) / 32;
+
     /// <summary>Shared memory one group of the forward kernel needs for <paramref name="headDim"/>.</summary>
     public int SharedMemoryBytes(int headDim) => new ForwardSharedLayout(PadHeadDim(headDim), Br, Bc).TotalBytes;
 
@@ -49,16 +56,13 @@ public sealed record TileConfig(int Br, int Bc, int Threads)
     public static TileConfig Choose(int headDim, int sharedMemoryLimitBytes, int maxThreadsPerGroup = 1024)
     {
         int dim = PadHeadDim(headDim);
-        (int Br, int Bc)[] candidates = dim <= 64
+        (int Br, int Bc)[] candidates = dim <= 128
             ? [(64, 64), (64, 32), (32, 32), (16, 16), (8, 8)]
-            : dim <= 128
-                ? [(64, 32), (32, 32), (32, 16), (16, 16), (8, 8)]
-                : [(32, 32), (32, 16), (16, 16), (8, 8)];
-        int threads = Math.Min(128, maxThreadsPerGroup);
+            : [(32, 32), (32, 16), (16, 16), (8, 8)];
         foreach (var (br, bc) in candidates)
         {
-            var tile = new TileConfig(br, bc, threads);
-            if (tile.SharedMemoryBytes(headDim) <= sharedMemoryLimitBytes)
+            var tile = new TileConfig(br, bc, ForwardThreads(br, headDim));
+            if (tile.SharedMemoryBytes(headDim) <= sharedMemoryLimitBytes && tile.Threads <= maxThreadsPerGroup)
                 return tile;
         }
         throw new ArgumentOutOfRangeException(nameof(sharedMemoryLimitBytes), sharedMemoryLimitBytes,
@@ -90,6 +94,10 @@ public sealed record TileConfig(int Br, int Bc, int Threads)
             throw new ArgumentException($"tile Bc is {Bc}; expected one of {string.Join(", ", TileSizes)}", paramName);
         if (Threads < 1 || Threads > maxThreadsPerGroup)
             throw new ArgumentException($"tile Threads is {Threads}; expected 1 to {maxThreadsPerGroup} on this device", paramName);
+        if (!backward && Threads != ForwardThreads(Br, headDim))
+            throw new ArgumentException(
+                $"tile Threads is {Threads}; expected Br x padded head dim / 32 = {ForwardThreads(Br, headDim)} for the forward " +
+                "(each thread owns a 4 x 8 block of the output)", paramName);
         int bytes = backward ? BackwardSharedMemoryBytes(headDim) : SharedMemoryBytes(headDim);
         if (bytes > sharedMemoryLimitBytes)
             throw new ArgumentException(

@@ -11,7 +11,8 @@ namespace FlashAttention.Kernels.Portable;
 public static class ForwardKernel
 {
     /// <summary>
-    /// One group computes Br query rows of one (batch, head): grid = (ceil(seqlen_q / Br), heads_q, batch).
+    /// One group computes Br query rows of one (batch, head): grid = (ceil(seqlen_q / Br), heads_q, batch),
+    /// Br x <typeparamref name="TDim"/> / 32 threads per group (each owns a 4 x 8 block of the output).
     /// <typeparamref name="TDim"/> is the head dim rounded up to a compiled size; Br and Bc are the
     /// query and key tile heights. All three are compile-time constants. <typeparamref name="TShared"/>
     /// says where the tiles live (dynamic or static shared memory, per backend).
@@ -32,7 +33,6 @@ public static class ForwardKernel
         var qt = smem.SubView(layout.QtOffset, dim * layout.QtStride);
         var kv = smem.SubView(layout.KvOffset, layout.PtOffset - layout.KvOffset);
         var pt = smem.SubView(layout.PtOffset, bc * layout.PtStride);
-        var acc = smem.SubView(layout.AccOffset, br * dim);
         var m = smem.SubView(layout.MOffset, br);
         var l = smem.SubView(layout.LOffset, br);
         var alpha = smem.SubView(layout.AlphaOffset, br);
@@ -45,7 +45,7 @@ public static class ForwardKernel
 
         TileLoader.LoadTransposed<T, TOps>(p.Q, batch, head, firstRow, rowsHere, p.HeadDim, br, dim, qt, layout.QtStride);
         OnlineSoftmax.Reset(m, l, br);
-        OutputAccumulator.Clear(acc, br * dim);
+        var acc = OutputBlock.ForThread(Group.IdxX, dim);
 
         // Causality hides every key tile at or past keyEnd from all rows of this block: skip them.
         int keyEnd = p.Mask.KeyEnd(firstRow + rowsHere);
@@ -61,12 +61,12 @@ public static class ForwardKernel
             OnlineSoftmax.Update(pt, layout.PtStride, m, l, alpha, p.Mask, firstRow, firstCol, br, bc);
             TileLoader.LoadRowMajor<T, TOps>(p.V, batch, kvHead, firstCol, colsHere, p.HeadDim, bc, dim, kv, dim);
             Group.Barrier();
-            OutputAccumulator.AccumulatePV(acc, alpha, pt, layout.PtStride, kv, br, bc, dim);
+            acc.AccumulatePV(alpha, pt, layout.PtStride, kv, bc, dim);
         }
 
         Group.Barrier();
-        OutputAccumulator.FinishRows(p, m, l, alpha, batch, head, firstRow, br);
+        RowStatistics.FinishRows(p, m, l, alpha, batch, head, firstRow, br);
         Group.Barrier();
-        OutputAccumulator.WriteOutput<T, TOps>(p, acc, alpha, batch, head, firstRow, br, dim);
+        acc.Write<T, TOps>(p, alpha, batch, head, firstRow);
     }
 }

@@ -1,7 +1,8 @@
 namespace FlashAttention.Kernels.Portable;
 
 /// <summary>
-/// How the portable forward kernel partitions its dynamic shared memory (all float32). The host
+/// How the portable forward kernel partitions its shared memory (all float32; the output
+/// accumulator lives in registers, see <see cref="OutputBlock"/>). The host
 /// uses it to size the launch and check the device limit; the kernel to find its tiles, with every
 /// offset a compile-time constant there. Rows are padded by 4 floats: keeps 16-byte alignment and
 /// spreads the transposed tile stores over more banks.
@@ -29,9 +30,6 @@ public readonly struct ForwardSharedLayout
     /// <summary>Row length of the transposed score tile.</summary>
     public readonly int PtStride;
 
-    /// <summary>Output accumulator acc [Br][headdim].</summary>
-    public readonly int AccOffset;
-
     /// <summary>Running row max m (log2 domain), [Br].</summary>
     public readonly int MOffset;
 
@@ -54,8 +52,7 @@ public readonly struct ForwardSharedLayout
         KvOffset = QtOffset + headDim * QtStride;
         int kvFloats = Math.Max(headDim * KtStride, bc * headDim);
         PtOffset = KvOffset + kvFloats;
-        AccOffset = PtOffset + bc * PtStride;
-        MOffset = AccOffset + br * headDim;
+        MOffset = PtOffset + bc * PtStride;
         LOffset = MOffset + br;
         AlphaOffset = LOffset + br;
         TotalFloats = AlphaOffset + br;
