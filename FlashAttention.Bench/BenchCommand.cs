@@ -61,6 +61,8 @@ public static class BenchCommand
                 {
                     task.Description = $"{pass} {dtype} d{d} N{n}{(c ? " causal" : "")}";
                     results.Add(runner.Run(dtype, d, c, n, pass));
+                    // Written after every configuration, so a sweep cut short keeps what it measured.
+                    Save(engine, results, json, csv);
                     task.Increment(1);
                 }
             });
@@ -71,12 +73,16 @@ public static class BenchCommand
                 F(r.MedianMs, "F3"), F(r.Tflops, "F1"), F(r.PeakMemBytes / 1048576.0, "F0"), r.Status);
         AnsiConsole.Write(table);
 
+        return results.All(r => r.Status == "ok") ? 0 : 1;
+    }
+
+    private static void Save(AttentionEngine engine, IReadOnlyList<BenchResult> results, FileInfo? json, FileInfo? csv)
+    {
         var meta = new BenchMeta("flash", engine.DeviceName, DriverVersion(engine), engine.AcceleratorType.ToString(), DateTime.UtcNow.ToString("O"), results);
         if (json is not null)
             File.WriteAllText(json.FullName, JsonSerializer.Serialize(meta, JsonOptions));
         if (csv is not null)
             File.WriteAllLines(csv.FullName, Csv(meta));
-        return results.All(r => r.Status == "ok") ? 0 : 1;
     }
 
     /// <summary>The JSON document: who measured what where, and every result.</summary>
