@@ -39,13 +39,18 @@ internal struct OutputBlock
         float a0 = alpha[R0], a1 = alpha[R0 + 1], a2 = alpha[R0 + 2], a3 = alpha[R0 + 3];
         low.ScaleRows(a0, a1, a2, a3);
         high.ScaleRows(a0, a1, a2, a3);
-        for (int c = 0; c < bc; c++)
+        // Two keys per iteration (tiles are multiples of 8 keys), for the same reason as in ScoreTile.
+        for (int c = 0; c < bc; c += 2)
         {
-            int p = c * ptStride + R0;
-            int vRow = c * dimPadded + D0;
-            low.AccumulateOuter(pt, p, v, vRow);
-            high.AccumulateOuter(pt, p, v, vRow + 4);
+            Step(pt, c * ptStride + R0, v, c * dimPadded + D0);
+            Step(pt, (c + 1) * ptStride + R0, v, (c + 1) * dimPadded + D0);
         }
+    }
+
+    private void Step(ArrayView<float> pt, int p, ArrayView<float> v, int vRow)
+    {
+        low.AccumulateOuter(pt, p, v, vRow);
+        high.AccumulateOuter(pt, p, v, vRow + 4);
     }
 
     /// <summary>O = acc / l for the block's rows inside the sequence and dims inside the real head dim.</summary>

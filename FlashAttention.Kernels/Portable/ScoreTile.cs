@@ -22,8 +22,15 @@ internal static class ScoreTile
             int r0 = (t / blocksPerRow) * 4;
             int c0 = (t - (t / blocksPerRow) * blocksPerRow) * 4;
             var acc = new MicroTile4x4();
-            for (int d = 0; d < dimPadded; d++)
+            // Four steps per iteration (head dims are multiples of 32): ILGPU does not unroll, and
+            // straight-line steps let ptxas issue the next loads before the current FMAs.
+            for (int d = 0; d < dimPadded; d += 4)
+            {
                 acc.AccumulateOuter(qt, d * qtStride + r0, kt, d * ktStride + c0);
+                acc.AccumulateOuter(qt, (d + 1) * qtStride + r0, kt, (d + 1) * ktStride + c0);
+                acc.AccumulateOuter(qt, (d + 2) * qtStride + r0, kt, (d + 2) * ktStride + c0);
+                acc.AccumulateOuter(qt, (d + 3) * qtStride + r0, kt, (d + 3) * ktStride + c0);
+            }
             acc.StoreTransposed(pt, c0 * ptStride + r0, ptStride, scaleLog2);
         }
     }
