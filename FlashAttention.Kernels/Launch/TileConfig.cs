@@ -56,11 +56,13 @@ public sealed record TileConfig(int Br, int Bc, int Threads)
     public static TileConfig Choose(int headDim, int sharedMemoryLimitBytes, int maxThreadsPerGroup = 1024)
     {
         int dim = PadHeadDim(headDim);
-        // Bc = 32 rather than 64: the smaller K/V and P tiles let a third group share an SM (ncu on
-        // the H100 showed the kernel latency-bound at 2 groups, limited by shared memory).
-        (int Br, int Bc)[] candidates = dim <= 128
+        // Measured on the H100 (docs/PERFORMANCE.md): at d <= 64, Bc = 32 lets more groups share an SM
+        // (14.6 vs 12.4 TFLOPs); at d = 128, Bc = 64 did better (12.5 vs 12.1).
+        (int Br, int Bc)[] candidates = dim <= 64
             ? [(64, 32), (32, 32), (16, 16), (8, 8)]
-            : [(32, 32), (32, 16), (16, 16), (8, 8)];
+            : dim <= 128
+                ? [(64, 64), (64, 32), (32, 32), (16, 16), (8, 8)]
+                : [(32, 32), (32, 16), (16, 16), (8, 8)];
         foreach (var (br, bc) in candidates)
         {
             var tile = new TileConfig(br, bc, ForwardThreads(br, headDim));
