@@ -24,25 +24,16 @@ public static class BackwardKeyValueKernel
         int bc = default(TBc).Value;
         var layout = new BackwardSharedLayout(dim, br, bc, keyValueKernel: true);
         var smem = default(TShared).Floats(layout.TotalFloats);
-        var q = smem.SubView(layout.QOffset, br * layout.RowStride);
-        var dO = smem.SubView(layout.DOOffset, br * layout.RowStride);
-        var k = smem.SubView(layout.KOffset, bc * layout.RowStride);
-        var v = smem.SubView(layout.VOffset, bc * layout.RowStride);
-        var s = smem.SubView(layout.POffset, br * layout.ScoreStride);
-        var ds = smem.SubView(layout.DSOffset, br * layout.ScoreStride);
-        var dK = smem.SubView(layout.Acc0Offset, bc * dim);
-        var dV = smem.SubView(layout.Acc1Offset, bc * dim);
-        var lseLog2 = smem.SubView(layout.LseOffset, br);
-        var delta = smem.SubView(layout.DeltaOffset, br);
+        var t = BackwardTiles.Of(smem, layout, dim, br, bc, keyValueKernel: true);
 
         int firstCol = Grid.IdxX * bc;
         int kvHead = Grid.IdxY;
         int batch = Grid.IdxZ;
         int colsHere = Math.Min(bc, p.SeqLenK - firstCol);
-        TileLoader.LoadRowMajor<T, TOps>(p.K, batch, kvHead, firstCol, colsHere, p.HeadDim, bc, dim, k, layout.RowStride);
-        TileLoader.LoadRowMajor<T, TOps>(p.V, batch, kvHead, firstCol, colsHere, p.HeadDim, bc, dim, v, layout.RowStride);
-        SoftmaxGradient.Clear(dK, bc * dim);
-        SoftmaxGradient.Clear(dV, bc * dim);
+        TileLoader.LoadRowMajor<T, TOps>(p.K, batch, kvHead, firstCol, colsHere, p.HeadDim, bc, dim, t.K, layout.RowStride);
+        TileLoader.LoadRowMajor<T, TOps>(p.V, batch, kvHead, firstCol, colsHere, p.HeadDim, bc, dim, t.V, layout.RowStride);
+        SoftmaxGradient.Clear(t.Acc0, bc * dim);
+        SoftmaxGradient.Clear(t.Acc1, bc * dim);
 
         // Causality: query i sees key j when j <= i + offset, so rows before firstCol - offset see
         // none of these keys and their tiles are skipped.
@@ -54,21 +45,18 @@ public static class BackwardKeyValueKernel
             {
                 int rowsHere = Math.Min(br, p.SeqLenQ - firstRow);
                 Group.Barrier(); // the previous step is done with Q, dO, P, dS
-                TileLoader.LoadRowMajor<T, TOps>(p.Q, batch, head, firstRow, rowsHere, p.HeadDim, br, dim, q, layout.RowStride);
-                TileLoader.LoadRowMajor<T, TOps>(p.DO, batch, head, firstRow, rowsHere, p.HeadDim, br, dim, dO, layout.RowStride);
-                SoftmaxGradient.LoadRowStats(p, batch, head, firstRow, br, lseLog2, delta);
+                TileLoader.LoadRowMajor<T, TOps>(p.Q, batch, head, firstRow, rowsHere, p.HeadDim, br, dim, t.Q, layout.RowStride);
+                TileLoader.LoadRowMajor<T, TOps>(p.DO, batch, head, firstRow, rowsHere, p.HeadDim, br, dim, t.DO, layout.RowStride);
+                SoftmaxGradient.LoadRowStats(p, batch, head, firstRow, br, t.LseLog2, t.Delta);
                 Group.Barrier();
-                SoftmaxGradient.ScoresAndOutputGradient(q, dO, k, v, layout.RowStride, s, ds, layout.ScoreStride, br, bc, dim);
-                Group.Barrier();
-                SoftmaxGradient.Apply(s, ds, layout.ScoreStride, lseLog2, delta, p.Mask, p.ScaleLog2, firstRow, firstCol, br, bc);
-                Group.Barrier();
-                SoftmaxGradient.AccumulateTransposedProduct(dV, s, layout.ScoreStride, dO, layout.RowStride, bc, br, dim);
-                SoftmaxGradient.AccumulateTransposedProduct(dK, ds, layout.ScoreStride, q, layout.RowStride, bc, br, dim);
+                t.Gradient(layout, p.Mask, p.ScaleLog2, firstRow, firstCol, br, bc, dim);
+                SoftmaxGradient.AccumulateTransposedProduct(t.Acc1, t.S, layout.ScoreStride, t.DO, layout.RowStride, bc, br, dim);
+                SoftmaxGradient.AccumulateTransposedProduct(t.Acc0, t.DS, layout.ScoreStride, t.Q, layout.RowStride, bc, br, dim);
             }
         }
 
         Group.Barrier();
-        SoftmaxGradient.Write<T, TOps>(p.DK, dK, p.Scale, batch, kvHead, firstCol, bc, p.SeqLenK, p.HeadDim, dim);
-        SoftmaxGradient.Write<T, TOps>(p.DV, dV, 1f, batch, kvHead, firstCol, bc, p.SeqLenK, p.HeadDim, dim);
+        SoftmaxGradient.Write<T, TOps>(p.DK, t.Acc0, p.Scale, batch, kvHead, firstCol, bc, p.SeqLenK, p.HeadDim, dim);
+        SoftmaxGradient.Write<T, TOps>(p.DV, t.Acc1, 1f, batch, kvHead, firstCol, bc, p.SeqLenK, p.HeadDim, dim);
     }
 }

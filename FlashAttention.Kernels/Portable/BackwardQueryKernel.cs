@@ -24,42 +24,31 @@ public static class BackwardQueryKernel
         int bc = default(TBc).Value;
         var layout = new BackwardSharedLayout(dim, br, bc, keyValueKernel: false);
         var smem = default(TShared).Floats(layout.TotalFloats);
-        var q = smem.SubView(layout.QOffset, br * layout.RowStride);
-        var dO = smem.SubView(layout.DOOffset, br * layout.RowStride);
-        var k = smem.SubView(layout.KOffset, bc * layout.RowStride);
-        var v = smem.SubView(layout.VOffset, bc * layout.RowStride);
-        var s = smem.SubView(layout.POffset, br * layout.ScoreStride);
-        var ds = smem.SubView(layout.DSOffset, br * layout.ScoreStride);
-        var dQ = smem.SubView(layout.Acc0Offset, br * dim);
-        var lseLog2 = smem.SubView(layout.LseOffset, br);
-        var delta = smem.SubView(layout.DeltaOffset, br);
+        var t = BackwardTiles.Of(smem, layout, dim, br, bc, keyValueKernel: false);
 
         int firstRow = Grid.IdxX * br;
         int head = Grid.IdxY;
         int batch = Grid.IdxZ;
         int kvHead = head / p.QueryHeadsPerKvHead;
         int rowsHere = Math.Min(br, p.SeqLenQ - firstRow);
-        TileLoader.LoadRowMajor<T, TOps>(p.Q, batch, head, firstRow, rowsHere, p.HeadDim, br, dim, q, layout.RowStride);
-        TileLoader.LoadRowMajor<T, TOps>(p.DO, batch, head, firstRow, rowsHere, p.HeadDim, br, dim, dO, layout.RowStride);
-        SoftmaxGradient.LoadRowStats(p, batch, head, firstRow, br, lseLog2, delta);
-        SoftmaxGradient.Clear(dQ, br * dim);
+        TileLoader.LoadRowMajor<T, TOps>(p.Q, batch, head, firstRow, rowsHere, p.HeadDim, br, dim, t.Q, layout.RowStride);
+        TileLoader.LoadRowMajor<T, TOps>(p.DO, batch, head, firstRow, rowsHere, p.HeadDim, br, dim, t.DO, layout.RowStride);
+        SoftmaxGradient.LoadRowStats(p, batch, head, firstRow, br, t.LseLog2, t.Delta);
+        SoftmaxGradient.Clear(t.Acc0, br * dim);
 
         int keyEnd = p.Mask.KeyEnd(firstRow + rowsHere);
         for (int firstCol = 0; firstCol < keyEnd; firstCol += bc)
         {
             int colsHere = Math.Min(bc, p.SeqLenK - firstCol);
             Group.Barrier(); // the previous step is done with K, V, P, dS
-            TileLoader.LoadRowMajor<T, TOps>(p.K, batch, kvHead, firstCol, colsHere, p.HeadDim, bc, dim, k, layout.RowStride);
-            TileLoader.LoadRowMajor<T, TOps>(p.V, batch, kvHead, firstCol, colsHere, p.HeadDim, bc, dim, v, layout.RowStride);
+            TileLoader.LoadRowMajor<T, TOps>(p.K, batch, kvHead, firstCol, colsHere, p.HeadDim, bc, dim, t.K, layout.RowStride);
+            TileLoader.LoadRowMajor<T, TOps>(p.V, batch, kvHead, firstCol, colsHere, p.HeadDim, bc, dim, t.V, layout.RowStride);
             Group.Barrier();
-            SoftmaxGradient.ScoresAndOutputGradient(q, dO, k, v, layout.RowStride, s, ds, layout.ScoreStride, br, bc, dim);
-            Group.Barrier();
-            SoftmaxGradient.Apply(s, ds, layout.ScoreStride, lseLog2, delta, p.Mask, p.ScaleLog2, firstRow, firstCol, br, bc);
-            Group.Barrier();
-            SoftmaxGradient.AccumulateProduct(dQ, ds, layout.ScoreStride, k, layout.RowStride, br, bc, dim);
+            t.Gradient(layout, p.Mask, p.ScaleLog2, firstRow, firstCol, br, bc, dim);
+            SoftmaxGradient.AccumulateProduct(t.Acc0, t.DS, layout.ScoreStride, t.K, layout.RowStride, br, bc, dim);
         }
 
         Group.Barrier();
-        SoftmaxGradient.Write<T, TOps>(p.DQ, dQ, p.Scale, batch, head, firstRow, br, p.SeqLenQ, p.HeadDim, dim);
+        SoftmaxGradient.Write<T, TOps>(p.DQ, t.Acc0, p.Scale, batch, head, firstRow, br, p.SeqLenQ, p.HeadDim, dim);
     }
 }
