@@ -1,0 +1,69 @@
+using FlashAttention.Kernels.Numerics;
+using ILGPU.Runtime.Cuda;
+
+namespace FlashAttention.Kernels.TensorCore;
+
+/// <summary>
+/// D = A B + D on the tensor cores (mma.sync.aligned.m16n8k16, fp16 in, fp32 accumulate) when the
+/// kernel runs on CUDA, and the same warp-collective result in plain C# elsewhere: the emulation
+/// gathers the A row pairs and B columns each lane needs from the lanes that own them with warp
+/// shuffles, so a tensor-core kernel keeps its fragment layouts, index math and results on the CPU
+/// accelerator, where it can be tested and debugged. Every lane of the warp must call it.
+/// </summary>
+public static class Mma
+{
+    /// <summary>acc += a b for one 16 x 8 x 16 product (fp16 operands).</summary>
+    public static void MultiplyAccumulateF16(ref FragmentC acc, in FragmentA a, in FragmentB b)
+    {
+        if (CudaAsm.IsSupported)
+        {
+            Ref<float> d0 = acc.C0, d1 = acc.C1, d2 = acc.C2, d3 = acc.C3;
+            Ref<uint> a0 = a.A0, a1 = a.A1, a2 = a.A2, a3 = a.A3, b0 = b.B0, b1 = b.B1;
+            CudaAsm.EmitRef(
+                "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};",
+                ref d0, ref d1, ref d2, ref d3, ref a0, ref a1, ref a2, ref a3, ref b0, ref b1);
+            acc.C0 = d0.Value;
+            acc.C1 = d1.Value;
+            acc.C2 = d2.Value;
+            acc.C3 = d3.Value;
+        }
+        else
+        {
+            Emulate(ref acc, a, b);
+        }
+    }
+
+    /// <summary>The warp-collective C# equivalent: lane (g, q) sums rows g and g+8 of A against columns 2q and 2q+1 of B.</summary>
+    private static void Emulate(ref FragmentC acc, in FragmentA a, in FragmentB b)
+    {
+        int lane = Warp.LaneIdx;
+        int g = lane >> 2;
+        int q = lane & 3;
+        // k runs over 8 pairs: pairs 0..3 sit in A0/A1 (B0) of lanes 4r + j, pairs 4..7 in A2/A3 (B1).
+        for (int j = 0; j < 4; j++)
+        {
+            // Shuffles are collective: every lane asks, each for the lane it needs.
+            uint rowLow = Warp.Shuffle(a.A0, g * 4 + j);       // A[g][2j..2j+1]
+            uint rowHigh = Warp.Shuffle(a.A1, g * 4 + j);      // A[g+8][2j..2j+1]
+            uint rowLow8 = Warp.Shuffle(a.A2, g * 4 + j);      // A[g][2j+8..2j+9]
+            uint rowHigh8 = Warp.Shuffle(a.A3, g * 4 + j);     // A[g+8][2j+8..2j+9]
+            uint colEven = Warp.Shuffle(b.B0, 2 * q * 4 + j);        // B[2j..2j+1][2q]
+            uint colOdd = Warp.Shuffle(b.B0, (2 * q + 1) * 4 + j);   // B[2j..2j+1][2q+1]
+            uint colEven8 = Warp.Shuffle(b.B1, 2 * q * 4 + j);       // B[2j+8..2j+9][2q]
+            uint colOdd8 = Warp.Shuffle(b.B1, (2 * q + 1) * 4 + j);  // B[2j+8..2j+9][2q+1]
+            acc.C0 += Dot(rowLow, colEven) + Dot(rowLow8, colEven8);
+            acc.C1 += Dot(rowLow, colOdd) + Dot(rowLow8, colOdd8);
+            acc.C2 += Dot(rowHigh, colEven) + Dot(rowHigh8, colEven8);
+            acc.C3 += Dot(rowHigh, colOdd) + Dot(rowHigh8, colOdd8);
+        }
+    }
+
+    private static float Dot(uint x, uint y)
+    {
+        var h = default(Float16BitsOps);
+        return h.ToFloat((ushort)x) * h.ToFloat((ushort)y) + h.ToFloat((ushort)(x >> 16)) * h.ToFloat((ushort)(y >> 16));
+    }
+
+    /// <summary>Packs two float16 bit patterns into one register, <paramref name="low"/> first.</summary>
+    public static uint Pack(ushort low, ushort high) => low | ((uint)high << 16);
+}
