@@ -118,9 +118,6 @@ public sealed partial class AttentionEngine
         return (dq, dkv);
     }
 
-    private static HostTensor<T> Zeros<T>(TensorLayout like) where T : unmanaged =>
-        HostTensor<T>.Zeros(Math.Max(0, like.Batch), Math.Max(0, like.SeqLen), Math.Max(0, like.Heads), Math.Max(0, like.HeadDim));
-
     private TileConfig BackwardTileFor(int headDim, AttentionOptions options)
     {
         if (options.BackwardTile is null)

@@ -60,10 +60,9 @@ public sealed partial class AttentionEngine
         where T : unmanaged
     {
         ArgumentNullException.ThrowIfNull(q);
-        var o = q.Layout;
-        var output = HostTensor<T>.Zeros(o.Batch > 0 ? o.Batch : 0, Math.Max(o.SeqLen, 0), Math.Max(o.Heads, 0), Math.Max(o.HeadDim, 0));
+        var output = Zeros<T>(q.Layout);
         options ??= AttentionOptions.Default;
-        float[]? lse = options.ReturnLse ? new float[Math.Max(0, (long)o.Batch * o.Heads * o.SeqLen)] : null;
+        float[]? lse = options.ReturnLse ? new float[Math.Max(0, (long)q.Layout.Batch * q.Layout.Heads * q.Layout.SeqLen)] : null;
         Forward(q, k, v, output, lse, options);
         return new AttentionResult<T>(output, lse);
     }

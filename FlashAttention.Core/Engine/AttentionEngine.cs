@@ -114,6 +114,10 @@ public sealed partial class AttentionEngine : IDisposable
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(disposed, this);
 
+    /// <summary>A new contiguous tensor of <paramref name="like"/>'s shape (an invalid shape gives an empty one; validation reports it).</summary>
+    private static HostTensor<T> Zeros<T>(TensorLayout like) where T : unmanaged =>
+        HostTensor<T>.Zeros(Math.Max(0, like.Batch), Math.Max(0, like.SeqLen), Math.Max(0, like.Heads), Math.Max(0, like.HeadDim));
+
     /// <summary>Releases the accelerator and context if the engine created them.</summary>
     public void Dispose()
     {
