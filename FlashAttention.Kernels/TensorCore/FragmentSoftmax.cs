@@ -1,0 +1,121 @@
+using FlashAttention.Kernels.Numerics;
+using FlashAttention.Kernels.Portable;
+using ILGPU.Algorithms;
+
+namespace FlashAttention.Kernels.TensorCore;
+
+/// <summary>
+/// The online softmax on a warp's S fragments (16 rows x 64 keys): lane (g, q) holds rows g and g + 8,
+/// columns 8i + 2q and 8i + 2q + 1 of every n-tile i. Row maxima are reduced over the quad of lanes
+/// that share a row with two xor-shuffles; row sums stay per lane until the end (they are rescaled
+/// by the same factors), as FlashAttention-2 does.
+/// </summary>
+internal struct FragmentSoftmax
+{
+    /// <summary>Running max of rows g and g + 8 (log2 domain).</summary>
+    public float MLow, MHigh;
+
+    /// <summary>This lane's share of the running sums of rows g and g + 8.</summary>
+    public float LLow, LHigh;
+
+    public static FragmentSoftmax Start() => new()
+    {
+        MLow = float.NegativeInfinity,
+        MHigh = float.NegativeInfinity,
+    };
+
+    /// <summary>
+    /// Scales and masks S, folds it into m and l, turns it into P in place, and returns the rescale
+    /// factors of rows g and g + 8 for the output.
+    /// </summary>
+    public (float Low, float High) Update(ref Tile8 s, AttentionMask mask, float scaleLog2, int rowLow, int firstCol)
+    {
+        int c0 = firstCol + 2 * (Warp.LaneIdx & 3);
+        Prepare(ref s.N0, mask, scaleLog2, rowLow, c0);
+        Prepare(ref s.N1, mask, scaleLog2, rowLow, c0 + 8);
+        Prepare(ref s.N2, mask, scaleLog2, rowLow, c0 + 16);
+        Prepare(ref s.N3, mask, scaleLog2, rowLow, c0 + 24);
+        Prepare(ref s.N4, mask, scaleLog2, rowLow, c0 + 32);
+        Prepare(ref s.N5, mask, scaleLog2, rowLow, c0 + 40);
+        Prepare(ref s.N6, mask, scaleLog2, rowLow, c0 + 48);
+        Prepare(ref s.N7, mask, scaleLog2, rowLow, c0 + 56);
+
+        float maxLow = QuadMax(XMath.Max(XMath.Max(XMath.Max(Low(s.N0), Low(s.N1)), XMath.Max(Low(s.N2), Low(s.N3))),
+            XMath.Max(XMath.Max(Low(s.N4), Low(s.N5)), XMath.Max(Low(s.N6), Low(s.N7)))));
+        float maxHigh = QuadMax(XMath.Max(XMath.Max(XMath.Max(High(s.N0), High(s.N1)), XMath.Max(High(s.N2), High(s.N3))),
+            XMath.Max(XMath.Max(High(s.N4), High(s.N5)), XMath.Max(High(s.N6), High(s.N7)))));
+        float newLow = XMath.Max(MLow, maxLow);
+        float newHigh = XMath.Max(MHigh, maxHigh);
+        // A row that has seen only masked keys keeps m = -inf; exponentiate against 0 then (p = 0, no NaN).
+        float safeLow = newLow == float.NegativeInfinity ? 0f : newLow;
+        float safeHigh = newHigh == float.NegativeInfinity ? 0f : newHigh;
+        float alphaLow = XMath.Exp2(MLow - safeLow);
+        float alphaHigh = XMath.Exp2(MHigh - safeHigh);
+        float sumLow = 0f, sumHigh = 0f;
+        Exponentiate(ref s.N0, safeLow, safeHigh, ref sumLow, ref sumHigh);
+        Exponentiate(ref s.N1, safeLow, safeHigh, ref sumLow, ref sumHigh);
+        Exponentiate(ref s.N2, safeLow, safeHigh, ref sumLow, ref sumHigh);
+        Exponentiate(ref s.N3, safeLow, safeHigh, ref sumLow, ref sumHigh);
+        Exponentiate(ref s.N4, safeLow, safeHigh, ref sumLow, ref sumHigh);
+        Exponentiate(ref s.N5, safeLow, safeHigh, ref sumLow, ref sumHigh);
+        Exponentiate(ref s.N6, safeLow, safeHigh, ref sumLow, ref sumHigh);
+        Exponentiate(ref s.N7, safeLow, safeHigh, ref sumLow, ref sumHigh);
+        LLow = LLow * alphaLow + sumLow;
+        LHigh = LHigh * alphaHigh + sumHigh;
+        MLow = newLow;
+        MHigh = newHigh;
+        return (alphaLow, alphaHigh);
+    }
+
+    /// <summary>The full row sums (reduced over the quad), for the end of the key loop.</summary>
+    public readonly (float Low, float High) RowSums() => (QuadSum(LLow), QuadSum(LHigh));
+
+    /// <summary>P of keys 16j .. 16j + 15 as the A fragment of the P V product: two adjacent n-tiles of S.</summary>
+    public static FragmentA ToA(in FragmentC left, in FragmentC right) => new()
+    {
+        A0 = Pack(left.C0, left.C1),
+        A1 = Pack(left.C2, left.C3),
+        A2 = Pack(right.C0, right.C1),
+        A3 = Pack(right.C2, right.C3),
+    };
+
+    private static uint Pack(float low, float high)
+    {
+        var h = default(Float16BitsOps);
+        return Mma.Pack(h.FromFloat(low), h.FromFloat(high));
+    }
+
+    private static void Prepare(ref FragmentC c, AttentionMask mask, float scaleLog2, int rowLow, int col)
+    {
+        c.C0 = mask.IsMasked(rowLow, col) ? float.NegativeInfinity : c.C0 * scaleLog2;
+        c.C1 = mask.IsMasked(rowLow, col + 1) ? float.NegativeInfinity : c.C1 * scaleLog2;
+        c.C2 = mask.IsMasked(rowLow + 8, col) ? float.NegativeInfinity : c.C2 * scaleLog2;
+        c.C3 = mask.IsMasked(rowLow + 8, col + 1) ? float.NegativeInfinity : c.C3 * scaleLog2;
+    }
+
+    private static void Exponentiate(ref FragmentC c, float mLow, float mHigh, ref float sumLow, ref float sumHigh)
+    {
+        c.C0 = XMath.Exp2(c.C0 - mLow);
+        c.C1 = XMath.Exp2(c.C1 - mLow);
+        c.C2 = XMath.Exp2(c.C2 - mHigh);
+        c.C3 = XMath.Exp2(c.C3 - mHigh);
+        sumLow += c.C0 + c.C1;
+        sumHigh += c.C2 + c.C3;
+    }
+
+    private static float Low(in FragmentC c) => XMath.Max(c.C0, c.C1);
+
+    private static float High(in FragmentC c) => XMath.Max(c.C2, c.C3);
+
+    private static float QuadMax(float x)
+    {
+        x = XMath.Max(x, Warp.ShuffleXor(x, 1));
+        return XMath.Max(x, Warp.ShuffleXor(x, 2));
+    }
+
+    private static float QuadSum(float x)
+    {
+        x += Warp.ShuffleXor(x, 1);
+        return x + Warp.ShuffleXor(x, 2);
+    }
+}
