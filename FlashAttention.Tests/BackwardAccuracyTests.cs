@@ -87,15 +87,5 @@ public class BackwardAccuracyTests
 
     private static ushort[] Bits(HostTensor<Half> t) => MemoryMarshal.Cast<Half, ushort>(t.Data).ToArray();
 
-    internal static void Run(string dtype, BackwardCase c)
-    {
-        var engine = TestDevice.Engine;
-        switch (dtype)
-        {
-            case "float32": c.Check<float>(engine); break;
-            case "float16": c.Check<Half>(engine); break;
-            case "bfloat16": c.Check<BFloat16>(engine); break;
-            default: throw new ArgumentOutOfRangeException(nameof(dtype), dtype, null);
-        }
-    }
+    internal static void Run(string dtype, BackwardCase c) => ElementTypes.Run(dtype, c, TestDevice.Engine);
 }

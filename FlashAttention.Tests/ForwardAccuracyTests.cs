@@ -56,15 +56,5 @@ public class ForwardAccuracyTests
     public void Every_tile_shape(int br, int bc) =>
         Run("float16", new ForwardCase(1, 203, 113, 2, 2, 64, Causal: true, Tile: new TileConfig(br, bc, TileConfig.ForwardThreads(br, 64))));
 
-    internal static void Run(string dtype, ForwardCase c)
-    {
-        var engine = TestDevice.Engine;
-        switch (dtype)
-        {
-            case "float32": c.Check<float>(engine); break;
-            case "float16": c.Check<Half>(engine); break;
-            case "bfloat16": c.Check<BFloat16>(engine); break;
-            default: throw new ArgumentOutOfRangeException(nameof(dtype), dtype, null);
-        }
-    }
+    internal static void Run(string dtype, ForwardCase c) => ElementTypes.Run(dtype, c, TestDevice.Engine);
 }

@@ -8,7 +8,7 @@ namespace FlashAttention.Tests.Support;
 /// </summary>
 public sealed record ForwardCase(
     int Batch, int SeqQ, int SeqK, int HeadsQ, int HeadsKv, int HeadDim, bool Causal,
-    bool BhsdLayout = false, float? Scale = null, TileConfig? Tile = null)
+    bool BhsdLayout = false, float? Scale = null, TileConfig? Tile = null) : IAttentionCase
 {
     public override string ToString() =>
         $"b{Batch} sq{SeqQ} sk{SeqK} hq{HeadsQ} hkv{HeadsKv} d{HeadDim}{(Causal ? " causal" : "")}{(BhsdLayout ? " bhsd" : "")}" +
