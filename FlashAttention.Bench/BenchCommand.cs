@@ -28,10 +28,11 @@ public static class BenchCommand
         var inputSets = new Option<int>("--input-sets") { Description = "Random input sets rotated between runs.", DefaultValueFactory = _ => 3 };
         var outJson = new Option<FileInfo?>("--out-json") { Description = "Write every figure as JSON." };
         var outCsv = new Option<FileInfo?>("--out-csv") { Description = "Write every figure as CSV." };
+        var kernels = ListOption("--kernels", "Forward kernels, each timed: auto, portable, tc (tensor cores), tcN (N warps per group).", "auto");
 
         var command = new Command("bench", "Time FlashAttention's standard sweep; TFLOPs = 4*B*N^2*H*d / time (halved when causal, backward 2.5x).")
         {
-            device, dtypes, seqlens, headdims, causal, passes, repeats, warmup, tokens, hidden, inputSets, outJson, outCsv,
+            device, dtypes, seqlens, headdims, causal, passes, repeats, warmup, tokens, hidden, inputSets, outJson, outCsv, kernels,
         };
         command.SetAction(parse =>
         {
@@ -40,7 +41,8 @@ public static class BenchCommand
                 Split(parse.GetValue(headdims)!).Select(int.Parse).ToArray(),
                 parse.GetValue(causal) switch { "yes" => [true], "no" => [false], _ => [false, true] },
                 Split(parse.GetValue(passes)!), parse.GetValue(hidden), parse.GetValue(tokens),
-                parse.GetValue(repeats), parse.GetValue(warmup), parse.GetValue(inputSets));
+                parse.GetValue(repeats), parse.GetValue(warmup), parse.GetValue(inputSets),
+                Split(parse.GetValue(kernels)!).Select(BenchKernel.Parse).ToArray());
             return Run(parse.GetValue(device), plan, parse.GetValue(outJson), parse.GetValue(outCsv));
         });
         return command;
@@ -57,19 +59,19 @@ public static class BenchCommand
             .Start(ctx =>
             {
                 var task = ctx.AddTask("sweep", maxValue: configs.Count);
-                foreach (var (dtype, d, c, n, pass) in configs)
+                foreach (var (dtype, d, c, n, pass, kernel) in configs)
                 {
-                    task.Description = $"{pass} {dtype} d{d} N{n}{(c ? " causal" : "")}";
-                    results.Add(runner.Run(dtype, d, c, n, pass));
+                    task.Description = $"{kernel.Name} {pass} {dtype} d{d} N{n}{(c ? " causal" : "")}";
+                    results.Add(runner.Run(dtype, d, c, n, pass, kernel));
                     // Written after every configuration, so a sweep cut short keeps what it measured.
                     Save(engine, results, json, csv);
                     task.Increment(1);
                 }
             });
 
-        var table = new Table().Title($"{engine.DeviceName}: flash-portable").AddColumns("pass", "dtype", "d", "causal", "B x N", "H", "ms", "TFLOPs", "extra MiB", "status");
+        var table = new Table().Title($"{engine.DeviceName}").AddColumns("impl", "pass", "dtype", "d", "causal", "B x N", "H", "ms", "TFLOPs", "extra MiB", "status");
         foreach (var r in results)
-            table.AddRow(r.Pass, r.Dtype, $"{r.Headdim}", r.Causal ? "yes" : "no", $"{r.Batch} x {r.Seqlen}", $"{r.Heads}",
+            table.AddRow(r.Impl, r.Pass, r.Dtype, $"{r.Headdim}", r.Causal ? "yes" : "no", $"{r.Batch} x {r.Seqlen}", $"{r.Heads}",
                 F(r.MedianMs, "F3"), F(r.Tflops, "F1"), F(r.PeakMemBytes / 1048576.0, "F0"), r.Status);
         AnsiConsole.Write(table);
 

@@ -11,15 +11,16 @@ public sealed class BenchRunner(AttentionEngine engine, BenchPlan plan)
     private readonly Random random = new(20261124);
 
     /// <summary>Measures one configuration; failures (out of memory, launch errors) come back as a status, not an exception.</summary>
-    public BenchResult Run(string dtype, int headdim, bool causal, int seqlen, string pass) => dtype switch
+    public BenchResult Run(string dtype, int headdim, bool causal, int seqlen, string pass, BenchKernel kernel) => dtype switch
     {
-        "bfloat16" => Run<BFloat16>(dtype, headdim, causal, seqlen, pass),
-        "float32" => Run<float>(dtype, headdim, causal, seqlen, pass),
-        _ => Run<Half>(dtype, headdim, causal, seqlen, pass),
+        "bfloat16" => Run<BFloat16>(dtype, headdim, causal, seqlen, pass, kernel),
+        "float32" => Run<float>(dtype, headdim, causal, seqlen, pass, kernel),
+        _ => Run<Half>(dtype, headdim, causal, seqlen, pass, kernel),
     };
 
-    private BenchResult Run<T>(string dtype, int headdim, bool causal, int seqlen, string pass) where T : unmanaged
+    private BenchResult Run<T>(string dtype, int headdim, bool causal, int seqlen, string pass, BenchKernel kernel) where T : unmanaged
     {
+        string impl = kernel.ImplName(engine, typeof(T));
         int heads = plan.Hidden / headdim;
         int batch = Math.Max(1, plan.Tokens / seqlen);
         var acc = engine.Accelerator;
@@ -43,7 +44,7 @@ public sealed class BenchRunner(AttentionEngine engine, BenchPlan plan)
             var lse = acc.Allocate1D<float>(lseCount);
             buffers.Add(lse);
             var (dq, dk, dv) = pass == "fwd" ? (o, o, o) : (Upload(elements), Upload(elements), Upload(elements));
-            var options = new AttentionOptions { Causal = causal, ReturnLse = true };
+            var options = kernel.Options(causal);
             DeviceTensor<T> T4(MemoryBuffer1D<T, Stride1D.Dense> b) => DeviceTensor<T>.Bshd(b.View, batch, seqlen, heads, headdim);
 
             void Once(int run)
@@ -84,11 +85,11 @@ public sealed class BenchRunner(AttentionEngine engine, BenchPlan plan)
             // Memory beyond the inputs, as the torch peer counts it: O and LSE, gradients, the backward's scratch.
             long bytesOf = System.Runtime.CompilerServices.Unsafe.SizeOf<T>();
             long extra = elements * bytesOf + lseCount * 4 + (pass == "fwd" ? 0 : 3 * elements * bytesOf + AttentionEngine.BackwardScratchBytes(batch, heads, seqlen));
-            return new BenchResult("flash-portable", pass, dtype, batch, seqlen, heads, headdim, causal, median, tflops, extra, plan.Repeats, "ok");
+            return new BenchResult(impl, pass, dtype, batch, seqlen, heads, headdim, causal, median, tflops, extra, plan.Repeats, "ok");
         }
-        catch (Exception e) when (e is OutOfMemoryException || e.GetType().Name.Contains("Accelerator") || e is InvalidOperationException)
+        catch (Exception e) when (e is OutOfMemoryException || e.GetType().Name.Contains("Accelerator") || e is InvalidOperationException || e is ArgumentException)
         {
-            return new BenchResult("flash-portable", pass, dtype, batch, seqlen, heads, headdim, causal, double.NaN, double.NaN, 0, 0,
+            return new BenchResult(impl, pass, dtype, batch, seqlen, heads, headdim, causal, double.NaN, double.NaN, 0, 0,
                 $"error: {e.GetType().Name}: {e.Message.Split('\n')[0]}");
         }
         finally

@@ -8,16 +8,17 @@ public sealed record BenchResult(
 /// <summary>What the sweep covers: FlashAttention's benchmark shapes (hidden 2048, 16K tokens per batch).</summary>
 public sealed record BenchPlan(
     IReadOnlyList<string> Dtypes, IReadOnlyList<int> Seqlens, IReadOnlyList<int> Headdims, IReadOnlyList<bool> Causal,
-    IReadOnlyList<string> Passes, int Hidden, int Tokens, int Repeats, int Warmup, int InputSets)
+    IReadOnlyList<string> Passes, int Hidden, int Tokens, int Repeats, int Warmup, int InputSets, IReadOnlyList<BenchKernel> Kernels)
 {
-    /// <summary>Every configuration of the plan, in sweep order.</summary>
-    public IEnumerable<(string Dtype, int Headdim, bool Causal, int Seqlen, string Pass)> Configurations() =>
+    /// <summary>Every configuration of the plan, in sweep order (kernels side by side).</summary>
+    public IEnumerable<(string Dtype, int Headdim, bool Causal, int Seqlen, string Pass, BenchKernel Kernel)> Configurations() =>
         from dtype in Dtypes
         from d in Headdims
         from causal in Causal
         from n in Seqlens
         from pass in Passes
-        select (dtype, d, causal, n, pass);
+        from kernel in Kernels
+        select (dtype, d, causal, n, pass, kernel);
 
     /// <summary>FLOPs of one forward: 4 B N^2 H d, halved when causal.</summary>
     public static double ForwardFlops(int batch, int seqlen, int heads, int headdim, bool causal) =>

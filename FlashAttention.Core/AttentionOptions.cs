@@ -19,8 +19,14 @@ public sealed record AttentionOptions
     /// <summary>Also return the log-sum-exp of each query row's scaled scores: float32 [batch, heads_q, seqlen_q].</summary>
     public bool ReturnLse { get; init; }
 
-    /// <summary>Forward tile shape; null chooses one from the device's shared-memory limit and the head dim.</summary>
+    /// <summary>Which forward kernel runs: by default the tensor-core one where the device and element type allow it.</summary>
+    public KernelPath Kernel { get; init; }
+
+    /// <summary>Portable forward tile shape; null chooses one from the device's shared-memory limit and the head dim.</summary>
     public TileConfig? Tile { get; init; }
+
+    /// <summary>Tensor-core forward tile shape; null chooses one from the device's shared-memory limit and the head dim.</summary>
+    public TensorCoreTile? TensorCoreTile { get; init; }
 
     /// <summary>Backward tile shape; null chooses one from the device's shared-memory limit and the head dim.</summary>
     public TileConfig? BackwardTile { get; init; }

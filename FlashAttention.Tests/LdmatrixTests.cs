@@ -14,10 +14,11 @@ public class LdmatrixTests
     public void Each_lane_receives_its_fragment(bool transpose)
     {
         var tile = Enumerable.Range(0, 256).Select(i => (ushort)(1000 + i)).ToArray(); // element (r, c) = 1000 + 16 r + c
-        var accelerator = Support.TestDevice.Engine.Accelerator;
+        var accelerator = Support.TestDevice.TensorCoreEngine.Accelerator;
         using var dTile = accelerator.Allocate1D(tile);
         using var dRegs = accelerator.Allocate1D<uint>(32 * 4);
-        var kernel = accelerator.LoadKernel<ArrayView<ushort>, ArrayView<uint>, int>(LdmatrixProbeKernel.Run);
+        var kernel = accelerator.LoadKernel(typeof(LdmatrixProbeKernel).GetMethod(nameof(LdmatrixProbeKernel.Run))!
+            .MakeGenericMethod(Support.TestDevice.TensorCoreTarget).CreateDelegate<Action<ArrayView<ushort>, ArrayView<uint>, int>>());
 
         kernel(accelerator.DefaultStream, new KernelConfig(1, 32, SharedMemoryConfig.RequestDynamic<ushort>(16 * LdmatrixProbeKernel.Stride)),
             dTile.View, dRegs.View, transpose ? 1 : 0);
@@ -41,9 +42,9 @@ public class LdmatrixTests
         using var context = Context.Create(b => b.EnableAlgorithms().Optimize(OptimizationLevel.O2));
         using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_80), CudaArchitecture.SM_80,
             CudaInstructionSet.ISA_80, null);
-        var method = typeof(LdmatrixProbeKernel).GetMethod(nameof(LdmatrixProbeKernel.Run))!;
+        var method = typeof(LdmatrixProbeKernel).GetMethod(nameof(LdmatrixProbeKernel.Run))!.MakeGenericMethod(typeof(NativePtx));
         var ptx = ((PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(method), KernelSpecialization.Empty)).PTXAssembly;
         ptx.Should().Contain("ldmatrix.sync.aligned.m8n8.x4.shared.b16").And.Contain("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16")
-            .And.Contain("__dyn_shared_alloca");
+            .And.Contain("__dyn_shared_alloca").And.NotContain("shfl");
     }
 }

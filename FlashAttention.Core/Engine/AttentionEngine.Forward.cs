@@ -30,8 +30,8 @@ public sealed partial class AttentionEngine
         AttentionValidator.Fits(output.Layout, output.View.Length, nameof(output));
         if (lse.Length != 0)
             AttentionValidator.Lse(lse.Length, q.Layout, nameof(lse));
-        var tile = TileFor(q.Layout.HeadDim, options);
-        Launch(q, k, v, output, lse, options, tile);
+        var plan = PlanForward<T>(q.Layout.HeadDim, options);
+        Launch(q, k, v, output, lse, options, plan);
     }
 
     /// <summary>
@@ -89,11 +89,11 @@ public sealed partial class AttentionEngine
         AttentionValidator.Fits(output.Layout, output.Data.LongLength, nameof(output));
         if (lse is not null)
             AttentionValidator.Lse(lse.LongLength, q.Layout, nameof(lse));
-        var tile = TileFor(q.Layout.HeadDim, options);
+        var plan = PlanForward<T>(q.Layout.HeadDim, options);
 
         using var staging = new UploadSet<T>(Accelerator);
         using var dLse = Accelerator.Allocate1D<float>(lse?.LongLength ?? 0);
-        Launch(staging.Input(q), staging.Input(k), staging.Input(v), staging.Output(output), dLse.View, options, tile);
+        Launch(staging.Input(q), staging.Input(k), staging.Input(v), staging.Output(output), dLse.View, options, plan);
         Accelerator.Synchronize();
         staging.Download();
         if (lse is not null)
@@ -119,13 +119,38 @@ public sealed partial class AttentionEngine
         return Forward(q, new HostTensor<T>(kv, kl), new HostTensor<T>(kv, vl), options);
     }
 
-    private TileConfig TileFor(int headDim, AttentionOptions options)
+    /// <summary>Which kernel and tile a call runs; throws (launching nothing) when the options ask for what cannot run here.</summary>
+    private ForwardPlan PlanForward<T>(int headDim, AttentionOptions options) where T : unmanaged
     {
-        if (options.Tile is null)
-            return DefaultTile(headDim);
-        options.Tile.Validate(headDim, SharedMemoryLimitBytes, Accelerator.MaxNumThreadsPerGroup, nameof(options));
-        return options.Tile;
+        bool sixteenBit = typeof(T) == typeof(Half) || typeof(T) == typeof(BFloat16);
+        bool tensorCores = options.Kernel switch
+        {
+            KernelPath.Portable => false,
+            KernelPath.TensorCore => true,
+            _ => options.TensorCoreTile is not null || (options.Tile is null && sixteenBit && HasTensorCores),
+        };
+        if (!tensorCores)
+        {
+            if (options.Tile is null)
+                return new ForwardPlan(DefaultTile(headDim), null);
+            options.Tile.Validate(headDim, SharedMemoryLimitBytes, Accelerator.MaxNumThreadsPerGroup, nameof(options));
+            return new ForwardPlan(options.Tile, null);
+        }
+        if (!sixteenBit)
+            throw new ArgumentException(
+                $"options: the tensor-core kernel takes Half or BFloat16 inputs; got {typeof(T).Name} (use KernelPath.Portable or Auto)", nameof(options));
+        if (!HasTensorCores && Accelerator.AcceleratorType != AcceleratorType.CPU)
+            throw new ArgumentException(
+                $"options: the tensor-core kernel needs a CUDA device of compute capability 8.0 or newer (or the CPU accelerator, " +
+                $"which emulates it); this engine runs on {Accelerator.AcceleratorType} '{DeviceName}'", nameof(options));
+        if (options.TensorCoreTile is null)
+            return new ForwardPlan(null, DefaultTensorCoreTile(headDim));
+        options.TensorCoreTile.Validate(headDim, SharedMemoryLimitBytes, nameof(options));
+        return new ForwardPlan(null, options.TensorCoreTile);
     }
+
+    /// <summary>The kernel a forward call runs: exactly one of the two tiles is set.</summary>
+    private readonly record struct ForwardPlan(TileConfig? Portable, TensorCoreTile? TensorCore);
 
     private static ForwardParams<T> ForwardParamsOf<T>(DeviceTensor<T> q, DeviceTensor<T> k, DeviceTensor<T> v, DeviceTensor<T> output,
         ArrayView<float> lse, AttentionOptions options) where T : unmanaged
@@ -150,6 +175,12 @@ public sealed partial class AttentionEngine
     }
 
     private void Launch<T>(DeviceTensor<T> q, DeviceTensor<T> k, DeviceTensor<T> v, DeviceTensor<T> output,
-        ArrayView<float> lse, AttentionOptions options, TileConfig tile) where T : unmanaged =>
-        forward.Launch(Accelerator.DefaultStream, ForwardParamsOf(q, k, v, output, lse, options), q.Layout.Batch, tile);
+        ArrayView<float> lse, AttentionOptions options, ForwardPlan plan) where T : unmanaged
+    {
+        var p = ForwardParamsOf(q, k, v, output, lse, options);
+        if (plan.TensorCore is not null)
+            tensorCoreForward.Launch(Accelerator.DefaultStream, p, q.Layout.Batch, plan.TensorCore);
+        else
+            forward.Launch(Accelerator.DefaultStream, p, q.Layout.Batch, plan.Portable!);
+    }
 }

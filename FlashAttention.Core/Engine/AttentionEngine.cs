@@ -16,6 +16,7 @@ public sealed partial class AttentionEngine : IDisposable
     private readonly Context? ownedContext;
     private readonly bool ownsAccelerator;
     private readonly PortableForwardLauncher forward;
+    private readonly TensorCoreForwardLauncher tensorCoreForward;
     private readonly PortableBackwardLauncher backward;
     private bool disposed;
 
@@ -25,6 +26,7 @@ public sealed partial class AttentionEngine : IDisposable
         Accelerator = accelerator;
         this.ownsAccelerator = ownsAccelerator;
         forward = new PortableForwardLauncher(accelerator, profile);
+        tensorCoreForward = new TensorCoreForwardLauncher(accelerator);
         backward = new PortableBackwardLauncher(accelerator, profile);
         SharedMemoryLimitBytes = DeviceLimits.SharedMemoryPerGroup(accelerator);
     }
@@ -103,6 +105,12 @@ public sealed partial class AttentionEngine : IDisposable
 
     /// <summary>The most dynamic shared memory one group may use here (CUDA: the opt-in maximum).</summary>
     public int SharedMemoryLimitBytes { get; }
+
+    /// <summary>Whether the device has the tensor cores the tensor-core kernel drives (CUDA, compute capability 8.0 or newer).</summary>
+    public bool HasTensorCores => Accelerator is CudaAccelerator { Architecture.Major: >= 8 };
+
+    /// <summary>The tensor-core forward tile used for <paramref name="headDim"/> when the options name none.</summary>
+    public TensorCoreTile DefaultTensorCoreTile(int headDim) => TensorCoreTile.Choose(headDim, SharedMemoryLimitBytes);
 
     /// <summary>The forward tile used for <paramref name="headDim"/> when the options name none.</summary>
     public TileConfig DefaultTile(int headDim) =>

@@ -1,6 +1,7 @@
 using System.Reflection;
 using FlashAttention.Kernels.Numerics;
 using FlashAttention.Kernels.Portable;
+using FlashAttention.Kernels.TensorCore;
 
 namespace FlashAttention.Kernels.Launch;
 
@@ -28,6 +29,18 @@ public static class KernelCatalog
         typeof(ForwardKernel).GetMethod(nameof(ForwardKernel.Run))!.MakeGenericMethod(
             storageType, ElementOps[storageType], dynamicShared ? typeof(DynamicSharedTiles) : typeof(StaticSharedTiles),
             Constants.TypeOf(dimPadded), Constants.TypeOf(br), Constants.TypeOf(bc));
+
+    /// <summary>
+    /// The tensor-core forward as inline PTX (<paramref name="nativePtx"/>, CUDA) or its emulation,
+    /// for fp16 (<paramref name="bfloat16"/> false) or bf16, compiled head dim (a multiple of 32 up to
+    /// 256) and warps per group (4 or 8).
+    /// </summary>
+    public static MethodInfo TensorCoreForward(bool nativePtx, bool bfloat16, int dimPadded, int warps) =>
+        typeof(TensorCoreForwardKernel).GetMethod(nameof(TensorCoreForwardKernel.Run))!.MakeGenericMethod(
+            Target(nativePtx), bfloat16 ? typeof(BFloat16Mma) : typeof(Float16Mma), Constants.TypeOf(dimPadded), Constants.TypeOf(warps));
+
+    /// <summary>The tensor-core target type: inline PTX or the warp emulation.</summary>
+    public static Type Target(bool nativePtx) => nativePtx ? typeof(NativePtx) : typeof(WarpEmulation);
 
     /// <summary>The backward's preprocessing pass D = rowsum(dO * O).</summary>
     public static MethodInfo RowDot(Type storageType) =>

@@ -43,4 +43,11 @@ public struct ForwardParams<T> where T : unmanaged
 
     /// <summary>The mask (causality) that applies inside the tiles.</summary>
     public AttentionMask Mask;
+
+    /// <summary>
+    /// 1 when every row of Q, K, V and O starts on a 16-byte boundary (aligned bases and strides, head
+    /// dim a multiple of 8 elements): the tensor-core kernel then copies tiles with 16-byte cp.async
+    /// and writes O in 32-bit words. The portable kernel ignores it.
+    /// </summary>
+    public int VectorAligned;
 }

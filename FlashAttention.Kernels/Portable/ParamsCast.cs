@@ -21,6 +21,7 @@ public static class ParamsCast
         QueryHeadsPerKvHead = p.QueryHeadsPerKvHead,
         ScaleLog2 = p.ScaleLog2,
         Mask = p.Mask,
+        VectorAligned = p.VectorAligned,
     };
 
     /// <summary>The same backward launch with every tensor viewed as <typeparamref name="TTo"/>.</summary>
@@ -51,5 +52,5 @@ public static class ParamsCast
     private static StridedTensor<TTo> As<TFrom, TTo>(this StridedTensor<TFrom> t)
         where TFrom : unmanaged
         where TTo : unmanaged =>
-        new(t.Data.Cast<TTo>(), t.BatchStride, t.RowStride, t.HeadStride);
+        new(t.Data.Cast<TTo>(), t.BatchStride, t.RowStride, t.HeadStride) { Address = t.Address };
 }

@@ -22,6 +22,12 @@ public struct StridedTensor<T> where T : unmanaged
     /// <summary>Elements between consecutive heads.</summary>
     public long HeadStride;
 
+    /// <summary>
+    /// The device address of element (0, 0, 0, 0), for kernels that address memory in inline PTX
+    /// (cp.async); set by the tensor-core launcher on CUDA, 0 elsewhere.
+    /// </summary>
+    public ulong Address;
+
     /// <summary>Makes a view.</summary>
     public StridedTensor(ArrayView<T> data, long batchStride, long rowStride, long headStride)
     {

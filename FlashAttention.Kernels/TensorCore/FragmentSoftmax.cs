@@ -1,4 +1,3 @@
-using FlashAttention.Kernels.Numerics;
 using FlashAttention.Kernels.Portable;
 using ILGPU.Algorithms;
 
@@ -25,20 +24,25 @@ internal struct FragmentSoftmax
     };
 
     /// <summary>
-    /// Scales and masks S, folds it into m and l, turns it into P in place, and returns the rescale
-    /// factors of rows g and g + 8 for the output.
+    /// Scales S (and masks it when <paramref name="applyMask"/>: only tiles that cross the sequence
+    /// end or the causal diagonal pay for the per-element test), folds it into m and l, turns it into
+    /// P in place, and returns the rescale factors of rows g and g + 8 for the output.
     /// </summary>
-    public (float Low, float High) Update(ref Tile8 s, AttentionMask mask, float scaleLog2, int rowLow, int firstCol)
+    public (float Low, float High) Update(ref Tile8 s, AttentionMask mask, float scaleLog2, int rowLow, int firstCol, bool applyMask)
     {
-        int c0 = firstCol + 2 * (Warp.LaneIdx & 3);
-        Prepare(ref s.N0, mask, scaleLog2, rowLow, c0);
-        Prepare(ref s.N1, mask, scaleLog2, rowLow, c0 + 8);
-        Prepare(ref s.N2, mask, scaleLog2, rowLow, c0 + 16);
-        Prepare(ref s.N3, mask, scaleLog2, rowLow, c0 + 24);
-        Prepare(ref s.N4, mask, scaleLog2, rowLow, c0 + 32);
-        Prepare(ref s.N5, mask, scaleLog2, rowLow, c0 + 40);
-        Prepare(ref s.N6, mask, scaleLog2, rowLow, c0 + 48);
-        Prepare(ref s.N7, mask, scaleLog2, rowLow, c0 + 56);
+        s.ScaleRows(scaleLog2, scaleLog2);
+        if (applyMask)
+        {
+            int c0 = firstCol + 2 * (Warp.LaneIdx & 3);
+            Mask(ref s.N0, mask, rowLow, c0);
+            Mask(ref s.N1, mask, rowLow, c0 + 8);
+            Mask(ref s.N2, mask, rowLow, c0 + 16);
+            Mask(ref s.N3, mask, rowLow, c0 + 24);
+            Mask(ref s.N4, mask, rowLow, c0 + 32);
+            Mask(ref s.N5, mask, rowLow, c0 + 40);
+            Mask(ref s.N6, mask, rowLow, c0 + 48);
+            Mask(ref s.N7, mask, rowLow, c0 + 56);
+        }
 
         float maxLow = QuadMax(XMath.Max(XMath.Max(XMath.Max(Low(s.N0), Low(s.N1)), XMath.Max(Low(s.N2), Low(s.N3))),
             XMath.Max(XMath.Max(Low(s.N4), Low(s.N5)), XMath.Max(Low(s.N6), Low(s.N7)))));
@@ -71,26 +75,26 @@ internal struct FragmentSoftmax
     public readonly (float Low, float High) RowSums() => (QuadSum(LLow), QuadSum(LHigh));
 
     /// <summary>P of keys 16j .. 16j + 15 as the A fragment of the P V product: two adjacent n-tiles of S.</summary>
-    public static FragmentA ToA(in FragmentC left, in FragmentC right) => new()
+    public static FragmentA ToA<TTarget, TElement>(in FragmentC left, in FragmentC right)
+        where TTarget : struct, ITensorCoreTarget
+        where TElement : struct, IMmaElement
     {
-        A0 = Pack(left.C0, left.C1),
-        A1 = Pack(left.C2, left.C3),
-        A2 = Pack(right.C0, right.C1),
-        A3 = Pack(right.C2, right.C3),
-    };
-
-    private static uint Pack(float low, float high)
-    {
-        var h = default(Float16BitsOps);
-        return Mma.Pack(h.FromFloat(low), h.FromFloat(high));
+        var e = default(TElement);
+        return new FragmentA
+        {
+            A0 = e.Pack<TTarget>(left.C0, left.C1),
+            A1 = e.Pack<TTarget>(left.C2, left.C3),
+            A2 = e.Pack<TTarget>(right.C0, right.C1),
+            A3 = e.Pack<TTarget>(right.C2, right.C3),
+        };
     }
 
-    private static void Prepare(ref FragmentC c, AttentionMask mask, float scaleLog2, int rowLow, int col)
+    private static void Mask(ref FragmentC c, AttentionMask mask, int rowLow, int col)
     {
-        c.C0 = mask.IsMasked(rowLow, col) ? float.NegativeInfinity : c.C0 * scaleLog2;
-        c.C1 = mask.IsMasked(rowLow, col + 1) ? float.NegativeInfinity : c.C1 * scaleLog2;
-        c.C2 = mask.IsMasked(rowLow + 8, col) ? float.NegativeInfinity : c.C2 * scaleLog2;
-        c.C3 = mask.IsMasked(rowLow + 8, col + 1) ? float.NegativeInfinity : c.C3 * scaleLog2;
+        c.C0 = mask.IsMasked(rowLow, col) ? float.NegativeInfinity : c.C0;
+        c.C1 = mask.IsMasked(rowLow, col + 1) ? float.NegativeInfinity : c.C1;
+        c.C2 = mask.IsMasked(rowLow + 8, col) ? float.NegativeInfinity : c.C2;
+        c.C3 = mask.IsMasked(rowLow + 8, col + 1) ? float.NegativeInfinity : c.C3;
     }
 
     private static void Exponentiate(ref FragmentC c, float mLow, float mHigh, ref float sumLow, ref float sumHigh)

@@ -24,20 +24,21 @@ public static class Ldmatrix
     /// (SharedMemory.GetDynamic&lt;ushort&gt;()), which on CUDA starts at ILGPU's __dyn_shared_alloca;
     /// <paramref name="rowOffset"/> is this lane's row, in elements, 16-byte aligned.
     /// </summary>
-    public static Fragment4 X4(ArrayView<ushort> dynamicShared, int rowOffset, bool transpose)
+    public static Fragment4 X4<TTarget>(ArrayView<ushort> dynamicShared, int rowOffset, bool transpose)
+        where TTarget : struct, ITensorCoreTarget
     {
-        if (CudaAsm.IsSupported)
+        if (default(TTarget).EmitsPtx)
         {
             Ref<uint> r0 = 0u, r1 = 0u, r2 = 0u, r3 = 0u;
             Ref<uint> bytes = (uint)(rowOffset * 2);
             if (transpose)
                 CudaAsm.EmitRef(
-                    "{ .reg .u32 a; mov.u32 a, __dyn_shared_alloca; add.u32 a, a, %4; " +
+                    "{ .reg .u64 t; .reg .u32 a; mov.u64 t, __dyn_shared_alloca; cvt.u32.u64 a, t; add.u32 a, a, %4; " +
                     "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [a]; }",
                     ref r0, ref r1, ref r2, ref r3, ref bytes);
             else
                 CudaAsm.EmitRef(
-                    "{ .reg .u32 a; mov.u32 a, __dyn_shared_alloca; add.u32 a, a, %4; " +
+                    "{ .reg .u64 t; .reg .u32 a; mov.u64 t, __dyn_shared_alloca; cvt.u32.u64 a, t; add.u32 a, a, %4; " +
                     "ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [a]; }",
                     ref r0, ref r1, ref r2, ref r3, ref bytes);
             return new Fragment4 { R0 = r0.Value, R1 = r1.Value, R2 = r2.Value, R3 = r3.Value };

@@ -12,7 +12,8 @@ public static class LdmatrixProbeKernel
     public const int Stride = 24;
 
     /// <summary>Launch with one group of 32 threads and 16 * <see cref="Stride"/> ushorts of dynamic shared memory.</summary>
-    public static void Run(ArrayView<ushort> tile, ArrayView<uint> registers, int transpose)
+    public static void Run<TTarget>(ArrayView<ushort> tile, ArrayView<uint> registers, int transpose)
+        where TTarget : struct, ITensorCoreTarget
     {
         var shared = SharedMemory.GetDynamic<ushort>();
         int lane = Warp.LaneIdx;
@@ -23,7 +24,7 @@ public static class LdmatrixProbeKernel
         int matrix = lane / 8;
         int row = (lane % 8) + (matrix & 1) * 8;
         int col = (matrix >> 1) * 8;
-        var f = Ldmatrix.X4(shared, row * Stride + col, transpose != 0);
+        var f = Ldmatrix.X4<TTarget>(shared, row * Stride + col, transpose != 0);
         registers[lane * 4] = f.R0;
         registers[lane * 4 + 1] = f.R1;
         registers[lane * 4 + 2] = f.R2;

@@ -1,27 +1,33 @@
-using FlashAttention.Kernels.Numerics;
 using ILGPU.Runtime.Cuda;
 
 namespace FlashAttention.Kernels.TensorCore;
 
 /// <summary>
-/// D = A B + D on the tensor cores (mma.sync.aligned.m16n8k16, fp16 in, fp32 accumulate) when the
-/// kernel runs on CUDA, and the same warp-collective result in plain C# elsewhere: the emulation
-/// gathers the A row pairs and B columns each lane needs from the lanes that own them with warp
-/// shuffles, so a tensor-core kernel keeps its fragment layouts, index math and results on the CPU
-/// accelerator, where it can be tested and debugged. Every lane of the warp must call it.
+/// D = A B + D on the tensor cores (mma.sync.aligned.m16n8k16, fp16 or bf16 in, fp32 accumulate)
+/// when the kernel runs on CUDA, and the same warp-collective result in plain C# elsewhere: the
+/// emulation gathers the A row pairs and B columns each lane needs from the lanes that own them with
+/// warp shuffles, so a tensor-core kernel keeps its fragment layouts, index math and results on the
+/// CPU accelerator, where it can be tested and debugged. Every lane of the warp must call it.
 /// </summary>
 public static class Mma
 {
-    /// <summary>acc += a b for one 16 x 8 x 16 product (fp16 operands).</summary>
-    public static void MultiplyAccumulateF16(ref FragmentC acc, in FragmentA a, in FragmentB b)
+    /// <summary>acc += a b for one 16 x 8 x 16 product of <typeparamref name="TElement"/> operands.</summary>
+    public static void MultiplyAccumulate<TTarget, TElement>(ref FragmentC acc, in FragmentA a, in FragmentB b)
+        where TTarget : struct, ITensorCoreTarget
+        where TElement : struct, IMmaElement
     {
-        if (CudaAsm.IsSupported)
+        if (default(TTarget).EmitsPtx)
         {
             Ref<float> d0 = acc.C0, d1 = acc.C1, d2 = acc.C2, d3 = acc.C3;
             Ref<uint> a0 = a.A0, a1 = a.A1, a2 = a.A2, a3 = a.A3, b0 = b.B0, b1 = b.B1;
-            CudaAsm.EmitRef(
-                "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};",
-                ref d0, ref d1, ref d2, ref d3, ref a0, ref a1, ref a2, ref a3, ref b0, ref b1);
+            if (default(TElement).IsBFloat16)
+                CudaAsm.EmitRef(
+                    "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};",
+                    ref d0, ref d1, ref d2, ref d3, ref a0, ref a1, ref a2, ref a3, ref b0, ref b1);
+            else
+                CudaAsm.EmitRef(
+                    "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};",
+                    ref d0, ref d1, ref d2, ref d3, ref a0, ref a1, ref a2, ref a3, ref b0, ref b1);
             acc.C0 = d0.Value;
             acc.C1 = d1.Value;
             acc.C2 = d2.Value;
@@ -29,12 +35,13 @@ public static class Mma
         }
         else
         {
-            Emulate(ref acc, a, b);
+            Emulate<TElement>(ref acc, a, b);
         }
     }
 
     /// <summary>The warp-collective C# equivalent: lane (g, q) sums rows g and g+8 of A against columns 2q and 2q+1 of B.</summary>
-    private static void Emulate(ref FragmentC acc, in FragmentA a, in FragmentB b)
+    private static void Emulate<TElement>(ref FragmentC acc, in FragmentA a, in FragmentB b)
+        where TElement : struct, IMmaElement
     {
         int lane = Warp.LaneIdx;
         int g = lane >> 2;
@@ -51,19 +58,19 @@ public static class Mma
             uint colOdd = Warp.Shuffle(b.B0, (2 * q + 1) * 4 + j);   // B[2j..2j+1][2q+1]
             uint colEven8 = Warp.Shuffle(b.B1, 2 * q * 4 + j);       // B[2j+8..2j+9][2q]
             uint colOdd8 = Warp.Shuffle(b.B1, (2 * q + 1) * 4 + j);  // B[2j+8..2j+9][2q+1]
-            acc.C0 += Dot(rowLow, colEven) + Dot(rowLow8, colEven8);
-            acc.C1 += Dot(rowLow, colOdd) + Dot(rowLow8, colOdd8);
-            acc.C2 += Dot(rowHigh, colEven) + Dot(rowHigh8, colEven8);
-            acc.C3 += Dot(rowHigh, colOdd) + Dot(rowHigh8, colOdd8);
+            acc.C0 += Dot<TElement>(rowLow, colEven) + Dot<TElement>(rowLow8, colEven8);
+            acc.C1 += Dot<TElement>(rowLow, colOdd) + Dot<TElement>(rowLow8, colOdd8);
+            acc.C2 += Dot<TElement>(rowHigh, colEven) + Dot<TElement>(rowHigh8, colEven8);
+            acc.C3 += Dot<TElement>(rowHigh, colOdd) + Dot<TElement>(rowHigh8, colOdd8);
         }
     }
 
-    private static float Dot(uint x, uint y)
+    private static float Dot<TElement>(uint x, uint y) where TElement : struct, IMmaElement
     {
-        var h = default(Float16BitsOps);
-        return h.ToFloat((ushort)x) * h.ToFloat((ushort)y) + h.ToFloat((ushort)(x >> 16)) * h.ToFloat((ushort)(y >> 16));
+        var e = default(TElement);
+        return e.ToFloat((ushort)x) * e.ToFloat((ushort)y) + e.ToFloat((ushort)(x >> 16)) * e.ToFloat((ushort)(y >> 16));
     }
 
-    /// <summary>Packs two float16 bit patterns into one register, <paramref name="low"/> first.</summary>
+    /// <summary>Packs two 16-bit patterns into one register, <paramref name="low"/> first.</summary>
     public static uint Pack(ushort low, ushort high) => low | ((uint)high << 16);
 }

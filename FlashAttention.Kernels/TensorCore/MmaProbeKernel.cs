@@ -8,7 +8,8 @@ namespace FlashAttention.Kernels.TensorCore;
 public static class MmaProbeKernel
 {
     /// <summary>Launch with one group of 32 threads. <paramref name="d"/> holds C on entry, [16][8] row-major.</summary>
-    public static void Run(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<float> d)
+    public static void Run<TTarget>(ArrayView<ushort> a, ArrayView<ushort> b, ArrayView<float> d)
+        where TTarget : struct, ITensorCoreTarget
     {
         int lane = Warp.LaneIdx;
         int g = lane >> 2;
@@ -26,7 +27,7 @@ public static class MmaProbeKernel
             B1 = Mma.Pack(b[(2 * q + 8) * 8 + g], b[(2 * q + 9) * 8 + g]),
         };
         var acc = new FragmentC { C0 = d[g * 8 + 2 * q], C1 = d[g * 8 + 2 * q + 1], C2 = d[(g + 8) * 8 + 2 * q], C3 = d[(g + 8) * 8 + 2 * q + 1] };
-        Mma.MultiplyAccumulateF16(ref acc, fa, fb);
+        Mma.MultiplyAccumulate<TTarget, Float16Mma>(ref acc, fa, fb);
         d[g * 8 + 2 * q] = acc.C0;
         d[g * 8 + 2 * q + 1] = acc.C1;
         d[(g + 8) * 8 + 2 * q] = acc.C2;

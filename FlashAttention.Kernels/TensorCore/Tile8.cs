@@ -25,21 +25,31 @@ public struct Tile8
     }
 
     /// <summary>
-    /// acc += A B for one 16-deep k-step, where B's 64 columns come from 16-bit rows of shared memory:
+    /// acc += A B for one 16-deep k-step, where B's columns come from 16-bit rows of shared memory:
     /// non-transposed (S = Q K^T: rows are keys, <paramref name="firstRow"/> the first key, k along the row)
     /// or transposed (O += P V: rows are keys = k, columns are dims from <paramref name="firstColumn"/>).
+    /// Only the first <paramref name="columns"/> (16, 32, 48 or 64; a compile-time value in the kernels)
+    /// of the 64 are computed, for head dims that end inside the block.
     /// </summary>
-    public void MultiplyAccumulate(in FragmentA a, ArrayView<ushort> shared, int baseOffset, int stride, int firstRow, int firstColumn, bool transposedB)
+    public void MultiplyAccumulate<TTarget, TElement>(in FragmentA a, ArrayView<ushort> shared, int baseOffset, int stride,
+        int firstRow, int firstColumn, bool transposedB, int columns = 64)
+        where TTarget : struct, ITensorCoreTarget
+        where TElement : struct, IMmaElement
     {
-        Pair(ref N0, ref N1, a, shared, baseOffset, stride, firstRow, firstColumn, 0, transposedB);
-        Pair(ref N2, ref N3, a, shared, baseOffset, stride, firstRow, firstColumn, 16, transposedB);
-        Pair(ref N4, ref N5, a, shared, baseOffset, stride, firstRow, firstColumn, 32, transposedB);
-        Pair(ref N6, ref N7, a, shared, baseOffset, stride, firstRow, firstColumn, 48, transposedB);
+        Pair<TTarget, TElement>(ref N0, ref N1, a, shared, baseOffset, stride, firstRow, firstColumn, 0, transposedB);
+        if (columns > 16)
+            Pair<TTarget, TElement>(ref N2, ref N3, a, shared, baseOffset, stride, firstRow, firstColumn, 16, transposedB);
+        if (columns > 32)
+            Pair<TTarget, TElement>(ref N4, ref N5, a, shared, baseOffset, stride, firstRow, firstColumn, 32, transposedB);
+        if (columns > 48)
+            Pair<TTarget, TElement>(ref N6, ref N7, a, shared, baseOffset, stride, firstRow, firstColumn, 48, transposedB);
     }
 
     /// <summary>Two n-tiles (columns n0 .. n0 + 15) from one ldmatrix .x4.</summary>
-    private static void Pair(ref FragmentC left, ref FragmentC right, in FragmentA a, ArrayView<ushort> shared,
+    private static void Pair<TTarget, TElement>(ref FragmentC left, ref FragmentC right, in FragmentA a, ArrayView<ushort> shared,
         int baseOffset, int stride, int firstRow, int firstColumn, int n0, bool transposedB)
+        where TTarget : struct, ITensorCoreTarget
+        where TElement : struct, IMmaElement
     {
         int lane = Warp.LaneIdx;
         int matrix = lane >> 3;
@@ -57,8 +67,8 @@ public struct Tile8
             int key = firstRow + r + (matrix & 1) * 8;
             offset = baseOffset + key * stride + firstColumn + n0 + (matrix >> 1) * 8;
         }
-        var f = Ldmatrix.X4(shared, offset, transposedB);
-        Mma.MultiplyAccumulateF16(ref left, a, new FragmentB { B0 = f.R0, B1 = f.R1 });
-        Mma.MultiplyAccumulateF16(ref right, a, new FragmentB { B0 = f.R2, B1 = f.R3 });
+        var f = Ldmatrix.X4<TTarget>(shared, offset, transposedB);
+        Mma.MultiplyAccumulate<TTarget, TElement>(ref left, a, new FragmentB { B0 = f.R0, B1 = f.R1 });
+        Mma.MultiplyAccumulate<TTarget, TElement>(ref right, a, new FragmentB { B0 = f.R2, B1 = f.R3 });
     }
 }

@@ -8,11 +8,13 @@ namespace FlashAttention.Tests.Support;
 /// </summary>
 public sealed record ForwardCase(
     int Batch, int SeqQ, int SeqK, int HeadsQ, int HeadsKv, int HeadDim, bool Causal,
-    bool BhsdLayout = false, float? Scale = null, TileConfig? Tile = null) : IAttentionCase
+    bool BhsdLayout = false, float? Scale = null, TileConfig? Tile = null,
+    KernelPath Kernel = KernelPath.Auto, TensorCoreTile? TensorCoreTile = null) : IAttentionCase
 {
     public override string ToString() =>
         $"b{Batch} sq{SeqQ} sk{SeqK} hq{HeadsQ} hkv{HeadsKv} d{HeadDim}{(Causal ? " causal" : "")}{(BhsdLayout ? " bhsd" : "")}" +
-        $"{(Scale is { } s ? $" scale{s}" : "")}{(Tile is { } t ? $" tile{t.Br}x{t.Bc}x{t.Threads}" : "")}";
+        $"{(Scale is { } s ? $" scale{s}" : "")}{(Tile is { } t ? $" tile{t.Br}x{t.Bc}x{t.Threads}" : "")}" +
+        $"{(Kernel != KernelPath.Auto ? $" {Kernel}" : "")}{(TensorCoreTile is { } w ? $" warps{w.Warps}" : "")}";
 
     /// <summary>Runs the case for element type <typeparamref name="T"/> and asserts.</summary>
     public void Check<T>(AttentionEngine engine) where T : unmanaged
@@ -26,7 +28,7 @@ public sealed record ForwardCase(
             ? HostTensor<T>.Bhsd(Poisoned<T>(q.Data.Length), Batch, HeadsQ, SeqQ, HeadDim)
             : HostTensor<T>.Bshd(Poisoned<T>(q.Data.Length), Batch, SeqQ, HeadsQ, HeadDim);
         var lse = Enumerable.Repeat(float.NaN, Batch * HeadsQ * SeqQ).ToArray();
-        var options = new AttentionOptions { Causal = Causal, Scale = Scale, Tile = Tile };
+        var options = new AttentionOptions { Causal = Causal, Scale = Scale, Tile = Tile, Kernel = Kernel, TensorCoreTile = TensorCoreTile };
 
         engine.Forward(q, k, v, output, lse, options);
 

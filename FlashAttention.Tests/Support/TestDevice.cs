@@ -20,4 +20,15 @@ public static class TestDevice
 
     /// <summary>One engine for the whole run (kernels compile once).</summary>
     public static AttentionEngine Engine => Shared.Value;
+
+    private static readonly Lazy<AttentionEngine> CpuForTensorCores = new(() => AttentionEngine.Create(AcceleratorChoice.Cpu));
+
+    /// <summary>
+    /// Where the tensor-core kernels run: the chosen device when it is CUDA (inline PTX) or the CPU
+    /// (emulation); on OpenCL, which the tensor-core path does not serve, the CPU accelerator.
+    /// </summary>
+    public static AttentionEngine TensorCoreEngine => Engine.AcceleratorType == AcceleratorType.OpenCL ? CpuForTensorCores.Value : Engine;
+
+    /// <summary>The tensor-core target type the kernels on <see cref="TensorCoreEngine"/> are compiled for.</summary>
+    public static Type TensorCoreTarget => Kernels.Launch.KernelCatalog.Target(TensorCoreEngine.AcceleratorType == AcceleratorType.Cuda);
 }

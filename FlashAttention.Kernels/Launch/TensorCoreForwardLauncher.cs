@@ -1,0 +1,45 @@
+using FlashAttention.Kernels.Portable;
+using FlashAttention.Kernels.TensorCore;
+using ILGPU.Runtime.Cuda;
+
+namespace FlashAttention.Kernels.Launch;
+
+/// <summary>Launches the tensor-core forward kernel (fp16 or bf16) on one accelerator. Thread-safe.</summary>
+public sealed class TensorCoreForwardLauncher(Accelerator accelerator)
+{
+    private readonly KernelCache kernels = new(accelerator);
+    private readonly bool nativePtx = accelerator is CudaAccelerator;
+
+    /// <summary>
+    /// Runs attention for <paramref name="batch"/> items; <typeparamref name="T"/> is Half or BFloat16.
+    /// The caller has validated shapes, strides, views and the tile; this picks the copy path from
+    /// the tensors' alignment, builds the grid and launches (asynchronously on <paramref name="stream"/>).
+    /// </summary>
+    public void Launch<T>(AcceleratorStream stream, in ForwardParams<T> p, int batch, TensorCoreTile tile)
+        where T : unmanaged
+    {
+        var bits = p.As<T, ushort>();
+        bits.VectorAligned = RowsAligned(bits) ? 1 : 0;
+        if (nativePtx)
+        {
+            bits.Q.Address = AddressOf(bits.Q);
+            bits.K.Address = AddressOf(bits.K);
+            bits.V.Address = AddressOf(bits.V);
+        }
+        int dim = TileConfig.PadHeadDim(p.HeadDim);
+        var method = KernelCatalog.TensorCoreForward(nativePtx, typeof(T) == typeof(BFloat16), dim, tile.Warps);
+        int elements = TensorCoreForwardKernel.SharedElements(dim, tile.Br);
+        var kernel = kernels.Get<ForwardParams<ushort>>(method, elements * sizeof(ushort));
+        var grid = new Index3D((p.SeqLenQ + tile.Br - 1) / tile.Br, p.HeadsQ, batch);
+        kernel(stream, new KernelConfig(grid, new Index3D(tile.Threads, 1, 1), SharedMemoryConfig.RequestDynamic<ushort>(elements)), bits);
+    }
+
+    /// <summary>Whether every row of Q, K, V and O starts on a 16-byte boundary, as cp.async needs.</summary>
+    private static bool RowsAligned(in ForwardParams<ushort> p) =>
+        p.HeadDim % 8 == 0 && Aligned(p.Q) && Aligned(p.K) && Aligned(p.V) && Aligned(p.O);
+
+    private static bool Aligned(in StridedTensor<ushort> t) =>
+        t.BatchStride % 8 == 0 && t.RowStride % 8 == 0 && t.HeadStride % 8 == 0 && AddressOf(t) % 16 == 0;
+
+    private static ulong AddressOf(in StridedTensor<ushort> t) => t.Data.Length == 0 ? 0 : (ulong)(long)t.Data.LoadEffectiveAddressAsPtr();
+}

@@ -1,0 +1,55 @@
+using FlashAttention.Kernels.TensorCore;
+
+namespace FlashAttention;
+
+/// <summary>
+/// The tile shape of the tensor-core forward kernel: <paramref name="Warps"/> warps per group, each
+/// owning 16 query rows (Br = 16 x Warps), and 64 keys per step (Bc). Head dims compile in steps of
+/// 32 up to 256, like the portable kernel's.
+/// </summary>
+/// <param name="Warps">Warps per group: 4 (Br 64) or 8 (Br 128).</param>
+public sealed record TensorCoreTile(int Warps)
+{
+    /// <summary>Warp counts with a compiled kernel.</summary>
+    public static IReadOnlyList<int> SupportedWarps { get; } = [4, 8];
+
+    /// <summary>Query rows per group.</summary>
+    public int Br => 16 * Warps;
+
+    /// <summary>Keys per step.</summary>
+    public int Bc => TensorCoreForwardKernel.Bc;
+
+    /// <summary>Threads per group.</summary>
+    public int Threads => 32 * Warps;
+
+    /// <summary>Dynamic shared memory one group needs at <paramref name="headDim"/>.</summary>
+    public int SharedMemoryBytes(int headDim) =>
+        TensorCoreForwardKernel.SharedElements(TileConfig.PadHeadDim(headDim), Br) * sizeof(ushort);
+
+    /// <summary>The preferred tile for <paramref name="headDim"/> that fits <paramref name="sharedMemoryLimitBytes"/>.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">No tile fits.</exception>
+    public static TensorCoreTile Choose(int headDim, int sharedMemoryLimitBytes)
+    {
+        foreach (int warps in new[] { 4, 8 })
+        {
+            var tile = new TensorCoreTile(warps);
+            if (tile.SharedMemoryBytes(headDim) <= sharedMemoryLimitBytes)
+                return tile;
+        }
+        throw new ArgumentOutOfRangeException(nameof(sharedMemoryLimitBytes), sharedMemoryLimitBytes,
+            $"no tensor-core tile for head dim {headDim} fits in {sharedMemoryLimitBytes} bytes of shared memory per group");
+    }
+
+    /// <summary>Checks the tile against the kernel's rules and the device's limits.</summary>
+    /// <exception cref="ArgumentException">Naming the field, its value and what is expected.</exception>
+    public void Validate(int headDim, int sharedMemoryLimitBytes, string paramName)
+    {
+        if (!SupportedWarps.Contains(Warps))
+            throw new ArgumentException($"tensor-core tile Warps is {Warps}; expected one of {string.Join(", ", SupportedWarps)}", paramName);
+        int bytes = SharedMemoryBytes(headDim);
+        if (bytes > sharedMemoryLimitBytes)
+            throw new ArgumentException(
+                $"tensor-core tile Warps={Warps} needs {bytes} bytes of shared memory at head dim {headDim}; " +
+                $"expected at most {sharedMemoryLimitBytes} (the device's limit per group)", paramName);
+    }
+}
