@@ -16,7 +16,8 @@ public static class DumpPtxCommand
     public static Command Create()
     {
         var outDir = new Option<DirectoryInfo>("--out") { Description = "Folder for the .ptx files.", Required = true };
-        var command = new Command("dump-ptx", "Write the PTX of every default kernel specialisation (sm_90) for ptxas -v / cuobjdump.") { outDir };
+        var only = new Option<string>("--only") { Description = "Which kernels: all, portable or tc (tensor-core).", DefaultValueFactory = _ => "all" };
+        var command = new Command("dump-ptx", "Write the PTX of every default kernel specialisation (sm_90) for ptxas -v / cuobjdump.") { outDir, only };
         command.SetAction(parse =>
         {
             var dir = parse.GetValue(outDir)!;
@@ -24,6 +25,16 @@ public static class DumpPtxCommand
             using var context = Context.Create(b => b.EnableAlgorithms().Optimize(OptimizationLevel.O2));
             var arch = CudaArchitecture.SM_90;
             using var backend = new PTXBackend(context, new CudaCapabilityContext(arch), arch, CudaInstructionSet.ISA_80, null);
+            string which = parse.GetValue(only)!;
+            if (which is "all" or "tc")
+            {
+                foreach (bool bf16 in new[] { false, true })
+                foreach (int dim in TileConfig.CompiledHeadDims)
+                foreach (int warps in TensorCoreTile.SupportedWarps)
+                    Write(backend, dir, $"tc_fwd_{(bf16 ? "bf16" : "f16")}_d{dim}_w{warps}", KernelCatalog.TensorCoreForward(nativePtx: true, bf16, dim, warps),
+                        promoteAsmOperands: true);
+            }
+            if (which is "all" or "portable")
             foreach (var (name, type) in new[] { ("f16", typeof(Half)), ("bf16", typeof(BFloat16)), ("f32", typeof(float)) })
             foreach (int dim in TileConfig.CompiledHeadDims)
             {
@@ -39,9 +50,12 @@ public static class DumpPtxCommand
         return command;
     }
 
-    private static void Write(PTXBackend backend, DirectoryInfo dir, string name, System.Reflection.MethodInfo method)
+    private static void Write(PTXBackend backend, DirectoryInfo dir, string name, System.Reflection.MethodInfo method, bool promoteAsmOperands = false)
     {
         var kernel = (PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(method), KernelSpecialization.Empty);
+        // The tensor-core kernels load through the same rewrite (KernelCache), so that is the PTX ptxas should judge.
+        if (promoteAsmOperands)
+            PtxOperandPromotion.Apply(kernel);
         File.WriteAllText(Path.Combine(dir.FullName, name + ".ptx"), kernel.PTXAssembly);
     }
 }

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Tensor-core forward checks and timings in one GPU-machine call (carry .gpu):
+#   .gpu/app.tar.xz (Bench), .gpu/tests.tar.xz (Tests), .gpu/ptx/*.ptx (dump-ptx --only tc, made here)
+#   bash scripts/gpu-tc.sh $OUT [tests|ptx|bench|torch ...]   (default: all four)
+set -u
+OUT=${1:?usage: gpu-tc.sh OUTDIR [parts...]}; shift
+PARTS=${*:-tests ptx bench torch}
+mkdir -p "$OUT" /tmp/tests
+tar -C /tmp -xJf .gpu/app.tar.xz && tar -C /tmp/tests -xJf .gpu/tests.tar.xz
+APP=/tmp/app/FlashAttention.Bench
+T=/tmp/tests/app/FlashAttention.Tests
+nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv > "$OUT/device.txt"
+has() { [[ " $PARTS " == *" $1 "* ]]; }
+
+if has ptx; then
+  for f in .gpu/ptx/*.ptx; do
+    sed 's/\.target sm_80/.target sm_90/' "$f" > /tmp/k.ptx
+    echo "$(basename "$f" .ptx): $(ptxas -arch=sm_90 -v /tmp/k.ptx -o /tmp/k.cubin 2>&1 | grep -E 'registers|spill|stack' | tr -s ' \n' ' ')"
+    if [[ "$f" == *f16_d128_w4* ]]; then
+      cuobjdump -sass /tmp/k.cubin > "$OUT/sass-f16-d128-w4.txt"
+      for op in HMMA LDSM LDGSTS LDL STL SHFL MUFU.EX2 BAR; do echo "$op $(grep -c "$op" "$OUT/sass-f16-d128-w4.txt")"; done > "$OUT/sass-counts.txt"
+    fi
+  done > "$OUT/ptxas-tc.txt" 2>&1
+  cat "$OUT/sass-counts.txt"; head -4 "$OUT/ptxas-tc.txt"
+fi
+
+if has tests; then
+  FLASH_TEST_DEVICE=cuda timeout 240 "$T" -class FlashAttention.Tests.TensorCoreForwardTests -class FlashAttention.Tests.MmaTests \
+    -class FlashAttention.Tests.LdmatrixTests -class FlashAttention.Tests.ForwardAccuracyTests -class FlashAttention.Tests.EntryPointTests \
+    > "$OUT/tests-cuda.log" 2>&1
+  grep -E 'Total:' "$OUT/tests-cuda.log"; grep -E '\[FAIL\]' "$OUT/tests-cuda.log" | head -20
+fi
+
+if has bench; then
+  timeout 200 "$APP" bench --device cuda --kernels ${KERNELS:-tc4,tc8} --dtype float16 --headdims 64,128 --seqlens 2048,8192 --causal both \
+    --passes fwd --repeats 20 --warmup 3 --out-json "$OUT/flash-tc.json" > "$OUT/bench.log" 2>&1
+  timeout 60 "$APP" bench --device cuda --kernels tc --dtype bfloat16 --headdims 128 --seqlens 8192 --causal no \
+    --passes fwd --repeats 20 --warmup 3 --out-json "$OUT/flash-tc-bf16.json" >> "$OUT/bench.log" 2>&1
+  grep -E "flash-tc" "$OUT/bench.log" | tail -20
+fi
+
+if has torch; then
+  timeout 120 python3 FlashAttention.Bench/peers/torch_sdpa.py --headdims 64,128 --seqlens 2048,8192 --causal both --passes fwd \
+    --backends flash,cudnn --repeats 20 --out-json "$OUT/torch.json" > "$OUT/torch.log" 2>&1
+  timeout 60 python3 FlashAttention.Bench/peers/torch_sdpa.py --dtype bfloat16 --headdims 128 --seqlens 8192 --causal no --passes fwd \
+    --backends flash,cudnn --repeats 20 --out-json "$OUT/torch-bf16.json" >> "$OUT/torch.log" 2>&1
+  tail -12 "$OUT/torch.log"
+fi
+exit 0
