@@ -32,11 +32,11 @@ public sealed class PortableForwardLauncher
         where T : unmanaged
     {
         int dim = TileConfig.PadHeadDim(p.HeadDim);
-        var layout = new ForwardSharedLayout(dim, tile.Br, tile.Bc);
-        var method = KernelCatalog.PortableForward(typeof(T), dim, tile.Br, tile.Bc, profile.DynamicShared);
-        var kernel = kernels.Get<ForwardParams<T>>(method, layout.TotalBytes);
+        int floats = tile.SharedMemoryBytes(p.HeadDim) / sizeof(float);
+        var method = KernelCatalog.PortableForward(typeof(T), dim, tile.Br, tile.Bc, profile.DynamicShared, tile.Variant);
+        var kernel = kernels.Get<ForwardParams<T>>(method, floats * sizeof(float));
         var grid = new Index3D((p.SeqLenQ + tile.Br - 1) / tile.Br, p.HeadsQ, batch);
-        var shared = profile.DynamicShared ? SharedMemoryConfig.RequestDynamic<float>(layout.TotalFloats) : default;
+        var shared = profile.DynamicShared ? SharedMemoryConfig.RequestDynamic<float>(floats) : default;
         kernel(stream, new KernelConfig(grid, new Index3D(tile.Threads, 1, 1), shared), p);
     }
 }
