@@ -57,10 +57,11 @@ public class PtxCompileTests : IDisposable
             ptx.Should().Contain("bar.sync").And.Contain("ex2.approx", "P is recomputed with exp2");
     }
 
-    private string Compile(System.Reflection.MethodInfo method, CudaArchitecture arch)
+    private string Compile(System.Reflection.MethodInfo method, CudaArchitecture arch, KernelSpecialization? specialization = null)
     {
         using var backend = new PTXBackend(context, new CudaCapabilityContext(arch), arch, CudaInstructionSet.ISA_80, null);
-        return ((PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(method), KernelSpecialization.Empty)).PTXAssembly;
+        return ((PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(method),
+            specialization ?? KernelSpecialization.Empty)).PTXAssembly;
     }
 
     private static Type Element(string dtype) => dtype switch { "float32" => typeof(float), "float16" => typeof(Half), _ => typeof(BFloat16) };
@@ -107,5 +108,11 @@ public class PtxCompileTests : IDisposable
             ptx.Should().Contain("ld.shared.v4.f32", "the 4 x 4 blocks read shared memory 16 bytes at a time");
             ptx.Should().NotContain(".local", "register tiles must not fall back to local memory");
         }
+
+        // On CUDA the launcher adds launch bounds for the occupancy the shared memory allows.
+        int threads = TileConfig.ForwardThreads(br, dim);
+        string bounded = Compile(method, CudaArchitecture.SM_90, new KernelSpecialization(threads, 3));
+        bounded.Should().Contain($".maxntid {threads}").And.Contain(".minnctapersm 3");
+
     }
 }
