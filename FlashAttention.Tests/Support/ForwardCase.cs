@@ -12,7 +12,7 @@ public sealed record ForwardCase(
 {
     public override string ToString() =>
         $"b{Batch} sq{SeqQ} sk{SeqK} hq{HeadsQ} hkv{HeadsKv} d{HeadDim}{(Causal ? " causal" : "")}{(BhsdLayout ? " bhsd" : "")}" +
-        $"{(Scale is { } s ? $" scale{s}" : "")}{(Tile is { } t ? $" tile{t.Br}x{t.Bc}x{t.Threads}" : "")}";
+        $"{(Scale is { } s ? $" scale{s}" : "")}{(Tile is { } t ? $" tile{t.Br}x{t.Bc}x{t.Threads} {t.Variant}" : "")}";
 
     /// <summary>Runs the case for element type <typeparamref name="T"/> and asserts.</summary>
     public void Check<T>(AttentionEngine engine) where T : unmanaged
