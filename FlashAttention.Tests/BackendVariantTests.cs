@@ -1,3 +1,4 @@
+using FlashAttention.Kernels.Portable;
 using FlashAttention.Kernels.Launch;
 using FlashAttention.Kernels.Numerics;
 using FlashAttention.Tests.Support;
@@ -80,6 +81,26 @@ public class BackendVariantTests
         var kernel = (CLCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(method), KernelSpecialization.Empty);
         kernel.Source.Should().Contain("kernel void").And.Contain("barrier")
             .And.MatchRegex(@"local float \w+\[\d+\]", "tiles are a static local array")
+            .And.NotContain("dynamic_shared_memory", "a program-scope pointer to it races between work-groups on PoCL");
+    }
+
+    /// <summary>
+    /// v4 compiles to OpenCL C with its tiles in one static local array whose size is the
+    /// layout's constant (the split count of S folds at compile time), at a tile where S is split.
+    /// </summary>
+    [Theory]
+    [InlineData(typeof(ushort), 128, 64, 32)]
+    [InlineData(typeof(float), 64, 64, 32)]
+    [InlineData(typeof(BFloat16), 256, 32, 32)]
+    public void Parallel_forward_compiles_to_OpenCL_C(Type storage, int dim, int br, int bc)
+    {
+        using var context = Context.Create(b => b.EnableAlgorithms().Optimize(OptimizationLevel.O2));
+        var backend = new CLBackend(context, new CLCapabilityContext(false, false, false, false, false), CLDeviceVendor.Other, CLCVersion.CL20);
+        var method = KernelCatalog.PortableForward(storage, dim, br, bc, dynamicShared: false, variant: ForwardVariant.V4);
+        var kernel = (CLCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(method), KernelSpecialization.Empty);
+        int floats = new ParallelForwardLayout(dim, br, bc).TotalFloats;
+        kernel.Source.Should().Contain("kernel void").And.Contain("barrier")
+            .And.MatchRegex($@"local float \w+\[{floats}\]", "the tiles are one static local array of the layout's size")
             .And.NotContain("dynamic_shared_memory", "a program-scope pointer to it races between work-groups on PoCL");
     }
 }

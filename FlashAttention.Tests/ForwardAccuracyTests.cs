@@ -1,3 +1,4 @@
+using FlashAttention.Kernels.Portable;
 using FlashAttention.Tests.Support;
 
 namespace FlashAttention.Tests;
@@ -55,6 +56,42 @@ public class ForwardAccuracyTests
     [InlineData(128, 32)] [InlineData(16, 128)] [InlineData(128, 128)]
     public void Every_tile_shape(int br, int bc) =>
         Run("float16", new ForwardCase(1, 203, 113, 2, 2, 64, Causal: true, Tile: new TileConfig(br, bc, TileConfig.ForwardThreads(br, 64))));
+
+    /// <summary>
+    /// v4 (<see cref="ForwardVariant.V4"/>: parallel softmax, S split over the head dim) at its
+    /// default tiles and at tiles where S is split 2, 4 or not at all, padded head dims included.
+    /// </summary>
+    [Theory]
+    [InlineData(32, 64, 32)] [InlineData(40, 64, 32)] [InlineData(64, 64, 32)] [InlineData(64, 128, 32)]
+    [InlineData(64, 16, 16)] [InlineData(64, 64, 64)] [InlineData(96, 64, 32)] [InlineData(111, 64, 32)]
+    [InlineData(128, 64, 32)] [InlineData(128, 64, 64)] [InlineData(128, 32, 16)] [InlineData(160, 32, 32)]
+    [InlineData(224, 32, 32)] [InlineData(256, 32, 32)]
+    public void Parallel_variant_tiles(int dim, int br, int bc) =>
+        Run("float16", new ForwardCase(1, 203, 113, 2, 1, dim, Causal: dim % 2 == 0, Tile: V4(br, bc, dim)));
+
+    /// <summary>v4 at its d 128 and d 64 tiles over the odd sequence pairs, both masks and every element type.</summary>
+    [Theory]
+    [MemberData(nameof(ParallelMatrix))]
+    public void Parallel_variant_shapes(string dtype, ForwardCase c) => Run(dtype, c);
+
+    public static TheoryData<string, ForwardCase> ParallelMatrix()
+    {
+        var data = new TheoryData<string, ForwardCase>();
+        int n = 0;
+        foreach (var (sq, sk) in new[] { (1, 1), (1, 239), (113, 203), (203, 113), (128, 128) })
+        foreach (bool causal in new[] { false, true })
+        {
+            string dtype = new[] { "float32", "float16", "bfloat16" }[n % 3];
+            int dim = n % 2 == 0 ? 128 : 64;
+            var (hq, hkv) = Heads[n % Heads.Length];
+            data.Add(dtype, new ForwardCase(n % 4 == 0 ? 2 : 1, sq, sk, hq, hkv, dim, causal, Tile: V4(64, 32, dim)));
+            n++;
+        }
+        return data;
+    }
+
+    private static TileConfig V4(int br, int bc, int dim) =>
+        new(br, bc, TileConfig.ForwardThreads(br, dim), ForwardVariant.V4);
 
     internal static void Run(string dtype, ForwardCase c) => ElementTypes.Run(dtype, c, TestDevice.Engine);
 }

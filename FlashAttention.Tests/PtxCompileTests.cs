@@ -1,3 +1,4 @@
+using FlashAttention.Kernels.Portable;
 using FlashAttention.Kernels.Launch;
 using ILGPU.Backends.EntryPoints;
 using ILGPU.Backends.PTX;
@@ -56,10 +57,11 @@ public class PtxCompileTests : IDisposable
             ptx.Should().Contain("bar.sync").And.Contain("ex2.approx", "P is recomputed with exp2");
     }
 
-    private string Compile(System.Reflection.MethodInfo method, CudaArchitecture arch)
+    private string Compile(System.Reflection.MethodInfo method, CudaArchitecture arch, KernelSpecialization? specialization = null)
     {
         using var backend = new PTXBackend(context, new CudaCapabilityContext(arch), arch, CudaInstructionSet.ISA_80, null);
-        return ((PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(method), KernelSpecialization.Empty)).PTXAssembly;
+        return ((PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(method),
+            specialization ?? KernelSpecialization.Empty)).PTXAssembly;
     }
 
     private static Type Element(string dtype) => dtype switch { "float32" => typeof(float), "float16" => typeof(Half), _ => typeof(BFloat16) };
@@ -77,5 +79,40 @@ public class PtxCompileTests : IDisposable
             ptx.Should().Contain("ex2.approx", "the online softmax exponentiates with exp2");
             ptx.Should().Contain("__dyn_shared_alloca", "tiles live in dynamic shared memory");
         }
+    }
+
+    public static TheoryData<string, int, int, int> ParallelForwardKernels()
+    {
+        var data = new TheoryData<string, int, int, int>();
+        foreach (int dim in TileConfig.CompiledHeadDims)
+        {
+            var tile = TileConfig.Choose(dim, DeviceLimits.CpuSharedMemoryPerGroup, 1024, ForwardVariant.V4);
+            data.Add("float16", dim, tile.Br, tile.Bc);
+        }
+        data.Add("float32", 128, 64, 64);
+        data.Add("bfloat16", 64, 128, 32);
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(ParallelForwardKernels))]
+    public void Parallel_forward_compiles_to_ptx(string dtype, int dim, int br, int bc)
+    {
+        var method = KernelCatalog.PortableForward(Element(dtype), dim, br, bc, variant: ForwardVariant.V4);
+        foreach (var arch in new[] { CudaArchitecture.SM_80, CudaArchitecture.SM_90 })
+        {
+            string ptx = Compile(method, arch);
+            ptx.Should().Contain(".entry", $"{arch}");
+            ptx.Should().Contain("bar.sync", "the kernel synchronises its group between tile phases");
+            ptx.Should().Contain("ex2.approx", "the online softmax exponentiates with exp2");
+            ptx.Should().Contain("ld.shared.v4.f32", "the 4 x 4 blocks read shared memory 16 bytes at a time");
+            ptx.Should().NotContain(".local", "register tiles must not fall back to local memory");
+        }
+
+        // On CUDA the launcher adds launch bounds for the occupancy the shared memory allows.
+        int threads = TileConfig.ForwardThreads(br, dim);
+        string bounded = Compile(method, CudaArchitecture.SM_90, new KernelSpecialization(threads, 3));
+        bounded.Should().Contain($".maxntid {threads}").And.Contain(".minnctapersm 3");
+
     }
 }

@@ -14,21 +14,37 @@ internal sealed class KernelCache(Accelerator accelerator)
 {
     private readonly ConcurrentDictionary<MethodInfo, Lazy<Delegate>> kernels = new();
 
-    /// <summary>
-    /// The launcher of <paramref name="method"/>, a kernel taking one <typeparamref name="TParams"/>.
-    /// With <paramref name="promoteAsmOperands"/>, on CUDA, its PTX goes through
-    /// <see cref="PtxOperandPromotion"/> before the driver sees it (kernels built on inline PTX).
-    /// </summary>
-    public Action<AcceleratorStream, KernelConfig, TParams> Get<TParams>(MethodInfo method, int dynamicSharedBytes, bool promoteAsmOperands = false)
+    /// <summary>The launcher of <paramref name="method"/>, a kernel taking one <typeparamref name="TParams"/>.</summary>
+    /// <param name="method">The kernel.</param>
+    /// <param name="dynamicSharedBytes">Dynamic shared memory per group.</param>
+    /// <param name="occupancyThreads">
+    /// When positive, the group size to tell the CUDA compiler (launch bounds): together with the
+    /// number of groups the shared memory lets an SM hold, it caps the registers per thread so
+    /// registers do not become the tighter limit (see <see cref="OccupancyHint"/>). 0: no hint.
+    /// </param>
+    /// <param name="promoteAsmOperands">
+    /// On CUDA, pass the PTX through <see cref="PtxOperandPromotion"/> before the driver sees it
+    /// (kernels built on inline PTX).
+    /// </param>
+    public Action<AcceleratorStream, KernelConfig, TParams> Get<TParams>(MethodInfo method, int dynamicSharedBytes,
+        int occupancyThreads = 0, bool promoteAsmOperands = false)
         where TParams : struct =>
         (Action<AcceleratorStream, KernelConfig, TParams>)kernels
             .GetOrAdd(method, m => new Lazy<Delegate>(() => promoteAsmOperands && accelerator is CudaAccelerator
                 ? LoadPromoted<TParams>(m, dynamicSharedBytes)
-                : Load<TParams>(m, dynamicSharedBytes)))
+                : Load<TParams>(m, dynamicSharedBytes, occupancyThreads)))
             .Value;
 
-    private Delegate Load<TParams>(MethodInfo method, int dynamicSharedBytes) where TParams : struct
+    private Delegate Load<TParams>(MethodInfo method, int dynamicSharedBytes, int occupancyThreads) where TParams : struct
     {
+        if (accelerator is CudaAccelerator cuda && OccupancyHint(cuda, occupancyThreads, dynamicSharedBytes) is { } hint)
+        {
+            var kernel = accelerator.LoadKernel(method, hint);
+            if (dynamicSharedBytes > accelerator.MaxSharedMemoryPerGroup)
+                CudaDriver.AllowDynamicSharedMemory((CudaKernel)kernel, dynamicSharedBytes);
+            return kernel.CreateLauncherDelegate<Action<AcceleratorStream, KernelConfig, TParams>>();
+        }
+
         var launcher = accelerator.LoadKernel(method.CreateDelegate<Action<TParams>>());
         if (accelerator is CudaAccelerator && dynamicSharedBytes > accelerator.MaxSharedMemoryPerGroup)
             CudaDriver.AllowDynamicSharedMemory((CudaKernel)launcher.GetKernel(), dynamicSharedBytes);
@@ -45,5 +61,20 @@ internal sealed class KernelCache(Accelerator accelerator)
         if (dynamicSharedBytes > accelerator.MaxSharedMemoryPerGroup)
             CudaDriver.AllowDynamicSharedMemory((CudaKernel)kernel, dynamicSharedBytes);
         return kernel.CreateLauncherDelegate<Action<AcceleratorStream, KernelConfig, TParams>>();
+    }
+
+    /// <summary>
+    /// Launch bounds (.maxntid, .minnctapersm) for a kernel of <paramref name="threads"/> threads and
+    /// <paramref name="sharedBytes"/> of shared memory per group: as many groups per SM as the shared
+    /// memory allows (the driver reserves 1 KB per group), so ptxas keeps registers within
+    /// 65536 / (groups x threads). Null when that would leave fewer than 72 registers per thread
+    /// (spills cost more than the occupancy gains) or when there is nothing to gain.
+    /// </summary>
+    internal static KernelSpecialization? OccupancyHint(CudaAccelerator cuda, int threads, int sharedBytes)
+    {
+        if (threads <= 0)
+            return null;
+        int groups = Math.Min(cuda.MaxSharedMemoryPerMultiprocessor / (sharedBytes + 1024), cuda.MaxNumThreadsPerMultiprocessor / threads);
+        return groups >= 2 && 65536 / (groups * threads) >= 72 ? new KernelSpecialization(threads, groups) : null;
     }
 }

@@ -25,8 +25,10 @@ public static class KernelCatalog
     /// The portable forward kernel for one storage type (float, Half, BFloat16, or ushort holding
     /// float16 bits), compiled head dim and tile, with its tiles in dynamic or static shared memory.
     /// </summary>
-    public static MethodInfo PortableForward(Type storageType, int dimPadded, int br, int bc, bool dynamicShared = true) =>
-        typeof(ForwardKernel).GetMethod(nameof(ForwardKernel.Run))!.MakeGenericMethod(
+    /// <remarks><paramref name="variant"/> picks the kernel body (<see cref="ForwardVariant"/>).</remarks>
+    public static MethodInfo PortableForward(Type storageType, int dimPadded, int br, int bc, bool dynamicShared = true,
+        ForwardVariant variant = ForwardVariant.V3) =>
+        (variant == ForwardVariant.V4 ? typeof(ParallelForwardKernel) : typeof(ForwardKernel)).GetMethod("Run")!.MakeGenericMethod(
             storageType, ElementOps[storageType], dynamicShared ? typeof(DynamicSharedTiles) : typeof(StaticSharedTiles),
             Constants.TypeOf(dimPadded), Constants.TypeOf(br), Constants.TypeOf(bc));
 

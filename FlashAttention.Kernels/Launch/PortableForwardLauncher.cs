@@ -32,11 +32,14 @@ public sealed class PortableForwardLauncher
         where T : unmanaged
     {
         int dim = TileConfig.PadHeadDim(p.HeadDim);
-        var layout = new ForwardSharedLayout(dim, tile.Br, tile.Bc);
-        var method = KernelCatalog.PortableForward(typeof(T), dim, tile.Br, tile.Bc, profile.DynamicShared);
-        var kernel = kernels.Get<ForwardParams<T>>(method, layout.TotalBytes);
+        int floats = tile.SharedMemoryBytes(p.HeadDim) / sizeof(float);
+        var method = KernelCatalog.PortableForward(typeof(T), dim, tile.Br, tile.Bc, profile.DynamicShared, tile.Variant);
+        // v4 asks ptxas for the occupancy its shared memory allows (3 groups per H100 SM at d 128,
+        // 64 x 32); v3 is compiled as measured before, without launch bounds.
+        var kernel = kernels.Get<ForwardParams<T>>(method, floats * sizeof(float),
+            tile.Variant == ForwardVariant.V4 ? tile.Threads : 0);
         var grid = new Index3D((p.SeqLenQ + tile.Br - 1) / tile.Br, p.HeadsQ, batch);
-        var shared = profile.DynamicShared ? SharedMemoryConfig.RequestDynamic<float>(layout.TotalFloats) : default;
+        var shared = profile.DynamicShared ? SharedMemoryConfig.RequestDynamic<float>(floats) : default;
         kernel(stream, new KernelConfig(grid, new Index3D(tile.Threads, 1, 1), shared), p);
     }
 }

@@ -15,8 +15,20 @@ namespace FlashAttention;
 /// per thread, so there it must be Br x padded head dim / 32 (<see cref="ForwardThreads"/>); the
 /// backward kernels take any count.
 /// </param>
-public sealed record TileConfig(int Br, int Bc, int Threads)
+/// <param name="Variant">
+/// Which forward kernel body runs (<see cref="ForwardVariant"/>); the backward ignores it. Both
+/// take the same threads; their shared memory differs (<see cref="SharedMemoryBytes"/>).
+/// </param>
+public sealed record TileConfig(int Br, int Bc, int Threads, ForwardVariant Variant = ForwardVariant.V3)
 {
+    /// <summary>
+    /// Environment variable that overrides the forward default, for benchmarking variants against
+    /// each other without code changes: <c>v3</c> or <c>v4</c> (that variant's preferred tiles), or
+    /// <c>v4:64x32</c> (variant, Br x Bc). A tile that does not fit the device falls back to the
+    /// variant's preferred tiles.
+    /// </summary>
+    public const string ForwardOverrideVariable = "FLASH_PORTABLE_FORWARD";
+
     /// <summary>Head dims the kernels are compiled for; others round up to the next.</summary>
     public static IReadOnlyList<int> CompiledHeadDims { get; } = [32, 64, 96, 128, 160, 192, 224, 256];
 
@@ -42,7 +54,9 @@ public sealed record TileConfig(int Br, int Bc, int Threads)
     public static int ForwardThreads(int br, int headDim) => br * PadHeadDim(headDim) / 32;
 
     /// <summary>Shared memory one group of the forward kernel needs for <paramref name="headDim"/>.</summary>
-    public int SharedMemoryBytes(int headDim) => new ForwardSharedLayout(PadHeadDim(headDim), Br, Bc).TotalBytes;
+    public int SharedMemoryBytes(int headDim) => Variant == ForwardVariant.V4
+        ? new ParallelForwardLayout(PadHeadDim(headDim), Br, Bc).TotalBytes
+        : new ForwardSharedLayout(PadHeadDim(headDim), Br, Bc).TotalBytes;
 
     /// <summary>Shared memory one group of the larger backward kernel (dK/dV) needs for <paramref name="headDim"/>.</summary>
     public int BackwardSharedMemoryBytes(int headDim) =>
@@ -53,9 +67,25 @@ public sealed record TileConfig(int Br, int Bc, int Threads)
     /// large tiles reuse each K/V tile for more queries; smaller ones fit devices with 48 KB per group.
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">No tile fits.</exception>
-    public static TileConfig Choose(int headDim, int sharedMemoryLimitBytes, int maxThreadsPerGroup = 1024)
+    public static TileConfig Choose(int headDim, int sharedMemoryLimitBytes, int maxThreadsPerGroup = 1024) =>
+        ParseOverride(Environment.GetEnvironmentVariable(ForwardOverrideVariable)) is { } o
+            ? Choose(headDim, sharedMemoryLimitBytes, maxThreadsPerGroup, o.Variant, o.Tile)
+            : Choose(headDim, sharedMemoryLimitBytes, maxThreadsPerGroup, ForwardVariant.V3);
+
+    /// <summary>
+    /// The preferred tile of <paramref name="variant"/> for <paramref name="headDim"/> that fits; <paramref name="preferred"/>
+    /// (Br, Bc), when given and fitting, before the variant's own list.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">No tile fits.</exception>
+    public static TileConfig Choose(int headDim, int sharedMemoryLimitBytes, int maxThreadsPerGroup, ForwardVariant variant,
+        (int Br, int Bc)? preferred = null)
     {
         int dim = PadHeadDim(headDim);
+        // v4 keeps every thread busy at Bc = 32 (S splits the head dim), so it takes the smaller
+        // K/V and score tiles at d 96-128 too: 70 KB per group at d 128, 3 groups per H100 SM.
+        (int Br, int Bc)[] v4 = dim <= 128
+            ? [(64, 32), (32, 32), (16, 16), (8, 8)]
+            : [(32, 32), (32, 16), (16, 16), (8, 8)];
         // Measured on the H100 (docs/PERFORMANCE.md): at d <= 64, Bc = 32 lets more groups share an SM
         // (14.6 vs 12.4 TFLOPs); at d = 128, Bc = 64 did better (12.5 vs 12.1).
         (int Br, int Bc)[] candidates = dim <= 64
@@ -63,14 +93,37 @@ public sealed record TileConfig(int Br, int Bc, int Threads)
             : dim <= 128
                 ? [(64, 64), (64, 32), (32, 32), (16, 16), (8, 8)]
                 : [(32, 32), (32, 16), (16, 16), (8, 8)];
+        if (variant == ForwardVariant.V4)
+            candidates = v4;
+        if (preferred is { } pick)
+            candidates = [pick, .. candidates];
         foreach (var (br, bc) in candidates)
         {
-            var tile = new TileConfig(br, bc, ForwardThreads(br, headDim));
+            if (!TileSizes.Contains(br) || !TileSizes.Contains(bc))
+                continue;
+            var tile = new TileConfig(br, bc, ForwardThreads(br, headDim), variant);
             if (tile.SharedMemoryBytes(headDim) <= sharedMemoryLimitBytes && tile.Threads <= maxThreadsPerGroup)
                 return tile;
         }
         throw new ArgumentOutOfRangeException(nameof(sharedMemoryLimitBytes), sharedMemoryLimitBytes,
             $"no tile for head dim {headDim} fits in {sharedMemoryLimitBytes} bytes of shared memory per group");
+    }
+
+    /// <summary>Reads <see cref="ForwardOverrideVariable"/>: "v3", "v4", "v4:64x32"; null when unset or not understood.</summary>
+    public static (ForwardVariant Variant, (int Br, int Bc)? Tile)? ParseOverride(string? value)
+    {
+        if (string.IsNullOrWhiteSpace(value))
+            return null;
+        var parts = value.Trim().ToLowerInvariant().Split(':');
+        ForwardVariant? variant = parts[0] switch { "v3" => ForwardVariant.V3, "v4" => ForwardVariant.V4, _ => null };
+        if (variant is null || parts.Length > 2)
+            return null;
+        if (parts.Length == 1)
+            return (variant.Value, null);
+        var shape = parts[1].Split('x');
+        return shape.Length == 2 && int.TryParse(shape[0], out int br) && int.TryParse(shape[1], out int bc)
+            ? (variant.Value, (br, bc))
+            : null;
     }
 
     /// <summary>The preferred backward tile for <paramref name="headDim"/> that fits <paramref name="sharedMemoryLimitBytes"/>.</summary>

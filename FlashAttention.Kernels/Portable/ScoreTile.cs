@@ -34,4 +34,39 @@ internal static class ScoreTile
             acc.StoreTransposed(pt, c0 * ptStride + r0, ptStride, scaleLog2);
         }
     }
+
+    /// <summary>
+    /// As <see cref="Compute"/>, with the head dim split into <paramref name="splits"/> slices when
+    /// the tile has fewer 4 x 4 blocks than the group has threads: thread t takes block
+    /// t mod blocks and slice t / blocks, and writes its partial sums to score slice
+    /// t / blocks of Pt ([splits][bc][ptStride], <paramref name="sliceFloats"/> apart). The
+    /// softmax adds the slices up (<see cref="SoftmaxRowShare.PartialMax"/>).
+    /// </summary>
+    public static void ComputeSplit(
+        ArrayView<float> qt, int qtStride, ArrayView<float> kt, int ktStride,
+        ArrayView<float> pt, int ptStride, int sliceFloats, int splits, int br, int bc, int dimPadded, float scaleLog2)
+    {
+        int blocksPerRow = bc / 4;
+        int blocks = (br / 4) * blocksPerRow;
+        int dimsPerSlice = dimPadded / splits;
+        for (int t = Group.IdxX; t < blocks * splits; t += Group.DimX)
+        {
+            int slice = t / blocks;
+            int b = t - slice * blocks;
+            // Consecutive threads take consecutive key columns of the same query rows (Q reads are broadcasts).
+            int r0 = (b / blocksPerRow) * 4;
+            int c0 = (b - (b / blocksPerRow) * blocksPerRow) * 4;
+            int dBegin = slice * dimsPerSlice;
+            int dEnd = dBegin + dimsPerSlice;
+            var acc = new MicroTile4x4();
+            for (int d = dBegin; d < dEnd; d += 4)
+            {
+                acc.AccumulateOuter(qt, d * qtStride + r0, kt, d * ktStride + c0);
+                acc.AccumulateOuter(qt, (d + 1) * qtStride + r0, kt, (d + 1) * ktStride + c0);
+                acc.AccumulateOuter(qt, (d + 2) * qtStride + r0, kt, (d + 2) * ktStride + c0);
+                acc.AccumulateOuter(qt, (d + 3) * qtStride + r0, kt, (d + 3) * ktStride + c0);
+            }
+            acc.StoreTransposed(pt, slice * sliceFloats + c0 * ptStride + r0, ptStride, scaleLog2);
+        }
+    }
 }

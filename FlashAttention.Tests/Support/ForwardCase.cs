@@ -13,7 +13,7 @@ public sealed record ForwardCase(
 {
     public override string ToString() =>
         $"b{Batch} sq{SeqQ} sk{SeqK} hq{HeadsQ} hkv{HeadsKv} d{HeadDim}{(Causal ? " causal" : "")}{(BhsdLayout ? " bhsd" : "")}" +
-        $"{(Scale is { } s ? $" scale{s}" : "")}{(Tile is { } t ? $" tile{t.Br}x{t.Bc}x{t.Threads}" : "")}" +
+        $"{(Scale is { } s ? $" scale{s}" : "")}{(Tile is { } t ? $" tile{t.Br}x{t.Bc}x{t.Threads} {t.Variant}" : "")}" +
         $"{(Kernel != KernelPath.Auto ? $" {Kernel}" : "")}{(TensorCoreTile is { } w ? $" warps{w.Warps}" : "")}";
 
     /// <summary>Runs the case for element type <typeparamref name="T"/> and asserts.</summary>

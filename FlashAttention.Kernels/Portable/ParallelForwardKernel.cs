@@ -1,0 +1,73 @@
+using FlashAttention.Kernels.Numerics;
+
+namespace FlashAttention.Kernels.Portable;
+
+/// <summary>
+/// v4 of the portable fused forward kernel (<see cref="ForwardVariant.V4"/>): the same algorithm,
+/// tiles and output blocks as <see cref="ForwardKernel"/>, with every thread at work in every phase:
+/// S = Q Kᵀ splits the head dim between threads when the tile has fewer 4 x 4 blocks than threads
+/// (<see cref="ScoreTile.ComputeSplit"/>), and the online softmax runs head dim / 32 threads per
+/// query row (<see cref="SoftmaxRowShare"/>). That lets Bc = 32 serve head dim 128 with all 256
+/// threads busy in 70 KB of shared memory (3 groups per H100 SM instead of 2 at 64 x 64).
+/// Group barriers and shared memory only, so it runs on CUDA, OpenCL and the CPU.
+/// </summary>
+public static class ParallelForwardKernel
+{
+    /// <summary>
+    /// One group computes Br query rows of one (batch, head): grid = (ceil(seqlen_q / Br), heads_q, batch),
+    /// Br x <typeparamref name="TDim"/> / 32 threads per group (each owns a 4 x 8 block of the output).
+    /// </summary>
+    public static void Run<T, TOps, TShared, TDim, TBr, TBc>(ForwardParams<T> p)
+        where T : unmanaged
+        where TOps : struct, IElementOps<T>
+        where TShared : struct, ISharedTiles
+        where TDim : struct, IConstant
+        where TBr : struct, IConstant
+        where TBc : struct, IConstant
+    {
+        int dim = default(TDim).Value;
+        int br = default(TBr).Value;
+        int bc = default(TBc).Value;
+        var layout = new ParallelForwardLayout(dim, br, bc);
+        var smem = default(TShared).Floats(layout.TotalFloats);
+        var qt = smem.SubView(layout.QtOffset, dim * layout.QtStride);
+        var kv = smem.SubView(layout.KvOffset, layout.KvFloats);
+        var pt = smem.SubView(layout.PtOffset, layout.Splits * layout.PtSliceFloats);
+        var alpha = smem.SubView(layout.AlphaOffset, br);
+        var reduce = smem.SubView(layout.ReduceOffset, layout.Threads);
+
+        int firstRow = Grid.IdxX * br;
+        int head = Grid.IdxY;
+        int batch = Grid.IdxZ;
+        int kvHead = head / p.QueryHeadsPerKvHead;
+        int rowsHere = Math.Min(br, p.SeqLenQ - firstRow);
+
+        TileLoader.LoadTransposed<T, TOps>(p.Q, batch, head, firstRow, rowsHere, p.HeadDim, br, dim, qt, layout.QtStride);
+        var row = SoftmaxRowShare.ForThread(Group.IdxX, br);
+        var acc = OutputBlock.ForThread(Group.IdxX, dim);
+
+        // Causality hides every key tile at or past keyEnd from all rows of this block: skip them.
+        int keyEnd = p.Mask.KeyEnd(firstRow + rowsHere);
+        for (int firstCol = 0; firstCol < keyEnd; firstCol += bc)
+        {
+            int colsHere = Math.Min(bc, p.SeqLenK - firstCol);
+            Group.Barrier(); // the previous tile's P V product is done with K/V, Pt and alpha
+            TileLoader.LoadTransposed<T, TOps>(p.K, batch, kvHead, firstCol, colsHere, p.HeadDim, bc, dim, kv, layout.KtStride);
+            Group.Barrier();
+            ScoreTile.ComputeSplit(qt, layout.QtStride, kv, layout.KtStride, pt, layout.PtStride, layout.PtSliceFloats,
+                layout.Splits, br, bc, dim, p.ScaleLog2);
+            Group.Barrier();
+            row.PartialMax(pt, layout.PtStride, layout.PtSliceFloats, layout.Splits, reduce, p.Mask, firstRow, firstCol,
+                br, bc, layout.ThreadsPerRow);
+            // S is done with K: V overwrites it while the row maxima are combined.
+            TileLoader.LoadRowMajor<T, TOps>(p.V, batch, kvHead, firstCol, colsHere, p.HeadDim, bc, dim, kv, dim);
+            Group.Barrier();
+            row.Exponentiate(pt, layout.PtStride, reduce, alpha, br, bc, layout.ThreadsPerRow);
+            Group.Barrier();
+            acc.AccumulatePV(alpha, pt, layout.PtStride, kv, bc, dim);
+        }
+
+        row.Finish(p, reduce, alpha, batch, head, firstRow, br, layout.ThreadsPerRow);
+        acc.Write<T, TOps>(p, alpha, batch, head, firstRow);
+    }
+}
