@@ -39,6 +39,22 @@ if has bench; then
   grep -E "flash-tc" "$OUT/bench.log" | tail -20
 fi
 
+if has portable; then
+  for v in v3 v4; do
+    FLASH_PORTABLE_FORWARD=$v timeout 150 "$APP" bench --device cuda --kernels portable --dtype float16 --headdims 64,128 --seqlens 2048,8192 \
+      --causal no --passes fwd --repeats 20 --warmup 3 --out-json "$OUT/portable-$v.json" > "$OUT/portable-$v.log" 2>&1
+  done
+  grep -h "flash-portable" "$OUT"/portable-v*.log | head; true
+fi
+
+if has ncu; then
+  timeout 240 ncu -k regex:TensorCore --launch-skip 2 --launch-count 1 --section SpeedOfLight --section Occupancy --section LaunchStats \
+    --section WarpStateStats --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis_Tables --section SchedulerStats \
+    "$APP" bench --device cuda --kernels tc4 --dtype float16 --headdims 128 --seqlens 8192 --causal no --passes fwd --repeats 2 --warmup 1 \
+    --input-sets 1 > "$OUT/ncu-tc.txt" 2>&1
+  grep -E "Duration|Registers Per|Achieved Occupancy|Theoretical Occupancy|Compute \(SM\) Throughput|Memory Throughput|Issue Slots Busy|Stall|Block Limit|Bank" "$OUT/ncu-tc.txt" | head -30
+fi
+
 if has torch; then
   timeout 120 python3 FlashAttention.Bench/peers/torch_sdpa.py --headdims 64,128 --seqlens 2048,8192 --causal both --passes fwd \
     --backends flash,cudnn --repeats 20 --out-json "$OUT/torch.json" > "$OUT/torch.log" 2>&1
