@@ -13,10 +13,21 @@ public sealed record BenchKernel(string Name, KernelPath Path, TensorCoreTile? T
         "auto" => new("auto", KernelPath.Auto, null),
         "portable" => new("portable", KernelPath.Portable, null),
         "tc" => new("tc", KernelPath.TensorCore, null),
-        _ when text.StartsWith("tc", StringComparison.Ordinal) && int.TryParse(text.AsSpan(2), out int warps) =>
-            new(text, KernelPath.TensorCore, new TensorCoreTile(warps)),
-        _ => throw new BenchInputException($"--kernels: unknown kernel '{text}'; expected auto, portable, tc or tcN (N warps, e.g. tc8)"),
+        _ when text.StartsWith("tc", StringComparison.Ordinal) && TryTile(text[2..]) is { } tile =>
+            new(text, KernelPath.TensorCore, tile),
+        _ => throw new BenchInputException(
+            $"--kernels: unknown kernel '{text}'; expected auto, portable, tc, tcN (N warps, e.g. tc8) or tcN@G (G groups per SM as launch bounds)"),
     };
+
+    private static TensorCoreTile? TryTile(string spec)
+    {
+        var parts = spec.Split('@');
+        if (!int.TryParse(parts[0], out int warps))
+            return null;
+        if (parts.Length == 1)
+            return new TensorCoreTile(warps);
+        return parts.Length == 2 && int.TryParse(parts[1], out int groups) ? new TensorCoreTile(warps, groups) : null;
+    }
 
     /// <summary>The implementation name in the results ("flash-" + the kernel name; auto names what it picked).</summary>
     public string ImplName(AttentionEngine engine, Type elementType) => "flash-" + (Path switch

@@ -12,7 +12,7 @@ namespace FlashAttention.Kernels.Launch;
 /// </summary>
 internal sealed class KernelCache(Accelerator accelerator)
 {
-    private readonly ConcurrentDictionary<MethodInfo, Lazy<Delegate>> kernels = new();
+    private readonly ConcurrentDictionary<(MethodInfo Method, int Bounds), Lazy<Delegate>> kernels = new();
 
     /// <summary>The launcher of <paramref name="method"/>, a kernel taking one <typeparamref name="TParams"/>.</summary>
     /// <param name="method">The kernel.</param>
@@ -22,17 +22,18 @@ internal sealed class KernelCache(Accelerator accelerator)
     /// number of groups the shared memory lets an SM hold, it caps the registers per thread so
     /// registers do not become the tighter limit (see <see cref="OccupancyHint"/>). 0: no hint.
     /// </param>
+    /// <param name="minGroupsPerSM">With <paramref name="promoteAsmOperands"/>: launch bounds asking ptxas for this many groups of <paramref name="occupancyThreads"/> per SM (0: none).</param>
     /// <param name="promoteAsmOperands">
     /// On CUDA, pass the PTX through <see cref="PtxOperandPromotion"/> before the driver sees it
     /// (kernels built on inline PTX).
     /// </param>
     public Action<AcceleratorStream, KernelConfig, TParams> Get<TParams>(MethodInfo method, int dynamicSharedBytes,
-        int occupancyThreads = 0, bool promoteAsmOperands = false)
+        int occupancyThreads = 0, bool promoteAsmOperands = false, int minGroupsPerSM = 0)
         where TParams : struct =>
         (Action<AcceleratorStream, KernelConfig, TParams>)kernels
-            .GetOrAdd(method, m => new Lazy<Delegate>(() => promoteAsmOperands && accelerator is CudaAccelerator
-                ? LoadPromoted<TParams>(m, dynamicSharedBytes)
-                : Load<TParams>(m, dynamicSharedBytes, occupancyThreads)))
+            .GetOrAdd((method, minGroupsPerSM), key => new Lazy<Delegate>(() => promoteAsmOperands && accelerator is CudaAccelerator
+                ? LoadPromoted<TParams>(key.Method, dynamicSharedBytes, occupancyThreads, minGroupsPerSM)
+                : Load<TParams>(key.Method, dynamicSharedBytes, occupancyThreads)))
             .Value;
 
     private Delegate Load<TParams>(MethodInfo method, int dynamicSharedBytes, int occupancyThreads) where TParams : struct
@@ -52,10 +53,11 @@ internal sealed class KernelCache(Accelerator accelerator)
     }
 
     /// <summary>Compiles to PTX with the accelerator's own backend, rewrites it, and loads the result as an explicitly grouped kernel.</summary>
-    private Delegate LoadPromoted<TParams>(MethodInfo method, int dynamicSharedBytes) where TParams : struct
+    private Delegate LoadPromoted<TParams>(MethodInfo method, int dynamicSharedBytes, int threads, int minGroupsPerSM) where TParams : struct
     {
+        var bounds = minGroupsPerSM > 0 ? new KernelSpecialization(threads, minGroupsPerSM) : KernelSpecialization.Empty;
         var compiled = (PTXCompiledKernel)((CudaAccelerator)accelerator).Backend.Compile(
-            EntryPointDescription.FromExplicitlyGroupedKernel(method), KernelSpecialization.Empty);
+            EntryPointDescription.FromExplicitlyGroupedKernel(method), bounds);
         PtxOperandPromotion.Apply(compiled);
         var kernel = accelerator.LoadKernel(compiled);
         if (dynamicSharedBytes > accelerator.MaxSharedMemoryPerGroup)

@@ -29,7 +29,7 @@ public sealed class TensorCoreForwardLauncher(Accelerator accelerator)
         int dim = TileConfig.PadHeadDim(p.HeadDim);
         var method = KernelCatalog.TensorCoreForward(nativePtx, typeof(T) == typeof(BFloat16), dim, tile.Warps);
         int elements = TensorCoreForwardKernel.SharedElements(dim, tile.Br);
-        var kernel = kernels.Get<ForwardParams<ushort>>(method, elements * sizeof(ushort), promoteAsmOperands: true);
+        var kernel = kernels.Get<ForwardParams<ushort>>(method, elements * sizeof(ushort), tile.Threads, promoteAsmOperands: true, tile.GroupsPerSM);
         var grid = new Index3D((p.SeqLenQ + tile.Br - 1) / tile.Br, p.HeadsQ, batch);
         kernel(stream, new KernelConfig(grid, new Index3D(tile.Threads, 1, 1), SharedMemoryConfig.RequestDynamic<ushort>(elements)), bits);
     }

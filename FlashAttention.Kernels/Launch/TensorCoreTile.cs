@@ -8,7 +8,11 @@ namespace FlashAttention;
 /// 32 up to 256, like the portable kernel's.
 /// </summary>
 /// <param name="Warps">Warps per group: 4 (Br 64) or 8 (Br 128).</param>
-public sealed record TensorCoreTile(int Warps)
+/// <param name="GroupsPerSM">
+/// Groups each SM should hold at once, passed to ptxas as launch bounds so it keeps registers within
+/// 65536 / (groups x threads); 0 leaves the register count to ptxas.
+/// </param>
+public sealed record TensorCoreTile(int Warps, int GroupsPerSM = 0)
 {
     /// <summary>Warp counts with a compiled kernel.</summary>
     public static IReadOnlyList<int> SupportedWarps { get; } = [4, 8];
@@ -46,6 +50,9 @@ public sealed record TensorCoreTile(int Warps)
     {
         if (!SupportedWarps.Contains(Warps))
             throw new ArgumentException($"tensor-core tile Warps is {Warps}; expected one of {string.Join(", ", SupportedWarps)}", paramName);
+        if (GroupsPerSM < 0 || GroupsPerSM * Threads > 2048)
+            throw new ArgumentException(
+                $"tensor-core tile GroupsPerSM is {GroupsPerSM}; expected 0 (no bound) to {2048 / Threads} ({Threads} threads per group, 2048 per SM)", paramName);
         int bytes = SharedMemoryBytes(headDim);
         if (bytes > sharedMemoryLimitBytes)
             throw new ArgumentException(

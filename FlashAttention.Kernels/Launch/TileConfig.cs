@@ -70,7 +70,7 @@ public sealed record TileConfig(int Br, int Bc, int Threads, ForwardVariant Vari
     public static TileConfig Choose(int headDim, int sharedMemoryLimitBytes, int maxThreadsPerGroup = 1024) =>
         ParseOverride(Environment.GetEnvironmentVariable(ForwardOverrideVariable)) is { } o
             ? Choose(headDim, sharedMemoryLimitBytes, maxThreadsPerGroup, o.Variant, o.Tile)
-            : Choose(headDim, sharedMemoryLimitBytes, maxThreadsPerGroup, ForwardVariant.V3);
+            : Choose(headDim, sharedMemoryLimitBytes, maxThreadsPerGroup, ForwardVariant.V4); // v4 measured faster at d 64 and d 128 (docs/PERFORMANCE.md)
 
     /// <summary>
     /// The preferred tile of <paramref name="variant"/> for <paramref name="headDim"/> that fits; <paramref name="preferred"/>

@@ -69,9 +69,7 @@ public static class TensorCoreForwardKernel
             TileCopy.Load<TTarget>(p.V, batch, kvHead, firstCol, Math.Min(Bc, p.SeqLenK - firstCol), Bc, dim, p.HeadDim, vectorized, shared, vBase, stride);
             CpAsync.Commit<TTarget>();
 
-            var s = new Tile8();
-            for (int k0 = 0; k0 < dim; k0 += 16)
-                s.MultiplyAccumulate<TTarget, TElement>(QFragment<TTarget>(shared, stride, warp, k0), shared, kBase, stride, 0, k0, transposedB: false);
+            var s = Scores<TTarget, TElement>(shared, stride, warp, kBase, dim);
             // Only tiles that cross the key sequence's end or this warp's causal diagonal need the per-element mask.
             bool applyMask = firstCol + Bc > p.SeqLenK
                 || (p.Mask.Causal != 0 && firstCol + Bc - 1 > warpFirstRow + p.Mask.DiagonalOffset);
@@ -131,6 +129,61 @@ public static class TensorCoreForwardKernel
         o.MultiplyAccumulate<TTarget, TElement>(p2, shared, vBase, stride, 32, d0, transposedB: true, columns);
         o.MultiplyAccumulate<TTarget, TElement>(p3, shared, vBase, stride, 48, d0, transposedB: true, columns);
     }
+
+    /// <summary>
+    /// S = Q K_j^T for the warp's 16 rows, one 16-deep step per compile-time guard: straight-line
+    /// code (ILGPU does not unroll loops), so ptxas can overlap each step's ldmatrix with the
+    /// previous step's mma.sync.
+    /// </summary>
+    private static Tile8 Scores<TTarget, TElement>(ArrayView<ushort> shared, int stride, int warp, int kBase, int dim)
+        where TTarget : struct, ITensorCoreTarget
+        where TElement : struct, IMmaElement
+    {
+        var s = new Tile8();
+        ScoreStep<TTarget, TElement>(ref s, shared, stride, warp, kBase, 0);
+        ScoreStep<TTarget, TElement>(ref s, shared, stride, warp, kBase, 16);
+        if (dim > 32)
+        {
+            ScoreStep<TTarget, TElement>(ref s, shared, stride, warp, kBase, 32);
+            ScoreStep<TTarget, TElement>(ref s, shared, stride, warp, kBase, 48);
+        }
+        if (dim > 64)
+        {
+            ScoreStep<TTarget, TElement>(ref s, shared, stride, warp, kBase, 64);
+            ScoreStep<TTarget, TElement>(ref s, shared, stride, warp, kBase, 80);
+        }
+        if (dim > 96)
+        {
+            ScoreStep<TTarget, TElement>(ref s, shared, stride, warp, kBase, 96);
+            ScoreStep<TTarget, TElement>(ref s, shared, stride, warp, kBase, 112);
+        }
+        if (dim > 128)
+        {
+            ScoreStep<TTarget, TElement>(ref s, shared, stride, warp, kBase, 128);
+            ScoreStep<TTarget, TElement>(ref s, shared, stride, warp, kBase, 144);
+        }
+        if (dim > 160)
+        {
+            ScoreStep<TTarget, TElement>(ref s, shared, stride, warp, kBase, 160);
+            ScoreStep<TTarget, TElement>(ref s, shared, stride, warp, kBase, 176);
+        }
+        if (dim > 192)
+        {
+            ScoreStep<TTarget, TElement>(ref s, shared, stride, warp, kBase, 192);
+            ScoreStep<TTarget, TElement>(ref s, shared, stride, warp, kBase, 208);
+        }
+        if (dim > 224)
+        {
+            ScoreStep<TTarget, TElement>(ref s, shared, stride, warp, kBase, 224);
+            ScoreStep<TTarget, TElement>(ref s, shared, stride, warp, kBase, 240);
+        }
+        return s;
+    }
+
+    private static void ScoreStep<TTarget, TElement>(ref Tile8 s, ArrayView<ushort> shared, int stride, int warp, int kBase, int k0)
+        where TTarget : struct, ITensorCoreTarget
+        where TElement : struct, IMmaElement =>
+        s.MultiplyAccumulate<TTarget, TElement>(QFragment<TTarget>(shared, stride, warp, k0), shared, kBase, stride, 0, k0, transposedB: false);
 
     /// <summary>The warp's A fragment of Q for head dims k0 .. k0 + 15 (ldmatrix .x4 of the four 8 x 8 quarters).</summary>
     private static FragmentA QFragment<TTarget>(ArrayView<ushort> shared, int stride, int warp, int k0)
