@@ -19,6 +19,7 @@ if has ptx; then
     if [[ "$f" == *f16_d128_w4* ]]; then
       cuobjdump -sass /tmp/k.cubin > "$OUT/sass-f16-d128-w4.txt"
       for op in HMMA LDSM LDGSTS LDL STL SHFL MUFU.EX2 BAR; do echo "$op $(grep -c "$op" "$OUT/sass-f16-d128-w4.txt")"; done > "$OUT/sass-counts.txt"
+      echo "SASS instructions: $(grep -cE '^\s+/\*[0-9a-f]{4}\*/' "$OUT/sass-f16-d128-w4.txt")" >> "$OUT/sass-counts.txt"
     fi
   done > "$OUT/ptxas-tc.txt" 2>&1
   cat "$OUT/sass-counts.txt"; head -4 "$OUT/ptxas-tc.txt"
@@ -32,7 +33,7 @@ if has tests; then
 fi
 
 if has bench; then
-  timeout 200 "$APP" bench --device cuda --kernels ${KERNELS:-tc4,tc8} --dtype float16 --headdims 64,128 --seqlens 2048,8192 --causal both \
+  timeout 240 "$APP" bench --device cuda --kernels ${KERNELS:-tc4,tc8} --dtype float16 --headdims ${DIMS:-64,128} --seqlens ${SEQLENS:-2048,8192} --causal ${CAUSAL:-both} \
     --passes fwd --repeats 20 --warmup 3 --out-json "$OUT/flash-tc.json" > "$OUT/bench.log" 2>&1
   timeout 60 "$APP" bench --device cuda --kernels tc --dtype bfloat16 --headdims 128 --seqlens 8192 --causal no \
     --passes fwd --repeats 20 --warmup 3 --out-json "$OUT/flash-tc-bf16.json" >> "$OUT/bench.log" 2>&1
@@ -48,9 +49,9 @@ if has portable; then
 fi
 
 if has ncu; then
-  timeout 240 ncu -k regex:TensorCore --launch-skip 2 --launch-count 1 --section SpeedOfLight --section Occupancy --section LaunchStats \
+  timeout 240 ncu -k regex:Kernel_Run --launch-skip 1 --launch-count 1 --section SpeedOfLight --section Occupancy --section LaunchStats \
     --section WarpStateStats --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis_Tables --section SchedulerStats \
-    "$APP" bench --device cuda --kernels tc4 --dtype float16 --headdims 128 --seqlens 8192 --causal no --passes fwd --repeats 2 --warmup 1 \
+    "$APP" bench --device cuda --kernels tc4 --dtype float16 --headdims 128 --seqlens 8192 --causal no --passes fwd --repeats 1 --warmup 1 \
     --input-sets 1 > "$OUT/ncu-tc.txt" 2>&1
   grep -E "Duration|Registers Per|Achieved Occupancy|Theoretical Occupancy|Compute \(SM\) Throughput|Memory Throughput|Issue Slots Busy|Stall|Block Limit|Bank" "$OUT/ncu-tc.txt" | head -30
 fi
@@ -62,4 +63,6 @@ if has torch; then
     --backends flash,cudnn --repeats 20 --out-json "$OUT/torch-bf16.json" >> "$OUT/torch.log" 2>&1
   tail -12 "$OUT/torch.log"
 fi
+# The device tool returns few files: pack the details into one.
+tar -C "$OUT" -czf /tmp/details.tgz --exclude='*.json' . && rm -f "$OUT"/*.txt "$OUT"/*.log && mv /tmp/details.tgz "$OUT/details.tgz"
 exit 0
