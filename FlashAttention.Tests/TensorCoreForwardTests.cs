@@ -13,24 +13,23 @@ namespace FlashAttention.Tests;
 public class TensorCoreForwardTests
 {
     // The warp-shuffle emulation is slow on the CPU (every shuffle is a 32-thread rendezvous):
-    // few heads and short sequences that still cross tile edges and leave partial tiles.
+    // one or two heads, short sequences that still cross tile edges and leave partial tiles, and
+    // 4-warp groups unless the case is about 8.
     public static TheoryData<string, ForwardCase> Cases() => new()
     {
         { "float16", Tc(1, 1, 1, 1, 1, 64, causal: false) },
         { "float16", Tc(1, 80, 75, 2, 1, 64, causal: true) },      // GQA; seqlen_q > seqlen_k: rows that see no key
-        { "bfloat16", Tc(1, 113, 203, 2, 2, 32, causal: true) },
-        { "float16", Tc(2, 33, 70, 1, 1, 128, causal: true) },
         { "bfloat16", Tc(1, 70, 33, 2, 1, 96, causal: false) },    // MQA, d 96: a 64 + 32 output block
-        { "float16", Tc(1, 20, 130, 1, 1, 256, causal: true) },
+        { "float16", Tc(1, 33, 70, 1, 1, 128, causal: true) },
+        { "float16", Tc(1, 20, 70, 1, 1, 256, causal: true) },
         { "float16", Tc(1, 40, 70, 1, 1, 40, causal: false) },     // head dim 40 runs the 64 kernel, zero-padded
         { "bfloat16", Tc(1, 37, 65, 1, 1, 59, causal: true) },     // odd head dim: rows not 16-byte aligned, element copies
-        { "float16", Tc(1, 150, 90, 1, 1, 64, causal: true, warps: 8) },
-        { "float16", Tc(2, 45, 77, 2, 1, 64, causal: false, bhsd: true) },
+        { "float16", Tc(1, 130, 70, 1, 1, 32, causal: true, warps: 8) }, // two 128-row groups
+        { "float16", Tc(2, 45, 40, 1, 1, 64, causal: false, bhsd: true) },
     };
 
-    private static ForwardCase Tc(int b, int sq, int sk, int hq, int hkv, int d, bool causal, int? warps = null, bool bhsd = false) =>
-        new(b, sq, sk, hq, hkv, d, causal, BhsdLayout: bhsd, Kernel: KernelPath.TensorCore,
-            TensorCoreTile: warps is { } w ? new TensorCoreTile(w) : null);
+    private static ForwardCase Tc(int b, int sq, int sk, int hq, int hkv, int d, bool causal, int warps = 4, bool bhsd = false) =>
+        new(b, sq, sk, hq, hkv, d, causal, BhsdLayout: bhsd, Kernel: KernelPath.TensorCore, TensorCoreTile: new TensorCoreTile(warps));
 
     [Theory]
     [MemberData(nameof(Cases))]

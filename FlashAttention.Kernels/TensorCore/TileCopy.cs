@@ -17,15 +17,23 @@ internal static class TileCopy
     {
         if (vectorized)
         {
+            // A thread keeps one 16-byte column of the tile and walks down the rows: the group size
+            // is a multiple of the chunks per row for every compiled head dim, so the column is fixed
+            // and each step is two additions, not a fresh 64-bit row offset.
             int chunksPerRow = dim / 8;
-            for (int c = Group.IdxX; c < rows * chunksPerRow; c += Group.DimX)
+            int rowsPerPass = Group.DimX / chunksPerRow;
+            int r = Group.IdxX / chunksPerRow;
+            int d = (Group.IdxX - r * chunksPerRow) * 8;
+            bool column = d < headDim; // headDim is a multiple of 8 here: a chunk is wholly inside or past it
+            long offset = source.RowOffset(batch, firstRow + r, head) + d;
+            long step = rowsPerPass * source.RowStride;
+            int sharedOffset = baseOffset + r * stride + d;
+            for (; r < rows; r += rowsPerPass)
             {
-                int r = c / chunksPerRow;
-                int d = (c - r * chunksPerRow) * 8;
-                // headDim is a multiple of 8 here, so a chunk is wholly inside or wholly past it.
-                bool valid = r < validRows && d < headDim;
-                long offset = valid ? source.RowOffset(batch, firstRow + r, head) + d : 0;
-                CpAsync.Copy16<TTarget>(shared, baseOffset + r * stride + d, source, offset, valid);
+                bool valid = column && r < validRows;
+                CpAsync.Copy16<TTarget>(shared, sharedOffset, source, valid ? offset : 0, valid);
+                offset += step;
+                sharedOffset += rowsPerPass * stride;
             }
             return;
         }
