@@ -22,6 +22,11 @@ if has ptx; then
       echo "SASS instructions: $(grep -cE '^\s+/\*[0-9a-f]{4}\*/' "$OUT/sass-f16-d128-w4.txt")" >> "$OUT/sass-counts.txt"
     fi
   done > "$OUT/ptxas-tc.txt" 2>&1
+  # The shipped d 96-128 default runs 8 warps with launch bounds of 2 groups per SM: at most 128 registers.
+  for f in .gpu/ptx/*d128_w8.ptx; do
+    sed 's/\.target sm_80/.target sm_90/' "$f" > /tmp/k.ptx
+    echo "$(basename "$f" .ptx) (128 registers): $(ptxas -arch=sm_90 -v -maxrregcount=128 /tmp/k.ptx -o /tmp/k.cubin 2>&1 | grep -E 'registers|spill|stack' | tr -s ' \n' ' ')"
+  done >> "$OUT/ptxas-tc.txt" 2>&1
   cat "$OUT/sass-counts.txt"; head -4 "$OUT/ptxas-tc.txt"
 fi
 
