@@ -35,14 +35,12 @@ public sealed record TensorCoreTile(int Warps, int GroupsPerSM = 0)
     public static TensorCoreTile Choose(int headDim, int sharedMemoryLimitBytes)
     {
         int dim = TileConfig.PadHeadDim(headDim);
-        // Measured on the H100 (docs/PERFORMANCE.md, fp16 N 8192): d 64: 8 warps 191 TFLOPs vs 4 warps 169;
-        // d 128: 8 warps held to 2 groups per SM (128 registers) 215 vs 183 for 4 warps and 177 for 8 unbounded.
-        // Past d 128 the output accumulators need ~240 registers: 4 warps, no bound.
-        TensorCoreTile[] candidates = dim <= 64
-            ? [new(8), new(4)]
-            : dim <= 128
-                ? [new(8, GroupsPerSM: 2), new(4)]
-                : [new(4)];
+        // Measured on the H100 (docs/PERFORMANCE.md, fp16 N 8192): d 64: 8 warps 191 TFLOPs vs 4 warps 169
+        // (121 registers, no spill). d 128: 4 warps 183, 8 warps 177; 8 warps held to 2 groups per SM
+        // reached 215 but ptxas then spills 84 bytes at its 128-register cap, so it stays opt-in
+        // (GroupsPerSM = 2) rather than a default: shipped kernels keep 0 spills. Past d 128 the
+        // output accumulators need ~240 registers: 4 warps.
+        TensorCoreTile[] candidates = dim <= 64 ? [new(8), new(4)] : [new(4)];
         foreach (var tile in candidates)
         {
             if (tile.SharedMemoryBytes(headDim) <= sharedMemoryLimitBytes)
