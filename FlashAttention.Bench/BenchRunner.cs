@@ -8,7 +8,7 @@ namespace FlashAttention.Bench;
 /// </summary>
 public sealed class BenchRunner(AttentionEngine engine, BenchPlan plan)
 {
-    private readonly Random random = new(20261124);
+    private int uploads;
 
     /// <summary>Measures one configuration; failures (out of memory, launch errors) come back as a status, not an exception.</summary>
     public BenchResult Run(string dtype, int headdim, bool causal, int seqlen, string pass, BenchKernel kernel) => dtype switch
@@ -32,14 +32,23 @@ public sealed class BenchRunner(AttentionEngine engine, BenchPlan plan)
             MemoryBuffer1D<T, Stride1D.Dense> Upload(long n)
             {
                 var host = new T[n];
-                for (long i = 0; i < n; i++)
-                    host[i] = Elements.FromSingle<T>((float)(random.NextDouble() * 2 - 1));
+                // Tens of millions of elements per tensor: fill in parallel chunks, each with its own
+                // seeded generator, so inputs are fresh per tensor yet reproducible run to run.
+                int seed = 20261124 + 7919 * uploads++;
+                const int Chunk = 1 << 20;
+                Parallel.For(0, (int)((n + Chunk - 1) / Chunk), c =>
+                {
+                    var random = new Random(seed + c);
+                    for (long i = (long)c * Chunk, end = Math.Min(n, i + Chunk); i < end; i++)
+                        host[i] = Elements.FromSingle<T>((float)(random.NextDouble() * 2 - 1));
+                });
                 var b = acc.Allocate1D(host);
                 buffers.Add(b);
                 return b;
             }
 
-            var sets = Enumerable.Range(0, plan.InputSets).Select(_ => (Q: Upload(elements), K: Upload(elements), V: Upload(elements), DO: Upload(elements))).ToArray();
+            var sets = Enumerable.Range(0, plan.InputSets)
+                .Select(_ => (Q: Upload(elements), K: Upload(elements), V: Upload(elements), DO: pass == "fwd" ? null : Upload(elements))).ToArray();
             var o = Upload(elements);
             var lse = acc.Allocate1D<float>(lseCount);
             buffers.Add(lse);
@@ -53,7 +62,7 @@ public sealed class BenchRunner(AttentionEngine engine, BenchPlan plan)
                 if (pass != "bwd")
                     engine.Forward(T4(s.Q), T4(s.K), T4(s.V), T4(o), lse.View, options);
                 if (pass != "fwd")
-                    engine.Backward(T4(s.DO), T4(s.Q), T4(s.K), T4(s.V), T4(o), lse.View, T4(dq), T4(dk), T4(dv), options);
+                    engine.Backward(T4(s.DO!), T4(s.Q), T4(s.K), T4(s.V), T4(o), lse.View, T4(dq), T4(dk), T4(dv), options);
             }
 
             // A backward alone needs a forward's O and LSE first.

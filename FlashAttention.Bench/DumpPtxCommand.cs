@@ -17,7 +17,8 @@ public static class DumpPtxCommand
     {
         var outDir = new Option<DirectoryInfo>("--out") { Description = "Folder for the .ptx files.", Required = true };
         var only = new Option<string>("--only") { Description = "Which kernels: all, portable or tc (tensor-core).", DefaultValueFactory = _ => "all" };
-        var command = new Command("dump-ptx", "Write the PTX of every default kernel specialisation (sm_90) for ptxas -v / cuobjdump.") { outDir, only };
+        var match = new Option<string?>("--match") { Description = "Only kernels whose file name matches this regular expression, e.g. 'f16_d128'." };
+        var command = new Command("dump-ptx", "Write the PTX of every default kernel specialisation (sm_90) for ptxas -v / cuobjdump.") { outDir, only, match };
         command.SetAction(parse =>
         {
             var dir = parse.GetValue(outDir)!;
@@ -26,13 +27,20 @@ public static class DumpPtxCommand
             var arch = CudaArchitecture.SM_90;
             using var backend = new PTXBackend(context, new CudaCapabilityContext(arch), arch, CudaInstructionSet.ISA_80, null);
             string which = parse.GetValue(only)!;
+            var filter = parse.GetValue(match) is { } pattern ? new System.Text.RegularExpressions.Regex(pattern) : null;
+            void Write(string name, System.Reflection.MethodInfo method, bool promoteAsmOperands = false)
+            {
+                if (filter is null || filter.IsMatch(name))
+                    WritePtx(backend, dir, name, method, promoteAsmOperands);
+            }
             if (which is "all" or "tc")
             {
                 foreach (bool bf16 in new[] { false, true })
                 foreach (int dim in TileConfig.CompiledHeadDims)
                 foreach (int warps in TensorCoreTile.SupportedWarps)
-                    Write(backend, dir, $"tc_fwd_{(bf16 ? "bf16" : "f16")}_d{dim}_w{warps}", KernelCatalog.TensorCoreForward(nativePtx: true, bf16, dim, warps),
-                        promoteAsmOperands: true);
+                foreach (int rows in TensorCoreTile.SupportedWarpRows)
+                    Write($"tc_fwd_{(bf16 ? "bf16" : "f16")}_d{dim}_w{warps}{(rows == 16 ? "" : $"x{rows}")}",
+                        KernelCatalog.TensorCoreForward(nativePtx: true, bf16, dim, warps, rows), promoteAsmOperands: true);
             }
             if (which is "all" or "portable")
             foreach (var (name, type) in new[] { ("f16", typeof(Half)), ("bf16", typeof(BFloat16)), ("f32", typeof(float)) })
@@ -40,9 +48,9 @@ public static class DumpPtxCommand
             {
                 var fwd = TileConfig.Choose(dim, DeviceLimits.CpuSharedMemoryPerGroup);
                 var bwd = TileConfig.ChooseBackward(dim, DeviceLimits.CpuSharedMemoryPerGroup);
-                Write(backend, dir, $"fwd_{name}_d{dim}_{fwd.Br}x{fwd.Bc}", KernelCatalog.PortableForward(type, dim, fwd.Br, fwd.Bc));
-                Write(backend, dir, $"bwd_kv_{name}_d{dim}_{bwd.Br}x{bwd.Bc}", KernelCatalog.PortableBackwardKeyValue(type, dim, bwd.Br, bwd.Bc));
-                Write(backend, dir, $"bwd_q_{name}_d{dim}_{bwd.Br}x{bwd.Bc}", KernelCatalog.PortableBackwardQuery(type, dim, bwd.Br, bwd.Bc));
+                Write($"fwd_{name}_d{dim}_{fwd.Br}x{fwd.Bc}", KernelCatalog.PortableForward(type, dim, fwd.Br, fwd.Bc));
+                Write($"bwd_kv_{name}_d{dim}_{bwd.Br}x{bwd.Bc}", KernelCatalog.PortableBackwardKeyValue(type, dim, bwd.Br, bwd.Bc));
+                Write($"bwd_q_{name}_d{dim}_{bwd.Br}x{bwd.Bc}", KernelCatalog.PortableBackwardQuery(type, dim, bwd.Br, bwd.Bc));
             }
             Console.WriteLine($"wrote {dir.GetFiles("*.ptx").Length} PTX files to {dir.FullName}");
             return 0;
@@ -50,7 +58,7 @@ public static class DumpPtxCommand
         return command;
     }
 
-    private static void Write(PTXBackend backend, DirectoryInfo dir, string name, System.Reflection.MethodInfo method, bool promoteAsmOperands = false)
+    private static void WritePtx(PTXBackend backend, DirectoryInfo dir, string name, System.Reflection.MethodInfo method, bool promoteAsmOperands = false)
     {
         var kernel = (PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(method), KernelSpecialization.Empty);
         // The tensor-core kernels load through the same rewrite (KernelCache), so that is the PTX ptxas should judge.

@@ -26,24 +26,26 @@ public class TensorCoreForwardTests
         { "bfloat16", Tc(1, 37, 65, 1, 1, 59, causal: true) },     // odd head dim: rows not 16-byte aligned, element copies
         { "float16", Tc(1, 130, 70, 1, 1, 32, causal: true, warps: 8) }, // two 128-row groups
         { "float16", Tc(2, 45, 40, 1, 1, 64, causal: false, bhsd: true) },
+        { "float16", Tc(1, 150, 90, 1, 1, 64, causal: true, rows: 32) },   // 32 rows per warp: two blocks share K/V fragments
+        { "bfloat16", Tc(1, 47, 70, 1, 1, 128, causal: false, rows: 32) }, // rows end inside the bottom blocks
     };
 
-    private static ForwardCase Tc(int b, int sq, int sk, int hq, int hkv, int d, bool causal, int warps = 4, bool bhsd = false) =>
-        new(b, sq, sk, hq, hkv, d, causal, BhsdLayout: bhsd, Kernel: KernelPath.TensorCore, TensorCoreTile: new TensorCoreTile(warps));
+    private static ForwardCase Tc(int b, int sq, int sk, int hq, int hkv, int d, bool causal, int warps = 4, bool bhsd = false, int rows = 16) =>
+        new(b, sq, sk, hq, hkv, d, causal, BhsdLayout: bhsd, Kernel: KernelPath.TensorCore, TensorCoreTile: new TensorCoreTile(warps, WarpRows: rows));
 
     [Theory]
     [MemberData(nameof(Cases))]
     public void Matches_reference(string dtype, ForwardCase c) => ElementTypes.Run(dtype, c, TestDevice.TensorCoreEngine);
 
     [Theory]
-    [InlineData(64, false)]
-    [InlineData(128, true)]
-    public void Compiles_to_mma_sync_ldmatrix_and_cp_async(int dim, bool bfloat16)
+    [InlineData(64, false, 16)]
+    [InlineData(128, true, 32)]
+    public void Compiles_to_mma_sync_ldmatrix_and_cp_async(int dim, bool bfloat16, int warpRows)
     {
         using var context = Context.Create(b => b.EnableAlgorithms().Optimize(OptimizationLevel.O2));
         using var backend = new ILGPU.Backends.PTX.PTXBackend(context, new ILGPU.Runtime.Cuda.CudaCapabilityContext(ILGPU.Runtime.Cuda.CudaArchitecture.SM_80),
             ILGPU.Runtime.Cuda.CudaArchitecture.SM_80, ILGPU.Runtime.Cuda.CudaInstructionSet.ISA_80, null);
-        var method = KernelCatalog.TensorCoreForward(nativePtx: true, bfloat16, dim, warps: 4);
+        var method = KernelCatalog.TensorCoreForward(nativePtx: true, bfloat16, dim, warps: 4, warpRows);
         var ptx = ((ILGPU.Backends.PTX.PTXCompiledKernel)backend.Compile(
             ILGPU.Backends.EntryPoints.EntryPointDescription.FromExplicitlyGroupedKernel(method), KernelSpecialization.Empty)).PTXAssembly;
         string type = bfloat16 ? "bf16" : "f16";

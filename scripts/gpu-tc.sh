@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Tensor-core forward checks and timings in one GPU-machine call (carry .gpu):
-#   .gpu/app.tar.xz (Bench), .gpu/tests.tar.xz (Tests), .gpu/ptx/*.ptx (dump-ptx --only tc, made here)
+#   .gpu/app.tar.xz (Bench), .gpu/tests.tar.xz (Tests), .gpu/ptx.tar.xz (folder ptx/ from dump-ptx --only tc, made here)
 #   bash scripts/gpu-tc.sh $OUT [tests|ptx|bench|torch ...]   (default: all four)
 set -u
 OUT=${1:?usage: gpu-tc.sh OUTDIR [parts...]}; shift
@@ -13,21 +13,17 @@ nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv > "$OUT/de
 has() { [[ " $PARTS " == *" $1 "* ]]; }
 
 if has ptx; then
+  [ -f .gpu/ptx.tar.xz ] && tar -C .gpu -xJf .gpu/ptx.tar.xz
   for f in .gpu/ptx/*.ptx; do
     sed 's/\.target sm_80/.target sm_90/' "$f" > /tmp/k.ptx
     echo "$(basename "$f" .ptx): $(ptxas -arch=sm_90 -v /tmp/k.ptx -o /tmp/k.cubin 2>&1 | grep -E 'registers|spill|stack' | tr -s ' \n' ' ')"
-    if [[ "$f" == *f16_d128_w4* ]]; then
-      cuobjdump -sass /tmp/k.cubin > "$OUT/sass-f16-d128-w4.txt"
-      for op in HMMA LDSM LDGSTS LDL STL SHFL MUFU.EX2 BAR; do echo "$op $(grep -c "$op" "$OUT/sass-f16-d128-w4.txt")"; done > "$OUT/sass-counts.txt"
-      echo "SASS instructions: $(grep -cE '^\s+/\*[0-9a-f]{4}\*/' "$OUT/sass-f16-d128-w4.txt")" >> "$OUT/sass-counts.txt"
+    if [[ "$(basename "$f" .ptx)" == tc_fwd_${SASS:-f16_d128_w4x32} ]]; then
+      cuobjdump -sass /tmp/k.cubin > "$OUT/sass.txt"
+      for op in HMMA LDSM LDGSTS LDL STL SHFL MUFU.EX2 BAR IMAD ISETP; do echo "$op $(grep -c "$op" "$OUT/sass.txt")"; done > "$OUT/sass-counts.txt"
+      echo "SASS instructions: $(grep -cE '^\s+/\*[0-9a-f]{4}\*/' "$OUT/sass.txt")" >> "$OUT/sass-counts.txt"
     fi
   done > "$OUT/ptxas-tc.txt" 2>&1
-  # The shipped d 96-128 default runs 8 warps with launch bounds of 2 groups per SM: at most 128 registers.
-  for f in .gpu/ptx/*d128_w8.ptx; do
-    sed 's/\.target sm_80/.target sm_90/' "$f" > /tmp/k.ptx
-    echo "$(basename "$f" .ptx) (128 registers): $(ptxas -arch=sm_90 -v -maxrregcount=128 /tmp/k.ptx -o /tmp/k.cubin 2>&1 | grep -E 'registers|spill|stack' | tr -s ' \n' ' ')"
-  done >> "$OUT/ptxas-tc.txt" 2>&1
-  cat "$OUT/sass-counts.txt"; head -4 "$OUT/ptxas-tc.txt"
+  cat "$OUT/sass-counts.txt" "$OUT/ptxas-tc.txt"
 fi
 
 if has tests; then

@@ -35,11 +35,12 @@ public static class KernelCatalog
     /// <summary>
     /// The tensor-core forward as inline PTX (<paramref name="nativePtx"/>, CUDA) or its emulation,
     /// for fp16 (<paramref name="bfloat16"/> false) or bf16, compiled head dim (a multiple of 32 up to
-    /// 256) and warps per group (4 or 8).
+    /// 256), warps per group (4 or 8) and query rows per warp (16 or 32).
     /// </summary>
-    public static MethodInfo TensorCoreForward(bool nativePtx, bool bfloat16, int dimPadded, int warps) =>
+    public static MethodInfo TensorCoreForward(bool nativePtx, bool bfloat16, int dimPadded, int warps, int warpRows = 16) =>
         typeof(TensorCoreForwardKernel).GetMethod(nameof(TensorCoreForwardKernel.Run))!.MakeGenericMethod(
-            Target(nativePtx), bfloat16 ? typeof(BFloat16Mma) : typeof(Float16Mma), Constants.TypeOf(dimPadded), Constants.TypeOf(warps));
+            Target(nativePtx), bfloat16 ? typeof(BFloat16Mma) : typeof(Float16Mma), Constants.TypeOf(dimPadded), Constants.TypeOf(warps),
+            Constants.TypeOf(warpRows));
 
     /// <summary>The tensor-core target type: inline PTX or the warp emulation.</summary>
     public static Type Target(bool nativePtx) => nativePtx ? typeof(NativePtx) : typeof(WarpEmulation);

@@ -4,21 +4,29 @@ namespace FlashAttention;
 
 /// <summary>
 /// The tile shape of the tensor-core forward kernel: <paramref name="Warps"/> warps per group, each
-/// owning 16 query rows (Br = 16 x Warps), and 64 keys per step (Bc). Head dims compile in steps of
-/// 32 up to 256, like the portable kernel's.
+/// owning <paramref name="WarpRows"/> query rows (Br = WarpRows x Warps), and 64 keys per step (Bc).
+/// Head dims compile in steps of 32 up to 256, like the portable kernel's.
 /// </summary>
-/// <param name="Warps">Warps per group: 4 (Br 64) or 8 (Br 128).</param>
+/// <param name="Warps">Warps per group: 4 or 8.</param>
 /// <param name="GroupsPerSM">
 /// Groups each SM should hold at once, passed to ptxas as launch bounds so it keeps registers within
 /// 65536 / (groups x threads); 0 leaves the register count to ptxas.
 /// </param>
-public sealed record TensorCoreTile(int Warps, int GroupsPerSM = 0)
+/// <param name="WarpRows">
+/// Query rows per warp: 16 (one m16 block) or 32 (two blocks that share every K and V fragment the
+/// warp loads from shared memory, as FlashAttention-2 does: half the ldmatrix per mma.sync, twice
+/// the accumulator registers).
+/// </param>
+public sealed record TensorCoreTile(int Warps, int GroupsPerSM = 0, int WarpRows = 16)
 {
     /// <summary>Warp counts with a compiled kernel.</summary>
     public static IReadOnlyList<int> SupportedWarps { get; } = [4, 8];
 
+    /// <summary>Rows per warp with a compiled kernel.</summary>
+    public static IReadOnlyList<int> SupportedWarpRows { get; } = [16, 32];
+
     /// <summary>Query rows per group.</summary>
-    public int Br => 16 * Warps;
+    public int Br => WarpRows * Warps;
 
     /// <summary>Keys per step.</summary>
     public int Bc => TensorCoreForwardKernel.Bc;
@@ -56,13 +64,15 @@ public sealed record TensorCoreTile(int Warps, int GroupsPerSM = 0)
     {
         if (!SupportedWarps.Contains(Warps))
             throw new ArgumentException($"tensor-core tile Warps is {Warps}; expected one of {string.Join(", ", SupportedWarps)}", paramName);
+        if (!SupportedWarpRows.Contains(WarpRows))
+            throw new ArgumentException($"tensor-core tile WarpRows is {WarpRows}; expected one of {string.Join(", ", SupportedWarpRows)}", paramName);
         if (GroupsPerSM < 0 || GroupsPerSM * Threads > 2048)
             throw new ArgumentException(
                 $"tensor-core tile GroupsPerSM is {GroupsPerSM}; expected 0 (no bound) to {2048 / Threads} ({Threads} threads per group, 2048 per SM)", paramName);
         int bytes = SharedMemoryBytes(headDim);
         if (bytes > sharedMemoryLimitBytes)
             throw new ArgumentException(
-                $"tensor-core tile Warps={Warps} needs {bytes} bytes of shared memory at head dim {headDim}; " +
+                $"tensor-core tile Warps={Warps} WarpRows={WarpRows} needs {bytes} bytes of shared memory at head dim {headDim}; " +
                 $"expected at most {sharedMemoryLimitBytes} (the device's limit per group)", paramName);
     }
 }

@@ -74,21 +74,6 @@ internal struct FragmentSoftmax
     /// <summary>The full row sums (reduced over the quad), for the end of the key loop.</summary>
     public readonly (float Low, float High) RowSums() => (QuadSum(LLow), QuadSum(LHigh));
 
-    /// <summary>P of keys 16j .. 16j + 15 as the A fragment of the P V product: two adjacent n-tiles of S.</summary>
-    public static FragmentA ToA<TTarget, TElement>(in FragmentC left, in FragmentC right)
-        where TTarget : struct, ITensorCoreTarget
-        where TElement : struct, IMmaElement
-    {
-        var e = default(TElement);
-        return new FragmentA
-        {
-            A0 = e.Pack<TTarget>(left.C0, left.C1),
-            A1 = e.Pack<TTarget>(left.C2, left.C3),
-            A2 = e.Pack<TTarget>(right.C0, right.C1),
-            A3 = e.Pack<TTarget>(right.C2, right.C3),
-        };
-    }
-
     private static void Mask(ref FragmentC c, AttentionMask mask, int rowLow, int col)
     {
         c.C0 = mask.IsMasked(rowLow, col) ? float.NegativeInfinity : c.C0;

@@ -6,11 +6,12 @@ namespace FlashAttention.Kernels.TensorCore;
 
 /// <summary>
 /// The tensor-core forward, FlashAttention-2's design, for fp16 or bf16 (raw bits as ushort):
-/// TWarps warps per group, each owning 16 of the group's Br = 16 TWarps query rows, so no
-/// reduction crosses warps; Q, K, V tiles (rows padded by 8 elements so ldmatrix is free of bank
-/// conflicts) in dynamic shared memory; S = Q K^T and O += P V on mma.sync m16n8k16 with operands
-/// from ldmatrix (.trans for V); the online softmax on the accumulator fragments; P kept in registers.
-/// K and V stream through cp.async: V_j loads while S_j is computed, K_{j+1} while P_j V_j is.
+/// TWarps warps per group, each owning TWarpRows (16 or 32) of the group's Br = TWarpRows x TWarps
+/// query rows, so no reduction crosses warps; a warp with 32 rows runs two 16-row blocks that share
+/// every K and V fragment it loads. Q, K, V tiles (rows padded by 8 elements so ldmatrix is free of
+/// bank conflicts) in dynamic shared memory; S = Q K^T and O += P V on mma.sync m16n8k16 with
+/// operands from ldmatrix (.trans for V); the online softmax on the accumulator fragments; P kept in
+/// registers. K and V stream through cp.async: V_j loads while S_j is computed, K_{j+1} while P_j V_j is.
 /// Grid = (ceil(seqlen_q / Br), heads_q, batch), 32 TWarps threads, <see cref="SharedElements"/> ushorts.
 /// </summary>
 public static class TensorCoreForwardKernel
@@ -24,15 +25,18 @@ public static class TensorCoreForwardKernel
     /// <summary>Shared-memory elements (ushort) of one group.</summary>
     public static int SharedElements(int dim, int br) => (br + 2 * Bc) * Stride(dim);
 
-    /// <summary>The kernel body: head dim TDim (32 to 256, a multiple of 32), TWarps warps (4 or 8).</summary>
-    public static void Run<TTarget, TElement, TDim, TWarps>(ForwardParams<ushort> p)
+    /// <summary>The kernel body: head dim TDim (32 to 256, a multiple of 32), TWarps warps (4 or 8) of TWarpRows rows (16 or 32).</summary>
+    public static void Run<TTarget, TElement, TDim, TWarps, TWarpRows>(ForwardParams<ushort> p)
         where TTarget : struct, ITensorCoreTarget
         where TElement : struct, IMmaElement
         where TDim : struct, IConstant
         where TWarps : struct, IConstant
+        where TWarpRows : struct, IConstant
     {
         int dim = default(TDim).Value;
-        int br = 16 * default(TWarps).Value;
+        int warpRows = default(TWarpRows).Value;
+        bool two = warpRows == 32; // a second 16-row block below the first
+        int br = warpRows * default(TWarps).Value;
         int stride = Stride(dim);
         var shared = SharedMemory.GetDynamic<ushort>();
         int kBase = br * stride;
@@ -46,8 +50,15 @@ public static class TensorCoreForwardKernel
         int rowsHere = Math.Min(br, p.SeqLenQ - firstRow);
         int warp = Group.IdxX >> 5;
         int lane = Warp.LaneIdx;
-        int warpFirstRow = firstRow + warp * 16;
-        int rowLow = warpFirstRow + (lane >> 2); // this lane's rows: rowLow and rowLow + 8
+        int warpFirstRow = firstRow + warp * warpRows;
+        int rowTop = warpFirstRow + (lane >> 2); // this lane's rows: rowTop, rowTop + 8 (and + 16, + 24 in the bottom block)
+
+        // This lane's ldmatrix offsets, fixed for the whole kernel: Q of both blocks, K and V at their first key and dim.
+        var lanes = new LdmatrixLanes(stride);
+        int qTop = warp * warpRows * stride + lanes.A;
+        int qBottom = qTop + 16 * stride;
+        int kLane = kBase + lanes.B;
+        int vLane = vBase + lanes.A;
 
         int keyEnd = p.Mask.KeyEnd(firstRow + rowsHere);
         int tiles = keyEnd > 0 ? (keyEnd + Bc - 1) / Bc : 0;
@@ -56,11 +67,11 @@ public static class TensorCoreForwardKernel
             TileCopy.Load<TTarget>(p.K, batch, kvHead, 0, Math.Min(Bc, p.SeqLenK), Bc, dim, p.HeadDim, vectorized, shared, kBase, stride);
         CpAsync.Commit<TTarget>();
 
-        var softmax = FragmentSoftmax.Start();
-        var o0 = new Tile8(); // head dims 0 .. 63
-        var o1 = new Tile8(); // 64 .. 127
-        var o2 = new Tile8(); // 128 .. 191
-        var o3 = new Tile8(); // 192 .. 255
+        var softmaxTop = FragmentSoftmax.Start();
+        var softmaxBottom = FragmentSoftmax.Start();
+        // O by 64-dim blocks: dims 0-63, 64-127, 128-191, 192-255; of the top and the bottom 16 rows.
+        Tile8 oTop0 = default, oTop1 = default, oTop2 = default, oTop3 = default;
+        Tile8 oBottom0 = default, oBottom1 = default, oBottom2 = default, oBottom3 = default;
         for (int j = 0; j < tiles; j++)
         {
             int firstCol = j * Bc;
@@ -69,15 +80,20 @@ public static class TensorCoreForwardKernel
             TileCopy.Load<TTarget>(p.V, batch, kvHead, firstCol, Math.Min(Bc, p.SeqLenK - firstCol), Bc, dim, p.HeadDim, vectorized, shared, vBase, stride);
             CpAsync.Commit<TTarget>();
 
-            var s = Scores<TTarget, TElement>(shared, stride, warp, kBase, dim);
+            Tile8 sTop = default, sBottom = default;
+            Scores<TTarget, TElement>(ref sTop, ref sBottom, two, shared, qTop, qBottom, kLane, dim);
             // Only tiles that cross the key sequence's end or this warp's causal diagonal need the per-element mask.
             bool applyMask = firstCol + Bc > p.SeqLenK
                 || (p.Mask.Causal != 0 && firstCol + Bc - 1 > warpFirstRow + p.Mask.DiagonalOffset);
-            var (alphaLow, alphaHigh) = softmax.Update(ref s, p.Mask, p.ScaleLog2, rowLow, firstCol, applyMask);
-            var p0 = FragmentSoftmax.ToA<TTarget, TElement>(s.N0, s.N1);
-            var p1 = FragmentSoftmax.ToA<TTarget, TElement>(s.N2, s.N3);
-            var p2 = FragmentSoftmax.ToA<TTarget, TElement>(s.N4, s.N5);
-            var p3 = FragmentSoftmax.ToA<TTarget, TElement>(s.N6, s.N7);
+            var (alphaTopLow, alphaTopHigh) = softmaxTop.Update(ref sTop, p.Mask, p.ScaleLog2, rowTop, firstCol, applyMask);
+            var pTop = ProbabilityFragments.From<TTarget, TElement>(sTop);
+            float alphaBottomLow = 1f, alphaBottomHigh = 1f;
+            ProbabilityFragments pBottom = default;
+            if (two)
+            {
+                (alphaBottomLow, alphaBottomHigh) = softmaxBottom.Update(ref sBottom, p.Mask, p.ScaleLog2, rowTop + 16, firstCol, applyMask);
+                pBottom = ProbabilityFragments.From<TTarget, TElement>(sBottom);
+            }
 
             CpAsync.WaitAll<TTarget>();
             Group.Barrier(); // V_j has landed; every warp is done with K_j
@@ -88,25 +104,118 @@ public static class TensorCoreForwardKernel
             }
             CpAsync.Commit<TTarget>();
 
-            AccumulatePV<TTarget, TElement>(ref o0, p0, p1, p2, p3, alphaLow, alphaHigh, shared, vBase, stride, 0, dim);
+            var alphas = new RowScales(alphaTopLow, alphaTopHigh, alphaBottomLow, alphaBottomHigh);
+            AccumulatePV<TTarget, TElement>(ref oTop0, ref oBottom0, pTop, pBottom, two, alphas, shared, vLane, stride, 0, dim);
             if (dim > 64)
-                AccumulatePV<TTarget, TElement>(ref o1, p0, p1, p2, p3, alphaLow, alphaHigh, shared, vBase, stride, 64, dim);
+                AccumulatePV<TTarget, TElement>(ref oTop1, ref oBottom1, pTop, pBottom, two, alphas, shared, vLane, stride, 64, dim);
             if (dim > 128)
-                AccumulatePV<TTarget, TElement>(ref o2, p0, p1, p2, p3, alphaLow, alphaHigh, shared, vBase, stride, 128, dim);
+                AccumulatePV<TTarget, TElement>(ref oTop2, ref oBottom2, pTop, pBottom, two, alphas, shared, vLane, stride, 128, dim);
             if (dim > 192)
-                AccumulatePV<TTarget, TElement>(ref o3, p0, p1, p2, p3, alphaLow, alphaHigh, shared, vBase, stride, 192, dim);
+                AccumulatePV<TTarget, TElement>(ref oTop3, ref oBottom3, pTop, pBottom, two, alphas, shared, vLane, stride, 192, dim);
         }
         CpAsync.WaitAll<TTarget>(); // nothing may be in flight when the group exits (Q when no key tile is visible)
 
+        Finish<TTarget, TElement>(p, batch, head, rowTop, softmaxTop, oTop0, oTop1, oTop2, oTop3, dim);
+        if (two)
+            Finish<TTarget, TElement>(p, batch, head, rowTop + 16, softmaxBottom, oBottom0, oBottom1, oBottom2, oBottom3, dim);
+    }
+
+    /// <summary>The online-softmax rescale factors of a warp's rows: top block rows g, g + 8; bottom block rows g + 16, g + 24.</summary>
+    private readonly record struct RowScales(float TopLow, float TopHigh, float BottomLow, float BottomHigh);
+
+    /// <summary>
+    /// O[:, d0 .. d0 + 63] = alpha O + P V_j for one 64-dim block of the output (fewer columns where the
+    /// head dim ends), of the top block and, when <paramref name="two"/>, the bottom block.
+    /// </summary>
+    private static void AccumulatePV<TTarget, TElement>(ref Tile8 top, ref Tile8 bottom, in ProbabilityFragments pTop, in ProbabilityFragments pBottom,
+        bool two, in RowScales alphas, ArrayView<ushort> shared, int vLane, int stride, int d0, int dim)
+        where TTarget : struct, ITensorCoreTarget
+        where TElement : struct, IMmaElement
+    {
+        int columns = Math.Min(64, dim - d0);
+        top.ScaleRows(alphas.TopLow, alphas.TopHigh);
+        if (two)
+            bottom.ScaleRows(alphas.BottomLow, alphas.BottomHigh);
+        // Keys 16k .. 16k + 15 are rows 16k.. of V; the next 16 dims are 16 elements further along a row.
+        int offset = vLane + d0;
+        Tile8.MultiplyAccumulate<TTarget, TElement>(ref top, pTop.K0, ref bottom, pBottom.K0, two, shared, offset, 16, transposedB: true, columns);
+        Tile8.MultiplyAccumulate<TTarget, TElement>(ref top, pTop.K1, ref bottom, pBottom.K1, two, shared, offset + 16 * stride, 16, transposedB: true, columns);
+        Tile8.MultiplyAccumulate<TTarget, TElement>(ref top, pTop.K2, ref bottom, pBottom.K2, two, shared, offset + 32 * stride, 16, transposedB: true, columns);
+        Tile8.MultiplyAccumulate<TTarget, TElement>(ref top, pTop.K3, ref bottom, pBottom.K3, two, shared, offset + 48 * stride, 16, transposedB: true, columns);
+    }
+
+    /// <summary>
+    /// S = Q K_j^T for the warp's rows, in 32-deep steps under compile-time guards: straight-line code
+    /// (ILGPU does not unroll loops), so ptxas can overlap each step's ldmatrix with the previous
+    /// step's mma.sync.
+    /// </summary>
+    private static void Scores<TTarget, TElement>(ref Tile8 top, ref Tile8 bottom, bool two, ArrayView<ushort> shared,
+        int qTop, int qBottom, int kLane, int dim)
+        where TTarget : struct, ITensorCoreTarget
+        where TElement : struct, IMmaElement
+    {
+        int stride = Stride(dim);
+        ScoreSteps32<TTarget, TElement>(ref top, ref bottom, two, shared, qTop, qBottom, kLane, stride, 0);
+        if (dim > 32)
+            ScoreSteps32<TTarget, TElement>(ref top, ref bottom, two, shared, qTop, qBottom, kLane, stride, 32);
+        if (dim > 64)
+            ScoreSteps32<TTarget, TElement>(ref top, ref bottom, two, shared, qTop, qBottom, kLane, stride, 64);
+        if (dim > 96)
+            ScoreSteps32<TTarget, TElement>(ref top, ref bottom, two, shared, qTop, qBottom, kLane, stride, 96);
+        if (dim > 128)
+            ScoreSteps32<TTarget, TElement>(ref top, ref bottom, two, shared, qTop, qBottom, kLane, stride, 128);
+        if (dim > 160)
+            ScoreSteps32<TTarget, TElement>(ref top, ref bottom, two, shared, qTop, qBottom, kLane, stride, 160);
+        if (dim > 192)
+            ScoreSteps32<TTarget, TElement>(ref top, ref bottom, two, shared, qTop, qBottom, kLane, stride, 192);
+        if (dim > 224)
+            ScoreSteps32<TTarget, TElement>(ref top, ref bottom, two, shared, qTop, qBottom, kLane, stride, 224);
+    }
+
+    /// <summary>Head dims k0 .. k0 + 31 of S: two 16-deep steps, each one ldmatrix of Q per block and four of K.</summary>
+    private static void ScoreSteps32<TTarget, TElement>(ref Tile8 top, ref Tile8 bottom, bool two, ArrayView<ushort> shared,
+        int qTop, int qBottom, int kLane, int stride, int k0)
+        where TTarget : struct, ITensorCoreTarget
+        where TElement : struct, IMmaElement
+    {
+        ScoreStep<TTarget, TElement>(ref top, ref bottom, two, shared, qTop + k0, qBottom + k0, kLane + k0, stride);
+        ScoreStep<TTarget, TElement>(ref top, ref bottom, two, shared, qTop + k0 + 16, qBottom + k0 + 16, kLane + k0 + 16, stride);
+    }
+
+    private static void ScoreStep<TTarget, TElement>(ref Tile8 top, ref Tile8 bottom, bool two, ArrayView<ushort> shared,
+        int qTop, int qBottom, int kLane, int stride)
+        where TTarget : struct, ITensorCoreTarget
+        where TElement : struct, IMmaElement
+    {
+        var aTop = QFragment<TTarget>(shared, qTop);
+        var aBottom = two ? QFragment<TTarget>(shared, qBottom) : default;
+        // The next 16 keys are 16 rows of K further on.
+        Tile8.MultiplyAccumulate<TTarget, TElement>(ref top, aTop, ref bottom, aBottom, two, shared, kLane, 16 * stride, transposedB: false);
+    }
+
+    /// <summary>A 16 x 16 A fragment of Q (ldmatrix .x4 of its four 8 x 8 quarters) at this lane's offset.</summary>
+    private static FragmentA QFragment<TTarget>(ArrayView<ushort> shared, int offset)
+        where TTarget : struct, ITensorCoreTarget
+    {
+        var f = Ldmatrix.X4<TTarget>(shared, offset, transpose: false);
+        return new FragmentA { A0 = f.R0, A1 = f.R1, A2 = f.R2, A3 = f.R3 };
+    }
+
+    /// <summary>Normalises one 16-row block of O by its row sums and writes it, with its LSE.</summary>
+    private static void Finish<TTarget, TElement>(in ForwardParams<ushort> p, int batch, int head, int rowLow, in FragmentSoftmax softmax,
+        in Tile8 o0, in Tile8 o1, in Tile8 o2, in Tile8 o3, int dim)
+        where TTarget : struct, ITensorCoreTarget
+        where TElement : struct, IMmaElement
+    {
         var (lLow, lHigh) = softmax.RowSums();
         float invLow = lLow > 0f ? 1f / lLow : 0f;
         float invHigh = lHigh > 0f ? 1f / lHigh : 0f;
-        if ((lane & 3) == 0 && p.WriteLse != 0)
+        if ((Warp.LaneIdx & 3) == 0 && p.WriteLse != 0)
         {
             WriteLse(p, batch, head, rowLow, softmax.MLow, lLow);
             WriteLse(p, batch, head, rowLow + 8, softmax.MHigh, lHigh);
         }
-        var output = new FragmentOutput<TTarget, TElement>(p, batch, head, rowLow, invLow, invHigh, vectorized);
+        var output = new FragmentOutput<TTarget, TElement>(p, batch, head, rowLow, invLow, invHigh, p.VectorAligned != 0);
         output.Write(o0, 0, dim);
         if (dim > 64)
             output.Write(o1, 64, dim);
@@ -114,86 +223,6 @@ public static class TensorCoreForwardKernel
             output.Write(o2, 128, dim);
         if (dim > 192)
             output.Write(o3, 192, dim);
-    }
-
-    /// <summary>O[:, d0 .. d0 + 63] = alpha O + P V_j for one 64-dim block of the output (fewer columns where the head dim ends).</summary>
-    private static void AccumulatePV<TTarget, TElement>(ref Tile8 o, in FragmentA p0, in FragmentA p1, in FragmentA p2, in FragmentA p3,
-        float alphaLow, float alphaHigh, ArrayView<ushort> shared, int vBase, int stride, int d0, int dim)
-        where TTarget : struct, ITensorCoreTarget
-        where TElement : struct, IMmaElement
-    {
-        int columns = Math.Min(64, dim - d0);
-        o.ScaleRows(alphaLow, alphaHigh);
-        o.MultiplyAccumulate<TTarget, TElement>(p0, shared, vBase, stride, 0, d0, transposedB: true, columns);
-        o.MultiplyAccumulate<TTarget, TElement>(p1, shared, vBase, stride, 16, d0, transposedB: true, columns);
-        o.MultiplyAccumulate<TTarget, TElement>(p2, shared, vBase, stride, 32, d0, transposedB: true, columns);
-        o.MultiplyAccumulate<TTarget, TElement>(p3, shared, vBase, stride, 48, d0, transposedB: true, columns);
-    }
-
-    /// <summary>
-    /// S = Q K_j^T for the warp's 16 rows, one 16-deep step per compile-time guard: straight-line
-    /// code (ILGPU does not unroll loops), so ptxas can overlap each step's ldmatrix with the
-    /// previous step's mma.sync.
-    /// </summary>
-    private static Tile8 Scores<TTarget, TElement>(ArrayView<ushort> shared, int stride, int warp, int kBase, int dim)
-        where TTarget : struct, ITensorCoreTarget
-        where TElement : struct, IMmaElement
-    {
-        var s = new Tile8();
-        ScoreStep<TTarget, TElement>(ref s, shared, stride, warp, kBase, 0);
-        ScoreStep<TTarget, TElement>(ref s, shared, stride, warp, kBase, 16);
-        if (dim > 32)
-        {
-            ScoreStep<TTarget, TElement>(ref s, shared, stride, warp, kBase, 32);
-            ScoreStep<TTarget, TElement>(ref s, shared, stride, warp, kBase, 48);
-        }
-        if (dim > 64)
-        {
-            ScoreStep<TTarget, TElement>(ref s, shared, stride, warp, kBase, 64);
-            ScoreStep<TTarget, TElement>(ref s, shared, stride, warp, kBase, 80);
-        }
-        if (dim > 96)
-        {
-            ScoreStep<TTarget, TElement>(ref s, shared, stride, warp, kBase, 96);
-            ScoreStep<TTarget, TElement>(ref s, shared, stride, warp, kBase, 112);
-        }
-        if (dim > 128)
-        {
-            ScoreStep<TTarget, TElement>(ref s, shared, stride, warp, kBase, 128);
-            ScoreStep<TTarget, TElement>(ref s, shared, stride, warp, kBase, 144);
-        }
-        if (dim > 160)
-        {
-            ScoreStep<TTarget, TElement>(ref s, shared, stride, warp, kBase, 160);
-            ScoreStep<TTarget, TElement>(ref s, shared, stride, warp, kBase, 176);
-        }
-        if (dim > 192)
-        {
-            ScoreStep<TTarget, TElement>(ref s, shared, stride, warp, kBase, 192);
-            ScoreStep<TTarget, TElement>(ref s, shared, stride, warp, kBase, 208);
-        }
-        if (dim > 224)
-        {
-            ScoreStep<TTarget, TElement>(ref s, shared, stride, warp, kBase, 224);
-            ScoreStep<TTarget, TElement>(ref s, shared, stride, warp, kBase, 240);
-        }
-        return s;
-    }
-
-    private static void ScoreStep<TTarget, TElement>(ref Tile8 s, ArrayView<ushort> shared, int stride, int warp, int kBase, int k0)
-        where TTarget : struct, ITensorCoreTarget
-        where TElement : struct, IMmaElement =>
-        s.MultiplyAccumulate<TTarget, TElement>(QFragment<TTarget>(shared, stride, warp, k0), shared, kBase, stride, 0, k0, transposedB: false);
-
-    /// <summary>The warp's A fragment of Q for head dims k0 .. k0 + 15 (ldmatrix .x4 of the four 8 x 8 quarters).</summary>
-    private static FragmentA QFragment<TTarget>(ArrayView<ushort> shared, int stride, int warp, int k0)
-        where TTarget : struct, ITensorCoreTarget
-    {
-        int lane = Warp.LaneIdx;
-        int matrix = lane >> 3;
-        int row = warp * 16 + (lane & 7) + (matrix & 1) * 8;
-        var f = Ldmatrix.X4<TTarget>(shared, row * stride + k0 + (matrix >> 1) * 8, transpose: false);
-        return new FragmentA { A0 = f.R0, A1 = f.R1, A2 = f.R2, A3 = f.R3 };
     }
 
     private static void WriteLse(in ForwardParams<ushort> p, int batch, int head, int row, float m, float l)

@@ -25,50 +25,53 @@ public struct Tile8
     }
 
     /// <summary>
-    /// acc += A B for one 16-deep k-step, where B's columns come from 16-bit rows of shared memory:
-    /// non-transposed (S = Q K^T: rows are keys, <paramref name="firstRow"/> the first key, k along the row)
-    /// or transposed (O += P V: rows are keys = k, columns are dims from <paramref name="firstColumn"/>).
-    /// Only the first <paramref name="columns"/> (16, 32, 48 or 64; a compile-time value in the kernels)
-    /// of the 64 are computed, for head dims that end inside the block.
+    /// acc += A B for one 16-deep k-step, on one 16-row block (<paramref name="two"/> false) or on two
+    /// that share B: each B fragment, loaded once by ldmatrix, feeds the products of both blocks, which
+    /// halves the shared-memory reads per mma.sync (FlashAttention-2 gives each warp 32 rows for this).
+    /// B's 16 x 64 block starts at this lane's element <paramref name="offset"/> (its ldmatrix lane
+    /// offset included); each further 16 columns lie <paramref name="pairStep"/> elements on: 16 rows
+    /// of K (S = Q K^T, not transposed) or 16 elements of a V row (O += P V, transposed). Only the first
+    /// <paramref name="columns"/> (16, 32, 48 or 64; compile-time values) are computed, for head dims
+    /// that end inside the block.
     /// </summary>
-    public void MultiplyAccumulate<TTarget, TElement>(in FragmentA a, ArrayView<ushort> shared, int baseOffset, int stride,
-        int firstRow, int firstColumn, bool transposedB, int columns = 64)
+    public static void MultiplyAccumulate<TTarget, TElement>(ref Tile8 top, in FragmentA aTop, ref Tile8 bottom, in FragmentA aBottom,
+        bool two, ArrayView<ushort> shared, int offset, int pairStep, bool transposedB, int columns = 64)
         where TTarget : struct, ITensorCoreTarget
         where TElement : struct, IMmaElement
     {
-        Pair<TTarget, TElement>(ref N0, ref N1, a, shared, baseOffset, stride, firstRow, firstColumn, 0, transposedB);
+        var b = Ldmatrix.X4<TTarget>(shared, offset, transposedB);
+        Pair<TTarget, TElement>(ref top.N0, ref top.N1, ref bottom.N0, ref bottom.N1, aTop, aBottom, two, b);
         if (columns > 16)
-            Pair<TTarget, TElement>(ref N2, ref N3, a, shared, baseOffset, stride, firstRow, firstColumn, 16, transposedB);
+        {
+            b = Ldmatrix.X4<TTarget>(shared, offset + pairStep, transposedB);
+            Pair<TTarget, TElement>(ref top.N2, ref top.N3, ref bottom.N2, ref bottom.N3, aTop, aBottom, two, b);
+        }
         if (columns > 32)
-            Pair<TTarget, TElement>(ref N4, ref N5, a, shared, baseOffset, stride, firstRow, firstColumn, 32, transposedB);
+        {
+            b = Ldmatrix.X4<TTarget>(shared, offset + 2 * pairStep, transposedB);
+            Pair<TTarget, TElement>(ref top.N4, ref top.N5, ref bottom.N4, ref bottom.N5, aTop, aBottom, two, b);
+        }
         if (columns > 48)
-            Pair<TTarget, TElement>(ref N6, ref N7, a, shared, baseOffset, stride, firstRow, firstColumn, 48, transposedB);
+        {
+            b = Ldmatrix.X4<TTarget>(shared, offset + 3 * pairStep, transposedB);
+            Pair<TTarget, TElement>(ref top.N6, ref top.N7, ref bottom.N6, ref bottom.N7, aTop, aBottom, two, b);
+        }
     }
 
-    /// <summary>Two n-tiles (columns n0 .. n0 + 15) from one ldmatrix .x4.</summary>
-    private static void Pair<TTarget, TElement>(ref FragmentC left, ref FragmentC right, in FragmentA a, ArrayView<ushort> shared,
-        int baseOffset, int stride, int firstRow, int firstColumn, int n0, bool transposedB)
+    /// <summary>Two n-tiles (16 columns) of one or two row blocks from one ldmatrix .x4 of B.</summary>
+    private static void Pair<TTarget, TElement>(ref FragmentC topLeft, ref FragmentC topRight, ref FragmentC bottomLeft, ref FragmentC bottomRight,
+        in FragmentA aTop, in FragmentA aBottom, bool two, in Fragment4 b)
         where TTarget : struct, ITensorCoreTarget
         where TElement : struct, IMmaElement
     {
-        int lane = Warp.LaneIdx;
-        int matrix = lane >> 3;
-        int r = lane & 7;
-        int offset;
-        if (!transposedB)
+        var left = new FragmentB { B0 = b.R0, B1 = b.R1 };
+        var right = new FragmentB { B0 = b.R2, B1 = b.R3 };
+        Mma.MultiplyAccumulate<TTarget, TElement>(ref topLeft, aTop, left);
+        Mma.MultiplyAccumulate<TTarget, TElement>(ref topRight, aTop, right);
+        if (two)
         {
-            // B[k][n] = K[n][k]: matrices (keys n0.., k 0..7), (n0.., k 8..15), (n0+8.., k 0..7), (n0+8.., k 8..15).
-            int key = firstRow + n0 + r + (matrix >> 1) * 8;
-            offset = baseOffset + key * stride + firstColumn + (matrix & 1) * 8;
+            Mma.MultiplyAccumulate<TTarget, TElement>(ref bottomLeft, aBottom, left);
+            Mma.MultiplyAccumulate<TTarget, TElement>(ref bottomRight, aBottom, right);
         }
-        else
-        {
-            // B[k][n] = V[k][n]: matrices (k 0..7, dims n0..), (k 8..15, n0..), (k 0..7, n0+8..), (k 8..15, n0+8..).
-            int key = firstRow + r + (matrix & 1) * 8;
-            offset = baseOffset + key * stride + firstColumn + n0 + (matrix >> 1) * 8;
-        }
-        var f = Ldmatrix.X4<TTarget>(shared, offset, transposedB);
-        Mma.MultiplyAccumulate<TTarget, TElement>(ref left, a, new FragmentB { B0 = f.R0, B1 = f.R1 });
-        Mma.MultiplyAccumulate<TTarget, TElement>(ref right, a, new FragmentB { B0 = f.R2, B1 = f.R3 });
     }
 }
