@@ -67,13 +67,16 @@ internal static class AttentionValidator
             for (int h = 0; h < slopes.Length; h++)
             {
                 if (!float.IsFinite(slopes[h]))
-                    throw new ArgumentException($"options: AlibiSlopes[{h}] is {slopes[h]}; expected a finite number", nameof(options));
+                    throw new ArgumentException($"options: AlibiSlopes[{h}] is {Text(slopes[h])}; expected a finite number", nameof(options));
             }
         }
         float cap = options.Softcap;
         if (!float.IsFinite(cap) || cap < 0)
-            throw new ArgumentException($"options: Softcap is {cap}; expected 0 (off) or a finite number > 0", nameof(options));
+            throw new ArgumentException($"options: Softcap is {Text(cap)}; expected 0 (off) or a finite number > 0", nameof(options));
     }
+
+    // The same text in every culture ("Infinity", "NaN", "-1.5"), so messages can be matched.
+    private static string Text(float value) => value.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     public static void Backward(TensorLayout dOut, TensorLayout q, TensorLayout k, TensorLayout v, TensorLayout output,
         TensorLayout dq, TensorLayout dk, TensorLayout dv, AttentionOptions options)
