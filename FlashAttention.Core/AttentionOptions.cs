@@ -47,7 +47,10 @@ public sealed record AttentionOptions
     /// <summary>Also return the log-sum-exp of each query row's scaled scores: float32 [batch, heads_q, seqlen_q].</summary>
     public bool ReturnLse { get; init; }
 
-    /// <summary>Which forward kernel runs: by default the tensor-core one where the device and element type allow it.</summary>
+    /// <summary>
+    /// Which forward kernel runs: by default the tensor-core one where the device and element type allow it
+    /// and no <see cref="Window"/>, <see cref="AlibiSlopes"/> or <see cref="Softcap"/> is set (those run on the portable kernel).
+    /// </summary>
     public KernelPath Kernel { get; init; }
 
     /// <summary>Portable forward tile shape; null chooses one from the device's shared-memory limit and the head dim.</summary>
@@ -66,6 +69,10 @@ public sealed record AttentionOptions
     /// The first score variant these options ask for (<c>Window</c>, <c>AlibiSlopes</c>, <c>Softcap</c>),
     /// or null: the tensor-core kernel does not run them yet.
     /// </summary>
+    /// A window with both sides unbounded is full attention, as FlashAttention-2 treats (-1, -1).
     internal string? ScoreVariant =>
-        Window is not null ? nameof(Window) : AlibiSlopes is not null ? nameof(AlibiSlopes) : Softcap != 0 ? nameof(Softcap) : null;
+        Window is { Left: >= 0 } or { Right: >= 0 } ? nameof(Window)
+        : AlibiSlopes is not null ? nameof(AlibiSlopes)
+        : Softcap != 0 ? nameof(Softcap)
+        : null;
 }

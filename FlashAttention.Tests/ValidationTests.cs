@@ -155,6 +155,20 @@ public class ValidationTests
         }
     }
 
+    /// <summary>
+    /// What keeps a call off the tensor-core kernel: a window with a bound, slopes, a soft cap. A window
+    /// with both sides unbounded is full attention (FlashAttention-2's (-1, -1)) and does not.
+    /// </summary>
+    [Fact]
+    public void Score_variants_that_need_the_portable_kernel()
+    {
+        new AttentionOptions { Window = new(-1, -1), Causal = true }.ScoreVariant.Should().BeNull();
+        new AttentionOptions { Window = new(-1, 0) }.ScoreVariant.Should().Be("Window");
+        new AttentionOptions { AlibiSlopes = [1f] }.ScoreVariant.Should().Be("AlibiSlopes");
+        new AttentionOptions { Softcap = 1f }.ScoreVariant.Should().Be("Softcap");
+        AttentionOptions.Default.ScoreVariant.Should().BeNull();
+    }
+
     [Fact]
     public void Unsupported_element_type_is_refused()
     {
