@@ -16,6 +16,15 @@ public sealed record VerifyArgs(string Q, string K, string V, string Out)
     /// <summary>Softmax scale; null for 1/sqrt(headdim).</summary>
     public float? Scale { get; init; }
 
+    /// <summary>Sliding window (left, right) as FlashAttention-2's window_size; -1 leaves a side unbounded; null for none.</summary>
+    public AttentionWindow? Window { get; init; }
+
+    /// <summary>Logit soft cap (softcap * tanh(s / softcap)); null or 0 for none.</summary>
+    public float? Softcap { get; init; }
+
+    /// <summary>Path of the ALiBi slopes: float32 [heads_q] or [batch, heads_q]; null for none.</summary>
+    public string? Alibi { get; init; }
+
     /// <summary>Accelerator to run on.</summary>
     public AcceleratorChoice Device { get; init; } = AcceleratorChoice.Auto;
 

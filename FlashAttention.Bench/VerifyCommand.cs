@@ -26,12 +26,25 @@ public static class VerifyCommand
         var dout = new Option<string?>("--do") { Description = "dO, the gradient of the loss with respect to the output (q's shape and dtype): also writes dq.npy, dk.npy, dv.npy.", HelpName = "DO.npy" };
         var causal = new Option<bool>("--causal") { Description = "Causal mask, aligned to the bottom-right corner." };
         var scale = new Option<float?>("--scale") { Description = "Softmax scale; default 1/sqrt(headdim).", HelpName = "S" };
+        var window = new Option<int[]?>("--window")
+        {
+            Description = "Sliding-window attention: query i sees keys i + seqlen_k - seqlen_q - LEFT .. + RIGHT; -1 leaves a side unbounded (FlashAttention-2's window_size).",
+            HelpName = "LEFT RIGHT",
+            Arity = new ArgumentArity(2, 2),
+            AllowMultipleArgumentsPerToken = true,
+        };
+        var softcap = new Option<float?>("--softcap") { Description = "Logit soft cap: scores become C * tanh(scores / C) after the scale.", HelpName = "C" };
+        var alibi = new Option<string?>("--alibi")
+        {
+            Description = "ALiBi slopes, float32 [heads_q] or [batch, heads_q]: adds -slope * |i + seqlen_k - seqlen_q - j| to the scores.",
+            HelpName = "SLOPES.npy",
+        };
         var device = DeviceOption.Create();
         var bf16 = new Option<bool>("--bf16") { Description = "Inputs are uint16 arrays of bfloat16 bits; o.npy is written the same way." };
 
         var command = new Command("verify", "Run attention on .npy inputs and write the output and log-sum-exp as .npy.")
         {
-            q, k, v, outDir, dout, causal, scale, device, bf16,
+            q, k, v, outDir, dout, causal, scale, window, softcap, alibi, device, bf16,
         };
         command.SetAction(parse => Run(
             new VerifyArgs(parse.GetRequiredValue(q), parse.GetRequiredValue(k), parse.GetRequiredValue(v), parse.GetRequiredValue(outDir))
@@ -39,6 +52,9 @@ public static class VerifyCommand
                 Do = parse.GetValue(dout),
                 Causal = parse.GetValue(causal),
                 Scale = parse.GetValue(scale),
+                Window = parse.GetValue(window) is [int left, int right] ? new AttentionWindow(left, right) : null,
+                Softcap = parse.GetValue(softcap),
+                Alibi = parse.GetValue(alibi),
                 Device = parse.GetValue(device),
                 BFloat16 = parse.GetValue(bf16),
             },
@@ -82,7 +98,11 @@ public static class VerifyCommand
         var q = Tensor(inputs.Q, read);
         var k = Tensor(inputs.K, read);
         var v = Tensor(inputs.V, read);
-        var options = new AttentionOptions { Causal = args.Causal, Scale = args.Scale, ReturnLse = true };
+        var options = new AttentionOptions
+        {
+            Causal = args.Causal, Scale = args.Scale, ReturnLse = true,
+            Window = args.Window, Softcap = args.Softcap ?? 0f, AlibiSlopes = inputs.AlibiSlopes,
+        };
 
         var dOut = inputs.DOut is null ? null : Tensor(inputs.DOut, read);
         AttentionResult<T> result;

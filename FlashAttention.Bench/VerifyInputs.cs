@@ -8,13 +8,14 @@ namespace FlashAttention.Bench;
 /// </summary>
 internal sealed class VerifyInputs
 {
-    private VerifyInputs(NpyArray q, NpyArray k, NpyArray v, NpyArray? dOut, NpyDType dtype)
+    private VerifyInputs(NpyArray q, NpyArray k, NpyArray v, NpyArray? dOut, NpyDType dtype, float[]? alibiSlopes)
     {
         Q = q;
         K = k;
         V = v;
         DOut = dOut;
         DType = dtype;
+        AlibiSlopes = alibiSlopes;
     }
 
     public NpyArray Q { get; }
@@ -28,6 +29,9 @@ internal sealed class VerifyInputs
 
     /// <summary>The common element type: float32, float16, or uint16 holding bfloat16 bits.</summary>
     public NpyDType DType { get; }
+
+    /// <summary>The ALiBi slopes from --alibi ([heads_q] or [batch, heads_q], flattened), or null.</summary>
+    public float[]? AlibiSlopes { get; }
 
     public static VerifyInputs Load(VerifyArgs args)
     {
@@ -48,6 +52,11 @@ internal sealed class VerifyInputs
                 $"{args.K}: heads is {k.Shape[2]} (shape {k.ShapeText}); expected a divisor of q's heads {q.Shape[2]} ({args.Q}) for grouped-query attention");
         if (args.Scale is float s && !float.IsFinite(s))
             throw new BenchInputException($"--scale is {s}; expected a finite number");
+        if (args.Softcap is float cap && (!float.IsFinite(cap) || cap < 0))
+            throw new BenchInputException($"--softcap is {cap}; expected 0 (off) or a finite number > 0");
+        if (args.Window is { } w && (w.Left < -1 || w.Right < -1))
+            throw new BenchInputException($"--window is {w.Left} {w.Right}; expected LEFT and RIGHT each -1 (unbounded) or >= 0");
+        float[]? slopes = args.Alibi is null ? null : ReadSlopes(args.Alibi, q, args.Q);
         NpyArray? dOut = null;
         if (args.Do is not null)
         {
@@ -56,7 +65,38 @@ internal sealed class VerifyInputs
             for (int axis = 0; axis < 4; axis++)
                 SameDim(dOut, args.Do, axis, AxisNames[axis], q, args.Q);
         }
-        return new VerifyInputs(q, k, v, dOut, q.DType);
+        return new VerifyInputs(q, k, v, dOut, q.DType, slopes);
+    }
+
+    /// <summary>Reads --alibi: float32, shape [heads_q] or [batch, heads_q] of q, every slope finite.</summary>
+    private static float[] ReadSlopes(string path, NpyArray q, string qPath)
+    {
+        NpyArray array;
+        try
+        {
+            array = NpyFile.Read(path);
+        }
+        catch (NpyFormatException e)
+        {
+            throw new BenchInputException(e.Message);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new BenchInputException($"{path}: cannot read: {e.Message}");
+        }
+        int batch = q.Shape[0], heads = q.Shape[2];
+        if (array.DType != NpyDType.Float32)
+            throw new BenchInputException($"{path}: dtype is {array.DType.Name()} ('{array.Descr}'); expected float32 ('<f4') ALiBi slopes");
+        bool perHead = array.Rank == 1 && array.Shape[0] == heads;
+        bool perBatch = array.Rank == 2 && array.Shape[0] == batch && array.Shape[1] == heads;
+        if (!perHead && !perBatch)
+            throw new BenchInputException(
+                $"{path}: shape is {array.ShapeText}; expected [heads_q] = [{heads}] or [batch, heads_q] = [{batch}, {heads}] of q ({qPath})");
+        var slopes = array.AsSingle();
+        int bad = Array.FindIndex(slopes, x => !float.IsFinite(x));
+        if (bad >= 0)
+            throw new BenchInputException($"{path}: slope {bad} is {slopes[bad]}; expected finite numbers");
+        return slopes;
     }
 
     private static readonly string[] AxisNames = ["batch", "seqlen", "heads", "head dim"];

@@ -3,7 +3,7 @@ namespace FlashAttention;
 /// <summary>What one attention call computes, besides its tensors.</summary>
 public sealed record AttentionOptions
 {
-    /// <summary>The default options: scale 1/sqrt(headdim), not causal, no LSE, automatic tile.</summary>
+    /// <summary>The default options: scale 1/sqrt(headdim), not causal, no window, ALiBi or soft-capping, no LSE, automatic tile.</summary>
     public static AttentionOptions Default { get; } = new();
 
     /// <summary>Softmax scale applied to Q K^T; null means 1/sqrt(headdim).</summary>
@@ -16,10 +16,41 @@ public sealed record AttentionOptions
     /// </summary>
     public bool Causal { get; init; }
 
+    /// <summary>
+    /// Sliding-window (local) attention; null for none. Query i sees keys j with
+    /// i + off - Left &lt;= j &lt;= i + off + Right, off = seqlen_k - seqlen_q (bottom-right aligned, as
+    /// FlashAttention-2's <c>window_size</c>); -1 leaves a side unbounded. With <see cref="Causal"/> the
+    /// two masks intersect (right side 0, as FlashAttention-2 does). Key tiles outside the window are
+    /// skipped, so the time grows with the window, not with seqlen_k. Rows that see no key (possible
+    /// when seqlen_q &gt; seqlen_k) give output 0 and LSE -inf. Runs on the portable kernel.
+    /// </summary>
+    public AttentionWindow? Window { get; init; }
+
+    /// <summary>
+    /// ALiBi slopes, float32 [heads_q] or [batch, heads_q] (row-major); null for none. As in
+    /// FlashAttention-2, the bias -slope * |i + seqlen_k - seqlen_q - j| is added to the score of query
+    /// i and key j after the scale and after <see cref="Softcap"/> (the bias itself is not capped).
+    /// With <see cref="Causal"/> the same formula applies; FlashAttention-2's causal kernel adds
+    /// slope * j instead, which differs by slope * (i + seqlen_k - seqlen_q) per row: the same output
+    /// and gradients, an LSE larger by that amount there. Runs on the portable kernel.
+    /// </summary>
+    public float[]? AlibiSlopes { get; init; }
+
+    /// <summary>
+    /// Logit soft-capping: each scaled score s = q·k * scale becomes Softcap * tanh(s / Softcap)
+    /// before the ALiBi bias and the mask, as FlashAttention-2's <c>softcap</c> (Gemma 2, Grok).
+    /// 0 (the default) turns it off; otherwise a finite number &gt; 0. The backward includes the
+    /// derivative 1 - tanh². Runs on the portable kernel.
+    /// </summary>
+    public float Softcap { get; init; }
+
     /// <summary>Also return the log-sum-exp of each query row's scaled scores: float32 [batch, heads_q, seqlen_q].</summary>
     public bool ReturnLse { get; init; }
 
-    /// <summary>Which forward kernel runs: by default the tensor-core one where the device and element type allow it.</summary>
+    /// <summary>
+    /// Which forward kernel runs: by default the tensor-core one where the device and element type allow it
+    /// and no <see cref="Window"/>, <see cref="AlibiSlopes"/> or <see cref="Softcap"/> is set (those run on the portable kernel).
+    /// </summary>
     public KernelPath Kernel { get; init; }
 
     /// <summary>Portable forward tile shape; null chooses one from the device's shared-memory limit and the head dim.</summary>
@@ -33,4 +64,15 @@ public sealed record AttentionOptions
 
     /// <summary>The scale used for <paramref name="headDim"/>.</summary>
     public float ScaleFor(int headDim) => Scale ?? 1f / MathF.Sqrt(headDim);
+
+    /// <summary>
+    /// The first score variant these options ask for (<c>Window</c>, <c>AlibiSlopes</c>, <c>Softcap</c>),
+    /// or null: the tensor-core kernel does not run them yet.
+    /// </summary>
+    /// A window with both sides unbounded is full attention, as FlashAttention-2 treats (-1, -1).
+    internal string? ScoreVariant =>
+        Window is { Left: >= 0 } or { Right: >= 0 } ? nameof(Window)
+        : AlibiSlopes is not null ? nameof(AlibiSlopes)
+        : Softcap != 0 ? nameof(Softcap)
+        : null;
 }

@@ -6,7 +6,8 @@ public enum KernelPath
     /// <summary>
     /// The tensor-core kernel on CUDA devices of compute capability 8.0 or newer with Half or BFloat16
     /// inputs, the portable kernel everywhere else. Naming a <see cref="AttentionOptions.Tile"/> picks the
-    /// portable kernel, naming a <see cref="AttentionOptions.TensorCoreTile"/> the tensor-core one.
+    /// portable kernel, naming a <see cref="AttentionOptions.TensorCoreTile"/> the tensor-core one. A sliding
+    /// window, ALiBi slopes or a soft cap pick the portable kernel (the tensor-core one lacks them for now).
     /// </summary>
     Auto,
 
@@ -16,6 +17,7 @@ public enum KernelPath
     /// <summary>
     /// The tensor-core kernel (mma.sync, ldmatrix, cp.async): Half or BFloat16 on CUDA sm_80+, or on
     /// the CPU accelerator, which runs the same kernel through a warp-shuffle emulation (for tests and debugging).
+    /// Refused (<see cref="ArgumentException"/>) together with a sliding window, ALiBi slopes or a soft cap.
     /// </summary>
     TensorCore,
 }

@@ -31,6 +31,20 @@ public class BackendVariantTests
         c.Check<BFloat16>(engine);
     }
 
+    /// <summary>
+    /// Window, ALiBi and soft cap on OpenCL's variants: float16 runs as raw bits there, through a
+    /// cast of the launch parameters that must carry the mask and the score modifier along.
+    /// </summary>
+    [Fact]
+    public void OpenCL_variants_apply_window_alibi_and_softcap()
+    {
+        using var context = Context.Create(b => b.CPU(CPUDeviceKind.Nvidia).EnableAlgorithms());
+        using var accelerator = context.CreateCPUAccelerator(0);
+        using var engine = AttentionEngine.WithProfile(accelerator, new BackendProfile(DynamicShared: false, Float16AsBits: true));
+        new ForwardCase(1, 77, 130, 2, 1, 40, Causal: true, Window: new(24, 0), AlibiSlopes: [0.25f, 0.0625f], Softcap: 3f).Check<Half>(engine);
+        new BackwardCase(1, 77, 130, 2, 1, 40, Causal: false, Window: new(16, 8), AlibiSlopes: [0.25f, 0.0625f], Softcap: 3f).Check<Half>(engine);
+    }
+
     [Fact]
     public void Float16_bits_widen_exactly_for_every_pattern()
     {

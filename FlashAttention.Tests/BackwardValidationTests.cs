@@ -10,7 +10,7 @@ public class BackwardValidationTests
     private static HostTensor<float> T(int n, int h, int d = 32) => new RandomTensors(n * 7 + h).Bshd<float>(1, n, h, d);
 
     private static void Rejects(string param, string text, HostTensor<float>? dOut = null, float[]? lse = null,
-        HostTensor<float>? dk = null, TileConfig? tile = null)
+        HostTensor<float>? dk = null, TileConfig? tile = null, AttentionOptions? options = null)
     {
         var (q, k, v, o) = (T(8, 2), T(9, 1), T(9, 1), T(8, 2));
         dOut ??= T(8, 2);
@@ -21,7 +21,7 @@ public class BackwardValidationTests
         foreach (var g in new[] { dq, dk, dv })
             Array.Fill(g.Data, Sentinel);
 
-        var act = () => TestDevice.Engine.Backward(dOut, q, k, v, o, lse, dq, dk, dv, new AttentionOptions { BackwardTile = tile });
+        var act = () => TestDevice.Engine.Backward(dOut, q, k, v, o, lse, dq, dk, dv, (options ?? new AttentionOptions()) with { BackwardTile = tile });
 
         act.Should().Throw<ArgumentException>().Where(e => e.ParamName == param && e.Message.Contains(text), $"'{param}' with '{text}'");
         foreach (var g in new[] { dq, dk, dv })
@@ -39,6 +39,13 @@ public class BackwardValidationTests
 
     [Fact]
     public void Gradient_of_wrong_shape() => Rejects("dk", "shape is [1, 9, 2, 32]; expected k's shape [1, 9, 1, 32]", dk: T(9, 2));
+
+    [Fact]
+    public void Alibi_slopes_of_the_wrong_length() =>
+        Rejects("options", "AlibiSlopes has 1 elements; expected heads_q = 2", options: new AttentionOptions { AlibiSlopes = [0.5f] });
+
+    [Fact]
+    public void Negative_softcap() => Rejects("options", "Softcap is -3", options: new AttentionOptions { Softcap = -3f });
 
     [Fact]
     public void Backward_tile_without_a_compiled_kernel() => Rejects("options", "tile Bc is 24", tile: new TileConfig(32, 24, 128));

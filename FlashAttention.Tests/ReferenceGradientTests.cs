@@ -38,4 +38,43 @@ public class ReferenceGradientTests
             }
         }
     }
+
+    /// <summary>The same proof with a sliding window, ALiBi slopes [batch, heads] and a soft cap (1 - tanh² in the backward).</summary>
+    [Theory]
+    [InlineData(5, 4, false, 1, 0)]  // seqlen_q > seqlen_k: query 0 sees no key
+    [InlineData(4, 6, true, 2, -1)]
+    [InlineData(3, 5, false, -1, 1)]
+    public void Backward_with_score_variants_matches_finite_differences(int nq, int nk, bool causal, int left, int right)
+    {
+        const int dim = 3, hq = 2, hkv = 1, batch = 2;
+        const double eps = 1e-6;
+        var rng = new Random(nq * 100 + nk * 10 + left + 7);
+        Float64Tensor Rand(int n, int h) =>
+            new(Enumerable.Range(0, batch * n * h * dim).Select(_ => rng.NextDouble() * 4 - 2).ToArray(), TensorLayout.Bshd(batch, n, h, dim));
+        var q = Rand(nq, hq);
+        var k = Rand(nk, hkv);
+        var v = Rand(nk, hkv);
+        var w = Rand(nq, hq);
+        var options = new AttentionOptions
+        {
+            Scale = 0.8f, Causal = causal, Window = new(left, right), AlibiSlopes = [0.5f, 0.25f, 0.125f, 1f], Softcap = 1.5f,
+        };
+        double Loss() => ReferenceAttention.Forward(q, k, v, options).Output.Zip(w.Data, (o, x) => o * x).Sum();
+
+        var grads = ReferenceAttention.Backward(w, q, k, v, options);
+
+        foreach (var (tensor, grad, name) in new[] { (q, grads.DQ, "dQ"), (k, grads.DK, "dK"), (v, grads.DV, "dV") })
+        {
+            for (int i = 0; i < tensor.Data.Length; i++)
+            {
+                double saved = tensor.Data[i];
+                tensor.Data[i] = saved + eps;
+                double up = Loss();
+                tensor.Data[i] = saved - eps;
+                double down = Loss();
+                tensor.Data[i] = saved;
+                grad[i].Should().BeApproximately((up - down) / (2 * eps), 1e-7, $"{name}[{i}]");
+            }
+        }
+    }
 }

@@ -93,6 +93,55 @@ public sealed class VerifyCommandTests : IDisposable
         NpyFile.Read(Path.Combine(OutDir, "lse.npy")).Shape.Should().Equal(1, 2, 9);
     }
 
+    /// <summary>--window (with a negative, unbounded side), --softcap and --alibi reach the engine: o, lse and the gradients match the reference.</summary>
+    [Fact]
+    public void WindowSoftcapAndAlibiOptionsMatchTheReference()
+    {
+        var rng = new Random(17);
+        var q = WriteTensor<float>("q.npy", rng, 1, 23, 2, 16);
+        var k = WriteTensor<float>("k.npy", rng, 1, 31, 1, 16);
+        var v = WriteTensor<float>("v.npy", rng, 1, 31, 1, 16);
+        var dOut = WriteTensor<float>("do.npy", rng, 1, 23, 2, 16);
+        float[] slopes = [0.25f, 0.5f];
+        NpyFile.Write(PathOf("slopes.npy"), slopes, 2);
+        var root = new RootCommand { VerifyCommand.Create(stdout, stderr) };
+
+        int code = root.Parse([
+            "verify", "--q", PathOf("q.npy"), "--k", PathOf("k.npy"), "--v", PathOf("v.npy"), "--out", OutDir, "--do", PathOf("do.npy"),
+            "--window", "6", "-1", "--softcap", "2.5", "--alibi", PathOf("slopes.npy"), "--scale", "0.7", "--device", "cpu",
+        ]).Invoke();
+
+        code.Should().Be(0, stderr.ToString());
+        var options = new AttentionOptions { Scale = 0.7f, Window = new(6, -1), Softcap = 2.5f, AlibiSlopes = slopes };
+        var reference = ReferenceAttention.Forward(q, k, v, options);
+        MaxError(reference.Output, NpyFile.Read(Path.Combine(OutDir, "o.npy")).AsSingle().Select(x => (double)x)).Should().BeLessThan(1e-5);
+        CheckLse(reference, [1, 2, 23], 1e-5);
+        var grads = ReferenceAttention.Backward(dOut, q, k, v, options);
+        foreach (var (name, expected) in new[] { ("dq", grads.DQ), ("dk", grads.DK), ("dv", grads.DV) })
+            MaxError(expected, NpyFile.Read(Path.Combine(OutDir, name + ".npy")).AsSingle().Select(x => (double)x)).Should().BeLessThan(1e-5, name);
+    }
+
+    [Theory]
+    [InlineData("wrong-length")]
+    [InlineData("wrong-dtype")]
+    public void AlibiSlopesOfTheWrongShapeOrDtypeAreRefusedNamingTheFile(string bad)
+    {
+        var rng = new Random(18);
+        WriteTensor<Half>("q.npy", rng, 1, 5, 2, 8);
+        WriteTensor<Half>("k.npy", rng, 1, 6, 1, 8);
+        WriteTensor<Half>("v.npy", rng, 1, 6, 1, 8);
+        if (bad == "wrong-length")
+            NpyFile.Write(PathOf("slopes.npy"), new float[3], 3);
+        else
+            NpyFile.Write(PathOf("slopes.npy"), new Half[2], 2);
+
+        int code = VerifyCommand.Run(Args() with { Alibi = PathOf("slopes.npy") }, stdout, stderr);
+
+        code.Should().Be(VerifyCommand.Failed);
+        OneLine(stderr.ToString()).Should().Contain(PathOf("slopes.npy")).And.Contain(bad == "wrong-length" ? "expected [heads_q] = [2]" : "expected float32");
+        Directory.Exists(Path.Combine(dir, "out")).Should().BeFalse();
+    }
+
     // ------------------------------------------------------------ refusals
 
     [Fact]

@@ -28,7 +28,7 @@ public sealed partial class AttentionEngine
     /// <param name="dq">Written: q's shape.</param>
     /// <param name="dk">Written: k's shape; with GQA/MQA summed over the query heads that share each key head.</param>
     /// <param name="dv">Written: v's shape, likewise.</param>
-    /// <param name="options">The options of the forward (scale, causality) and optionally a backward tile.</param>
+    /// <param name="options">The options of the forward (scale, causality, window, ALiBi, soft cap) and optionally a backward tile.</param>
     public void Backward<T>(DeviceTensor<T> dOut, DeviceTensor<T> q, DeviceTensor<T> k, DeviceTensor<T> v, DeviceTensor<T> output,
         ArrayView<float> lse, DeviceTensor<T> dq, DeviceTensor<T> dk, DeviceTensor<T> dv, AttentionOptions? options = null)
         where T : unmanaged
@@ -157,7 +157,8 @@ public sealed partial class AttentionEngine
             QueryHeadsPerKvHead = ql.Heads / k.Layout.Heads,
             Scale = scale,
             ScaleLog2 = scale * Log2E,
-            Mask = new AttentionMask(ql.SeqLen, k.Layout.SeqLen, options.Causal),
+            Mask = MaskOf(options, ql.SeqLen, k.Layout.SeqLen),
+            Scores = ScoresOf(options, ql, k.Layout.SeqLen),
         };
         backward.Launch(Accelerator.DefaultStream, p, ql.Batch, k.Layout.Heads, tile);
     }

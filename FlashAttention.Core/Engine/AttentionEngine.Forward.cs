@@ -123,12 +123,21 @@ public sealed partial class AttentionEngine
     private ForwardPlan PlanForward<T>(int headDim, AttentionOptions options) where T : unmanaged
     {
         bool sixteenBit = typeof(T) == typeof(Half) || typeof(T) == typeof(BFloat16);
+        // TODO(issue 6): the tensor-core kernel does not apply the sliding window, ALiBi or soft-capping
+        // yet; until it does, Auto routes those calls to the portable kernel, and asking for tensor
+        // cores (KernelPath.TensorCore or a TensorCoreTile) with one of them is refused.
+        string? variant = options.ScoreVariant;
         bool tensorCores = options.Kernel switch
         {
             KernelPath.Portable => false,
             KernelPath.TensorCore => true,
-            _ => options.TensorCoreTile is not null || (options.Tile is null && sixteenBit && HasTensorCores),
+            _ => options.TensorCoreTile is not null || (variant is null && options.Tile is null && sixteenBit && HasTensorCores),
         };
+        if (tensorCores && variant is not null)
+            throw new ArgumentException(
+                $"options: {variant} is not supported by the tensor-core kernel yet (" +
+                $"{(options.Kernel == KernelPath.TensorCore ? "Kernel = KernelPath.TensorCore" : "TensorCoreTile is set")}); " +
+                "expected KernelPath.Auto or KernelPath.Portable without a TensorCoreTile, which run it on the portable kernel", nameof(options));
         if (!tensorCores)
         {
             if (options.Tile is null)
@@ -152,7 +161,7 @@ public sealed partial class AttentionEngine
     /// <summary>The kernel a forward call runs: exactly one of the two tiles is set.</summary>
     private readonly record struct ForwardPlan(TileConfig? Portable, TensorCoreTile? TensorCore);
 
-    private static ForwardParams<T> ForwardParamsOf<T>(DeviceTensor<T> q, DeviceTensor<T> k, DeviceTensor<T> v, DeviceTensor<T> output,
+    private ForwardParams<T> ForwardParamsOf<T>(DeviceTensor<T> q, DeviceTensor<T> k, DeviceTensor<T> v, DeviceTensor<T> output,
         ArrayView<float> lse, AttentionOptions options) where T : unmanaged
     {
         var ql = q.Layout;
@@ -170,7 +179,8 @@ public sealed partial class AttentionEngine
             HeadDim = ql.HeadDim,
             QueryHeadsPerKvHead = ql.Heads / k.Layout.Heads,
             ScaleLog2 = options.ScaleFor(ql.HeadDim) * Log2E,
-            Mask = new AttentionMask(ql.SeqLen, k.Layout.SeqLen, options.Causal),
+            Mask = MaskOf(options, ql.SeqLen, k.Layout.SeqLen),
+            Scores = ScoresOf(options, ql, k.Layout.SeqLen),
         };
     }
 

@@ -133,6 +133,7 @@ public sealed partial class AttentionEngine : IDisposable
             return;
         disposed = true;
         deltaScratch?.Dispose();
+        alibiSlopes?.Dispose();
         if (ownsAccelerator)
             Accelerator.Dispose();
         ownedContext?.Dispose();

@@ -42,7 +42,41 @@ internal static class AttentionValidator
             throw new ArgumentException($"q: heads is {q.Heads}; expected at most {MaxGridYZ}", nameof(q));
         if (options.Scale is float s && !float.IsFinite(s))
             throw new ArgumentException($"options: Scale is {s}; expected a finite number", nameof(options));
+        ScoreVariants(q, options);
     }
+
+    /// <summary>Checks the sliding window, the ALiBi slopes (against q's batch and heads) and the soft cap.</summary>
+    private static void ScoreVariants(TensorLayout q, AttentionOptions options)
+    {
+        if (options.Window is { } w)
+        {
+            if (w.Left < AttentionWindow.Unbounded)
+                throw new ArgumentException(
+                    $"options: Window.Left is {w.Left}; expected -1 (unbounded) or a number of keys >= 0", nameof(options));
+            if (w.Right < AttentionWindow.Unbounded)
+                throw new ArgumentException(
+                    $"options: Window.Right is {w.Right}; expected -1 (unbounded) or a number of keys >= 0", nameof(options));
+        }
+        if (options.AlibiSlopes is { } slopes)
+        {
+            long perHead = q.Heads, perBatch = (long)q.Batch * q.Heads;
+            if (slopes.Length != perHead && slopes.Length != perBatch)
+                throw new ArgumentException(
+                    $"options: AlibiSlopes has {slopes.Length} elements; expected heads_q = {perHead} (float32 [heads_q]) " +
+                    $"or batch * heads_q = {perBatch} (float32 [batch, heads_q] = [{q.Batch}, {q.Heads}])", nameof(options));
+            for (int h = 0; h < slopes.Length; h++)
+            {
+                if (!float.IsFinite(slopes[h]))
+                    throw new ArgumentException($"options: AlibiSlopes[{h}] is {Text(slopes[h])}; expected a finite number", nameof(options));
+            }
+        }
+        float cap = options.Softcap;
+        if (!float.IsFinite(cap) || cap < 0)
+            throw new ArgumentException($"options: Softcap is {Text(cap)}; expected 0 (off) or a finite number > 0", nameof(options));
+    }
+
+    // The same text in every culture ("Infinity", "NaN", "-1.5"), so messages can be matched.
+    private static string Text(float value) => value.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     public static void Backward(TensorLayout dOut, TensorLayout q, TensorLayout k, TensorLayout v, TensorLayout output,
         TensorLayout dq, TensorLayout dk, TensorLayout dv, AttentionOptions options)

@@ -15,6 +15,27 @@ public static class ReferenceAttention
     /// <summary>The reference gradients, each contiguous [batch, seqlen, heads, headdim] of its input.</summary>
     public sealed record Gradients(double[] DQ, double[] DK, double[] DV);
 
+    /// <summary>
+    /// softmax(logits) v with every option of <paramref name="options"/> that changes the result:
+    /// scale, causal mask, sliding window, soft cap, ALiBi slopes. q, k, v are read exactly as float64.
+    /// </summary>
+    public static Result Forward<T>(HostTensor<T> q, HostTensor<T> k, HostTensor<T> v, AttentionOptions options)
+        where T : unmanaged =>
+        Forward(Float64Tensor.From(q), Float64Tensor.From(k), Float64Tensor.From(v), options);
+
+    /// <summary>The forward on float64 tensors, with every option of <paramref name="options"/>.</summary>
+    public static Result Forward(Float64Tensor q, Float64Tensor k, Float64Tensor v, AttentionOptions options) =>
+        Forward(q, k, v, Logits.Of(options, q.Layout));
+
+    /// <summary>Gradients with every option of <paramref name="options"/>; see the other overloads.</summary>
+    public static Gradients Backward<T>(HostTensor<T> dOut, HostTensor<T> q, HostTensor<T> k, HostTensor<T> v, AttentionOptions options)
+        where T : unmanaged =>
+        Backward(Float64Tensor.From(dOut), Float64Tensor.From(q), Float64Tensor.From(k), Float64Tensor.From(v), options);
+
+    /// <summary>The backward on float64 tensors, with every option of <paramref name="options"/>.</summary>
+    public static Gradients Backward(Float64Tensor dOut, Float64Tensor q, Float64Tensor k, Float64Tensor v, AttentionOptions options) =>
+        Backward(dOut, q, k, v, Logits.Of(options, q.Layout));
+
     /// <summary>softmax(q k^T * scale + causal mask) v, with q, k, v read exactly as float64.</summary>
     /// <param name="q">[batch, seqlen_q, heads_q, headdim].</param>
     /// <param name="k">[batch, seqlen_k, heads_kv, headdim], heads_q a multiple of heads_kv.</param>
@@ -26,7 +47,10 @@ public static class ReferenceAttention
         Forward(Float64Tensor.From(q), Float64Tensor.From(k), Float64Tensor.From(v), scale, causal);
 
     /// <summary>The forward on float64 tensors.</summary>
-    public static Result Forward(Float64Tensor q, Float64Tensor k, Float64Tensor v, double? scale = null, bool causal = false)
+    public static Result Forward(Float64Tensor q, Float64Tensor k, Float64Tensor v, double? scale = null, bool causal = false) =>
+        Forward(q, k, v, Logits.Plain(scale ?? 1.0 / Math.Sqrt(q.Layout.HeadDim), causal));
+
+    private static Result Forward(Float64Tensor q, Float64Tensor k, Float64Tensor v, Logits logits)
     {
         var (ql, kl) = (q.Layout, k.Layout);
         int batch = ql.Batch, nq = ql.SeqLen, hq = ql.Heads, dim = ql.HeadDim;
@@ -38,7 +62,7 @@ public static class ReferenceAttention
         for (int i = 0; i < nq; i++)
         {
             int hk = h / (hq / kl.Heads);
-            double rowLse = Probabilities(q, k, b, h, hk, i, scale ?? 1.0 / Math.Sqrt(dim), causal, p);
+            double rowLse = Probabilities(q, k, b, h, hk, i, logits, p, null);
             lse[((long)b * hq + h) * nq + i] = rowLse;
             long row = (((long)b * nq + i) * hq + h) * dim;
             for (int j = 0; j < p.Length; j++)
@@ -62,24 +86,29 @@ public static class ReferenceAttention
 
     /// <summary>The backward on float64 tensors.</summary>
     public static Gradients Backward(Float64Tensor dOut, Float64Tensor q, Float64Tensor k, Float64Tensor v,
-        double? scale = null, bool causal = false)
+        double? scale = null, bool causal = false) =>
+        Backward(dOut, q, k, v, Logits.Plain(scale ?? 1.0 / Math.Sqrt(q.Layout.HeadDim), causal));
+
+    private static Gradients Backward(Float64Tensor dOut, Float64Tensor q, Float64Tensor k, Float64Tensor v, Logits logits)
     {
         var (ql, kl) = (q.Layout, k.Layout);
         int batch = ql.Batch, nq = ql.SeqLen, nk = kl.SeqLen, hq = ql.Heads, hkv = kl.Heads, dim = ql.HeadDim;
-        double s = scale ?? 1.0 / Math.Sqrt(dim);
+        double s = logits.Scale;
         var dq = Float64Tensor.Zeros(batch, nq, hq, dim);
         var dk = Float64Tensor.Zeros(batch, nk, hkv, dim);
         var dv = Float64Tensor.Zeros(batch, nk, hkv, dim);
         var p = new double[nk];
         var dp = new double[nk];
+        var dLogit = new double[nk];
         for (int b = 0; b < batch; b++)
         for (int h = 0; h < hq; h++)
         for (int i = 0; i < nq; i++)
         {
             int hk = h / (hq / hkv);
-            if (double.IsNegativeInfinity(Probabilities(q, k, b, h, hk, i, s, causal, p)))
+            if (double.IsNegativeInfinity(Probabilities(q, k, b, h, hk, i, logits, p, dLogit)))
                 continue;
-            // dP_ij = dO_i . v_j;  D_i = sum_j P_ij dP_ij;  dS_ij = P_ij (dP_ij - D_i)
+            // dP_ij = dO_i . v_j;  D_i = sum_j P_ij dP_ij;  dS_ij = P_ij (dP_ij - D_i) dLogit_ij / dS_ij,
+            // the gradient with respect to the scaled score s_ij = q_i . k_j * scale.
             double rowD = 0;
             for (int j = 0; j < nk; j++)
             {
@@ -93,7 +122,7 @@ public static class ReferenceAttention
             {
                 if (p[j] == 0)
                     continue;
-                double dS = p[j] * (dp[j] - rowD);
+                double dS = p[j] * (dp[j] - rowD) * dLogit[j];
                 for (int d = 0; d < dim; d++)
                 {
                     dq.Data[dq.Layout.IndexOf(b, i, h, d)] += s * dS * k[b, j, hk, d];
@@ -105,22 +134,30 @@ public static class ReferenceAttention
         return new Gradients(dq.Data, dk.Data, dv.Data);
     }
 
-    /// <summary>Fills <paramref name="p"/> with row i's softmax probabilities and returns its LSE (-inf when no key is visible).</summary>
-    private static double Probabilities(Float64Tensor q, Float64Tensor k, int b, int h, int hk, int i, double scale, bool causal, double[] p)
+    /// <summary>
+    /// Fills <paramref name="p"/> with row i's softmax probabilities and returns its LSE (-inf when no
+    /// key is visible); fills <paramref name="dLogit"/>, when given, with each logit's derivative with
+    /// respect to its scaled score.
+    /// </summary>
+    private static double Probabilities(Float64Tensor q, Float64Tensor k, int b, int h, int hk, int i, Logits logits,
+        double[] p, double[]? dLogit)
     {
         int nq = q.Layout.SeqLen, nk = k.Layout.SeqLen, dim = q.Layout.HeadDim;
         double max = double.NegativeInfinity;
         for (int j = 0; j < nk; j++)
         {
-            if (causal && j > i + nk - nq)
+            if (!logits.Visible(i, j, nq, nk))
             {
                 p[j] = double.NegativeInfinity;
+                if (dLogit is not null) dLogit[j] = 0;
                 continue;
             }
             double dot = 0;
             for (int d = 0; d < dim; d++)
                 dot += q[b, i, h, d] * k[b, j, hk, d];
-            p[j] = dot * scale;
+            var (logit, slope) = logits.Of(dot * logits.Scale, b, h, i, j, nq, nk);
+            p[j] = logit;
+            if (dLogit is not null) dLogit[j] = slope;
             max = Math.Max(max, p[j]);
         }
         if (double.IsNegativeInfinity(max))
@@ -137,5 +174,44 @@ public static class ReferenceAttention
         for (int j = 0; j < nk; j++)
             p[j] /= sum;
         return max + Math.Log(sum);
+    }
+
+    /// <summary>
+    /// How a score becomes a logit, written from FlashAttention-2's documented semantics: query i sees
+    /// key j when i + off - left &lt;= j &lt;= i + off + right (off = seqlen_k - seqlen_q; -1 unbounded;
+    /// causal caps right at 0); the logit is softcap * tanh(s / softcap) (when softcap &gt; 0) minus
+    /// slope_h * |i + off - j|, where s = q_i . k_j * scale.
+    /// </summary>
+    private sealed record Logits(double Scale, bool Causal, int Left, int Right, double Softcap, float[]? Slopes, int SlopeBatchStride)
+    {
+        public static Logits Plain(double scale, bool causal) => new(scale, causal, -1, -1, 0, null, 0);
+
+        public static Logits Of(AttentionOptions o, TensorLayout q) => new(
+            o.Scale ?? 1.0 / Math.Sqrt(q.HeadDim), o.Causal, o.Window?.Left ?? -1, o.Window?.Right ?? -1, o.Softcap,
+            o.AlibiSlopes, o.AlibiSlopes is { } s && s.Length != q.Heads ? q.Heads : 0);
+
+        public bool Visible(int i, int j, int nq, int nk)
+        {
+            long diagonal = (long)i + nk - nq;
+            if (Causal && j > diagonal) return false;
+            if (Left >= 0 && j < diagonal - Left) return false;
+            if (Right >= 0 && j > diagonal + Right) return false;
+            return true;
+        }
+
+        /// <summary>The logit of scaled score <paramref name="s"/> and d logit / d s.</summary>
+        public (double Logit, double Slope) Of(double s, int b, int h, int i, int j, int nq, int nk)
+        {
+            double logit = s, slope = 1;
+            if (Softcap > 0)
+            {
+                double t = Math.Tanh(s / Softcap);
+                logit = Softcap * t;
+                slope = 1 - t * t;
+            }
+            if (Slopes is not null)
+                logit -= Slopes[b * SlopeBatchStride + h] * Math.Abs((long)i + nk - nq - j);
+            return (logit, slope);
+        }
     }
 }

@@ -35,13 +35,14 @@ public static class BackwardKeyValueKernel
         SoftmaxGradient.Clear(t.Acc0, bc * dim);
         SoftmaxGradient.Clear(t.Acc1, bc * dim);
 
-        // Causality: query i sees key j when j <= i + offset, so rows before firstCol - offset see
-        // none of these keys and their tiles are skipped.
-        int firstVisibleRow = p.Mask.Causal != 0 ? Math.Max(0, firstCol - p.Mask.DiagonalOffset) : 0;
-        int firstTileRow = firstVisibleRow / br * br;
+        // Only the query rows that can see one of these keys (causal mask, sliding window) take
+        // part; the query tiles before and after them are skipped.
+        int firstTileRow = p.Mask.QueryStart(firstCol) / br * br;
+        int rowEnd = p.Mask.QueryEnd(firstCol + colsHere);
         for (int head = kvHead * p.QueryHeadsPerKvHead; head < (kvHead + 1) * p.QueryHeadsPerKvHead; head++)
         {
-            for (int firstRow = firstTileRow; firstRow < p.SeqLenQ; firstRow += br)
+            var scores = p.Scores.ForHead(batch, head);
+            for (int firstRow = firstTileRow; firstRow < rowEnd; firstRow += br)
             {
                 int rowsHere = Math.Min(br, p.SeqLenQ - firstRow);
                 Group.Barrier(); // the previous step is done with Q, dO, P, dS
@@ -49,7 +50,7 @@ public static class BackwardKeyValueKernel
                 TileLoader.LoadRowMajor<T, TOps>(p.DO, batch, head, firstRow, rowsHere, p.HeadDim, br, dim, t.DO, layout.RowStride);
                 SoftmaxGradient.LoadRowStats(p, batch, head, firstRow, br, t.LseLog2, t.Delta);
                 Group.Barrier();
-                t.Gradient(layout, p.Mask, p.ScaleLog2, firstRow, firstCol, br, bc, dim);
+                t.Gradient(layout, p.Mask, scores, p.ScaleLog2, firstRow, firstCol, br, bc, dim);
                 SoftmaxGradient.AccumulateTransposedProduct(t.Acc1, t.S, layout.ScoreStride, t.DO, layout.RowStride, bc, br, dim);
                 SoftmaxGradient.AccumulateTransposedProduct(t.Acc0, t.DS, layout.ScoreStride, t.Q, layout.RowStride, bc, br, dim);
             }

@@ -56,4 +56,7 @@ public struct BackwardParams<T> where T : unmanaged
 
     /// <summary>The mask the forward used.</summary>
     public AttentionMask Mask;
+
+    /// <summary>The score modifier the forward used (soft-capping, ALiBi).</summary>
+    public ScoreModifier Scores;
 }

@@ -36,15 +36,18 @@ public static class BackwardQueryKernel
         SoftmaxGradient.LoadRowStats(p, batch, head, firstRow, br, t.LseLog2, t.Delta);
         SoftmaxGradient.Clear(t.Acc0, br * dim);
 
+        var scores = p.Scores.ForHead(batch, head);
+
+        // Only the key tiles these rows can see (causal mask, sliding window): the rest are skipped.
         int keyEnd = p.Mask.KeyEnd(firstRow + rowsHere);
-        for (int firstCol = 0; firstCol < keyEnd; firstCol += bc)
+        for (int firstCol = p.Mask.KeyTileStart(firstRow, bc); firstCol < keyEnd; firstCol += bc)
         {
             int colsHere = Math.Min(bc, p.SeqLenK - firstCol);
             Group.Barrier(); // the previous step is done with K, V, P, dS
             TileLoader.LoadRowMajor<T, TOps>(p.K, batch, kvHead, firstCol, colsHere, p.HeadDim, bc, dim, t.K, layout.RowStride);
             TileLoader.LoadRowMajor<T, TOps>(p.V, batch, kvHead, firstCol, colsHere, p.HeadDim, bc, dim, t.V, layout.RowStride);
             Group.Barrier();
-            t.Gradient(layout, p.Mask, p.ScaleLog2, firstRow, firstCol, br, bc, dim);
+            t.Gradient(layout, p.Mask, scores, p.ScaleLog2, firstRow, firstCol, br, bc, dim);
             SoftmaxGradient.AccumulateProduct(t.Acc0, t.DS, layout.ScoreStride, t.K, layout.RowStride, br, bc, dim);
         }
 

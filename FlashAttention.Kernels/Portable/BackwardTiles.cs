@@ -24,12 +24,12 @@ internal struct BackwardTiles
     /// One query tile against one key tile: recompute S and dP, then P and dS in place
     /// (barriers included; the caller has loaded Q, dO, K, V, LSE and D).
     /// </summary>
-    public readonly void Gradient(BackwardSharedLayout layout, AttentionMask mask, float scaleLog2, int firstRow, int firstCol,
-        int br, int bc, int dim)
+    public readonly void Gradient(BackwardSharedLayout layout, AttentionMask mask, ScoreModifier scores, float scaleLog2,
+        int firstRow, int firstCol, int br, int bc, int dim)
     {
         SoftmaxGradient.ScoresAndOutputGradient(Q, DO, K, V, layout.RowStride, S, DS, layout.ScoreStride, br, bc, dim);
         Group.Barrier();
-        SoftmaxGradient.Apply(S, DS, layout.ScoreStride, LseLog2, Delta, mask, scaleLog2, firstRow, firstCol, br, bc);
+        SoftmaxGradient.Apply(S, DS, layout.ScoreStride, LseLog2, Delta, mask, scores, scaleLog2, firstRow, firstCol, br, bc);
         Group.Barrier();
     }
 }

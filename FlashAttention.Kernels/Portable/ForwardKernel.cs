@@ -47,9 +47,13 @@ public static class ForwardKernel
         OnlineSoftmax.Reset(m, l, br);
         var acc = OutputBlock.ForThread(Group.IdxX, dim);
 
-        // Causality hides every key tile at or past keyEnd from all rows of this block: skip them.
+        var scores = p.Scores.ForHead(batch, head);
+
+        // The causal mask and the sliding window hide every key tile before the block's first
+        // visible key and at or past keyEnd from all its rows: those tiles are skipped, so the
+        // work is proportional to the window, not to seqlen_k.
         int keyEnd = p.Mask.KeyEnd(firstRow + rowsHere);
-        for (int firstCol = 0; firstCol < keyEnd; firstCol += bc)
+        for (int firstCol = p.Mask.KeyTileStart(firstRow, bc); firstCol < keyEnd; firstCol += bc)
         {
             int colsHere = Math.Min(bc, p.SeqLenK - firstCol);
             Group.Barrier(); // the previous tile's P V product is done with the K/V space
@@ -58,7 +62,7 @@ public static class ForwardKernel
             ScoreTile.Compute(qt, layout.QtStride, kv, layout.KtStride, pt, layout.PtStride, br, bc, dim, p.ScaleLog2);
             Group.Barrier();
             // The softmax touches only Pt, m, l, alpha: V can overwrite K meanwhile.
-            OnlineSoftmax.Update(pt, layout.PtStride, m, l, alpha, p.Mask, firstRow, firstCol, br, bc);
+            OnlineSoftmax.Update(pt, layout.PtStride, m, l, alpha, p.Mask, scores, firstRow, firstCol, br, bc);
             TileLoader.LoadRowMajor<T, TOps>(p.V, batch, kvHead, firstCol, colsHere, p.HeadDim, bc, dim, kv, dim);
             Group.Barrier();
             acc.AccumulatePV(alpha, pt, layout.PtStride, kv, bc, dim);

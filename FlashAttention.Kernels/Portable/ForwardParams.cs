@@ -41,8 +41,14 @@ public struct ForwardParams<T> where T : unmanaged
     /// <summary>Softmax scale times log2(e), so the kernel exponentiates with exp2.</summary>
     public float ScaleLog2;
 
-    /// <summary>The mask (causality) that applies inside the tiles.</summary>
+    /// <summary>The mask (causality, sliding window) that applies inside the tiles.</summary>
     public AttentionMask Mask;
+
+    /// <summary>
+    /// Soft-capping and ALiBi applied to visible scores (the portable kernels; the tensor-core kernel
+    /// does not read it yet and the engine does not send it such launches).
+    /// </summary>
+    public ScoreModifier Scores;
 
     /// <summary>
     /// 1 when every row of Q, K, V and O starts on a 16-byte boundary (aligned bases and strides, head

@@ -23,12 +23,13 @@ internal static class OnlineSoftmax
     }
 
     /// <summary>
-    /// Folds one tile of scores (Pt [c][r]) into m and l: masks, replaces the scores by
-    /// p = exp2(s - m_new) in place, and leaves alpha per row for the output rescale.
+    /// Folds one tile of scores (Pt [c][r]) into m and l: masks, applies the score modifier
+    /// (soft-capping, ALiBi) to the visible scores, replaces them by p = exp2(s - m_new) in place,
+    /// and leaves alpha per row for the output rescale.
     /// </summary>
     public static void Update(
         ArrayView<float> pt, int ptStride, ArrayView<float> m, ArrayView<float> l, ArrayView<float> alpha,
-        AttentionMask mask, int firstRow, int firstCol, int br, int bc)
+        AttentionMask mask, ScoreModifier scores, int firstRow, int firstCol, int br, int bc)
     {
         for (int r = Group.IdxX; r < br; r += Group.DimX)
         {
@@ -38,10 +39,21 @@ internal static class OnlineSoftmax
             for (int c = 0; c < bc; c++)
             {
                 int at = c * ptStride + r;
-                if (mask.IsMasked(i, firstCol + c))
+                int j = firstCol + c;
+                if (mask.IsMasked(i, j))
+                {
                     pt[at] = float.NegativeInfinity;
+                }
                 else
-                    mNew = XMath.Max(mNew, pt[at]);
+                {
+                    float s = pt[at];
+                    if (scores.IsActive)
+                    {
+                        s = scores.Apply(s, i, j);
+                        pt[at] = s;
+                    }
+                    mNew = XMath.Max(mNew, s);
+                }
             }
 
             // While every key so far is masked m stays -inf; exponentiating against 0 instead

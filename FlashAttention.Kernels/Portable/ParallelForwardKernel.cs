@@ -46,9 +46,13 @@ public static class ParallelForwardKernel
         var row = SoftmaxRowShare.ForThread(Group.IdxX, br);
         var acc = OutputBlock.ForThread(Group.IdxX, dim);
 
-        // Causality hides every key tile at or past keyEnd from all rows of this block: skip them.
+        var scores = p.Scores.ForHead(batch, head);
+
+        // The causal mask and the sliding window hide every key tile before the block's first
+        // visible key and at or past keyEnd from all its rows: those tiles are skipped, so the
+        // work is proportional to the window, not to seqlen_k.
         int keyEnd = p.Mask.KeyEnd(firstRow + rowsHere);
-        for (int firstCol = 0; firstCol < keyEnd; firstCol += bc)
+        for (int firstCol = p.Mask.KeyTileStart(firstRow, bc); firstCol < keyEnd; firstCol += bc)
         {
             int colsHere = Math.Min(bc, p.SeqLenK - firstCol);
             Group.Barrier(); // the previous tile's P V product is done with K/V, Pt and alpha
@@ -57,7 +61,7 @@ public static class ParallelForwardKernel
             ScoreTile.ComputeSplit(qt, layout.QtStride, kv, layout.KtStride, pt, layout.PtStride, layout.PtSliceFloats,
                 layout.Splits, br, bc, dim, p.ScaleLog2);
             Group.Barrier();
-            row.PartialMax(pt, layout.PtStride, layout.PtSliceFloats, layout.Splits, reduce, p.Mask, firstRow, firstCol,
+            row.PartialMax(pt, layout.PtStride, layout.PtSliceFloats, layout.Splits, reduce, p.Mask, scores, firstRow, firstCol,
                 br, bc, layout.ThreadsPerRow);
             // S is done with K: V overwrites it while the row maxima are combined.
             TileLoader.LoadRowMajor<T, TOps>(p.V, batch, kvHead, firstCol, colsHere, p.HeadDim, bc, dim, kv, dim);

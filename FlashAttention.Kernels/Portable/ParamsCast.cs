@@ -21,6 +21,7 @@ public static class ParamsCast
         QueryHeadsPerKvHead = p.QueryHeadsPerKvHead,
         ScaleLog2 = p.ScaleLog2,
         Mask = p.Mask,
+        Scores = p.Scores,
         VectorAligned = p.VectorAligned,
     };
 
@@ -47,6 +48,7 @@ public static class ParamsCast
         Scale = p.Scale,
         ScaleLog2 = p.ScaleLog2,
         Mask = p.Mask,
+        Scores = p.Scores,
     };
 
     private static StridedTensor<TTo> As<TFrom, TTo>(this StridedTensor<TFrom> t)

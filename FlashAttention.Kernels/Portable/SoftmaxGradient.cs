@@ -34,24 +34,32 @@ internal static class SoftmaxGradient
     }
 
     /// <summary>
-    /// In place: S becomes P = exp2(S * scaleLog2 - LSE * log2 e), 0 where masked or where the row saw
-    /// no key in the forward (LSE = -inf); dP becomes dS = P * (dP - D).
+    /// In place: S becomes P = exp2(modified(S * scaleLog2) - LSE * log2 e), 0 where masked or where
+    /// the row saw no key in the forward (LSE = -inf); dP becomes the gradient with respect to the
+    /// scaled score, dS = P * (dP - D) times the modifier's slope (1 - tanh² under soft-capping).
     /// </summary>
     public static void Apply(
         ArrayView<float> s, ArrayView<float> dp, int scoreStride, ArrayView<float> lseLog2, ArrayView<float> delta,
-        AttentionMask mask, float scaleLog2, int firstRow, int firstCol, int br, int bc)
+        AttentionMask mask, ScoreModifier scores, float scaleLog2, int firstRow, int firstCol, int br, int bc)
     {
         for (int idx = Group.IdxX; idx < br * bc; idx += Group.DimX)
         {
             int r = idx / bc;
             int c = idx - r * bc;
             int at = r * scoreStride + c;
+            int i = firstRow + r;
+            int j = firstCol + c;
             float rowLse = lseLog2[r];
-            float prob = mask.IsMasked(firstRow + r, firstCol + c) || rowLse == float.NegativeInfinity
-                ? 0f
-                : XMath.Exp2(s[at] * scaleLog2 - rowLse);
+            float prob = 0f;
+            float slope = 0f;
+            if (!mask.IsMasked(i, j) && rowLse != float.NegativeInfinity)
+            {
+                var (logit, dLogit) = scores.LogitAndSlope(s[at] * scaleLog2, i, j);
+                prob = XMath.Exp2(logit - rowLse);
+                slope = dLogit;
+            }
             s[at] = prob;
-            dp[at] = prob * (dp[at] - delta[r]);
+            dp[at] = prob * (dp[at] - delta[r]) * slope;
         }
     }
 

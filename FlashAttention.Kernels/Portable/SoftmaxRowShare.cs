@@ -34,25 +34,28 @@ internal struct SoftmaxRowShare
     }
 
     /// <summary>
-    /// Sums the score slices of this thread's keys into slice 0 (masked keys become -inf) and
-    /// leaves the maximum over them in <paramref name="reduce"/>[Part * Br + R]. A barrier must
-    /// follow before <see cref="Exponentiate"/>.
+    /// Sums the score slices of this thread's keys into slice 0 (masked keys become -inf, visible
+    /// ones pass through the score modifier) and leaves the maximum over them in
+    /// <paramref name="reduce"/>[Part * Br + R]. A barrier must follow before <see cref="Exponentiate"/>.
     /// </summary>
     public readonly void PartialMax(
         ArrayView<float> pt, int ptStride, int sliceFloats, int splits, ArrayView<float> reduce,
-        AttentionMask mask, int firstRow, int firstCol, int br, int bc, int threadsPerRow)
+        AttentionMask mask, ScoreModifier scores, int firstRow, int firstCol, int br, int bc, int threadsPerRow)
     {
         int i = firstRow + R;
         float partMax = float.NegativeInfinity;
         for (int c = Part; c < bc; c += threadsPerRow)
         {
             int at = c * ptStride + R;
+            int j = firstCol + c;
             float s = pt[at];
             for (int k = 1; k < splits; k++)
                 s += pt[k * sliceFloats + at];
-            if (mask.IsMasked(i, firstCol + c))
+            if (mask.IsMasked(i, j))
                 s = float.NegativeInfinity;
-            if (splits > 1 || s == float.NegativeInfinity)
+            else if (scores.IsActive)
+                s = scores.Apply(s, i, j);
+            if (splits > 1 || scores.IsActive || s == float.NegativeInfinity)
                 pt[at] = s;
             partMax = XMath.Max(partMax, s);
         }

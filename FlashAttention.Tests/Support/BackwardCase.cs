@@ -7,10 +7,13 @@ namespace FlashAttention.Tests.Support;
 /// dV poisoned with NaN, then judged against the float64 reference backward under FlashAttention's
 /// rule (error &lt;= 2 x naive backward in the input precision + slack).
 /// </summary>
-public sealed record BackwardCase(int Batch, int SeqQ, int SeqK, int HeadsQ, int HeadsKv, int HeadDim, bool Causal, TileConfig? Tile = null) : IAttentionCase
+public sealed record BackwardCase(int Batch, int SeqQ, int SeqK, int HeadsQ, int HeadsKv, int HeadDim, bool Causal, TileConfig? Tile = null,
+    float? Scale = null, AttentionWindow? Window = null, float[]? AlibiSlopes = null, float Softcap = 0) : IAttentionCase
 {
     public override string ToString() =>
-        $"b{Batch} sq{SeqQ} sk{SeqK} hq{HeadsQ} hkv{HeadsKv} d{HeadDim}{(Causal ? " causal" : "")}{(Tile is { } t ? $" tile{t.Br}x{t.Bc}" : "")}";
+        $"b{Batch} sq{SeqQ} sk{SeqK} hq{HeadsQ} hkv{HeadsKv} d{HeadDim}{(Causal ? " causal" : "")}{(Tile is { } t ? $" tile{t.Br}x{t.Bc}" : "")}" +
+        $"{(Scale is { } s ? $" scale{s}" : "")}{(Window is { } win ? $" window({win.Left},{win.Right})" : "")}" +
+        $"{(AlibiSlopes is { } a ? $" alibi[{string.Join(",", a)}]" : "")}{(Softcap != 0 ? $" softcap{Softcap}" : "")}";
 
     public void Check<T>(AttentionEngine engine) where T : unmanaged
     {
@@ -20,7 +23,10 @@ public sealed record BackwardCase(int Batch, int SeqQ, int SeqK, int HeadsQ, int
         var k = rng.Bshd<T>(Batch, SeqK, HeadsKv, HeadDim);
         var v = rng.Bshd<T>(Batch, SeqK, HeadsKv, HeadDim);
         var dOut = rng.Bshd<T>(Batch, SeqQ, HeadsQ, HeadDim);
-        var options = new AttentionOptions { Causal = Causal, ReturnLse = true, BackwardTile = Tile };
+        var options = new AttentionOptions
+        {
+            Causal = Causal, ReturnLse = true, BackwardTile = Tile, Scale = Scale, Window = Window, AlibiSlopes = AlibiSlopes, Softcap = Softcap,
+        };
         var forward = engine.Forward(q, k, v, options);
 
         var dq = Poisoned<T>(q.Layout);
@@ -29,8 +35,8 @@ public sealed record BackwardCase(int Batch, int SeqQ, int SeqK, int HeadsQ, int
         engine.Backward(dOut, q, k, v, forward.Output, forward.Lse!, dq, dk, dv, options);
 
         float scale = options.ScaleFor(HeadDim);
-        var reference = ReferenceAttention.Backward(dOut, q, k, v, scale, Causal);
-        var naive = NaiveBackward.Run(dOut, q, k, v, scale, Causal);
+        var reference = ReferenceAttention.Backward(dOut, q, k, v, options);
+        var naive = NaiveBackward.Run(dOut, q, k, v, scale, Causal, options);
         Judge(name, rng.Seed, "dQ", reference.DQ, naive.DQ, dq);
         Judge(name, rng.Seed, "dK", reference.DK, naive.DK, dk);
         Judge(name, rng.Seed, "dV", reference.DV, naive.DV, dv);

@@ -9,12 +9,22 @@ namespace FlashAttention.Tests.Support;
 public sealed record ForwardCase(
     int Batch, int SeqQ, int SeqK, int HeadsQ, int HeadsKv, int HeadDim, bool Causal,
     bool BhsdLayout = false, float? Scale = null, TileConfig? Tile = null,
-    KernelPath Kernel = KernelPath.Auto, TensorCoreTile? TensorCoreTile = null) : IAttentionCase
+    KernelPath Kernel = KernelPath.Auto, TensorCoreTile? TensorCoreTile = null,
+    AttentionWindow? Window = null, float[]? AlibiSlopes = null, float Softcap = 0) : IAttentionCase
 {
     public override string ToString() =>
         $"b{Batch} sq{SeqQ} sk{SeqK} hq{HeadsQ} hkv{HeadsKv} d{HeadDim}{(Causal ? " causal" : "")}{(BhsdLayout ? " bhsd" : "")}" +
         $"{(Scale is { } s ? $" scale{s}" : "")}{(Tile is { } t ? $" tile{t.Br}x{t.Bc}x{t.Threads} {t.Variant}" : "")}" +
-        $"{(Kernel != KernelPath.Auto ? $" {Kernel}" : "")}{(TensorCoreTile is { } w ? $" warps{w.Warps}" : "")}";
+        $"{(Kernel != KernelPath.Auto ? $" {Kernel}" : "")}{(TensorCoreTile is { } w ? $" warps{w.Warps}" : "")}" +
+        $"{(Window is { } win ? $" window({win.Left},{win.Right})" : "")}" +
+        $"{(AlibiSlopes is { } a ? $" alibi[{string.Join(",", a)}]" : "")}{(Softcap != 0 ? $" softcap{Softcap}" : "")}";
+
+    /// <summary>The options this case runs with (its output and LSE are passed separately).</summary>
+    public AttentionOptions Options => new()
+    {
+        Causal = Causal, Scale = Scale, Tile = Tile, Kernel = Kernel, TensorCoreTile = TensorCoreTile,
+        Window = Window, AlibiSlopes = AlibiSlopes, Softcap = Softcap,
+    };
 
     /// <summary>Runs the case for element type <typeparamref name="T"/> and asserts.</summary>
     public void Check<T>(AttentionEngine engine) where T : unmanaged
@@ -28,7 +38,7 @@ public sealed record ForwardCase(
             ? HostTensor<T>.Bhsd(Poisoned<T>(q.Data.Length), Batch, HeadsQ, SeqQ, HeadDim)
             : HostTensor<T>.Bshd(Poisoned<T>(q.Data.Length), Batch, SeqQ, HeadsQ, HeadDim);
         var lse = Enumerable.Repeat(float.NaN, Batch * HeadsQ * SeqQ).ToArray();
-        var options = new AttentionOptions { Causal = Causal, Scale = Scale, Tile = Tile, Kernel = Kernel, TensorCoreTile = TensorCoreTile };
+        var options = Options;
 
         engine.Forward(q, k, v, output, lse, options);
 
@@ -39,8 +49,8 @@ public sealed record ForwardCase(
     public void Judge<T>(string name, int seed, HostTensor<T> q, HostTensor<T> k, HostTensor<T> v, float scale,
         HostTensor<T> output, float[] lse) where T : unmanaged
     {
-        var reference = ReferenceAttention.Forward(q, k, v, scale, Causal);
-        var naive = NaiveAttention.Forward(q, k, v, scale, Causal);
+        var reference = ReferenceAttention.Forward(q, k, v, Options with { Scale = scale });
+        var naive = NaiveAttention.Forward(q, k, v, scale, Causal, Options);
         int dim = HeadDim, hq = HeadsQ, sq = SeqQ;
         double Out(double[] flat, int i) => flat[i];
         double Ours(int i)

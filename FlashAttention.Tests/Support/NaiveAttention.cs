@@ -9,9 +9,12 @@ namespace FlashAttention.Tests.Support;
 public static class NaiveAttention
 {
     /// <summary>Output [batch, seqlen_q, heads_q, headdim] and natural-log LSE [batch, heads_q, seqlen_q], as float64 arrays.</summary>
-    public static (double[] Output, double[] Lse) Forward<T>(HostTensor<T> q, HostTensor<T> k, HostTensor<T> v, float scale, bool causal)
+    /// <param name="variants">Window, soft cap and ALiBi slopes to apply (<see cref="NaiveLogits"/>); null for none.</param>
+    public static (double[] Output, double[] Lse) Forward<T>(HostTensor<T> q, HostTensor<T> k, HostTensor<T> v, float scale, bool causal,
+        AttentionOptions? variants = null)
         where T : unmanaged
     {
+        var logits = new NaiveLogits(variants, q.Layout.Heads);
         var (ql, kl) = (q.Layout, k.Layout);
         int batch = ql.Batch, nq = ql.SeqLen, nk = kl.SeqLen, hq = ql.Heads, dim = ql.HeadDim;
         int group = hq / kl.Heads;
@@ -27,7 +30,7 @@ public static class NaiveAttention
             float max = float.NegativeInfinity;
             for (int j = 0; j < nk; j++)
             {
-                if (causal && j > i + nk - nq)
+                if (!logits.Visible(i, j, nq, nk, causal))
                 {
                     s[j] = float.NegativeInfinity;
                     continue;
@@ -35,7 +38,7 @@ public static class NaiveAttention
                 float dot = 0;
                 for (int d = 0; d < dim; d++)
                     dot += Elements.ToSingle(q[b, i, h, d]) * Elements.ToSingle(k[b, j, hk, d]);
-                s[j] = Round<T>(dot * scale);
+                s[j] = logits.Logit<T>(Round<T>(dot * scale), b, h, i, j, nq, nk);
                 max = MathF.Max(max, s[j]);
             }
             long lseAt = ((long)b * hq + h) * nq + i;

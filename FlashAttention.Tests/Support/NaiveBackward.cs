@@ -8,9 +8,11 @@ namespace FlashAttention.Tests.Support;
 public static class NaiveBackward
 {
     /// <summary>dQ, dK, dV as float64 arrays, contiguous [batch, seqlen, heads, headdim].</summary>
+    /// <param name="variants">Window, soft cap and ALiBi slopes to apply (<see cref="NaiveLogits"/>); null for none.</param>
     public static (double[] DQ, double[] DK, double[] DV) Run<T>(HostTensor<T> dOut, HostTensor<T> q, HostTensor<T> k, HostTensor<T> v,
-        float scale, bool causal) where T : unmanaged
+        float scale, bool causal, AttentionOptions? variants = null) where T : unmanaged
     {
+        var logits = new NaiveLogits(variants, q.Layout.Heads);
         var (ql, kl) = (q.Layout, k.Layout);
         int batch = ql.Batch, nq = ql.SeqLen, nk = kl.SeqLen, hq = ql.Heads, hkv = kl.Heads, dim = ql.HeadDim;
         int group = hq / hkv;
@@ -26,14 +28,17 @@ public static class NaiveBackward
             for (int i = 0; i < nq; i++)
             {
                 var s = new float[nk];
+                var slope = new float[nk];
                 float max = float.NegativeInfinity;
                 for (int j = 0; j < nk; j++)
                 {
-                    if (causal && j > i + nk - nq) { s[j] = float.NegativeInfinity; continue; }
+                    if (!logits.Visible(i, j, nq, nk, causal)) { s[j] = float.NegativeInfinity; continue; }
                     float dot = 0;
                     for (int d = 0; d < dim; d++)
                         dot += F(q[b, i, h, d]) * F(k[b, j, hk, d]);
-                    s[j] = R<T>(dot * scale);
+                    float scaled = R<T>(dot * scale);
+                    s[j] = logits.Logit<T>(scaled, b, h, i, j, nq, nk);
+                    slope[j] = logits.Slope<T>(scaled);
                     max = MathF.Max(max, s[j]);
                 }
                 if (float.IsNegativeInfinity(max))
@@ -52,7 +57,7 @@ public static class NaiveBackward
                     rowD += p[i, j] * dp[j];
                 }
                 for (int j = 0; j < nk; j++)
-                    ds[i, j] = R<T>(p[i, j] * (dp[j] - rowD));
+                    ds[i, j] = R<T>(R<T>(p[i, j] * (dp[j] - rowD)) * slope[j]);
             }
             for (int i = 0; i < nq; i++)
             for (int d = 0; d < dim; d++)

@@ -1,0 +1,37 @@
+using FlashAttention.Kernels.Portable;
+
+namespace FlashAttention;
+
+public sealed partial class AttentionEngine
+{
+    // The ALiBi slopes on the device, reused between calls (at least one element, so the kernels
+    // always receive a real view, even with ALiBi off).
+    private MemoryBuffer1D<float, Stride1D.Dense>? alibiSlopes;
+
+    /// <summary>The causal mask and sliding window of a call.</summary>
+    private static AttentionMask MaskOf(AttentionOptions options, int seqLenQ, int seqLenK) =>
+        new(seqLenQ, seqLenK, options.Causal,
+            options.Window?.Left ?? AttentionWindow.Unbounded, options.Window?.Right ?? AttentionWindow.Unbounded);
+
+    /// <summary>
+    /// The soft cap and ALiBi slopes of a call (validated already). The slopes are copied on the
+    /// default stream, so the copy waits for earlier launches that read the buffer and precedes this one.
+    /// </summary>
+    private ScoreModifier ScoresOf(AttentionOptions options, TensorLayout q, int seqLenK)
+    {
+        var slopes = options.AlibiSlopes;
+        int length = Math.Max(1, slopes?.Length ?? 0);
+        if (alibiSlopes is null || alibiSlopes.Length < length)
+        {
+            Accelerator.DefaultStream.Synchronize(); // an earlier launch may still read the old buffer
+            alibiSlopes?.Dispose();
+            alibiSlopes = Accelerator.Allocate1D<float>(length);
+        }
+        var view = alibiSlopes.View.SubView(0, length);
+        if (slopes is not null)
+            view.CopyFromCPU(Accelerator.DefaultStream, slopes);
+        // [heads_q] slopes repeat for every batch item; [batch, heads_q] ones advance by heads_q.
+        int batchStride = slopes is not null && slopes.Length != q.Heads ? q.Heads : 0;
+        return new ScoreModifier(q.SeqLen, seqLenK, options.Softcap, view, slopes is not null, batchStride);
+    }
+}

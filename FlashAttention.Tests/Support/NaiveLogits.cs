@@ -1,0 +1,43 @@
+namespace FlashAttention.Tests.Support;
+
+/// <summary>
+/// The score variants (sliding window, soft cap, ALiBi) as the naive low-precision baselines apply
+/// them: in float32, rounded to the element type after each step, as PyTorch does in the input
+/// dtype (scores / softcap, tanh, * softcap, + bias).
+/// </summary>
+public sealed class NaiveLogits(AttentionOptions? options, int headsQ)
+{
+    private readonly int left = options?.Window?.Left ?? -1;
+    private readonly int right = options?.Window?.Right ?? -1;
+    private readonly float softcap = options?.Softcap ?? 0f;
+    private readonly float[]? slopes = options?.AlibiSlopes;
+    private readonly int slopeBatchStride = options?.AlibiSlopes is { } s && s.Length != headsQ ? headsQ : 0;
+
+    /// <summary>Whether query i sees key j (the causal mask and the window).</summary>
+    public bool Visible(int i, int j, int nq, int nk, bool causal)
+    {
+        int diagonal = i + nk - nq;
+        return !(causal && j > diagonal) && !(left >= 0 && j < diagonal - left) && !(right >= 0 && j > diagonal + right);
+    }
+
+    /// <summary>The logit from a scaled score already rounded to <typeparamref name="T"/>.</summary>
+    public float Logit<T>(float s, int b, int h, int i, int j, int nq, int nk) where T : unmanaged
+    {
+        if (softcap > 0)
+            s = R<T>(softcap * R<T>(MathF.Tanh(R<T>(s / softcap))));
+        if (slopes is not null)
+            s = R<T>(s - slopes[b * slopeBatchStride + h] * Math.Abs(i + nk - nq - j));
+        return s;
+    }
+
+    /// <summary>d logit / d score (1 - tanh², rounded) for a scaled score rounded to <typeparamref name="T"/>.</summary>
+    public float Slope<T>(float s) where T : unmanaged
+    {
+        if (softcap <= 0)
+            return 1f;
+        float t = R<T>(MathF.Tanh(R<T>(s / softcap)));
+        return R<T>(1f - R<T>(t * t));
+    }
+
+    private static float R<T>(float x) where T : unmanaged => Elements.ToSingle(Elements.FromSingle<T>(x));
+}
