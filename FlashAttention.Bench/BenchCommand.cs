@@ -28,7 +28,7 @@ public static class BenchCommand
         var inputSets = new Option<int>("--input-sets") { Description = "Random input sets rotated between runs.", DefaultValueFactory = _ => 3 };
         var outJson = new Option<FileInfo?>("--out-json") { Description = "Write every figure as JSON." };
         var outCsv = new Option<FileInfo?>("--out-csv") { Description = "Write every figure as CSV." };
-        var kernels = ListOption("--kernels", "Forward kernels, each timed: auto, portable, tc (tensor cores, default tile), tcN[xR][@G] (N warps of R rows, G groups per SM).", "auto");
+        var kernels = ListOption("--kernels", "Forward kernels, each timed: auto, portable, tc (tensor cores, default tile), tcN[xR][bC][@G] (N warps of R rows, C keys per tile, G groups per SM).", "auto");
 
         var command = new Command("bench", "Time FlashAttention's standard sweep; TFLOPs = 4*B*N^2*H*d / time (halved when causal, backward 2.5x).")
         {

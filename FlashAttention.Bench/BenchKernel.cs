@@ -2,7 +2,8 @@ namespace FlashAttention.Bench;
 
 /// <summary>
 /// A forward kernel choice the sweep can time: auto, portable, tc (tensor cores, default tile) or
-/// tcN[xR][@G] (tensor cores, N warps per group of R rows each, G groups per SM as launch bounds),
+/// tcN[xR][bC][@G] (tensor cores, N warps per group of R rows each, C keys per tile, G groups per SM
+/// as launch bounds),
 /// each reported under its own implementation name.
 /// </summary>
 public sealed record BenchKernel(string Name, KernelPath Path, TensorCoreTile? Tile)
@@ -17,19 +18,21 @@ public sealed record BenchKernel(string Name, KernelPath Path, TensorCoreTile? T
         _ when text.StartsWith("tc", StringComparison.Ordinal) && TryTile(text[2..]) is { } tile =>
             new(text, KernelPath.TensorCore, tile),
         _ => throw new BenchInputException(
-            $"--kernels: unknown kernel '{text}'; expected auto, portable, tc or tcN[xR][@G] (N warps of R rows, G groups per SM as launch bounds; e.g. tc8, tc4x32, tc8@2)"),
+            $"--kernels: unknown kernel '{text}'; expected auto, portable, tc or tcN[xR][bC][@G] (N warps of R rows, C keys per tile, G groups per SM as launch bounds; e.g. tc8, tc4x32, tc4x32b32, tc8@2)"),
     };
 
     private static TensorCoreTile? TryTile(string spec)
     {
         var parts = spec.Split('@');
-        var shape = parts[0].Split('x');
-        int rows = 16, groups = 0;
-        if (parts.Length > 2 || shape.Length > 2 || !int.TryParse(shape[0], out int warps)
+        var keys = parts[0].Split('b');
+        var shape = keys[0].Split('x');
+        int rows = 16, groups = 0, bc = 64;
+        if (parts.Length > 2 || keys.Length > 2 || shape.Length > 2 || !int.TryParse(shape[0], out int warps)
             || (shape.Length == 2 && !int.TryParse(shape[1], out rows))
+            || (keys.Length == 2 && !int.TryParse(keys[1], out bc))
             || (parts.Length == 2 && !int.TryParse(parts[1], out groups)))
             return null;
-        return new TensorCoreTile(warps, groups, rows);
+        return new TensorCoreTile(warps, groups, rows, bc);
     }
 
     /// <summary>The implementation name in the results ("flash-" + the kernel name; auto names what it picked).</summary>

@@ -48,8 +48,7 @@ public sealed record AttentionOptions
     public bool ReturnLse { get; init; }
 
     /// <summary>
-    /// Which forward kernel runs: by default the tensor-core one where the device and element type allow it
-    /// and no <see cref="Window"/>, <see cref="AlibiSlopes"/> or <see cref="Softcap"/> is set (those run on the portable kernel).
+    /// Which forward kernel runs: by default the tensor-core one where the device and element type allow it.
     /// </summary>
     public KernelPath Kernel { get; init; }
 
@@ -64,15 +63,4 @@ public sealed record AttentionOptions
 
     /// <summary>The scale used for <paramref name="headDim"/>.</summary>
     public float ScaleFor(int headDim) => Scale ?? 1f / MathF.Sqrt(headDim);
-
-    /// <summary>
-    /// The first score variant these options ask for (<c>Window</c>, <c>AlibiSlopes</c>, <c>Softcap</c>),
-    /// or null: the tensor-core kernel does not run them yet.
-    /// </summary>
-    /// A window with both sides unbounded is full attention, as FlashAttention-2 treats (-1, -1).
-    internal string? ScoreVariant =>
-        Window is { Left: >= 0 } or { Right: >= 0 } ? nameof(Window)
-        : AlibiSlopes is not null ? nameof(AlibiSlopes)
-        : Softcap != 0 ? nameof(Softcap)
-        : null;
 }

@@ -6,8 +6,7 @@ public enum KernelPath
     /// <summary>
     /// The tensor-core kernel on CUDA devices of compute capability 8.0 or newer with Half or BFloat16
     /// inputs, the portable kernel everywhere else. Naming a <see cref="AttentionOptions.Tile"/> picks the
-    /// portable kernel, naming a <see cref="AttentionOptions.TensorCoreTile"/> the tensor-core one. A sliding
-    /// window, ALiBi slopes or a soft cap pick the portable kernel (the tensor-core one lacks them for now).
+    /// portable kernel, naming a <see cref="AttentionOptions.TensorCoreTile"/> the tensor-core one.
     /// </summary>
     Auto,
 

@@ -28,6 +28,12 @@ public class TensorCoreForwardTests
         { "float16", Tc(2, 45, 40, 1, 1, 64, causal: false, bhsd: true) },
         { "float16", Tc(1, 150, 90, 1, 1, 64, causal: true, rows: 32) },   // 32 rows per warp: two blocks share K/V fragments
         { "bfloat16", Tc(1, 47, 70, 1, 1, 128, causal: false, rows: 32) }, // rows end inside the bottom blocks
+        // Score variants: window tiles skipped on both sides and cut inside, ALiBi, soft cap, custom scale.
+        { "float16", Tc(1, 130, 203, 1, 1, 64, causal: false) with { Window = new(40, 20) } },
+        { "float16", Tc(1, 150, 90, 2, 1, 64, causal: true, rows: 32) with { Window = new(30, AttentionWindow.Unbounded), AlibiSlopes = [0.25f, 0.0625f] } },
+        { "float16", Tc(1, 70, 70, 1, 1, 64, causal: false) with { Scale = 0.9f, Softcap = 5f } },
+        // 32-key tiles with two row blocks per warp.
+        { "float16", Tc(1, 150, 90, 1, 1, 64, causal: true, rows: 32) with { TensorCoreTile = new TensorCoreTile(4, WarpRows: 32, Bc: 32) } },
     };
 
     private static ForwardCase Tc(int b, int sq, int sk, int hq, int hkv, int d, bool causal, int warps = 4, bool bhsd = false, int rows = 16) =>

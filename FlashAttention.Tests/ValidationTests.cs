@@ -131,44 +131,6 @@ public class ValidationTests
         Rejects(Tensor(1, 8, 2, 32), Tensor(1, 8, 2, 32), Tensor(1, 8, 2, 32), "options", text,
             options: new AttentionOptions { Softcap = softcap });
 
-    /// <summary>The tensor-core kernel has no window, ALiBi or soft cap yet: asking for it with one is refused, naming the option.</summary>
-    [Theory]
-    [InlineData("Window")]
-    [InlineData("AlibiSlopes")]
-    [InlineData("Softcap")]
-    public void Score_variants_refuse_the_tensor_core_kernel(string variant)
-    {
-        var options = variant switch
-        {
-            "Window" => new AttentionOptions { Window = new(8, 0) },
-            "AlibiSlopes" => new AttentionOptions { AlibiSlopes = [0.5f] },
-            _ => new AttentionOptions { Softcap = 30f },
-        };
-        var q = HostTensor<Half>.Bshd(new Half[8 * 32], 1, 8, 1, 32);
-        var output = HostTensor<Half>.Bshd(Enumerable.Repeat((Half)Sentinel, 8 * 32).ToArray(), 1, 8, 1, 32);
-        foreach (var asked in new[] { options with { Kernel = KernelPath.TensorCore }, options with { TensorCoreTile = new TensorCoreTile(4) } })
-        {
-            var act = () => TestDevice.TensorCoreEngine.Forward(q, q, q, output, null, asked);
-            act.Should().Throw<ArgumentException>().Where(e => e.ParamName == "options" &&
-                e.Message.Contains($"{variant} is not supported by the tensor-core kernel yet"));
-            output.Data.Should().OnlyContain(x => x == (Half)Sentinel, "nothing is launched");
-        }
-    }
-
-    /// <summary>
-    /// What keeps a call off the tensor-core kernel: a window with a bound, slopes, a soft cap. A window
-    /// with both sides unbounded is full attention (FlashAttention-2's (-1, -1)) and does not.
-    /// </summary>
-    [Fact]
-    public void Score_variants_that_need_the_portable_kernel()
-    {
-        new AttentionOptions { Window = new(-1, -1), Causal = true }.ScoreVariant.Should().BeNull();
-        new AttentionOptions { Window = new(-1, 0) }.ScoreVariant.Should().Be("Window");
-        new AttentionOptions { AlibiSlopes = [1f] }.ScoreVariant.Should().Be("AlibiSlopes");
-        new AttentionOptions { Softcap = 1f }.ScoreVariant.Should().Be("Softcap");
-        AttentionOptions.Default.ScoreVariant.Should().BeNull();
-    }
-
     [Fact]
     public void Unsupported_element_type_is_refused()
     {

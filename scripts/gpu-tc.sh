@@ -13,7 +13,16 @@ nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv > "$OUT/de
 has() { [[ " $PARTS " == *" $1 "* ]]; }
 
 if has ptx; then
-  [ -f .gpu/ptx.tar.xz ] && tar -C .gpu -xJf .gpu/ptx.tar.xz
+  if [ -n "${PTX_MATCH:-}" ]; then
+    # Compile the PTX here (the machine has more cores than the build machine); time each kernel.
+    rm -rf .gpu/ptx; mkdir -p .gpu/ptx
+    for m in ${PTX_MATCH}; do
+      /usr/bin/time -f "dump-ptx $m: %e s" "$APP" dump-ptx --out /tmp/ptx1 --only tc --match "^tc_fwd_$m\$" > /dev/null 2>> "$OUT/compile-times.txt"
+    done
+    mv /tmp/ptx1/*.ptx .gpu/ptx/; cat "$OUT/compile-times.txt"
+  elif [ -f .gpu/ptx.tar.xz ]; then
+    tar -C .gpu -xJf .gpu/ptx.tar.xz
+  fi
   for f in .gpu/ptx/*.ptx; do
     sed 's/\.target sm_80/.target sm_90/' "$f" > /tmp/k.ptx
     echo "$(basename "$f" .ptx): $(ptxas -arch=sm_90 -v /tmp/k.ptx -o /tmp/k.cubin 2>&1 | grep -E 'registers|spill|stack' | tr -s ' \n' ' ')"

@@ -123,21 +123,12 @@ public sealed partial class AttentionEngine
     private ForwardPlan PlanForward<T>(int headDim, AttentionOptions options) where T : unmanaged
     {
         bool sixteenBit = typeof(T) == typeof(Half) || typeof(T) == typeof(BFloat16);
-        // TODO(issue 6): the tensor-core kernel does not apply the sliding window, ALiBi or soft-capping
-        // yet; until it does, Auto routes those calls to the portable kernel, and asking for tensor
-        // cores (KernelPath.TensorCore or a TensorCoreTile) with one of them is refused.
-        string? variant = options.ScoreVariant;
         bool tensorCores = options.Kernel switch
         {
             KernelPath.Portable => false,
             KernelPath.TensorCore => true,
-            _ => options.TensorCoreTile is not null || (variant is null && options.Tile is null && sixteenBit && HasTensorCores),
+            _ => options.TensorCoreTile is not null || (options.Tile is null && sixteenBit && HasTensorCores),
         };
-        if (tensorCores && variant is not null)
-            throw new ArgumentException(
-                $"options: {variant} is not supported by the tensor-core kernel yet (" +
-                $"{(options.Kernel == KernelPath.TensorCore ? "Kernel = KernelPath.TensorCore" : "TensorCoreTile is set")}); " +
-                "expected KernelPath.Auto or KernelPath.Portable without a TensorCoreTile, which run it on the portable kernel", nameof(options));
         if (!tensorCores)
         {
             if (options.Tile is null)

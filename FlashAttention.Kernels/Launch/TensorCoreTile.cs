@@ -4,7 +4,7 @@ namespace FlashAttention;
 
 /// <summary>
 /// The tile shape of the tensor-core forward kernel: <paramref name="Warps"/> warps per group, each
-/// owning <paramref name="WarpRows"/> query rows (Br = WarpRows x Warps), and 64 keys per step (Bc).
+/// owning <paramref name="WarpRows"/> query rows (Br = WarpRows x Warps), and <paramref name="Bc"/> keys per step.
 /// Head dims compile in steps of 32 up to 256, like the portable kernel's.
 /// </summary>
 /// <param name="Warps">Warps per group: 4 or 8.</param>
@@ -17,7 +17,8 @@ namespace FlashAttention;
 /// warp loads from shared memory, as FlashAttention-2 does: half the ldmatrix per mma.sync, twice
 /// the accumulator registers).
 /// </param>
-public sealed record TensorCoreTile(int Warps, int GroupsPerSM = 0, int WarpRows = 16)
+/// <param name="Bc">Keys per tile: 64, or 32 (half the score registers, twice the steps).</param>
+public sealed record TensorCoreTile(int Warps, int GroupsPerSM = 0, int WarpRows = 16, int Bc = 64)
 {
     /// <summary>Warp counts with a compiled kernel.</summary>
     public static IReadOnlyList<int> SupportedWarps { get; } = [4, 8];
@@ -25,18 +26,18 @@ public sealed record TensorCoreTile(int Warps, int GroupsPerSM = 0, int WarpRows
     /// <summary>Rows per warp with a compiled kernel.</summary>
     public static IReadOnlyList<int> SupportedWarpRows { get; } = [16, 32];
 
+    /// <summary>Keys per tile with a compiled kernel.</summary>
+    public static IReadOnlyList<int> SupportedBc { get; } = [32, 64];
+
     /// <summary>Query rows per group.</summary>
     public int Br => WarpRows * Warps;
-
-    /// <summary>Keys per step.</summary>
-    public int Bc => TensorCoreForwardKernel.Bc;
 
     /// <summary>Threads per group.</summary>
     public int Threads => 32 * Warps;
 
     /// <summary>Dynamic shared memory one group needs at <paramref name="headDim"/>.</summary>
     public int SharedMemoryBytes(int headDim) =>
-        TensorCoreForwardKernel.SharedElements(TileConfig.PadHeadDim(headDim), Br) * sizeof(ushort);
+        TensorCoreForwardKernel.SharedElements(TileConfig.PadHeadDim(headDim), Br, Bc) * sizeof(ushort);
 
     /// <summary>The preferred tile for <paramref name="headDim"/> that fits <paramref name="sharedMemoryLimitBytes"/>.</summary>
     /// <exception cref="ArgumentOutOfRangeException">No tile fits.</exception>
@@ -66,13 +67,15 @@ public sealed record TensorCoreTile(int Warps, int GroupsPerSM = 0, int WarpRows
             throw new ArgumentException($"tensor-core tile Warps is {Warps}; expected one of {string.Join(", ", SupportedWarps)}", paramName);
         if (!SupportedWarpRows.Contains(WarpRows))
             throw new ArgumentException($"tensor-core tile WarpRows is {WarpRows}; expected one of {string.Join(", ", SupportedWarpRows)}", paramName);
+        if (!SupportedBc.Contains(Bc))
+            throw new ArgumentException($"tensor-core tile Bc is {Bc}; expected one of {string.Join(", ", SupportedBc)}", paramName);
         if (GroupsPerSM < 0 || GroupsPerSM * Threads > 2048)
             throw new ArgumentException(
                 $"tensor-core tile GroupsPerSM is {GroupsPerSM}; expected 0 (no bound) to {2048 / Threads} ({Threads} threads per group, 2048 per SM)", paramName);
         int bytes = SharedMemoryBytes(headDim);
         if (bytes > sharedMemoryLimitBytes)
             throw new ArgumentException(
-                $"tensor-core tile Warps={Warps} WarpRows={WarpRows} needs {bytes} bytes of shared memory at head dim {headDim}; " +
+                $"tensor-core tile Warps={Warps} WarpRows={WarpRows} Bc={Bc} needs {bytes} bytes of shared memory at head dim {headDim}; " +
                 $"expected at most {sharedMemoryLimitBytes} (the device's limit per group)", paramName);
     }
 }

@@ -55,6 +55,15 @@ public struct AttentionMask
     }
 
     /// <summary>
+    /// Whether every pair of the block rows <paramref name="firstRow"/> .. <paramref name="lastRow"/> by keys
+    /// <paramref name="firstCol"/> .. <paramref name="lastCol"/> is visible: such blocks skip the per-element test.
+    /// </summary>
+    public readonly bool AllVisible(int firstRow, int lastRow, int firstCol, int lastCol) =>
+        lastCol < SeqLenK
+        && (long)lastCol - firstRow - DiagonalOffset <= RightReach
+        && (long)firstCol - lastRow - DiagonalOffset >= -(long)LeftReach;
+
+    /// <summary>
     /// The first key that any query at or after <paramref name="firstRow"/> can see: key tiles that end
     /// before it are skipped, not computed. 0 without a left bound.
     /// </summary>

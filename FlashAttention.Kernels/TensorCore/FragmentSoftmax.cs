@@ -4,7 +4,7 @@ using ILGPU.Algorithms;
 namespace FlashAttention.Kernels.TensorCore;
 
 /// <summary>
-/// The online softmax on a warp's S fragments (16 rows x 64 keys): lane (g, q) holds rows g and g + 8,
+/// The online softmax on a warp's S fragments (16 rows x 32 or 64 keys): lane (g, q) holds rows g and g + 8,
 /// columns 8i + 2q and 8i + 2q + 1 of every n-tile i. Row maxima are reduced over the quad of lanes
 /// that share a row with two xor-shuffles; row sums stay per lane until the end (they are rescaled
 /// by the same factors), as FlashAttention-2 does.
@@ -24,30 +24,55 @@ internal struct FragmentSoftmax
     };
 
     /// <summary>
-    /// Scales S (and masks it when <paramref name="applyMask"/>: only tiles that cross the sequence
-    /// end or the causal diagonal pay for the per-element test), folds it into m and l, turns it into
-    /// P in place, and returns the rescale factors of rows g and g + 8 for the output.
+    /// Scales S, applies the score modifier (soft-capping, ALiBi) when it is active, masks S when
+    /// <paramref name="applyMask"/> (only tiles that cross the sequence end, the causal diagonal or a
+    /// window edge pay for the per-element test), folds it into m and l, turns it into P in place, and
+    /// returns the rescale factors of rows g and g + 8 for the output. <paramref name="columns"/> is the
+    /// tile's key count, 32 (n-tiles N0-N3) or 64, a compile-time value in the kernels.
     /// </summary>
-    public (float Low, float High) Update(ref Tile8 s, AttentionMask mask, float scaleLog2, int rowLow, int firstCol, bool applyMask)
+    public (float Low, float High) Update(ref Tile8 s, AttentionMask mask, in ScoreModifier scores, float scaleLog2, int rowLow, int firstCol,
+        bool applyMask, int columns)
     {
         s.ScaleRows(scaleLog2, scaleLog2);
+        int c0 = firstCol + 2 * (Warp.LaneIdx & 3);
+        if (scores.IsActive)
+        {
+            Modify(ref s.N0, scores, rowLow, c0);
+            Modify(ref s.N1, scores, rowLow, c0 + 8);
+            Modify(ref s.N2, scores, rowLow, c0 + 16);
+            Modify(ref s.N3, scores, rowLow, c0 + 24);
+            if (columns > 32)
+            {
+                Modify(ref s.N4, scores, rowLow, c0 + 32);
+                Modify(ref s.N5, scores, rowLow, c0 + 40);
+                Modify(ref s.N6, scores, rowLow, c0 + 48);
+                Modify(ref s.N7, scores, rowLow, c0 + 56);
+            }
+        }
         if (applyMask)
         {
-            int c0 = firstCol + 2 * (Warp.LaneIdx & 3);
             Mask(ref s.N0, mask, rowLow, c0);
             Mask(ref s.N1, mask, rowLow, c0 + 8);
             Mask(ref s.N2, mask, rowLow, c0 + 16);
             Mask(ref s.N3, mask, rowLow, c0 + 24);
-            Mask(ref s.N4, mask, rowLow, c0 + 32);
-            Mask(ref s.N5, mask, rowLow, c0 + 40);
-            Mask(ref s.N6, mask, rowLow, c0 + 48);
-            Mask(ref s.N7, mask, rowLow, c0 + 56);
+            if (columns > 32)
+            {
+                Mask(ref s.N4, mask, rowLow, c0 + 32);
+                Mask(ref s.N5, mask, rowLow, c0 + 40);
+                Mask(ref s.N6, mask, rowLow, c0 + 48);
+                Mask(ref s.N7, mask, rowLow, c0 + 56);
+            }
         }
 
-        float maxLow = QuadMax(XMath.Max(XMath.Max(XMath.Max(Low(s.N0), Low(s.N1)), XMath.Max(Low(s.N2), Low(s.N3))),
-            XMath.Max(XMath.Max(Low(s.N4), Low(s.N5)), XMath.Max(Low(s.N6), Low(s.N7)))));
-        float maxHigh = QuadMax(XMath.Max(XMath.Max(XMath.Max(High(s.N0), High(s.N1)), XMath.Max(High(s.N2), High(s.N3))),
-            XMath.Max(XMath.Max(High(s.N4), High(s.N5)), XMath.Max(High(s.N6), High(s.N7)))));
+        float maxLow = XMath.Max(XMath.Max(Low(s.N0), Low(s.N1)), XMath.Max(Low(s.N2), Low(s.N3)));
+        float maxHigh = XMath.Max(XMath.Max(High(s.N0), High(s.N1)), XMath.Max(High(s.N2), High(s.N3)));
+        if (columns > 32)
+        {
+            maxLow = XMath.Max(maxLow, XMath.Max(XMath.Max(Low(s.N4), Low(s.N5)), XMath.Max(Low(s.N6), Low(s.N7))));
+            maxHigh = XMath.Max(maxHigh, XMath.Max(XMath.Max(High(s.N4), High(s.N5)), XMath.Max(High(s.N6), High(s.N7))));
+        }
+        maxLow = QuadMax(maxLow);
+        maxHigh = QuadMax(maxHigh);
         float newLow = XMath.Max(MLow, maxLow);
         float newHigh = XMath.Max(MHigh, maxHigh);
         // A row that has seen only masked keys keeps m = -inf; exponentiate against 0 then (p = 0, no NaN).
@@ -60,10 +85,13 @@ internal struct FragmentSoftmax
         Exponentiate(ref s.N1, safeLow, safeHigh, ref sumLow, ref sumHigh);
         Exponentiate(ref s.N2, safeLow, safeHigh, ref sumLow, ref sumHigh);
         Exponentiate(ref s.N3, safeLow, safeHigh, ref sumLow, ref sumHigh);
-        Exponentiate(ref s.N4, safeLow, safeHigh, ref sumLow, ref sumHigh);
-        Exponentiate(ref s.N5, safeLow, safeHigh, ref sumLow, ref sumHigh);
-        Exponentiate(ref s.N6, safeLow, safeHigh, ref sumLow, ref sumHigh);
-        Exponentiate(ref s.N7, safeLow, safeHigh, ref sumLow, ref sumHigh);
+        if (columns > 32)
+        {
+            Exponentiate(ref s.N4, safeLow, safeHigh, ref sumLow, ref sumHigh);
+            Exponentiate(ref s.N5, safeLow, safeHigh, ref sumLow, ref sumHigh);
+            Exponentiate(ref s.N6, safeLow, safeHigh, ref sumLow, ref sumHigh);
+            Exponentiate(ref s.N7, safeLow, safeHigh, ref sumLow, ref sumHigh);
+        }
         LLow = LLow * alphaLow + sumLow;
         LHigh = LHigh * alphaHigh + sumHigh;
         MLow = newLow;
@@ -73,6 +101,14 @@ internal struct FragmentSoftmax
 
     /// <summary>The full row sums (reduced over the quad), for the end of the key loop.</summary>
     public readonly (float Low, float High) RowSums() => (QuadSum(LLow), QuadSum(LHigh));
+
+    private static void Modify(ref FragmentC c, in ScoreModifier scores, int rowLow, int col)
+    {
+        c.C0 = scores.Apply(c.C0, rowLow, col);
+        c.C1 = scores.Apply(c.C1, rowLow, col + 1);
+        c.C2 = scores.Apply(c.C2, rowLow + 8, col);
+        c.C3 = scores.Apply(c.C3, rowLow + 8, col + 1);
+    }
 
     private static void Mask(ref FragmentC c, AttentionMask mask, int rowLow, int col)
     {

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using FlashAttention.Kernels.Numerics;
 using ILGPU.Runtime.Cuda;
 
@@ -23,13 +24,19 @@ public interface IMmaElement
 }
 
 /// <summary>IEEE float16 operands.</summary>
+/// <remarks>
+/// The software conversions (several branches each) are kept out of line: inlined at each of the
+/// kernel's hundred-odd call sites they made ILGPU spend ~100 s compiling one fp16 specialisation
+/// (bf16, whose conversions are a few integer operations, took ~15 s), even for PTX, where the
+/// branch that calls them is dropped.
+/// </remarks>
 public readonly struct Float16Mma : IMmaElement
 {
     /// <inheritdoc />
     public bool IsBFloat16 => false;
 
     /// <inheritdoc />
-    public float ToFloat(ushort bits) => default(Float16BitsOps).ToFloat(bits);
+    public float ToFloat(ushort bits) => Widen(bits);
 
     /// <inheritdoc />
     public uint Pack<TTarget>(float low, float high) where TTarget : struct, ITensorCoreTarget
@@ -41,6 +48,15 @@ public readonly struct Float16Mma : IMmaElement
             CudaAsm.EmitRef("cvt.rn.f16x2.f32 %0, %1, %2;", ref d, ref hi, ref lo);
             return d.Value;
         }
+        return Narrow(low, high);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static float Widen(ushort bits) => default(Float16BitsOps).ToFloat(bits);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static uint Narrow(float low, float high)
+    {
         var ops = default(Float16BitsOps);
         return ops.FromFloat(low) | ((uint)ops.FromFloat(high) << 16);
     }

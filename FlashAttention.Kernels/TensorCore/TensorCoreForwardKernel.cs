@@ -11,36 +11,39 @@ namespace FlashAttention.Kernels.TensorCore;
 /// every K and V fragment it loads. Q, K, V tiles (rows padded by 8 elements so ldmatrix is free of
 /// bank conflicts) in dynamic shared memory; S = Q K^T and O += P V on mma.sync m16n8k16 with
 /// operands from ldmatrix (.trans for V); the online softmax on the accumulator fragments; P kept in
-/// registers. K and V stream through cp.async: V_j loads while S_j is computed, K_{j+1} while P_j V_j is.
+/// registers. K and V tiles of TBc (32 or 64) keys stream through cp.async: V_j loads while S_j is
+/// computed, K_{j+1} while P_j V_j is.
 /// Grid = (ceil(seqlen_q / Br), heads_q, batch), 32 TWarps threads, <see cref="SharedElements"/> ushorts.
 /// </summary>
 public static class TensorCoreForwardKernel
 {
-    /// <summary>Keys per tile.</summary>
-    public const int Bc = 64;
-
     /// <summary>Row length of the shared tiles: 8 elements (16 bytes) of padding keep ldmatrix rows on distinct banks.</summary>
     public static int Stride(int dim) => dim + 8;
 
-    /// <summary>Shared-memory elements (ushort) of one group.</summary>
-    public static int SharedElements(int dim, int br) => (br + 2 * Bc) * Stride(dim);
+    /// <summary>Shared-memory elements (ushort) of one group: Q (Br rows), K and V (Bc rows each).</summary>
+    public static int SharedElements(int dim, int br, int bc) => (br + 2 * bc) * Stride(dim);
 
-    /// <summary>The kernel body: head dim TDim (32 to 256, a multiple of 32), TWarps warps (4 or 8) of TWarpRows rows (16 or 32).</summary>
-    public static void Run<TTarget, TElement, TDim, TWarps, TWarpRows>(ForwardParams<ushort> p)
+    /// <summary>
+    /// The kernel body: head dim TDim (32 to 256, a multiple of 32), TWarps warps (4 or 8) of TWarpRows
+    /// rows (16 or 32), TBc keys per tile (32 or 64).
+    /// </summary>
+    public static void Run<TTarget, TElement, TDim, TWarps, TWarpRows, TBc>(ForwardParams<ushort> p)
         where TTarget : struct, ITensorCoreTarget
         where TElement : struct, IMmaElement
         where TDim : struct, IConstant
         where TWarps : struct, IConstant
         where TWarpRows : struct, IConstant
+        where TBc : struct, IConstant
     {
         int dim = default(TDim).Value;
         int warpRows = default(TWarpRows).Value;
         bool two = warpRows == 32; // a second 16-row block below the first
         int br = warpRows * default(TWarps).Value;
+        int bc = default(TBc).Value;
         int stride = Stride(dim);
         var shared = SharedMemory.GetDynamic<ushort>();
         int kBase = br * stride;
-        int vBase = kBase + Bc * stride;
+        int vBase = kBase + bc * stride;
         bool vectorized = p.VectorAligned != 0;
 
         int firstRow = Grid.IdxX * br;
@@ -60,11 +63,17 @@ public static class TensorCoreForwardKernel
         int kLane = kBase + lanes.B;
         int vLane = vBase + lanes.A;
 
+        // Key tiles outside the causal diagonal or the window of every row here are skipped, not computed.
+        int firstTile = p.Mask.KeyTileStart(firstRow, bc) / bc;
         int keyEnd = p.Mask.KeyEnd(firstRow + rowsHere);
-        int tiles = keyEnd > 0 ? (keyEnd + Bc - 1) / Bc : 0;
+        int endTile = keyEnd > 0 ? (keyEnd + bc - 1) / bc : 0;
+        var scores = p.Scores.ForHead(batch, head);
         TileCopy.Load<TTarget>(p.Q, batch, head, firstRow, rowsHere, br, dim, p.HeadDim, vectorized, shared, 0, stride);
-        if (tiles > 0)
-            TileCopy.Load<TTarget>(p.K, batch, kvHead, 0, Math.Min(Bc, p.SeqLenK), Bc, dim, p.HeadDim, vectorized, shared, kBase, stride);
+        if (endTile > firstTile)
+        {
+            int first = firstTile * bc;
+            TileCopy.Load<TTarget>(p.K, batch, kvHead, first, Math.Min(bc, p.SeqLenK - first), bc, dim, p.HeadDim, vectorized, shared, kBase, stride);
+        }
         CpAsync.Commit<TTarget>();
 
         var softmaxTop = FragmentSoftmax.Start();
@@ -72,46 +81,45 @@ public static class TensorCoreForwardKernel
         // O by 64-dim blocks: dims 0-63, 64-127, 128-191, 192-255; of the top and the bottom 16 rows.
         Tile8 oTop0 = default, oTop1 = default, oTop2 = default, oTop3 = default;
         Tile8 oBottom0 = default, oBottom1 = default, oBottom2 = default, oBottom3 = default;
-        for (int j = 0; j < tiles; j++)
+        for (int j = firstTile; j < endTile; j++)
         {
-            int firstCol = j * Bc;
+            int firstCol = j * bc;
             CpAsync.WaitAll<TTarget>();
             Group.Barrier(); // K_j has landed; every warp is done with V_{j-1}
-            TileCopy.Load<TTarget>(p.V, batch, kvHead, firstCol, Math.Min(Bc, p.SeqLenK - firstCol), Bc, dim, p.HeadDim, vectorized, shared, vBase, stride);
+            TileCopy.Load<TTarget>(p.V, batch, kvHead, firstCol, Math.Min(bc, p.SeqLenK - firstCol), bc, dim, p.HeadDim, vectorized, shared, vBase, stride);
             CpAsync.Commit<TTarget>();
 
             Tile8 sTop = default, sBottom = default;
-            Scores<TTarget, TElement>(ref sTop, ref sBottom, two, shared, qTop, qBottom, kLane, dim);
-            // Only tiles that cross the key sequence's end or this warp's causal diagonal need the per-element mask.
-            bool applyMask = firstCol + Bc > p.SeqLenK
-                || (p.Mask.Causal != 0 && firstCol + Bc - 1 > warpFirstRow + p.Mask.DiagonalOffset);
-            var (alphaTopLow, alphaTopHigh) = softmaxTop.Update(ref sTop, p.Mask, p.ScaleLog2, rowTop, firstCol, applyMask);
-            var pTop = ProbabilityFragments.From<TTarget, TElement>(sTop);
+            Scores<TTarget, TElement>(ref sTop, ref sBottom, two, shared, qTop, qBottom, kLane, dim, bc);
+            // Only tiles that cross the key sequence's end, the causal diagonal or a window edge of this warp's rows need the per-element mask.
+            bool applyMask = !p.Mask.AllVisible(warpFirstRow, warpFirstRow + warpRows - 1, firstCol, firstCol + bc - 1);
+            var (alphaTopLow, alphaTopHigh) = softmaxTop.Update(ref sTop, p.Mask, scores, p.ScaleLog2, rowTop, firstCol, applyMask, bc);
+            var pTop = ProbabilityFragments.From<TTarget, TElement>(sTop, bc);
             float alphaBottomLow = 1f, alphaBottomHigh = 1f;
             ProbabilityFragments pBottom = default;
             if (two)
             {
-                (alphaBottomLow, alphaBottomHigh) = softmaxBottom.Update(ref sBottom, p.Mask, p.ScaleLog2, rowTop + 16, firstCol, applyMask);
-                pBottom = ProbabilityFragments.From<TTarget, TElement>(sBottom);
+                (alphaBottomLow, alphaBottomHigh) = softmaxBottom.Update(ref sBottom, p.Mask, scores, p.ScaleLog2, rowTop + 16, firstCol, applyMask, bc);
+                pBottom = ProbabilityFragments.From<TTarget, TElement>(sBottom, bc);
             }
 
             CpAsync.WaitAll<TTarget>();
             Group.Barrier(); // V_j has landed; every warp is done with K_j
-            if (j + 1 < tiles)
+            if (j + 1 < endTile)
             {
-                int next = firstCol + Bc;
-                TileCopy.Load<TTarget>(p.K, batch, kvHead, next, Math.Min(Bc, p.SeqLenK - next), Bc, dim, p.HeadDim, vectorized, shared, kBase, stride);
+                int next = firstCol + bc;
+                TileCopy.Load<TTarget>(p.K, batch, kvHead, next, Math.Min(bc, p.SeqLenK - next), bc, dim, p.HeadDim, vectorized, shared, kBase, stride);
             }
             CpAsync.Commit<TTarget>();
 
             var alphas = new RowScales(alphaTopLow, alphaTopHigh, alphaBottomLow, alphaBottomHigh);
-            AccumulatePV<TTarget, TElement>(ref oTop0, ref oBottom0, pTop, pBottom, two, alphas, shared, vLane, stride, 0, dim);
+            AccumulatePV<TTarget, TElement>(ref oTop0, ref oBottom0, pTop, pBottom, two, alphas, shared, vLane, stride, 0, dim, bc);
             if (dim > 64)
-                AccumulatePV<TTarget, TElement>(ref oTop1, ref oBottom1, pTop, pBottom, two, alphas, shared, vLane, stride, 64, dim);
+                AccumulatePV<TTarget, TElement>(ref oTop1, ref oBottom1, pTop, pBottom, two, alphas, shared, vLane, stride, 64, dim, bc);
             if (dim > 128)
-                AccumulatePV<TTarget, TElement>(ref oTop2, ref oBottom2, pTop, pBottom, two, alphas, shared, vLane, stride, 128, dim);
+                AccumulatePV<TTarget, TElement>(ref oTop2, ref oBottom2, pTop, pBottom, two, alphas, shared, vLane, stride, 128, dim, bc);
             if (dim > 192)
-                AccumulatePV<TTarget, TElement>(ref oTop3, ref oBottom3, pTop, pBottom, two, alphas, shared, vLane, stride, 192, dim);
+                AccumulatePV<TTarget, TElement>(ref oTop3, ref oBottom3, pTop, pBottom, two, alphas, shared, vLane, stride, 192, dim, bc);
         }
         CpAsync.WaitAll<TTarget>(); // nothing may be in flight when the group exits (Q when no key tile is visible)
 
@@ -128,7 +136,7 @@ public static class TensorCoreForwardKernel
     /// head dim ends), of the top block and, when <paramref name="two"/>, the bottom block.
     /// </summary>
     private static void AccumulatePV<TTarget, TElement>(ref Tile8 top, ref Tile8 bottom, in ProbabilityFragments pTop, in ProbabilityFragments pBottom,
-        bool two, in RowScales alphas, ArrayView<ushort> shared, int vLane, int stride, int d0, int dim)
+        bool two, in RowScales alphas, ArrayView<ushort> shared, int vLane, int stride, int d0, int dim, int bc)
         where TTarget : struct, ITensorCoreTarget
         where TElement : struct, IMmaElement
     {
@@ -140,8 +148,11 @@ public static class TensorCoreForwardKernel
         int offset = vLane + d0;
         Tile8.MultiplyAccumulate<TTarget, TElement>(ref top, pTop.K0, ref bottom, pBottom.K0, two, shared, offset, 16, transposedB: true, columns);
         Tile8.MultiplyAccumulate<TTarget, TElement>(ref top, pTop.K1, ref bottom, pBottom.K1, two, shared, offset + 16 * stride, 16, transposedB: true, columns);
-        Tile8.MultiplyAccumulate<TTarget, TElement>(ref top, pTop.K2, ref bottom, pBottom.K2, two, shared, offset + 32 * stride, 16, transposedB: true, columns);
-        Tile8.MultiplyAccumulate<TTarget, TElement>(ref top, pTop.K3, ref bottom, pBottom.K3, two, shared, offset + 48 * stride, 16, transposedB: true, columns);
+        if (bc > 32)
+        {
+            Tile8.MultiplyAccumulate<TTarget, TElement>(ref top, pTop.K2, ref bottom, pBottom.K2, two, shared, offset + 32 * stride, 16, transposedB: true, columns);
+            Tile8.MultiplyAccumulate<TTarget, TElement>(ref top, pTop.K3, ref bottom, pBottom.K3, two, shared, offset + 48 * stride, 16, transposedB: true, columns);
+        }
     }
 
     /// <summary>
@@ -150,47 +161,47 @@ public static class TensorCoreForwardKernel
     /// step's mma.sync.
     /// </summary>
     private static void Scores<TTarget, TElement>(ref Tile8 top, ref Tile8 bottom, bool two, ArrayView<ushort> shared,
-        int qTop, int qBottom, int kLane, int dim)
+        int qTop, int qBottom, int kLane, int dim, int bc)
         where TTarget : struct, ITensorCoreTarget
         where TElement : struct, IMmaElement
     {
         int stride = Stride(dim);
-        ScoreSteps32<TTarget, TElement>(ref top, ref bottom, two, shared, qTop, qBottom, kLane, stride, 0);
+        ScoreSteps32<TTarget, TElement>(ref top, ref bottom, two, shared, qTop, qBottom, kLane, stride, bc, 0);
         if (dim > 32)
-            ScoreSteps32<TTarget, TElement>(ref top, ref bottom, two, shared, qTop, qBottom, kLane, stride, 32);
+            ScoreSteps32<TTarget, TElement>(ref top, ref bottom, two, shared, qTop, qBottom, kLane, stride, bc, 32);
         if (dim > 64)
-            ScoreSteps32<TTarget, TElement>(ref top, ref bottom, two, shared, qTop, qBottom, kLane, stride, 64);
+            ScoreSteps32<TTarget, TElement>(ref top, ref bottom, two, shared, qTop, qBottom, kLane, stride, bc, 64);
         if (dim > 96)
-            ScoreSteps32<TTarget, TElement>(ref top, ref bottom, two, shared, qTop, qBottom, kLane, stride, 96);
+            ScoreSteps32<TTarget, TElement>(ref top, ref bottom, two, shared, qTop, qBottom, kLane, stride, bc, 96);
         if (dim > 128)
-            ScoreSteps32<TTarget, TElement>(ref top, ref bottom, two, shared, qTop, qBottom, kLane, stride, 128);
+            ScoreSteps32<TTarget, TElement>(ref top, ref bottom, two, shared, qTop, qBottom, kLane, stride, bc, 128);
         if (dim > 160)
-            ScoreSteps32<TTarget, TElement>(ref top, ref bottom, two, shared, qTop, qBottom, kLane, stride, 160);
+            ScoreSteps32<TTarget, TElement>(ref top, ref bottom, two, shared, qTop, qBottom, kLane, stride, bc, 160);
         if (dim > 192)
-            ScoreSteps32<TTarget, TElement>(ref top, ref bottom, two, shared, qTop, qBottom, kLane, stride, 192);
+            ScoreSteps32<TTarget, TElement>(ref top, ref bottom, two, shared, qTop, qBottom, kLane, stride, bc, 192);
         if (dim > 224)
-            ScoreSteps32<TTarget, TElement>(ref top, ref bottom, two, shared, qTop, qBottom, kLane, stride, 224);
+            ScoreSteps32<TTarget, TElement>(ref top, ref bottom, two, shared, qTop, qBottom, kLane, stride, bc, 224);
     }
 
-    /// <summary>Head dims k0 .. k0 + 31 of S: two 16-deep steps, each one ldmatrix of Q per block and four of K.</summary>
+    /// <summary>Head dims k0 .. k0 + 31 of S: two 16-deep steps, each one ldmatrix of Q per block and bc / 16 of K.</summary>
     private static void ScoreSteps32<TTarget, TElement>(ref Tile8 top, ref Tile8 bottom, bool two, ArrayView<ushort> shared,
-        int qTop, int qBottom, int kLane, int stride, int k0)
+        int qTop, int qBottom, int kLane, int stride, int bc, int k0)
         where TTarget : struct, ITensorCoreTarget
         where TElement : struct, IMmaElement
     {
-        ScoreStep<TTarget, TElement>(ref top, ref bottom, two, shared, qTop + k0, qBottom + k0, kLane + k0, stride);
-        ScoreStep<TTarget, TElement>(ref top, ref bottom, two, shared, qTop + k0 + 16, qBottom + k0 + 16, kLane + k0 + 16, stride);
+        ScoreStep<TTarget, TElement>(ref top, ref bottom, two, shared, qTop + k0, qBottom + k0, kLane + k0, stride, bc);
+        ScoreStep<TTarget, TElement>(ref top, ref bottom, two, shared, qTop + k0 + 16, qBottom + k0 + 16, kLane + k0 + 16, stride, bc);
     }
 
     private static void ScoreStep<TTarget, TElement>(ref Tile8 top, ref Tile8 bottom, bool two, ArrayView<ushort> shared,
-        int qTop, int qBottom, int kLane, int stride)
+        int qTop, int qBottom, int kLane, int stride, int bc)
         where TTarget : struct, ITensorCoreTarget
         where TElement : struct, IMmaElement
     {
         var aTop = QFragment<TTarget>(shared, qTop);
         var aBottom = two ? QFragment<TTarget>(shared, qBottom) : default;
         // The next 16 keys are 16 rows of K further on.
-        Tile8.MultiplyAccumulate<TTarget, TElement>(ref top, aTop, ref bottom, aBottom, two, shared, kLane, 16 * stride, transposedB: false);
+        Tile8.MultiplyAccumulate<TTarget, TElement>(ref top, aTop, ref bottom, aBottom, two, shared, kLane, 16 * stride, transposedB: false, columns: bc);
     }
 
     /// <summary>A 16 x 16 A fragment of Q (ldmatrix .x4 of its four 8 x 8 quarters) at this lane's offset.</summary>
