@@ -4,7 +4,7 @@ namespace FlashAttention.Kernels.Portable;
 
 /// <summary>
 /// What happens to a visible score before the softmax, after the scale: logit soft-capping, then
-/// the ALiBi bias (FlashAttention-2's order: softcap(s * scale) - slope * |i + off - j|). The kernels
+/// the ALiBi bias, then the bias and mask tensors (<see cref="ScoreBias"/>) (FlashAttention-2's order: softcap(s * scale) - slope * |i + off - j|). The kernels
 /// keep scores multiplied by log2(e) so they can use exp2; both steps commute with that factor:
 /// log2(e) * c * tanh(x / c) = C * tanh(y / C) with y = x log2(e) and C = c log2(e), and the bias
 /// scales with it. So the modifier works on log2-domain scores throughout. One instance per launch
@@ -37,6 +37,9 @@ public struct ScoreModifier
     /// <summary>The current head's slope times log2(e); set by <see cref="ForHead"/>.</summary>
     public float SlopeLog2;
 
+    /// <summary>The additive bias and boolean mask tensors (<see cref="ScoreBias"/>), applied last.</summary>
+    public ScoreBias Elements;
+
     /// <summary>Makes the modifier of one launch.</summary>
     /// <param name="seqLenQ">Query sequence length.</param>
     /// <param name="seqLenK">Key sequence length.</param>
@@ -44,8 +47,11 @@ public struct ScoreModifier
     /// <param name="alibiSlopes">The slopes when <paramref name="alibi"/>; any valid view otherwise.</param>
     /// <param name="alibi">Whether ALiBi is on.</param>
     /// <param name="alibiBatchStride">0 for slopes [heads_q], heads_q for [batch, heads_q].</param>
-    public ScoreModifier(int seqLenQ, int seqLenK, float softcap, ArrayView<float> alibiSlopes, bool alibi, int alibiBatchStride)
+    /// <param name="elements">The bias and mask tensors (flags 0 when absent, views still real).</param>
+    public ScoreModifier(int seqLenQ, int seqLenK, float softcap, ArrayView<float> alibiSlopes, bool alibi, int alibiBatchStride,
+        ScoreBias elements)
     {
+        Elements = elements;
         SoftcapLog2 = softcap > 0f ? softcap * Log2E : 0f;
         SoftcapDecay = softcap > 0f ? 2f / softcap : 0f;
         HasAlibi = alibi ? 1 : 0;
@@ -56,13 +62,14 @@ public struct ScoreModifier
     }
 
     /// <summary>Whether any score is changed (when not, kernels may skip writing scores back).</summary>
-    public readonly bool IsActive => SoftcapLog2 != 0f || HasAlibi != 0;
+    public readonly bool IsActive => SoftcapLog2 != 0f || HasAlibi != 0 || Elements.IsActive;
 
     /// <summary>This modifier with the ALiBi slope of (<paramref name="batch"/>, <paramref name="head"/>) loaded.</summary>
     public readonly ScoreModifier ForHead(int batch, int head)
     {
         var m = this;
         m.SlopeLog2 = HasAlibi != 0 ? AlibiSlopes[batch * AlibiBatchStride + head] * Log2E : 0f;
+        m.Elements = Elements.ForHead(batch, head);
         return m;
     }
 
@@ -91,6 +98,10 @@ public struct ScoreModifier
         }
         if (HasAlibi != 0)
             logit -= SlopeLog2 * Math.Abs(i + DiagonalOffset - j);
+        // The bias tensor adds after softcap and ALiBi (torch SDPA adds its float attn_mask to the
+        // scaled score); a masked element becomes -inf, which the kernels already treat as hidden.
+        if (Elements.IsActive)
+            logit = Elements.Apply(logit, i, j);
         return (logit, slope);
     }
 }
