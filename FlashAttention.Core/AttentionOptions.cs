@@ -44,6 +44,24 @@ public sealed record AttentionOptions
     /// </summary>
     public float Softcap { get; init; }
 
+    /// <summary>
+    /// An additive float32 bias [batch | 1, heads_q | 1, seqlen_q, seqlen_k] on the logits (after scale,
+    /// soft cap and ALiBi, like torch SDPA's float attn_mask); null for none. Runs on the portable kernel.
+    /// </summary>
+    public AttentionBias? Bias { get; init; }
+
+    /// <summary>
+    /// A boolean keep-mask [batch | 1, heads_q | 1, seqlen_q, seqlen_k] (true = visible, like torch SDPA's
+    /// boolean attn_mask), intersected with causal and window; null for none. Runs on the portable kernel.
+    /// </summary>
+    public AttentionBooleanMask? Mask { get; init; }
+
+    /// <summary>
+    /// With a <see cref="Bias"/>, the backward also returns dBias (the loss's gradient with respect to
+    /// the bias, summed over its broadcast dims), float32 of the bias's shape.
+    /// </summary>
+    public bool ReturnBiasGradient { get; init; }
+
     /// <summary>Also return the log-sum-exp of each query row's scaled scores: float32 [batch, heads_q, seqlen_q].</summary>
     public bool ReturnLse { get; init; }
 

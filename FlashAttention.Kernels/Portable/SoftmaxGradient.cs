@@ -63,10 +63,10 @@ internal static class SoftmaxGradient
             }
             s[at] = prob;
             // A hidden element gives exactly 0, even where dP is not finite (rows dO never reached).
-            float dLogit = prob != 0f ? prob * (dp[at] - delta[r]) : 0f;
+            float gradLogit = prob != 0f ? prob * (dp[at] - delta[r]) : 0f;
             if (storeBiasGradient)
-                scores.Elements.StoreGradient(i, j, dLogit);
-            dp[at] = dLogit * slope;
+                scores.Elements.StoreGradient(i, j, gradLogit);
+            dp[at] = gradLogit * slope;
         }
     }
 
