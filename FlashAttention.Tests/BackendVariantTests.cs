@@ -45,6 +45,17 @@ public class BackendVariantTests
         new BackwardCase(1, 77, 130, 2, 1, 40, Causal: false, Window: new(16, 8), AlibiSlopes: [0.25f, 0.0625f], Softcap: 3f).Check<Half>(engine);
     }
 
+    /// <summary>Bias and mask (a byte view read from the kernel) and dBias on OpenCL's variants, float16 as bits.</summary>
+    [Fact]
+    public void OpenCL_variants_apply_bias_and_mask()
+    {
+        using var context = Context.Create(b => b.CPU(CPUDeviceKind.Nvidia).EnableAlgorithms());
+        using var accelerator = context.CreateCPUAccelerator(0);
+        using var engine = AttentionEngine.WithProfile(accelerator, new BackendProfile(DynamicShared: false, Float16AsBits: true));
+        new ForwardCase(2, 45, 66, 2, 1, 40, Causal: true, BiasDims: [1, 2], MaskDims: [2, 1]).Check<Half>(engine);
+        new BackwardCase(2, 45, 66, 2, 1, 40, Causal: false, BiasDims: [2, 1], MaskDims: [1, 2], BiasGradient: true).Check<Half>(engine);
+    }
+
     [Fact]
     public void Float16_bits_widen_exactly_for_every_pattern()
     {
