@@ -46,13 +46,15 @@ public sealed record AttentionOptions
 
     /// <summary>
     /// An additive float32 bias [batch | 1, heads_q | 1, seqlen_q, seqlen_k] on the logits (after scale,
-    /// soft cap and ALiBi, like torch SDPA's float attn_mask); null for none. Runs on the portable kernel.
+    /// soft cap and ALiBi, like torch SDPA's float attn_mask); null for none. Runs on the portable kernel
+    /// (KernelPath.Auto picks it; KernelPath.TensorCore or a TensorCoreTile with this set throws).
     /// </summary>
     public AttentionBias? Bias { get; init; }
 
     /// <summary>
     /// A boolean keep-mask [batch | 1, heads_q | 1, seqlen_q, seqlen_k] (true = visible, like torch SDPA's
-    /// boolean attn_mask), intersected with causal and window; null for none. Runs on the portable kernel.
+    /// boolean attn_mask), intersected with causal and window; null for none. Runs on the portable kernel
+    /// (KernelPath.Auto picks it; KernelPath.TensorCore or a TensorCoreTile with this set throws).
     /// </summary>
     public AttentionBooleanMask? Mask { get; init; }
 

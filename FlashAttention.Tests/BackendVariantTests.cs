@@ -128,4 +128,22 @@ public class BackendVariantTests
             .And.MatchRegex($@"local float \w+\[{floats}\]", "the tiles are one static local array of the layout's size")
             .And.NotContain("dynamic_shared_memory", "a program-scope pointer to it races between work-groups on PoCL");
     }
+
+    /// <summary>
+    /// The dQ pass (which reads the bias and the byte mask and writes dBias) and the dBias reduction
+    /// compile to OpenCL C with no double: OpenCL devices need not support fp64.
+    /// </summary>
+    [Fact]
+    public void Bias_kernels_compile_to_OpenCL_C_without_double()
+    {
+        using var context = Context.Create(b => b.EnableAlgorithms().Optimize(OptimizationLevel.O2));
+        var backend = new CLBackend(context, new CLCapabilityContext(false, false, false, false, false), CLDeviceVendor.Other, CLCVersion.CL20);
+        var query = KernelCatalog.PortableBackwardQuery(typeof(float), 64, 32, 32, dynamicShared: false);
+        var dq = (CLCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(query), KernelSpecialization.Empty);
+        var reduce = (CLCompiledKernel)backend.Compile(
+            EntryPointDescription.FromImplicitlyGroupedKernel(typeof(BiasGradientReduceKernel).GetMethod(nameof(BiasGradientReduceKernel.Run))!),
+            KernelSpecialization.Empty);
+        foreach (var kernel in new[] { dq, reduce })
+            kernel.Source.Should().Contain("kernel void").And.NotContain("double");
+    }
 }
