@@ -59,8 +59,10 @@ public sealed record AttentionOptions
     public AttentionBooleanMask? Mask { get; init; }
 
     /// <summary>
-    /// With a <see cref="Bias"/>, the backward also returns dBias (the loss's gradient with respect to
-    /// the bias, summed over its broadcast dims), float32 of the bias's shape.
+    /// With a <see cref="Bias"/>, the host backward that returns <see cref="AttentionGradients{T}"/> also
+    /// returns dBias there (the loss's gradient with respect to the bias, dS = P (dP - D) summed over the
+    /// bias's broadcast dims), float32 of the bias's shape. The other backward overloads take a dBias
+    /// array or view instead and ignore this flag. Setting it without a bias is refused.
     /// </summary>
     public bool ReturnBiasGradient { get; init; }
 

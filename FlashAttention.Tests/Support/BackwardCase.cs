@@ -9,13 +9,13 @@ namespace FlashAttention.Tests.Support;
 /// </summary>
 public sealed record BackwardCase(int Batch, int SeqQ, int SeqK, int HeadsQ, int HeadsKv, int HeadDim, bool Causal, TileConfig? Tile = null,
     float? Scale = null, AttentionWindow? Window = null, float[]? AlibiSlopes = null, float Softcap = 0,
-    int[]? BiasDims = null, int[]? MaskDims = null, bool BiasGradient = false) : IAttentionCase
+    int[]? BiasDims = null, int[]? MaskDims = null, bool BiasGradient = false, bool BiasNegativeInfinity = false) : IAttentionCase
 {
     public override string ToString() =>
         $"b{Batch} sq{SeqQ} sk{SeqK} hq{HeadsQ} hkv{HeadsKv} d{HeadDim}{(Causal ? " causal" : "")}{(Tile is { } t ? $" tile{t.Br}x{t.Bc}" : "")}" +
         $"{(Scale is { } s ? $" scale{s}" : "")}{(Window is { } win ? $" window({win.Left},{win.Right})" : "")}" +
         $"{(AlibiSlopes is { } a ? $" alibi[{string.Join(",", a)}]" : "")}{(Softcap != 0 ? $" softcap{Softcap}" : "")}" +
-        $"{BiasMaskInputs.Describe("bias", BiasDims)}{BiasMaskInputs.Describe("mask", MaskDims)}{(BiasGradient ? " dbias" : "")}";
+        $"{BiasMaskInputs.Describe("bias", BiasDims)}{(BiasNegativeInfinity ? "-inf" : "")}{BiasMaskInputs.Describe("mask", MaskDims)}{(BiasGradient ? " dbias" : "")}";
 
     public void Check<T>(AttentionEngine engine) where T : unmanaged
     {
@@ -28,7 +28,7 @@ public sealed record BackwardCase(int Batch, int SeqQ, int SeqK, int HeadsQ, int
         var options = new AttentionOptions
         {
             Causal = Causal, ReturnLse = true, BackwardTile = Tile, Scale = Scale, Window = Window, AlibiSlopes = AlibiSlopes, Softcap = Softcap,
-            Bias = BiasMaskInputs.Bias(BiasDims, SeqQ, SeqK, rng.Seed, negativeInfinity: false),
+            Bias = BiasMaskInputs.Bias(BiasDims, SeqQ, SeqK, rng.Seed, BiasNegativeInfinity),
             Mask = BiasMaskInputs.Mask(MaskDims, SeqQ, SeqK, rng.Seed),
             ReturnBiasGradient = BiasGradient,
         };
