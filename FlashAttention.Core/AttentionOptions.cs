@@ -59,7 +59,16 @@ public sealed record AttentionOptions
     public AttentionBooleanMask? Mask { get; init; }
 
     /// <summary>
-    /// With a <see cref="Bias"/>, the host backward that returns <see cref="AttentionGradients{T}"/> also
+    /// <see cref="Bias"/> in device memory (no upload per call; not checked for NaN); at most one of the two.
+    /// Portable kernel only, like <see cref="Bias"/>.
+    /// </summary>
+    public DeviceAttentionBias? DeviceBias { get; init; }
+
+    /// <summary><see cref="Mask"/> in device memory (bytes, nonzero = keep); at most one of the two. Portable kernel only.</summary>
+    public DeviceAttentionMask? DeviceMask { get; init; }
+
+    /// <summary>
+    /// With a <see cref="Bias"/> (or <see cref="DeviceBias"/>), the host backward that returns <see cref="AttentionGradients{T}"/> also
     /// returns dBias there (the loss's gradient with respect to the bias, dS = P (dP - D) summed over the
     /// bias's broadcast dims), float32 of the bias's shape. The other backward overloads take a dBias
     /// array or view instead and ignore this flag. Setting it without a bias is refused.

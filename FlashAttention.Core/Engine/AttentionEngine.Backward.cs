@@ -66,7 +66,7 @@ public sealed partial class AttentionEngine
         var dq = Zeros<T>(q.Layout);
         var dk = Zeros<T>(k.Layout);
         var dv = Zeros<T>(k.Layout);
-        float[]? dBias = options is { ReturnBiasGradient: true, Bias: { } bias } ? new float[bias.Data.LongLength] : null;
+        float[]? dBias = options is { ReturnBiasGradient: true } && LogitTensorShape.BiasOf(options) is { } bias ? new float[bias.Length] : null;
         Backward(dOut, q, k, v, output, lse, dq, dk, dv, dBias, options);
         return new AttentionGradients<T>(dq, dk, dv) { DBias = dBias };
     }
@@ -164,7 +164,7 @@ public sealed partial class AttentionEngine
             deltaScratch = Accelerator.Allocate1D<float>(rows);
         }
         float scale = options.ScaleFor(ql.HeadDim);
-        var gradientTarget = dBias.Length != 0 ? BiasGradientTarget(options.Bias!, ql, dBias) : default;
+        var gradientTarget = dBias.Length != 0 ? BiasGradientTarget(LogitTensorShape.BiasOf(options)!.Value, ql, dBias) : default;
         var p = new BackwardParams<T>
         {
             Q = q.ToKernel(),
@@ -189,6 +189,6 @@ public sealed partial class AttentionEngine
         };
         backward.Launch(Accelerator.DefaultStream, p, ql.Batch, k.Layout.Heads, tile);
         if (dBias.Length != 0)
-            ReduceBiasGradient(options.Bias!, ql, gradientTarget, dBias);
+            ReduceBiasGradient(LogitTensorShape.BiasOf(options)!.Value, ql, gradientTarget, dBias);
     }
 }

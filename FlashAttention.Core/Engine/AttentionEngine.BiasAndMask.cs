@@ -22,21 +22,24 @@ public sealed partial class AttentionEngine
     /// </summary>
     private ScoreBias BiasOf(AttentionOptions options, TensorLayout q, int seqLenK, ArrayView<float> gradient)
     {
-        var bias = options.Bias;
-        var mask = options.Mask;
-        var biasView = Upload(ref biasBuffer, bias?.Data ?? [], bias is null ? 1 : bias.Data.LongLength);
-        var maskView = Upload(ref maskBuffer, mask is null ? [] : MemoryMarshal.Cast<bool, byte>(mask.Data), mask is null ? 1 : mask.Data.LongLength);
+        var bias = LogitTensorShape.BiasOf(options);
+        var mask = LogitTensorShape.MaskOf(options);
+        // A device form is read in place; a host form (or none: one element) goes through the engine's buffer.
+        var biasView = options.DeviceBias?.Data
+                       ?? Upload(ref biasBuffer, options.Bias?.Data ?? [], options.Bias?.Data.LongLength ?? 1);
+        var maskView = options.DeviceMask?.Data
+                       ?? Upload(ref maskBuffer, options.Mask is { } m ? MemoryMarshal.Cast<bool, byte>(m.Data) : [], options.Mask?.Data.LongLength ?? 1);
         long plane = (long)q.SeqLen * seqLenK;
         return new ScoreBias
         {
             HasBias = bias is null ? 0 : 1,
             Bias = biasView,
             BiasHeadStride = bias is { Heads: > 1 } ? plane : 0,
-            BiasBatchStride = bias is { Batch: > 1 } ? plane * bias.Heads : 0,
+            BiasBatchStride = bias is { Batch: > 1 } b ? plane * b.Heads : 0,
             HasMask = mask is null ? 0 : 1,
             Mask = maskView,
             MaskHeadStride = mask is { Heads: > 1 } ? plane : 0,
-            MaskBatchStride = mask is { Batch: > 1 } ? plane * mask.Heads : 0,
+            MaskBatchStride = mask is { Batch: > 1 } mb ? plane * mb.Heads : 0,
             HasGradient = gradient.Length != 0 ? 1 : 0,
             BiasGradient = gradient.Length != 0 ? gradient : biasView,
             GradientHeadStride = plane,
@@ -67,7 +70,7 @@ public sealed partial class AttentionEngine
     /// that <see cref="ReduceBiasGradient"/> sums over the broadcast dims afterwards. Either is zeroed
     /// first: key tiles the causal mask or window skips are never visited.
     /// </summary>
-    private ArrayView<float> BiasGradientTarget(AttentionBias bias, TensorLayout q, ArrayView<float> dBias)
+    private ArrayView<float> BiasGradientTarget(LogitTensorShape bias, TensorLayout q, ArrayView<float> dBias)
     {
         if (bias.Batch == q.Batch && bias.Heads == q.Heads)
         {
@@ -87,7 +90,7 @@ public sealed partial class AttentionEngine
     }
 
     /// <summary>Sums the full-size dBias over the bias's broadcast dims into <paramref name="dBias"/> (nothing to do when it was written in place).</summary>
-    private void ReduceBiasGradient(AttentionBias bias, TensorLayout q, ArrayView<float> target, ArrayView<float> dBias)
+    private void ReduceBiasGradient(LogitTensorShape bias, TensorLayout q, ArrayView<float> target, ArrayView<float> dBias)
     {
         if (bias.Batch == q.Batch && bias.Heads == q.Heads)
             return;

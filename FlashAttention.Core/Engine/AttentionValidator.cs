@@ -69,7 +69,19 @@ internal static class AttentionValidator
             ArgumentNullException.ThrowIfNull(mask.Data, "options.Mask.Data");
             TensorShape("Mask", mask.Data.LongLength, mask.Batch, mask.Heads, mask.SeqLenQ, mask.SeqLenK, q, seqLenK);
         }
-        if (options.ReturnBiasGradient && options.Bias is null)
+        if (options.DeviceBias is { } db)
+        {
+            if (options.Bias is not null)
+                throw new ArgumentException("options: both Bias and DeviceBias are set; expected at most one of them", nameof(options));
+            TensorShape("DeviceBias", db.Data.Length, db.Batch, db.Heads, db.SeqLenQ, db.SeqLenK, q, seqLenK);
+        }
+        if (options.DeviceMask is { } dm)
+        {
+            if (options.Mask is not null)
+                throw new ArgumentException("options: both Mask and DeviceMask are set; expected at most one of them", nameof(options));
+            TensorShape("DeviceMask", dm.Data.Length, dm.Batch, dm.Heads, dm.SeqLenQ, dm.SeqLenK, q, seqLenK);
+        }
+        if (options.ReturnBiasGradient && LogitTensorShape.BiasOf(options) is null)
             throw new ArgumentException("options: ReturnBiasGradient is set but Bias is null; expected a Bias to differentiate", nameof(options));
     }
 
@@ -142,12 +154,11 @@ internal static class AttentionValidator
     {
         if (length == 0)
             return;
-        if (options.Bias is not { } bias)
+        if (LogitTensorShape.BiasOf(options) is not { } bias)
             throw new ArgumentException($"{paramName}: given, but options.Bias is null; expected a Bias to differentiate", paramName);
-        if (length != bias.Data.LongLength)
+        if (length != bias.Length)
             throw new ArgumentException(
-                $"{paramName}: length is {length}; expected the bias's {bias.Data.LongLength} elements " +
-                $"([{bias.Batch}, {bias.Heads}, {bias.SeqLenQ}, {bias.SeqLenK}])", paramName);
+                $"{paramName}: length is {length}; expected the bias's {bias.Length} elements ({bias.Text})", paramName);
     }
 
     /// <summary>The backward needs the forward's LSE: an empty one is reported as missing.</summary>
