@@ -4,7 +4,8 @@ namespace FlashAttention.Kernels.Portable;
 
 /// <summary>
 /// What happens to a visible score before the softmax, after the scale: logit soft-capping, then
-/// the ALiBi bias, then the bias and mask tensors (<see cref="ScoreBias"/>) (FlashAttention-2's order: softcap(s * scale) - slope * |i + off - j|). The kernels
+/// the ALiBi bias (FlashAttention-2's order: softcap(s * scale) - slope * |i + off - j|), then the
+/// bias and mask tensors (<see cref="Elements"/>, a <see cref="ScoreBias"/>). The kernels
 /// keep scores multiplied by log2(e) so they can use exp2; both steps commute with that factor:
 /// log2(e) * c * tanh(x / c) = C * tanh(y / C) with y = x log2(e) and C = c log2(e), and the bias
 /// scales with it. So the modifier works on log2-domain scores throughout. One instance per launch
