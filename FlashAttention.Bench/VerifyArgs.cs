@@ -25,6 +25,12 @@ public sealed record VerifyArgs(string Q, string K, string V, string Out)
     /// <summary>Path of the ALiBi slopes: float32 [heads_q] or [batch, heads_q]; null for none.</summary>
     public string? Alibi { get; init; }
 
+    /// <summary>Path of an additive bias: float32 [batch | 1, heads_q | 1, seqlen_q, seqlen_k]; null for none.</summary>
+    public string? Bias { get; init; }
+
+    /// <summary>Path of a boolean keep-mask: bool [batch | 1, heads_q | 1, seqlen_q, seqlen_k] (true = visible); null for none.</summary>
+    public string? Mask { get; init; }
+
     /// <summary>Accelerator to run on.</summary>
     public AcceleratorChoice Device { get; init; } = AcceleratorChoice.Auto;
 

@@ -39,12 +39,22 @@ public static class VerifyCommand
             Description = "ALiBi slopes, float32 [heads_q] or [batch, heads_q]: adds -slope * |i + seqlen_k - seqlen_q - j| to the scores.",
             HelpName = "SLOPES.npy",
         };
+        var bias = new Option<string?>("--bias")
+        {
+            Description = "Additive bias, float32 [batch|1, heads_q|1, seqlen_q, seqlen_k], added to the scaled scores (torch SDPA's float attn_mask); -inf hides a pair. With --do also writes dbias.npy.",
+            HelpName = "BIAS.npy",
+        };
+        var mask = new Option<string?>("--mask")
+        {
+            Description = "Boolean keep-mask, numpy bool [batch|1, heads_q|1, seqlen_q, seqlen_k]: false hides the pair (torch SDPA's boolean attn_mask); fully hidden rows give 0 and LSE -inf.",
+            HelpName = "MASK.npy",
+        };
         var device = DeviceOption.Create();
         var bf16 = new Option<bool>("--bf16") { Description = "Inputs are uint16 arrays of bfloat16 bits; o.npy is written the same way." };
 
         var command = new Command("verify", "Run attention on .npy inputs and write the output and log-sum-exp as .npy.")
         {
-            q, k, v, outDir, dout, causal, scale, window, softcap, alibi, device, bf16,
+            q, k, v, outDir, dout, causal, scale, window, softcap, alibi, bias, mask, device, bf16,
         };
         command.SetAction(parse => Run(
             new VerifyArgs(parse.GetRequiredValue(q), parse.GetRequiredValue(k), parse.GetRequiredValue(v), parse.GetRequiredValue(outDir))
@@ -55,6 +65,8 @@ public static class VerifyCommand
                 Window = parse.GetValue(window) is [int left, int right] ? new AttentionWindow(left, right) : null,
                 Softcap = parse.GetValue(softcap),
                 Alibi = parse.GetValue(alibi),
+                Bias = parse.GetValue(bias),
+                Mask = parse.GetValue(mask),
                 Device = parse.GetValue(device),
                 BFloat16 = parse.GetValue(bf16),
             },
@@ -102,6 +114,7 @@ public static class VerifyCommand
         {
             Causal = args.Causal, Scale = args.Scale, ReturnLse = true,
             Window = args.Window, Softcap = args.Softcap ?? 0f, AlibiSlopes = inputs.AlibiSlopes,
+            Bias = inputs.Bias, Mask = inputs.Mask, ReturnBiasGradient = inputs.Bias is not null && inputs.DOut is not null,
         };
 
         var dOut = inputs.DOut is null ? null : Tensor(inputs.DOut, read);
@@ -140,6 +153,8 @@ public static class VerifyCommand
                     var l = g.Layout;
                     write(Path.Combine(args.Out, name + ".npy"), g.Data, [l.Batch, l.SeqLen, l.Heads, l.HeadDim]);
                 }
+                if (grads.DBias is { } dBias && options.Bias is { } b)
+                    NpyFile.Write(Path.Combine(args.Out, "dbias.npy"), dBias, b.Batch, b.Heads, b.SeqLenQ, b.SeqLenK);
             }
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -147,7 +162,7 @@ public static class VerifyCommand
             throw new BenchInputException($"{args.Out}: cannot write the outputs: {e.Message}");
         }
         return $"verify: wrote {oPath} ({inputs.DType.Name()} {ql.ShapeText}) and {lsePath} " +
-               $"(float32 [{ql.Batch}, {ql.Heads}, {ql.SeqLen}]){(grads is null ? "" : ", dq.npy, dk.npy, dv.npy")} on {deviceName}";
+               $"(float32 [{ql.Batch}, {ql.Heads}, {ql.SeqLen}]){(grads is null ? "" : ", dq.npy, dk.npy, dv.npy")}{(grads?.DBias is null ? "" : ", dbias.npy")} on {deviceName}";
     }
 
     private static HostTensor<T> Tensor<T>(NpyArray array, Func<NpyArray, T[]> read) where T : unmanaged =>
@@ -160,7 +175,7 @@ public static class VerifyCommand
         string suffix = $" (Parameter '{e.ParamName}')";
         if (e.ParamName is not null && message.EndsWith(suffix, StringComparison.Ordinal))
             message = message[..^suffix.Length];
-        string? file = e.ParamName switch { "q" => args.Q, "k" => args.K, "v" => args.V, "dOut" => args.Do, _ => null };
+        string? file = e.ParamName switch { "q" => args.Q, "k" => args.K, "v" => args.V, "dOut" => args.Do, "dBias" => args.Bias, _ => null };
         return file is null ? message : $"{file}: {message}";
     }
 

@@ -8,8 +8,11 @@ namespace FlashAttention.Bench;
 /// </summary>
 internal sealed class VerifyInputs
 {
-    private VerifyInputs(NpyArray q, NpyArray k, NpyArray v, NpyArray? dOut, NpyDType dtype, float[]? alibiSlopes)
+    private VerifyInputs(NpyArray q, NpyArray k, NpyArray v, NpyArray? dOut, NpyDType dtype, float[]? alibiSlopes,
+        AttentionBias? bias, AttentionBooleanMask? mask)
     {
+        Bias = bias;
+        Mask = mask;
         Q = q;
         K = k;
         V = v;
@@ -32,6 +35,12 @@ internal sealed class VerifyInputs
 
     /// <summary>The ALiBi slopes from --alibi ([heads_q] or [batch, heads_q], flattened), or null.</summary>
     public float[]? AlibiSlopes { get; }
+
+    /// <summary>The bias from --bias, or null.</summary>
+    public AttentionBias? Bias { get; }
+
+    /// <summary>The mask from --mask, or null.</summary>
+    public AttentionBooleanMask? Mask { get; }
 
     public static VerifyInputs Load(VerifyArgs args)
     {
@@ -65,7 +74,54 @@ internal sealed class VerifyInputs
             for (int axis = 0; axis < 4; axis++)
                 SameDim(dOut, args.Do, axis, AxisNames[axis], q, args.Q);
         }
-        return new VerifyInputs(q, k, v, dOut, q.DType, slopes);
+        AttentionBias? bias = null;
+        if (args.Bias is not null)
+        {
+            var a = ReadLogitTensor(args.Bias, NpyDType.Float32, "'<f4' float32 bias", q, k, args.Q, args.K);
+            var data = a.AsSingle();
+            int nan = Array.FindIndex(data, float.IsNaN);
+            if (nan >= 0)
+                throw new BenchInputException($"{args.Bias}: element {nan} is NaN; expected numbers (-inf allowed: it hides the pair)");
+            bias = new AttentionBias(data, a.Shape[0], a.Shape[1], a.Shape[2], a.Shape[3]);
+        }
+        AttentionBooleanMask? mask = null;
+        if (args.Mask is not null)
+        {
+            var a = ReadLogitTensor(args.Mask, NpyDType.Bool, "'|b1' bool mask", q, k, args.Q, args.K);
+            mask = new AttentionBooleanMask(a.AsBool(), a.Shape[0], a.Shape[1], a.Shape[2], a.Shape[3]);
+        }
+        return new VerifyInputs(q, k, v, dOut, q.DType, slopes, bias, mask);
+    }
+
+    /// <summary>
+    /// Reads --bias or --mask: the given dtype, rank 4, [batch | 1, heads_q | 1, seqlen_q, seqlen_k]
+    /// of q and k (torch's attn_mask broadcasting, restricted to those two dims).
+    /// </summary>
+    private static NpyArray ReadLogitTensor(string path, NpyDType dtype, string what, NpyArray q, NpyArray k, string qPath, string kPath)
+    {
+        NpyArray array;
+        try
+        {
+            array = NpyFile.Read(path);
+        }
+        catch (NpyFormatException e)
+        {
+            throw new BenchInputException(e.Message);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new BenchInputException($"{path}: cannot read: {e.Message}");
+        }
+        if (array.DType != dtype)
+            throw new BenchInputException($"{path}: dtype is {array.DType.Name()} ('{array.Descr}'); expected a {what}");
+        int batch = q.Shape[0], heads = q.Shape[2], nq = q.Shape[1], nk = k.Shape[1];
+        bool fits = array.Rank == 4 && (array.Shape[0] == 1 || array.Shape[0] == batch) && (array.Shape[1] == 1 || array.Shape[1] == heads)
+                    && array.Shape[2] == nq && array.Shape[3] == nk;
+        if (!fits)
+            throw new BenchInputException(
+                $"{path}: shape is {array.ShapeText}; expected [batch | 1, heads_q | 1, seqlen_q, seqlen_k] = [{batch} or 1, {heads} or 1, {nq}, {nk}] " +
+                $"of q ({qPath}) and k ({kPath})");
+        return array;
     }
 
     /// <summary>Reads --alibi: float32, shape [heads_q] or [batch, heads_q] of q, every slope finite.</summary>

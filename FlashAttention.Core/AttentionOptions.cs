@@ -44,6 +44,37 @@ public sealed record AttentionOptions
     /// </summary>
     public float Softcap { get; init; }
 
+    /// <summary>
+    /// An additive float32 bias [batch | 1, heads_q | 1, seqlen_q, seqlen_k] on the logits (after scale,
+    /// soft cap and ALiBi, like torch SDPA's float attn_mask); null for none. Runs on the portable kernel
+    /// (KernelPath.Auto picks it; KernelPath.TensorCore or a TensorCoreTile with this set throws).
+    /// </summary>
+    public AttentionBias? Bias { get; init; }
+
+    /// <summary>
+    /// A boolean keep-mask [batch | 1, heads_q | 1, seqlen_q, seqlen_k] (true = visible, like torch SDPA's
+    /// boolean attn_mask), intersected with causal and window; null for none. Runs on the portable kernel
+    /// (KernelPath.Auto picks it; KernelPath.TensorCore or a TensorCoreTile with this set throws).
+    /// </summary>
+    public AttentionBooleanMask? Mask { get; init; }
+
+    /// <summary>
+    /// <see cref="Bias"/> in device memory (no upload per call; not checked for NaN); at most one of the two.
+    /// Portable kernel only, like <see cref="Bias"/>.
+    /// </summary>
+    public DeviceAttentionBias? DeviceBias { get; init; }
+
+    /// <summary><see cref="Mask"/> in device memory (bytes, nonzero = keep); at most one of the two. Portable kernel only.</summary>
+    public DeviceAttentionMask? DeviceMask { get; init; }
+
+    /// <summary>
+    /// With a <see cref="Bias"/> (or <see cref="DeviceBias"/>), the host backward that returns <see cref="AttentionGradients{T}"/> also
+    /// returns dBias there (the loss's gradient with respect to the bias, dS = P (dP - D) summed over the
+    /// bias's broadcast dims), float32 of the bias's shape. The other backward overloads take a dBias
+    /// array or view instead and ignore this flag. Setting it without a bias is refused.
+    /// </summary>
+    public bool ReturnBiasGradient { get; init; }
+
     /// <summary>Also return the log-sum-exp of each query row's scaled scores: float32 [batch, heads_q, seqlen_q].</summary>
     public bool ReturnLse { get; init; }
 

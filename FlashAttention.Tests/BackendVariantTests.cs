@@ -45,6 +45,17 @@ public class BackendVariantTests
         new BackwardCase(1, 77, 130, 2, 1, 40, Causal: false, Window: new(16, 8), AlibiSlopes: [0.25f, 0.0625f], Softcap: 3f).Check<Half>(engine);
     }
 
+    /// <summary>Bias and mask (a byte view read from the kernel) and dBias on OpenCL's variants, float16 as bits.</summary>
+    [Fact]
+    public void OpenCL_variants_apply_bias_and_mask()
+    {
+        using var context = Context.Create(b => b.CPU(CPUDeviceKind.Nvidia).EnableAlgorithms());
+        using var accelerator = context.CreateCPUAccelerator(0);
+        using var engine = AttentionEngine.WithProfile(accelerator, new BackendProfile(DynamicShared: false, Float16AsBits: true));
+        new ForwardCase(2, 45, 66, 2, 1, 40, Causal: true, BiasDims: [1, 2], MaskDims: [2, 1]).Check<Half>(engine);
+        new BackwardCase(2, 45, 66, 2, 1, 40, Causal: false, BiasDims: [2, 1], MaskDims: [1, 2], BiasGradient: true).Check<Half>(engine);
+    }
+
     [Fact]
     public void Float16_bits_widen_exactly_for_every_pattern()
     {
@@ -116,5 +127,23 @@ public class BackendVariantTests
         kernel.Source.Should().Contain("kernel void").And.Contain("barrier")
             .And.MatchRegex($@"local float \w+\[{floats}\]", "the tiles are one static local array of the layout's size")
             .And.NotContain("dynamic_shared_memory", "a program-scope pointer to it races between work-groups on PoCL");
+    }
+
+    /// <summary>
+    /// The dQ pass (which reads the bias and the byte mask and writes dBias) and the dBias reduction
+    /// compile to OpenCL C with no double: OpenCL devices need not support fp64.
+    /// </summary>
+    [Fact]
+    public void Bias_kernels_compile_to_OpenCL_C_without_double()
+    {
+        using var context = Context.Create(b => b.EnableAlgorithms().Optimize(OptimizationLevel.O2));
+        var backend = new CLBackend(context, new CLCapabilityContext(false, false, false, false, false), CLDeviceVendor.Other, CLCVersion.CL20);
+        var query = KernelCatalog.PortableBackwardQuery(typeof(float), 64, 32, 32, dynamicShared: false);
+        var dq = (CLCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(query), KernelSpecialization.Empty);
+        var reduce = (CLCompiledKernel)backend.Compile(
+            EntryPointDescription.FromImplicitlyGroupedKernel(typeof(BiasGradientReduceKernel).GetMethod(nameof(BiasGradientReduceKernel.Run))!),
+            KernelSpecialization.Empty);
+        foreach (var kernel in new[] { dq, reduce })
+            kernel.Source.Should().Contain("kernel void").And.NotContain("double");
     }
 }

@@ -142,6 +142,70 @@ public sealed class VerifyCommandTests : IDisposable
         Directory.Exists(Path.Combine(dir, "out")).Should().BeFalse();
     }
 
+    /// <summary>--bias (float32, per head) and --mask (numpy bool, shared) reach the engine: o, lse, the gradients and dbias.npy match the reference.</summary>
+    [Fact]
+    public void BiasAndMaskOptionsMatchTheReference()
+    {
+        var rng = new Random(19);
+        var q = WriteTensor<float>("q.npy", rng, 2, 13, 2, 16);
+        var k = WriteTensor<float>("k.npy", rng, 2, 17, 1, 16);
+        var v = WriteTensor<float>("v.npy", rng, 2, 17, 1, 16);
+        var dOut = WriteTensor<float>("do.npy", rng, 2, 13, 2, 16);
+        var biasData = Enumerable.Range(0, 2 * 13 * 17).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+        biasData[7] = float.NegativeInfinity;
+        var maskData = Enumerable.Range(0, 13 * 17).Select(e => e / 17 != 4 && rng.NextDouble() < 0.8).ToArray();
+        NpyFile.Write(PathOf("bias.npy"), biasData, 1, 2, 13, 17);
+        NpyFile.Write(PathOf("mask.npy"), maskData, 1, 1, 13, 17);
+        var root = new RootCommand { VerifyCommand.Create(stdout, stderr) };
+
+        int code = root.Parse([
+            "verify", "--q", PathOf("q.npy"), "--k", PathOf("k.npy"), "--v", PathOf("v.npy"), "--out", OutDir, "--do", PathOf("do.npy"),
+            "--causal", "--bias", PathOf("bias.npy"), "--mask", PathOf("mask.npy"), "--device", "cpu",
+        ]).Invoke();
+
+        code.Should().Be(0, stderr.ToString());
+        var options = new AttentionOptions
+        {
+            Causal = true, Bias = new AttentionBias(biasData, 1, 2, 13, 17), Mask = new AttentionBooleanMask(maskData, 1, 1, 13, 17),
+        };
+        var reference = ReferenceAttention.Forward(q, k, v, options);
+        MaxError(reference.Output, NpyFile.Read(Path.Combine(OutDir, "o.npy")).AsSingle().Select(x => (double)x)).Should().BeLessThan(1e-5);
+        CheckLse(reference, [2, 2, 13], 1e-5);
+        var grads = ReferenceAttention.Backward(dOut, q, k, v, options);
+        foreach (var (name, expected) in new[] { ("dq", grads.DQ), ("dk", grads.DK), ("dv", grads.DV), ("dbias", grads.DBias!) })
+            MaxError(expected, NpyFile.Read(Path.Combine(OutDir, name + ".npy")).AsSingle().Select(x => (double)x)).Should().BeLessThan(1e-5, name);
+        NpyFile.Read(Path.Combine(OutDir, "dbias.npy")).Shape.Should().Equal(1, 2, 13, 17);
+    }
+
+    [Theory]
+    [InlineData("bias-shape")]
+    [InlineData("mask-dtype")]
+    public void BiasOrMaskOfTheWrongShapeOrDtypeAreRefusedNamingTheFile(string bad)
+    {
+        var rng = new Random(20);
+        WriteTensor<float>("q.npy", rng, 1, 5, 2, 8);
+        WriteTensor<float>("k.npy", rng, 1, 6, 1, 8);
+        WriteTensor<float>("v.npy", rng, 1, 6, 1, 8);
+        var args = Args();
+        if (bad == "bias-shape")
+        {
+            NpyFile.Write(PathOf("t.npy"), new float[3 * 5 * 6], 1, 3, 5, 6);
+            args = args with { Bias = PathOf("t.npy") };
+        }
+        else
+        {
+            NpyFile.Write(PathOf("t.npy"), new float[5 * 6], 1, 1, 5, 6);
+            args = args with { Mask = PathOf("t.npy") };
+        }
+
+        int code = VerifyCommand.Run(args, stdout, stderr);
+
+        code.Should().Be(VerifyCommand.Failed);
+        OneLine(stderr.ToString()).Should().Contain(PathOf("t.npy"))
+            .And.Contain(bad == "bias-shape" ? "expected [batch | 1, heads_q | 1, seqlen_q, seqlen_k] = [1 or 1, 2 or 1, 5, 6]" : "expected a '|b1' bool mask");
+        Directory.Exists(Path.Combine(dir, "out")).Should().BeFalse();
+    }
+
     // ------------------------------------------------------------ refusals
 
     [Fact]

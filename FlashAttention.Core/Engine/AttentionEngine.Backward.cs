@@ -31,7 +31,18 @@ public sealed partial class AttentionEngine
     /// <param name="options">The options of the forward (scale, causality, window, ALiBi, soft cap) and optionally a backward tile.</param>
     public void Backward<T>(DeviceTensor<T> dOut, DeviceTensor<T> q, DeviceTensor<T> k, DeviceTensor<T> v, DeviceTensor<T> output,
         ArrayView<float> lse, DeviceTensor<T> dq, DeviceTensor<T> dk, DeviceTensor<T> dv, AttentionOptions? options = null)
-        where T : unmanaged
+        where T : unmanaged =>
+        Backward(dOut, q, k, v, output, lse, dq, dk, dv, default, options);
+
+    /// <summary>
+    /// The device backward that also writes dBias (the loss's gradient with respect to
+    /// <see cref="AttentionOptions.Bias"/>, summed over its broadcast dims) into <paramref name="dBias"/>,
+    /// float32 of the bias's shape; an empty view skips it. A broadcast bias needs a full-size
+    /// [batch, heads_q, seqlen_q, seqlen_k] float32 scratch, kept by the engine between calls.
+    /// </summary>
+    public void Backward<T>(DeviceTensor<T> dOut, DeviceTensor<T> q, DeviceTensor<T> k, DeviceTensor<T> v, DeviceTensor<T> output,
+        ArrayView<float> lse, DeviceTensor<T> dq, DeviceTensor<T> dk, DeviceTensor<T> dv, ArrayView<float> dBias,
+        AttentionOptions? options) where T : unmanaged
     {
         ThrowIfDisposed();
         options ??= AttentionOptions.Default;
@@ -41,8 +52,9 @@ public sealed partial class AttentionEngine
                      (dq, nameof(dq)), (dk, nameof(dk)), (dv, nameof(dv)) })
             AttentionValidator.Fits(t.Layout, t.View.Length, name);
         AttentionValidator.RequiredLse(lse.Length, q.Layout, nameof(lse));
+        AttentionValidator.BiasGradient(dBias.Length, options, nameof(dBias));
         var tile = BackwardTileFor(q.Layout.HeadDim, options);
-        LaunchBackward(dOut, q, k, v, output, lse, dq, dk, dv, options, tile);
+        LaunchBackward(dOut, q, k, v, output, lse, dq, dk, dv, dBias, options, tile);
     }
 
     /// <summary>Gradients of attention on host tensors: returns new contiguous dQ, dK, dV.</summary>
@@ -54,8 +66,9 @@ public sealed partial class AttentionEngine
         var dq = Zeros<T>(q.Layout);
         var dk = Zeros<T>(k.Layout);
         var dv = Zeros<T>(k.Layout);
-        Backward(dOut, q, k, v, output, lse, dq, dk, dv, options);
-        return new AttentionGradients<T>(dq, dk, dv);
+        float[]? dBias = options is { ReturnBiasGradient: true } && LogitTensorShape.BiasOf(options) is { } bias ? new float[bias.Length] : null;
+        Backward(dOut, q, k, v, output, lse, dq, dk, dv, dBias, options);
+        return new AttentionGradients<T>(dq, dk, dv) { DBias = dBias };
     }
 
     /// <summary>
@@ -63,7 +76,15 @@ public sealed partial class AttentionEngine
     /// shapes; they may share one array, e.g. a packed dqkv). Nothing is written on invalid input.
     /// </summary>
     public void Backward<T>(HostTensor<T> dOut, HostTensor<T> q, HostTensor<T> k, HostTensor<T> v, HostTensor<T> output,
-        float[] lse, HostTensor<T> dq, HostTensor<T> dk, HostTensor<T> dv, AttentionOptions? options = null) where T : unmanaged
+        float[] lse, HostTensor<T> dq, HostTensor<T> dk, HostTensor<T> dv, AttentionOptions? options = null) where T : unmanaged =>
+        Backward(dOut, q, k, v, output, lse, dq, dk, dv, null, options);
+
+    /// <summary>
+    /// The host backward into caller-owned arrays that also writes dBias into <paramref name="dBias"/>
+    /// (float32 of <see cref="AttentionOptions.Bias"/>'s shape, summed over its broadcast dims); null skips it.
+    /// </summary>
+    public void Backward<T>(HostTensor<T> dOut, HostTensor<T> q, HostTensor<T> k, HostTensor<T> v, HostTensor<T> output,
+        float[] lse, HostTensor<T> dq, HostTensor<T> dk, HostTensor<T> dv, float[]? dBias, AttentionOptions? options) where T : unmanaged
     {
         ThrowIfDisposed();
         foreach (var (t, name) in new[] { (dOut, nameof(dOut)), (q, nameof(q)), (k, nameof(k)), (v, nameof(v)), (output, nameof(output)),
@@ -77,14 +98,18 @@ public sealed partial class AttentionEngine
                      (dq, nameof(dq)), (dk, nameof(dk)), (dv, nameof(dv)) })
             AttentionValidator.Fits(t.Layout, t.Data.LongLength, name);
         AttentionValidator.RequiredLse(lse.LongLength, q.Layout, nameof(lse));
+        AttentionValidator.BiasGradient(dBias?.LongLength ?? 0, options, nameof(dBias));
         var tile = BackwardTileFor(q.Layout.HeadDim, options);
 
         using var staging = new UploadSet<T>(Accelerator);
         using var dLse = Accelerator.Allocate1D(lse);
+        using var dBiasDevice = Accelerator.Allocate1D<float>(dBias?.LongLength ?? 0);
         LaunchBackward(staging.Input(dOut), staging.Input(q), staging.Input(k), staging.Input(v), staging.Input(output), dLse.View,
-            staging.Output(dq), staging.Output(dk), staging.Output(dv), options, tile);
+            staging.Output(dq), staging.Output(dk), staging.Output(dv), dBiasDevice.View, options, tile);
         Accelerator.Synchronize();
         staging.Download();
+        if (dBias is not null)
+            dBiasDevice.View.AsContiguous().CopyToCPU(dBias.AsSpan());
     }
 
     /// <summary>
@@ -127,7 +152,8 @@ public sealed partial class AttentionEngine
     }
 
     private void LaunchBackward<T>(DeviceTensor<T> dOut, DeviceTensor<T> q, DeviceTensor<T> k, DeviceTensor<T> v, DeviceTensor<T> output,
-        ArrayView<float> lse, DeviceTensor<T> dq, DeviceTensor<T> dk, DeviceTensor<T> dv, AttentionOptions options, TileConfig tile)
+        ArrayView<float> lse, DeviceTensor<T> dq, DeviceTensor<T> dk, DeviceTensor<T> dv, ArrayView<float> dBias,
+        AttentionOptions options, TileConfig tile)
         where T : unmanaged
     {
         var ql = q.Layout;
@@ -138,6 +164,7 @@ public sealed partial class AttentionEngine
             deltaScratch = Accelerator.Allocate1D<float>(rows);
         }
         float scale = options.ScaleFor(ql.HeadDim);
+        var gradientTarget = dBias.Length != 0 ? BiasGradientTarget(LogitTensorShape.BiasOf(options)!.Value, ql, dBias) : default;
         var p = new BackwardParams<T>
         {
             Q = q.ToKernel(),
@@ -158,8 +185,10 @@ public sealed partial class AttentionEngine
             Scale = scale,
             ScaleLog2 = scale * Log2E,
             Mask = MaskOf(options, ql.SeqLen, k.Layout.SeqLen),
-            Scores = ScoresOf(options, ql, k.Layout.SeqLen),
+            Scores = ScoresOf(options, ql, k.Layout.SeqLen, gradientTarget),
         };
         backward.Launch(Accelerator.DefaultStream, p, ql.Batch, k.Layout.Heads, tile);
+        if (dBias.Length != 0)
+            ReduceBiasGradient(LogitTensorShape.BiasOf(options)!.Value, ql, gradientTarget, dBias);
     }
 }

@@ -17,7 +17,11 @@ public sealed partial class AttentionEngine
     /// The soft cap and ALiBi slopes of a call (validated already). The slopes are copied on the
     /// default stream, so the copy waits for earlier launches that read the buffer and precedes this one.
     /// </summary>
-    private ScoreModifier ScoresOf(AttentionOptions options, TensorLayout q, int seqLenK)
+    /// <param name="options">The call's options.</param>
+    /// <param name="q">q's layout.</param>
+    /// <param name="seqLenK">k's seqlen.</param>
+    /// <param name="biasGradient">Where the backward's dQ pass writes dBias (see <see cref="BiasGradientTarget"/>), or empty.</param>
+    private ScoreModifier ScoresOf(AttentionOptions options, TensorLayout q, int seqLenK, ArrayView<float> biasGradient = default)
     {
         var slopes = options.AlibiSlopes;
         int length = Math.Max(1, slopes?.Length ?? 0);
@@ -32,6 +36,7 @@ public sealed partial class AttentionEngine
             view.CopyFromCPU(Accelerator.DefaultStream, slopes);
         // [heads_q] slopes repeat for every batch item; [batch, heads_q] ones advance by heads_q.
         int batchStride = slopes is not null && slopes.Length != q.Heads ? q.Heads : 0;
-        return new ScoreModifier(q.SeqLen, seqLenK, options.Softcap, view, slopes is not null, batchStride);
+        return new ScoreModifier(q.SeqLen, seqLenK, options.Softcap, view, slopes is not null, batchStride,
+            BiasOf(options, q, seqLenK, biasGradient));
     }
 }

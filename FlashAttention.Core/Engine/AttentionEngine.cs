@@ -134,6 +134,9 @@ public sealed partial class AttentionEngine : IDisposable
         disposed = true;
         deltaScratch?.Dispose();
         alibiSlopes?.Dispose();
+        biasBuffer?.Dispose();
+        maskBuffer?.Dispose();
+        biasGradientScratch?.Dispose();
         if (ownsAccelerator)
             Accelerator.Dispose();
         ownedContext?.Dispose();

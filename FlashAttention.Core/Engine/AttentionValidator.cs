@@ -43,6 +43,63 @@ internal static class AttentionValidator
         if (options.Scale is float s && !float.IsFinite(s))
             throw new ArgumentException($"options: Scale is {s}; expected a finite number", nameof(options));
         ScoreVariants(q, options);
+        BiasAndMask(q, k.SeqLen, options);
+    }
+
+    /// <summary>
+    /// Checks <see cref="AttentionOptions.Bias"/> and <see cref="AttentionOptions.Mask"/>: batch and heads
+    /// 1 or the call's, seqlens the call's, data length their product; NaN in the bias is refused
+    /// (one pass over the host array, cheap next to the attention), -inf is allowed (it hides the pair).
+    /// </summary>
+    private static void BiasAndMask(TensorLayout q, int seqLenK, AttentionOptions options)
+    {
+        if (options.Bias is { } bias)
+        {
+            ArgumentNullException.ThrowIfNull(bias.Data, "options.Bias.Data");
+            TensorShape("Bias", bias.Data.LongLength, bias.Batch, bias.Heads, bias.SeqLenQ, bias.SeqLenK, q, seqLenK);
+            for (long e = 0; e < bias.Data.LongLength; e++)
+            {
+                if (float.IsNaN(bias.Data[e]))
+                    throw new ArgumentException(
+                        $"options: Bias.Data[{e}] is NaN; expected a number or -Infinity (which hides the pair)", nameof(options));
+            }
+        }
+        if (options.Mask is { } mask)
+        {
+            ArgumentNullException.ThrowIfNull(mask.Data, "options.Mask.Data");
+            TensorShape("Mask", mask.Data.LongLength, mask.Batch, mask.Heads, mask.SeqLenQ, mask.SeqLenK, q, seqLenK);
+        }
+        if (options.DeviceBias is { } db)
+        {
+            if (options.Bias is not null)
+                throw new ArgumentException("options: both Bias and DeviceBias are set; expected at most one of them", nameof(options));
+            TensorShape("DeviceBias", db.Data.Length, db.Batch, db.Heads, db.SeqLenQ, db.SeqLenK, q, seqLenK);
+        }
+        if (options.DeviceMask is { } dm)
+        {
+            if (options.Mask is not null)
+                throw new ArgumentException("options: both Mask and DeviceMask are set; expected at most one of them", nameof(options));
+            TensorShape("DeviceMask", dm.Data.Length, dm.Batch, dm.Heads, dm.SeqLenQ, dm.SeqLenK, q, seqLenK);
+        }
+        if (options.ReturnBiasGradient && LogitTensorShape.BiasOf(options) is null)
+            throw new ArgumentException("options: ReturnBiasGradient is set but Bias is null; expected a Bias to differentiate", nameof(options));
+    }
+
+    private static void TensorShape(string option, long length, int batch, int heads, int seqLenQ, int seqLenK, TensorLayout q, int nk)
+    {
+        if (batch != 1 && batch != q.Batch)
+            throw new ArgumentException($"options: {option}.Batch is {batch}; expected 1 (broadcast) or q's batch {q.Batch}", "options");
+        if (heads != 1 && heads != q.Heads)
+            throw new ArgumentException($"options: {option}.Heads is {heads}; expected 1 (broadcast) or heads_q {q.Heads}", "options");
+        if (seqLenQ != q.SeqLen)
+            throw new ArgumentException($"options: {option}.SeqLenQ is {seqLenQ}; expected q's seqlen {q.SeqLen}", "options");
+        if (seqLenK != nk)
+            throw new ArgumentException($"options: {option}.SeqLenK is {seqLenK}; expected k's seqlen {nk}", "options");
+        long expected = (long)batch * heads * seqLenQ * seqLenK;
+        if (length != expected)
+            throw new ArgumentException(
+                $"options: {option}.Data has {length} elements; expected Batch * Heads * SeqLenQ * SeqLenK = {expected} " +
+                $"([{batch}, {heads}, {seqLenQ}, {seqLenK}])", "options");
     }
 
     /// <summary>Checks the sliding window, the ALiBi slopes (against q's batch and heads) and the soft cap.</summary>
@@ -90,6 +147,18 @@ internal static class AttentionValidator
             throw new ArgumentException($"dk: shape is {dk.ShapeText}; expected k's shape {k.ShapeText}", nameof(dk));
         if (!dv.SameShape(v))
             throw new ArgumentException($"dv: shape is {dv.ShapeText}; expected v's shape {v.ShapeText}", nameof(dv));
+    }
+
+    /// <summary>A dBias output needs a bias and must have its number of elements; an empty one (length 0) is no request.</summary>
+    public static void BiasGradient(long length, AttentionOptions options, string paramName)
+    {
+        if (length == 0)
+            return;
+        if (LogitTensorShape.BiasOf(options) is not { } bias)
+            throw new ArgumentException($"{paramName}: given, but options.Bias is null; expected a Bias to differentiate", paramName);
+        if (length != bias.Length)
+            throw new ArgumentException(
+                $"{paramName}: length is {length}; expected the bias's {bias.Length} elements ({bias.Text})", paramName);
     }
 
     /// <summary>The backward needs the forward's LSE: an empty one is reported as missing.</summary>

@@ -13,11 +13,15 @@ public static class ReferenceAttention
     public sealed record Result(double[] Output, double[] Lse);
 
     /// <summary>The reference gradients, each contiguous [batch, seqlen, heads, headdim] of its input.</summary>
-    public sealed record Gradients(double[] DQ, double[] DK, double[] DV);
+    public sealed record Gradients(double[] DQ, double[] DK, double[] DV)
+    {
+        /// <summary>dBias in the bias's own (broadcast) shape, summed over its size-1 dims; null without a bias.</summary>
+        public double[]? DBias { get; init; }
+    }
 
     /// <summary>
     /// softmax(logits) v with every option of <paramref name="options"/> that changes the result:
-    /// scale, causal mask, sliding window, soft cap, ALiBi slopes. q, k, v are read exactly as float64.
+    /// scale, causal mask, sliding window, soft cap, ALiBi slopes, bias and boolean mask. q, k, v are read exactly as float64.
     /// </summary>
     public static Result Forward<T>(HostTensor<T> q, HostTensor<T> k, HostTensor<T> v, AttentionOptions options)
         where T : unmanaged =>
@@ -100,6 +104,9 @@ public static class ReferenceAttention
         var p = new double[nk];
         var dp = new double[nk];
         var dLogit = new double[nk];
+        // The bias adds to the logit, so its gradient is the logit's, P (dP - D), summed where it broadcasts.
+        var bias = logits.Bias;
+        double[]? dBias = bias is null ? null : new double[bias.Data.LongLength];
         for (int b = 0; b < batch; b++)
         for (int h = 0; h < hq; h++)
         for (int i = 0; i < nq; i++)
@@ -122,6 +129,11 @@ public static class ReferenceAttention
             {
                 if (p[j] == 0)
                     continue;
+                if (dBias is not null)
+                {
+                    long at = (((long)(bias!.Batch == 1 ? 0 : b) * bias.Heads + (bias.Heads == 1 ? 0 : h)) * nq + i) * nk + j;
+                    dBias[at] += p[j] * (dp[j] - rowD);
+                }
                 double dS = p[j] * (dp[j] - rowD) * dLogit[j];
                 for (int d = 0; d < dim; d++)
                 {
@@ -131,7 +143,7 @@ public static class ReferenceAttention
                 }
             }
         }
-        return new Gradients(dq.Data, dk.Data, dv.Data);
+        return new Gradients(dq.Data, dk.Data, dv.Data) { DBias = dBias };
     }
 
     /// <summary>
@@ -182,13 +194,16 @@ public static class ReferenceAttention
     /// causal caps right at 0); the logit is softcap * tanh(s / softcap) (when softcap &gt; 0) minus
     /// slope_h * |i + off - j|, where s = q_i . k_j * scale.
     /// </summary>
-    private sealed record Logits(double Scale, bool Causal, int Left, int Right, double Softcap, float[]? Slopes, int SlopeBatchStride)
+    /// Then the bias tensor element (b | 0, h | 0, i, j) is added (torch SDPA's float attn_mask), and
+    /// where the boolean mask holds false the logit is -inf (the pair is hidden).
+    private sealed record Logits(double Scale, bool Causal, int Left, int Right, double Softcap, float[]? Slopes, int SlopeBatchStride,
+        AttentionBias? Bias = null, AttentionBooleanMask? Mask = null)
     {
         public static Logits Plain(double scale, bool causal) => new(scale, causal, -1, -1, 0, null, 0);
 
         public static Logits Of(AttentionOptions o, TensorLayout q) => new(
             o.Scale ?? 1.0 / Math.Sqrt(q.HeadDim), o.Causal, o.Window?.Left ?? -1, o.Window?.Right ?? -1, o.Softcap,
-            o.AlibiSlopes, o.AlibiSlopes is { } s && s.Length != q.Heads ? q.Heads : 0);
+            o.AlibiSlopes, o.AlibiSlopes is { } s && s.Length != q.Heads ? q.Heads : 0, o.Bias, o.Mask);
 
         public bool Visible(int i, int j, int nq, int nk)
         {
@@ -211,6 +226,10 @@ public static class ReferenceAttention
             }
             if (Slopes is not null)
                 logit -= Slopes[b * SlopeBatchStride + h] * Math.Abs((long)i + nk - nq - j);
+            if (Mask is { } m && !m.Data[(((long)(m.Batch == 1 ? 0 : b) * m.Heads + (m.Heads == 1 ? 0 : h)) * nq + i) * nk + j])
+                return (double.NegativeInfinity, slope);
+            if (Bias is { } bias)
+                logit += bias.Data[(((long)(bias.Batch == 1 ? 0 : b) * bias.Heads + (bias.Heads == 1 ? 0 : h)) * nq + i) * nk + j];
             return (logit, slope);
         }
     }

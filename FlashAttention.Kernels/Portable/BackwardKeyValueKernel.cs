@@ -50,7 +50,7 @@ public static class BackwardKeyValueKernel
                 TileLoader.LoadRowMajor<T, TOps>(p.DO, batch, head, firstRow, rowsHere, p.HeadDim, br, dim, t.DO, layout.RowStride);
                 SoftmaxGradient.LoadRowStats(p, batch, head, firstRow, br, t.LseLog2, t.Delta);
                 Group.Barrier();
-                t.Gradient(layout, p.Mask, scores, p.ScaleLog2, firstRow, firstCol, br, bc, dim);
+                t.Gradient(layout, p.Mask, scores, p.ScaleLog2, firstRow, firstCol, br, bc, dim, storeBiasGradient: false);
                 SoftmaxGradient.AccumulateTransposedProduct(t.Acc1, t.S, layout.ScoreStride, t.DO, layout.RowStride, bc, br, dim);
                 SoftmaxGradient.AccumulateTransposedProduct(t.Acc0, t.DS, layout.ScoreStride, t.Q, layout.RowStride, bc, br, dim);
             }

@@ -47,7 +47,7 @@ public static class BackwardQueryKernel
             TileLoader.LoadRowMajor<T, TOps>(p.K, batch, kvHead, firstCol, colsHere, p.HeadDim, bc, dim, t.K, layout.RowStride);
             TileLoader.LoadRowMajor<T, TOps>(p.V, batch, kvHead, firstCol, colsHere, p.HeadDim, bc, dim, t.V, layout.RowStride);
             Group.Barrier();
-            t.Gradient(layout, p.Mask, scores, p.ScaleLog2, firstRow, firstCol, br, bc, dim);
+            t.Gradient(layout, p.Mask, scores, p.ScaleLog2, firstRow, firstCol, br, bc, dim, storeBiasGradient: true);
             SoftmaxGradient.AccumulateProduct(t.Acc0, t.DS, layout.ScoreStride, t.K, layout.RowStride, br, bc, dim);
         }
 

@@ -22,14 +22,15 @@ internal struct BackwardTiles
 
     /// <summary>
     /// One query tile against one key tile: recompute S and dP, then P and dS in place
-    /// (barriers included; the caller has loaded Q, dO, K, V, LSE and D).
+    /// (barriers included; the caller has loaded Q, dO, K, V, LSE and D). Only the dQ pass sets
+    /// <paramref name="storeBiasGradient"/>: dBias is written once, by the pass that owns whole rows.
     /// </summary>
     public readonly void Gradient(BackwardSharedLayout layout, AttentionMask mask, ScoreModifier scores, float scaleLog2,
-        int firstRow, int firstCol, int br, int bc, int dim)
+        int firstRow, int firstCol, int br, int bc, int dim, bool storeBiasGradient)
     {
         SoftmaxGradient.ScoresAndOutputGradient(Q, DO, K, V, layout.RowStride, S, DS, layout.ScoreStride, br, bc, dim);
         Group.Barrier();
-        SoftmaxGradient.Apply(S, DS, layout.ScoreStride, LseLog2, Delta, mask, scores, scaleLog2, firstRow, firstCol, br, bc);
+        SoftmaxGradient.Apply(S, DS, layout.ScoreStride, LseLog2, Delta, mask, scores, scaleLog2, firstRow, firstCol, br, bc, storeBiasGradient);
         Group.Barrier();
     }
 }

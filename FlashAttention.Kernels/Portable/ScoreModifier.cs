@@ -4,7 +4,8 @@ namespace FlashAttention.Kernels.Portable;
 
 /// <summary>
 /// What happens to a visible score before the softmax, after the scale: logit soft-capping, then
-/// the ALiBi bias (FlashAttention-2's order: softcap(s * scale) - slope * |i + off - j|). The kernels
+/// the ALiBi bias (FlashAttention-2's order: softcap(s * scale) - slope * |i + off - j|), then the
+/// bias and mask tensors (<see cref="Elements"/>, a <see cref="ScoreBias"/>). The kernels
 /// keep scores multiplied by log2(e) so they can use exp2; both steps commute with that factor:
 /// log2(e) * c * tanh(x / c) = C * tanh(y / C) with y = x log2(e) and C = c log2(e), and the bias
 /// scales with it. So the modifier works on log2-domain scores throughout. One instance per launch
@@ -37,6 +38,9 @@ public struct ScoreModifier
     /// <summary>The current head's slope times log2(e); set by <see cref="ForHead"/>.</summary>
     public float SlopeLog2;
 
+    /// <summary>The additive bias and boolean mask tensors (<see cref="ScoreBias"/>), applied last.</summary>
+    public ScoreBias Elements;
+
     /// <summary>Makes the modifier of one launch.</summary>
     /// <param name="seqLenQ">Query sequence length.</param>
     /// <param name="seqLenK">Key sequence length.</param>
@@ -44,8 +48,11 @@ public struct ScoreModifier
     /// <param name="alibiSlopes">The slopes when <paramref name="alibi"/>; any valid view otherwise.</param>
     /// <param name="alibi">Whether ALiBi is on.</param>
     /// <param name="alibiBatchStride">0 for slopes [heads_q], heads_q for [batch, heads_q].</param>
-    public ScoreModifier(int seqLenQ, int seqLenK, float softcap, ArrayView<float> alibiSlopes, bool alibi, int alibiBatchStride)
+    /// <param name="elements">The bias and mask tensors (flags 0 when absent, views still real).</param>
+    public ScoreModifier(int seqLenQ, int seqLenK, float softcap, ArrayView<float> alibiSlopes, bool alibi, int alibiBatchStride,
+        ScoreBias elements)
     {
+        Elements = elements;
         SoftcapLog2 = softcap > 0f ? softcap * Log2E : 0f;
         SoftcapDecay = softcap > 0f ? 2f / softcap : 0f;
         HasAlibi = alibi ? 1 : 0;
@@ -56,13 +63,14 @@ public struct ScoreModifier
     }
 
     /// <summary>Whether any score is changed (when not, kernels may skip writing scores back).</summary>
-    public readonly bool IsActive => SoftcapLog2 != 0f || HasAlibi != 0;
+    public readonly bool IsActive => SoftcapLog2 != 0f || HasAlibi != 0 || Elements.IsActive;
 
     /// <summary>This modifier with the ALiBi slope of (<paramref name="batch"/>, <paramref name="head"/>) loaded.</summary>
     public readonly ScoreModifier ForHead(int batch, int head)
     {
         var m = this;
         m.SlopeLog2 = HasAlibi != 0 ? AlibiSlopes[batch * AlibiBatchStride + head] * Log2E : 0f;
+        m.Elements = Elements.ForHead(batch, head);
         return m;
     }
 
@@ -74,6 +82,25 @@ public struct ScoreModifier
     /// else 1) for the backward's dS. The bias does not depend on the score, so it adds nothing there.
     /// </summary>
     public readonly (float Logit, float Slope) LogitAndSlope(float y, int i, int j)
+    {
+        var (logit, slope) = Pointwise(y, i, j);
+        // The bias tensor adds after softcap and ALiBi (torch SDPA adds its float attn_mask to the
+        // scaled score); a masked element becomes -inf, which the kernels already treat as hidden.
+        if (Elements.IsActive)
+            logit = Elements.Apply(logit, i, j);
+        return (logit, slope);
+    }
+
+    /// <summary>Whether soft-capping or ALiBi is on (the parts that need no tensor).</summary>
+    public readonly bool HasPointwise => SoftcapLog2 != 0f || HasAlibi != 0;
+
+    /// <summary>
+    /// The logit from soft-capping and ALiBi only, without the bias and mask tensors: for the
+    /// tensor-core kernel, which the engine never gives those, so their lookup code stays out of it.
+    /// </summary>
+    public readonly float ApplyPointwise(float y, int i, int j) => Pointwise(y, i, j).Logit;
+
+    private readonly (float Logit, float Slope) Pointwise(float y, int i, int j)
     {
         float logit = y;
         float slope = 1f;

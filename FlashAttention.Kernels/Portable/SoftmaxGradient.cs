@@ -37,10 +37,13 @@ internal static class SoftmaxGradient
     /// In place: S becomes P = exp2(modified(S * scaleLog2) - LSE * log2 e), 0 where masked or where
     /// the row saw no key in the forward (LSE = -inf); dP becomes the gradient with respect to the
     /// scaled score, dS = P * (dP - D) times the modifier's slope (1 - tanh² under soft-capping).
+    /// With <paramref name="storeBiasGradient"/> (the dQ pass, which visits each (i, j) of a head
+    /// once) it also writes dBias = P * (dP - D): the bias adds to the logit directly, so no slope.
     /// </summary>
     public static void Apply(
         ArrayView<float> s, ArrayView<float> dp, int scoreStride, ArrayView<float> lseLog2, ArrayView<float> delta,
-        AttentionMask mask, ScoreModifier scores, float scaleLog2, int firstRow, int firstCol, int br, int bc)
+        AttentionMask mask, ScoreModifier scores, float scaleLog2, int firstRow, int firstCol, int br, int bc,
+        bool storeBiasGradient)
     {
         for (int idx = Group.IdxX; idx < br * bc; idx += Group.DimX)
         {
@@ -59,7 +62,11 @@ internal static class SoftmaxGradient
                 slope = dLogit;
             }
             s[at] = prob;
-            dp[at] = prob * (dp[at] - delta[r]) * slope;
+            // A hidden element gives exactly 0, even where dP is not finite (rows dO never reached).
+            float gradLogit = prob != 0f ? prob * (dp[at] - delta[r]) : 0f;
+            if (storeBiasGradient)
+                scores.Elements.StoreGradient(i, j, gradLogit);
+            dp[at] = gradLogit * slope;
         }
     }
 

@@ -24,7 +24,7 @@ internal struct FragmentSoftmax
     };
 
     /// <summary>
-    /// Scales S, applies the score modifier (soft-capping, ALiBi) when it is active, masks S when
+    /// Scales S, applies soft-capping and ALiBi when they are on (the bias and mask tensors never reach this kernel), masks S when
     /// <paramref name="applyMask"/> (only tiles that cross the sequence end, the causal diagonal or a
     /// window edge pay for the per-element test), folds it into m and l, turns it into P in place, and
     /// returns the rescale factors of rows g and g + 8 for the output. <paramref name="columns"/> is the
@@ -35,7 +35,7 @@ internal struct FragmentSoftmax
     {
         s.ScaleRows(scaleLog2, scaleLog2);
         int c0 = firstCol + 2 * (Warp.LaneIdx & 3);
-        if (scores.IsActive)
+        if (scores.HasPointwise)
         {
             Modify(ref s.N0, scores, rowLow, c0);
             Modify(ref s.N1, scores, rowLow, c0 + 8);
@@ -104,10 +104,10 @@ internal struct FragmentSoftmax
 
     private static void Modify(ref FragmentC c, in ScoreModifier scores, int rowLow, int col)
     {
-        c.C0 = scores.Apply(c.C0, rowLow, col);
-        c.C1 = scores.Apply(c.C1, rowLow, col + 1);
-        c.C2 = scores.Apply(c.C2, rowLow + 8, col);
-        c.C3 = scores.Apply(c.C3, rowLow + 8, col + 1);
+        c.C0 = scores.ApplyPointwise(c.C0, rowLow, col);
+        c.C1 = scores.ApplyPointwise(c.C1, rowLow, col + 1);
+        c.C2 = scores.ApplyPointwise(c.C2, rowLow + 8, col);
+        c.C3 = scores.ApplyPointwise(c.C3, rowLow + 8, col + 1);
     }
 
     private static void Mask(ref FragmentC c, AttentionMask mask, int rowLow, int col)

@@ -8,12 +8,14 @@ namespace FlashAttention.Tests.Support;
 /// rule (error &lt;= 2 x naive backward in the input precision + slack).
 /// </summary>
 public sealed record BackwardCase(int Batch, int SeqQ, int SeqK, int HeadsQ, int HeadsKv, int HeadDim, bool Causal, TileConfig? Tile = null,
-    float? Scale = null, AttentionWindow? Window = null, float[]? AlibiSlopes = null, float Softcap = 0) : IAttentionCase
+    float? Scale = null, AttentionWindow? Window = null, float[]? AlibiSlopes = null, float Softcap = 0,
+    int[]? BiasDims = null, int[]? MaskDims = null, bool BiasGradient = false, bool BiasNegativeInfinity = false) : IAttentionCase
 {
     public override string ToString() =>
         $"b{Batch} sq{SeqQ} sk{SeqK} hq{HeadsQ} hkv{HeadsKv} d{HeadDim}{(Causal ? " causal" : "")}{(Tile is { } t ? $" tile{t.Br}x{t.Bc}" : "")}" +
         $"{(Scale is { } s ? $" scale{s}" : "")}{(Window is { } win ? $" window({win.Left},{win.Right})" : "")}" +
-        $"{(AlibiSlopes is { } a ? $" alibi[{string.Join(",", a)}]" : "")}{(Softcap != 0 ? $" softcap{Softcap}" : "")}";
+        $"{(AlibiSlopes is { } a ? $" alibi[{string.Join(",", a)}]" : "")}{(Softcap != 0 ? $" softcap{Softcap}" : "")}" +
+        $"{BiasMaskInputs.Describe("bias", BiasDims)}{(BiasNegativeInfinity ? "-inf" : "")}{BiasMaskInputs.Describe("mask", MaskDims)}{(BiasGradient ? " dbias" : "")}";
 
     public void Check<T>(AttentionEngine engine) where T : unmanaged
     {
@@ -26,13 +28,22 @@ public sealed record BackwardCase(int Batch, int SeqQ, int SeqK, int HeadsQ, int
         var options = new AttentionOptions
         {
             Causal = Causal, ReturnLse = true, BackwardTile = Tile, Scale = Scale, Window = Window, AlibiSlopes = AlibiSlopes, Softcap = Softcap,
+            Bias = BiasMaskInputs.Bias(BiasDims, SeqQ, SeqK, rng.Seed, BiasNegativeInfinity),
+            Mask = BiasMaskInputs.Mask(MaskDims, SeqQ, SeqK, rng.Seed),
+            ReturnBiasGradient = BiasGradient,
         };
         var forward = engine.Forward(q, k, v, options);
 
         var dq = Poisoned<T>(q.Layout);
         var dk = Poisoned<T>(k.Layout);
         var dv = Poisoned<T>(k.Layout);
-        engine.Backward(dOut, q, k, v, forward.Output, forward.Lse!, dq, dk, dv, options);
+        float[]? dBias = null;
+        if (BiasGradient)
+        {
+            dBias = new float[options.Bias!.Data.LongLength];
+            Array.Fill(dBias, float.NaN);
+        }
+        engine.Backward(dOut, q, k, v, forward.Output, forward.Lse!, dq, dk, dv, dBias, options);
 
         float scale = options.ScaleFor(HeadDim);
         var reference = ReferenceAttention.Backward(dOut, q, k, v, options);
@@ -40,6 +51,16 @@ public sealed record BackwardCase(int Batch, int SeqQ, int SeqK, int HeadsQ, int
         Judge(name, rng.Seed, "dQ", reference.DQ, naive.DQ, dq);
         Judge(name, rng.Seed, "dK", reference.DK, naive.DK, dk);
         Judge(name, rng.Seed, "dV", reference.DV, naive.DV, dv);
+        if (dBias is not null)
+        {
+            // No naive dBias to compare with: a bound relative to the largest gradient, 16-bit
+            // inputs rounding P and dP to about 3 decimal digits.
+            var mine = Accuracy.MaxError(reference.DBias!, i => dBias[i]);
+            double largest = reference.DBias!.Max(Math.Abs);
+            double bound = (typeof(T) == typeof(float) ? 1e-4 : 1e-2) * largest + Accuracy.Slack<T>();
+            mine.Error.Should().BeLessThanOrEqualTo(bound,
+                $"dBias of {name} (seed {rng.Seed}): max error {mine.Error:E3} at flat index {mine.Index}, largest |dBias| {largest:E3}");
+        }
     }
 
     private static void Judge<T>(string name, int seed, string what, double[] reference, double[] naive, HostTensor<T> ours)

@@ -10,20 +10,24 @@ public sealed record ForwardCase(
     int Batch, int SeqQ, int SeqK, int HeadsQ, int HeadsKv, int HeadDim, bool Causal,
     bool BhsdLayout = false, float? Scale = null, TileConfig? Tile = null,
     KernelPath Kernel = KernelPath.Auto, TensorCoreTile? TensorCoreTile = null,
-    AttentionWindow? Window = null, float[]? AlibiSlopes = null, float Softcap = 0) : IAttentionCase
+    AttentionWindow? Window = null, float[]? AlibiSlopes = null, float Softcap = 0,
+    int[]? BiasDims = null, int[]? MaskDims = null, bool BiasNegativeInfinity = false) : IAttentionCase
 {
     public override string ToString() =>
         $"b{Batch} sq{SeqQ} sk{SeqK} hq{HeadsQ} hkv{HeadsKv} d{HeadDim}{(Causal ? " causal" : "")}{(BhsdLayout ? " bhsd" : "")}" +
         $"{(Scale is { } s ? $" scale{s}" : "")}{(Tile is { } t ? $" tile{t.Br}x{t.Bc}x{t.Threads} {t.Variant}" : "")}" +
         $"{(Kernel != KernelPath.Auto ? $" {Kernel}" : "")}{(TensorCoreTile is { } w ? $" warps{w.Warps}" : "")}" +
         $"{(Window is { } win ? $" window({win.Left},{win.Right})" : "")}" +
-        $"{(AlibiSlopes is { } a ? $" alibi[{string.Join(",", a)}]" : "")}{(Softcap != 0 ? $" softcap{Softcap}" : "")}";
+        $"{(AlibiSlopes is { } a ? $" alibi[{string.Join(",", a)}]" : "")}{(Softcap != 0 ? $" softcap{Softcap}" : "")}" +
+        $"{BiasMaskInputs.Describe("bias", BiasDims)}{(BiasNegativeInfinity ? "-inf" : "")}{BiasMaskInputs.Describe("mask", MaskDims)}";
 
     /// <summary>The options this case runs with (its output and LSE are passed separately).</summary>
     public AttentionOptions Options => new()
     {
         Causal = Causal, Scale = Scale, Tile = Tile, Kernel = Kernel, TensorCoreTile = TensorCoreTile,
         Window = Window, AlibiSlopes = AlibiSlopes, Softcap = Softcap,
+        Bias = BiasMaskInputs.Bias(BiasDims, SeqQ, SeqK, RandomTensors.SeedFor(ToString()), BiasNegativeInfinity),
+        Mask = BiasMaskInputs.Mask(MaskDims, SeqQ, SeqK, RandomTensors.SeedFor(ToString())),
     };
 
     /// <summary>Runs the case for element type <typeparamref name="T"/> and asserts.</summary>

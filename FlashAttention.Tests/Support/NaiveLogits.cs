@@ -12,6 +12,8 @@ public sealed class NaiveLogits(AttentionOptions? options, int headsQ)
     private readonly float softcap = options?.Softcap ?? 0f;
     private readonly float[]? slopes = options?.AlibiSlopes;
     private readonly int slopeBatchStride = options?.AlibiSlopes is { } s && s.Length != headsQ ? headsQ : 0;
+    private readonly AttentionBias? bias = options?.Bias;
+    private readonly AttentionBooleanMask? mask = options?.Mask;
 
     /// <summary>Whether query i sees key j (the causal mask and the window).</summary>
     public bool Visible(int i, int j, int nq, int nk, bool causal)
@@ -27,6 +29,11 @@ public sealed class NaiveLogits(AttentionOptions? options, int headsQ)
             s = R<T>(softcap * R<T>(MathF.Tanh(R<T>(s / softcap))));
         if (slopes is not null)
             s = R<T>(s - slopes[b * slopeBatchStride + h] * Math.Abs(i + nk - nq - j));
+        // The bias tensor, then the boolean mask (-inf where false), as torch adds attn_mask.
+        if (mask is { } m && !m.Data[(((long)(m.Batch == 1 ? 0 : b) * m.Heads + (m.Heads == 1 ? 0 : h)) * nq + i) * nk + j])
+            return float.NegativeInfinity;
+        if (bias is { } a)
+            s = R<T>(s + a.Data[(((long)(a.Batch == 1 ? 0 : b) * a.Heads + (a.Heads == 1 ? 0 : h)) * nq + i) * nk + j]);
         return s;
     }
 

@@ -1,0 +1,45 @@
+namespace FlashAttention.Tests.Support;
+
+/// <summary>
+/// Bias and boolean-mask tensors for a test case, made from the case's own seed so that the engine
+/// call and the reference see the same values however often they are asked for. Dims are
+/// [batch, heads] of the tensor (each 1 or the call's size); seqlens are the call's.
+/// </summary>
+public static class BiasMaskInputs
+{
+    /// <summary>
+    /// A bias with values in [-2, 2]; with <paramref name="negativeInfinity"/> every 11th element is
+    /// -inf (allowed, as in torch: it hides the pair), and null for no dims.
+    /// </summary>
+    public static AttentionBias? Bias(int[]? dims, int seqQ, int seqK, int seed, bool negativeInfinity)
+    {
+        if (dims is null)
+            return null;
+        var rng = new Random(seed ^ 0x5bd1e995);
+        var data = new float[(long)dims[0] * dims[1] * seqQ * seqK];
+        for (long e = 0; e < data.LongLength; e++)
+            data[e] = negativeInfinity && e % 11 == 5 ? float.NegativeInfinity : (float)(rng.NextDouble() * 4 - 2);
+        return new AttentionBias(data, dims[0], dims[1], seqQ, seqK);
+    }
+
+    /// <summary>
+    /// A keep-mask with about 70% of the pairs kept, and every row i with i % 7 == 3 fully hidden
+    /// in each (batch, head) plane (output 0, LSE -inf there); null for no dims.
+    /// </summary>
+    public static AttentionBooleanMask? Mask(int[]? dims, int seqQ, int seqK, int seed)
+    {
+        if (dims is null)
+            return null;
+        var rng = new Random(seed ^ 0x1b873593);
+        var data = new bool[(long)dims[0] * dims[1] * seqQ * seqK];
+        for (long e = 0; e < data.LongLength; e++)
+        {
+            long i = e / seqK % seqQ;
+            data[e] = i % 7 != 3 && rng.NextDouble() < 0.7;
+        }
+        return new AttentionBooleanMask(data, dims[0], dims[1], seqQ, seqK);
+    }
+
+    /// <summary>"bias[b,h]" / "mask[b,h]" for case names.</summary>
+    public static string Describe(string what, int[]? dims) => dims is null ? "" : $" {what}[{dims[0]},{dims[1]}]";
+}
