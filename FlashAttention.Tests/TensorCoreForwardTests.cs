@@ -12,32 +12,46 @@ namespace FlashAttention.Tests;
 /// </summary>
 public class TensorCoreForwardTests
 {
-    // The warp-shuffle emulation is slow on the CPU (every shuffle is a 32-thread rendezvous):
-    // one or two heads, short sequences that still cross tile edges and leave partial tiles, and
-    // 4-warp groups unless the case is about 8.
-    public static TheoryData<string, ForwardCase> Cases() => new()
+    // The warp-shuffle emulation is slow on the CPU (every shuffle is a 32-thread rendezvous, and
+    // each specialisation takes ILGPU a while to compile): the CPU runs the rows marked Cpu, which
+    // between them cover every piece of the kernel (16- and 32-row warps, 32- and 64-key tiles,
+    // a partial 64 + 32 output block, element copies for odd head dims, the window, ALiBi and soft
+    // cap); a CUDA test device (FLASH_TEST_DEVICE=cuda) runs them all.
+    public static TheoryData<string, ForwardCase> Cases()
     {
-        { "float16", Tc(1, 1, 1, 1, 1, 64, causal: false) },
-        { "float16", Tc(1, 80, 75, 2, 1, 64, causal: true) },      // GQA; seqlen_q > seqlen_k: rows that see no key
-        { "bfloat16", Tc(1, 70, 33, 2, 1, 96, causal: false) },    // MQA, d 96: a 64 + 32 output block
-        { "float16", Tc(1, 33, 70, 1, 1, 128, causal: true) },
-        { "float16", Tc(1, 20, 70, 1, 1, 256, causal: true) },
-        { "float16", Tc(1, 40, 70, 1, 1, 40, causal: false) },     // head dim 40 runs the 64 kernel, zero-padded
-        { "bfloat16", Tc(1, 37, 65, 1, 1, 59, causal: true) },     // odd head dim: rows not 16-byte aligned, element copies
-        { "float16", Tc(1, 130, 70, 1, 1, 32, causal: true, warps: 8) }, // two 128-row groups
-        { "float16", Tc(2, 45, 40, 1, 1, 64, causal: false, bhsd: true) },
-        { "float16", Tc(1, 150, 90, 1, 1, 64, causal: true, rows: 32) },   // 32 rows per warp: two blocks share K/V fragments
-        { "bfloat16", Tc(1, 47, 70, 1, 1, 128, causal: false, rows: 32) }, // rows end inside the bottom blocks
-        // Score variants: window tiles skipped on both sides and cut inside, ALiBi, soft cap, custom scale.
-        { "float16", Tc(1, 130, 203, 1, 1, 64, causal: false) with { Window = new(40, 20) } },
-        { "float16", Tc(1, 150, 90, 2, 1, 64, causal: true, rows: 32) with { Window = new(30, AttentionWindow.Unbounded), AlibiSlopes = [0.25f, 0.0625f] } },
-        { "float16", Tc(1, 70, 70, 1, 1, 64, causal: false) with { Scale = 0.9f, Softcap = 5f } },
-        // 32-key tiles with two row blocks per warp.
-        { "float16", Tc(1, 150, 90, 1, 1, 64, causal: true, rows: 32) with { TensorCoreTile = new TensorCoreTile(4, WarpRows: 32, Bc: 32) } },
-    };
+        var rows = new (bool Cpu, string DType, ForwardCase Case)[]
+        {
+            (true, "float16", Tc(1, 1, 1, 1, 1, 64, causal: false)),
+            (true, "float16", Tc(1, 80, 75, 2, 1, 64, causal: true)),       // GQA; seqlen_q > seqlen_k: rows that see no key
+            (true, "bfloat16", Tc(1, 70, 33, 2, 1, 96, causal: false)),     // MQA, d 96: a 64 + 32 output block
+            (false, "float16", Tc(1, 33, 70, 1, 1, 128, causal: true)),
+            (false, "float16", Tc(1, 20, 70, 1, 1, 256, causal: true)),
+            (true, "float16", Tc(1, 40, 70, 1, 1, 40, causal: false)),      // head dim 40 runs the 64 kernel, zero-padded
+            (true, "bfloat16", Tc(1, 37, 65, 1, 1, 59, causal: true)),      // odd head dim: rows not 16-byte aligned, element copies
+            (false, "float16", Tc(1, 130, 70, 1, 1, 32, causal: true, warps: 8)), // two 128-row groups
+            (true, "float16", Tc(2, 45, 40, 1, 1, 64, causal: false, bhsd: true)),
+            (false, "float16", Tc(1, 150, 90, 1, 1, 64, causal: true, rows: 32)),   // 32 rows per warp: two blocks share K/V fragments
+            (false, "bfloat16", Tc(1, 47, 70, 1, 1, 128, causal: false, rows: 32)), // rows end inside the bottom blocks
+            // 32-key tiles with two row blocks per warp (the d 96-128 default).
+            (true, "float16", Tc(1, 150, 90, 1, 1, 64, causal: true, rows: 32, bc: 32)),
+            (false, "bfloat16", Tc(1, 130, 203, 2, 1, 128, causal: true, rows: 32, bc: 32)),
+            // Score variants: window tiles skipped on both sides and cut inside, ALiBi, soft cap, custom scale.
+            (true, "float16", Tc(1, 130, 203, 1, 1, 64, causal: false) with { Window = new(40, 20) }),
+            (true, "float16", Tc(1, 150, 90, 2, 1, 64, causal: true, rows: 32, bc: 32) with
+                { Window = new(30, AttentionWindow.Unbounded), AlibiSlopes = [0.25f, 0.0625f], Scale = 0.9f, Softcap = 5f }),
+            (false, "float16", Tc(1, 70, 70, 1, 1, 64, causal: false) with { Scale = 0.9f, Softcap = 5f }),
+        };
+        bool cuda = TestDevice.TensorCoreEngine.AcceleratorType == AcceleratorType.Cuda;
+        var data = new TheoryData<string, ForwardCase>();
+        foreach (var (cpu, dtype, c) in rows)
+            if (cpu || cuda)
+                data.Add(dtype, c);
+        return data;
+    }
 
-    private static ForwardCase Tc(int b, int sq, int sk, int hq, int hkv, int d, bool causal, int warps = 4, bool bhsd = false, int rows = 16) =>
-        new(b, sq, sk, hq, hkv, d, causal, BhsdLayout: bhsd, Kernel: KernelPath.TensorCore, TensorCoreTile: new TensorCoreTile(warps, WarpRows: rows));
+    private static ForwardCase Tc(int b, int sq, int sk, int hq, int hkv, int d, bool causal, int warps = 4, bool bhsd = false,
+        int rows = 16, int bc = 64) =>
+        new(b, sq, sk, hq, hkv, d, causal, BhsdLayout: bhsd, Kernel: KernelPath.TensorCore, TensorCoreTile: new TensorCoreTile(warps, WarpRows: rows, Bc: bc));
 
     [Theory]
     [MemberData(nameof(Cases))]

@@ -70,7 +70,7 @@ if has sanitizer; then
   # Small odd shapes (partial tiles, GQA, causal), fp16 and bf16, through the default (tensor-core) path.
   for tool in memcheck racecheck; do
     for dt in float16 bfloat16; do
-      timeout 120 compute-sanitizer --tool $tool --print-limit 20 "$APP" demo --device cuda --batch 1 --seqlen 113 --heads 2 --headdim 64 \
+      timeout 120 compute-sanitizer --tool $tool --print-limit 20 "$APP" demo --device cuda --batch 1 --seqlen 113 --heads 2 --headdim ${SAN_DIM:-64} \
         --dtype $dt --causal --runs 1 > "$OUT/sanitizer-$tool-$dt.txt" 2>&1
       echo "$tool $dt: $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/sanitizer-$tool-$dt.txt" | tr '\n' ' ')"
     done
@@ -79,9 +79,9 @@ fi
 
 if has sweep; then
   # The published table: our default kernels and torch's, same shapes, one call.
-  timeout 200 "$APP" bench --device cuda --kernels tc --dtype float16,bfloat16 --headdims 64,128 --seqlens 2048,4096,8192,16384 --causal both \
+  timeout 240 "$APP" bench --device cuda --kernels ${SWEEP_KERNELS:-tc} --dtype ${SWEEP_DTYPES:-float16,bfloat16} --headdims 64,128 --seqlens ${SWEEP_SEQLENS:-2048,4096,8192,16384} --causal both \
     --passes fwd --repeats 20 --warmup 3 --input-sets 2 --out-json "$OUT/sweep-flash.json" > "$OUT/sweep-flash.log" 2>&1
-  timeout 100 python3 FlashAttention.Bench/peers/torch_sdpa.py --dtype float16,bfloat16 --headdims 64,128 --seqlens 2048,4096,8192,16384 \
+  timeout 100 python3 FlashAttention.Bench/peers/torch_sdpa.py --dtype ${SWEEP_DTYPES:-float16,bfloat16} --headdims 64,128 --seqlens ${SWEEP_SEQLENS:-2048,4096,8192,16384} \
     --causal both --passes fwd --backends flash,cudnn,efficient --repeats 20 --out-json "$OUT/sweep-torch.json" > "$OUT/sweep-torch.log" 2>&1
   python3 FlashAttention.Bench/peers/compare.py "$OUT/sweep-flash.json" "$OUT/sweep-torch.json" --out-md "$OUT/sweep-table.md" > /dev/null 2>&1
   cat "$OUT/sweep-table.md" | head -50

@@ -44,12 +44,14 @@ public sealed record TensorCoreTile(int Warps, int GroupsPerSM = 0, int WarpRows
     public static TensorCoreTile Choose(int headDim, int sharedMemoryLimitBytes)
     {
         int dim = TileConfig.PadHeadDim(headDim);
-        // Measured on the H100 (docs/PERFORMANCE.md, fp16 N 8192): d 64: 8 warps 191 TFLOPs vs 4 warps 169
-        // (121 registers, no spill). d 128: 4 warps 183, 8 warps 177; 8 warps held to 2 groups per SM
-        // reached 215 but ptxas then spills 84 bytes at its 128-register cap, so it stays opt-in
-        // (GroupsPerSM = 2) rather than a default: shipped kernels keep 0 spills. Past d 128 the
-        // output accumulators need ~240 registers: 4 warps.
-        TensorCoreTile[] candidates = dim <= 64 ? [new(8), new(4)] : [new(4)];
+        // Measured on the H100 (docs/PERFORMANCE.md, fp16, N 8192, 2026-11-24): d 96-128 run 4 warps of
+        // 32 rows (two row blocks sharing every K/V fragment) with 32-key tiles: 235 registers, no
+        // spill; 64-key tiles there are faster still but spill at the 255-register cap, so they stay
+        // opt-in. d 64 keeps 4 warps of 16 rows (32 rows were no faster under a causal mask); past
+        // d 128 the output accumulators of 32 rows do not fit in registers.
+        TensorCoreTile[] candidates = dim <= 64 ? [new(4)]
+            : dim <= 128 ? [new(4, WarpRows: 32, Bc: 32), new(4)]
+            : [new(4)];
         foreach (var tile in candidates)
         {
             if (tile.SharedMemoryBytes(headDim) <= sharedMemoryLimitBytes)

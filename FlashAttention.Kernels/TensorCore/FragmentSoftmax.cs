@@ -24,18 +24,18 @@ internal struct FragmentSoftmax
     };
 
     /// <summary>
-    /// Scales S, applies soft-capping and ALiBi when they are on (the bias and mask tensors never reach this kernel), masks S when
+    /// Scales S, applies soft-capping and ALiBi when the kernel is compiled with them (<paramref name="pointwise"/>) and they are on (the bias and mask tensors never reach this kernel), masks S when
     /// <paramref name="applyMask"/> (only tiles that cross the sequence end, the causal diagonal or a
     /// window edge pay for the per-element test), folds it into m and l, turns it into P in place, and
     /// returns the rescale factors of rows g and g + 8 for the output. <paramref name="columns"/> is the
     /// tile's key count, 32 (n-tiles N0-N3) or 64, a compile-time value in the kernels.
     /// </summary>
-    public (float Low, float High) Update(ref Tile8 s, AttentionMask mask, in ScoreModifier scores, float scaleLog2, int rowLow, int firstCol,
+    public (float Low, float High) Update(ref Tile8 s, AttentionMask mask, in ScoreModifier scores, bool pointwise, float scaleLog2, int rowLow, int firstCol,
         bool applyMask, int columns)
     {
         s.ScaleRows(scaleLog2, scaleLog2);
         int c0 = firstCol + 2 * (Warp.LaneIdx & 3);
-        if (scores.HasPointwise)
+        if (pointwise && scores.HasPointwise)
         {
             Modify(ref s.N0, scores, rowLow, c0);
             Modify(ref s.N1, scores, rowLow, c0 + 8);

@@ -25,15 +25,16 @@ public static class TensorCoreForwardKernel
 
     /// <summary>
     /// The kernel body: head dim TDim (32 to 256, a multiple of 32), TWarps warps (4 or 8) of TWarpRows
-    /// rows (16 or 32), TBc keys per tile (32 or 64).
+    /// rows (16 or 32), TBc keys per tile (32 or 64), TScores with or without soft cap and ALiBi.
     /// </summary>
-    public static void Run<TTarget, TElement, TDim, TWarps, TWarpRows, TBc>(ForwardParams<ushort> p)
+    public static void Run<TTarget, TElement, TDim, TWarps, TWarpRows, TBc, TScores>(ForwardParams<ushort> p)
         where TTarget : struct, ITensorCoreTarget
         where TElement : struct, IMmaElement
         where TDim : struct, IConstant
         where TWarps : struct, IConstant
         where TWarpRows : struct, IConstant
         where TBc : struct, IConstant
+        where TScores : struct, IScoreMode
     {
         int dim = default(TDim).Value;
         int warpRows = default(TWarpRows).Value;
@@ -46,7 +47,9 @@ public static class TensorCoreForwardKernel
         int vBase = kBase + bc * stride;
         bool vectorized = p.VectorAligned != 0;
 
-        int firstRow = Grid.IdxX * br;
+        // Heaviest query blocks first: under a causal mask the last rows see the most keys, and
+        // starting them early keeps SMs from idling on them at the end of the grid.
+        int firstRow = (Grid.DimX - 1 - Grid.IdxX) * br;
         int head = Grid.IdxY;
         int batch = Grid.IdxZ;
         int kvHead = head / p.QueryHeadsPerKvHead;
@@ -67,7 +70,8 @@ public static class TensorCoreForwardKernel
         int firstTile = p.Mask.KeyTileStart(firstRow, bc) / bc;
         int keyEnd = p.Mask.KeyEnd(firstRow + rowsHere);
         int endTile = keyEnd > 0 ? (keyEnd + bc - 1) / bc : 0;
-        var scores = p.Scores.ForHead(batch, head);
+        bool pointwise = default(TScores).Pointwise;
+        var scores = pointwise ? p.Scores.ForHead(batch, head) : p.Scores;
         TileCopy.Load<TTarget>(p.Q, batch, head, firstRow, rowsHere, br, dim, p.HeadDim, vectorized, shared, 0, stride);
         if (endTile > firstTile)
         {
@@ -93,13 +97,13 @@ public static class TensorCoreForwardKernel
             Scores<TTarget, TElement>(ref sTop, ref sBottom, two, shared, qTop, qBottom, kLane, dim, bc);
             // Only tiles that cross the key sequence's end, the causal diagonal or a window edge of this warp's rows need the per-element mask.
             bool applyMask = !p.Mask.AllVisible(warpFirstRow, warpFirstRow + warpRows - 1, firstCol, firstCol + bc - 1);
-            var (alphaTopLow, alphaTopHigh) = softmaxTop.Update(ref sTop, p.Mask, scores, p.ScaleLog2, rowTop, firstCol, applyMask, bc);
+            var (alphaTopLow, alphaTopHigh) = softmaxTop.Update(ref sTop, p.Mask, scores, pointwise, p.ScaleLog2, rowTop, firstCol, applyMask, bc);
             var pTop = ProbabilityFragments.From<TTarget, TElement>(sTop, bc);
             float alphaBottomLow = 1f, alphaBottomHigh = 1f;
             ProbabilityFragments pBottom = default;
             if (two)
             {
-                (alphaBottomLow, alphaBottomHigh) = softmaxBottom.Update(ref sBottom, p.Mask, scores, p.ScaleLog2, rowTop + 16, firstCol, applyMask, bc);
+                (alphaBottomLow, alphaBottomHigh) = softmaxBottom.Update(ref sBottom, p.Mask, scores, pointwise, p.ScaleLog2, rowTop + 16, firstCol, applyMask, bc);
                 pBottom = ProbabilityFragments.From<TTarget, TElement>(sBottom, bc);
             }
 
