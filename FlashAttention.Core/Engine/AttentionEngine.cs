@@ -110,7 +110,7 @@ public sealed partial class AttentionEngine : IDisposable
     public bool HasTensorCores => Accelerator is CudaAccelerator { Architecture.Major: >= 8 };
 
     /// <summary>The tensor-core forward tile used for <paramref name="headDim"/> when the options name none.</summary>
-    public TensorCoreTile DefaultTensorCoreTile(int headDim) => TensorCoreTile.Choose(headDim, SharedMemoryLimitBytes);
+    public TensorCoreTile DefaultTensorCoreTile(int headDim, bool causal = false) => TensorCoreTile.Choose(headDim, SharedMemoryLimitBytes, causal);
 
     /// <summary>The forward tile used for <paramref name="headDim"/> when the options name none.</summary>
     public TileConfig DefaultTile(int headDim) =>

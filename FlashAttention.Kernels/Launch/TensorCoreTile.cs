@@ -39,19 +39,23 @@ public sealed record TensorCoreTile(int Warps, int GroupsPerSM = 0, int WarpRows
     public int SharedMemoryBytes(int headDim) =>
         TensorCoreForwardKernel.SharedElements(TileConfig.PadHeadDim(headDim), Br, Bc) * sizeof(ushort);
 
-    /// <summary>The preferred tile for <paramref name="headDim"/> that fits <paramref name="sharedMemoryLimitBytes"/>.</summary>
+    /// <summary>
+    /// The preferred tile for <paramref name="headDim"/> and mask (<paramref name="causal"/>) that fits
+    /// <paramref name="sharedMemoryLimitBytes"/>.
+    /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">No tile fits.</exception>
-    public static TensorCoreTile Choose(int headDim, int sharedMemoryLimitBytes)
+    public static TensorCoreTile Choose(int headDim, int sharedMemoryLimitBytes, bool causal = false)
     {
         int dim = TileConfig.PadHeadDim(headDim);
-        // Measured on the H100 (docs/PERFORMANCE.md, fp16, N 8192, 2026-11-24): d 96-128 run 4 warps of
-        // 32 rows (two row blocks sharing every K/V fragment) with 32-key tiles: 235 registers, no
-        // spill; 64-key tiles there are faster still but spill at the 255-register cap, so they stay
-        // opt-in. d 64 keeps 4 warps of 16 rows (32 rows were no faster under a causal mask); past
-        // d 128 the output accumulators of 32 rows do not fit in registers.
-        TensorCoreTile[] candidates = dim <= 64 ? [new(4)]
-            : dim <= 128 ? [new(4, WarpRows: 32, Bc: 32), new(4)]
-            : [new(4)];
+        // Measured on the H100 in one call with torch (docs/PERFORMANCE.md, fp16 and bf16, N 2K-8K,
+        // 2026-11-24): without a mask, 4 warps of 32 rows (two row blocks sharing every K/V fragment)
+        // beat 16-row warps by 3-8 %: 64-key tiles at d 64 (218 registers), 32-key tiles at d 96-128
+        // (234 registers; 64-key tiles there spill at the 255-register cap, so they stay opt-in).
+        // Under a causal mask 16-row warps are as fast or faster (up to 10 % at N 2K: 128-row blocks
+        // leave more masked work on the diagonal), and past d 128 32 rows do not fit in registers.
+        TensorCoreTile[] candidates = causal || dim > 128 ? [new(4)]
+            : dim <= 64 ? [new(4, WarpRows: 32), new(4)]
+            : [new(4, WarpRows: 32, Bc: 32), new(4)];
         foreach (var tile in candidates)
         {
             if (tile.SharedMemoryBytes(headDim) <= sharedMemoryLimitBytes)
