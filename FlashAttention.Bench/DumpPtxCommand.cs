@@ -40,9 +40,9 @@ public static class DumpPtxCommand
                 foreach (int warps in TensorCoreTile.SupportedWarps)
                 foreach (int rows in TensorCoreTile.SupportedWarpRows)
                 foreach (int bc in TensorCoreTile.SupportedBc)
-                foreach (bool pointwise in new[] { false, true })
-                    Write($"tc_fwd_{(bf16 ? "bf16" : "f16")}_d{dim}_w{warps}{(rows == 16 ? "" : $"x{rows}")}{(bc == 64 ? "" : $"b{bc}")}{(pointwise ? "_scores" : "")}",
-                        KernelCatalog.TensorCoreForward(nativePtx: true, bf16, dim, warps, rows, bc, pointwise), promoteAsmOperands: true);
+                foreach (var (mode, pointwise, tensors) in new[] { ("", false, false), ("_scores", true, false), ("_tensors", true, true) })
+                    Write($"tc_fwd_{(bf16 ? "bf16" : "f16")}_d{dim}_w{warps}{(rows == 16 ? "" : $"x{rows}")}{(bc == 64 ? "" : $"b{bc}")}{mode}",
+                        KernelCatalog.TensorCoreForward(nativePtx: true, bf16, dim, warps, rows, bc, pointwise, tensors), promoteAsmOperands: true);
             }
             if (which is "all" or "portable")
             foreach (var (name, type) in new[] { ("f16", typeof(Half)), ("bf16", typeof(BFloat16)), ("f32", typeof(float)) })

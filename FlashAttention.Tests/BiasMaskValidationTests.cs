@@ -65,29 +65,6 @@ public class BiasMaskValidationTests
     public void Bias_gradient_without_a_bias() =>
         Rejects(new AttentionOptions { ReturnBiasGradient = true }, "ReturnBiasGradient is set but Bias is null");
 
-    [Theory]
-    [InlineData(true, false, "Bias is not supported by the tensor-core kernel")]
-    [InlineData(false, true, "Mask is not supported by the tensor-core kernel")]
-    public void Tensor_core_path_refuses(bool bias, bool mask, string text)
-    {
-        var q = HostTensor<Half>.Zeros(1, 5, 2, 32);
-        var k = HostTensor<Half>.Zeros(1, 6, 2, 32);
-        foreach (var options in new[]
-                 {
-                     new AttentionOptions { Kernel = KernelPath.TensorCore },
-                     new AttentionOptions { TensorCoreTile = new TensorCoreTile(4) },
-                 })
-        {
-            var o = options with
-            {
-                Bias = bias ? Bias(1, 1, 5, 6) : null,
-                Mask = mask ? new AttentionBooleanMask(new bool[30], 1, 1, 5, 6) : null,
-            };
-            var act = () => TestDevice.TensorCoreEngine.Forward(q, k, k, o);
-            act.Should().Throw<ArgumentException>().Where(e => e.ParamName == "options" && e.Message.Contains(text));
-        }
-    }
-
     [Fact]
     public void Bias_gradient_of_the_wrong_length()
     {

@@ -15,8 +15,8 @@ public class TensorCoreForwardTests
     // The warp-shuffle emulation is slow on the CPU (every shuffle is a 32-thread rendezvous, and
     // each specialisation takes ILGPU a while to compile): the CPU runs the rows marked Cpu, which
     // between them cover every piece of the kernel (16- and 32-row warps, 32- and 64-key tiles,
-    // a partial 64 + 32 output block, element copies for odd head dims, the window, ALiBi and soft
-    // cap); a CUDA test device (FLASH_TEST_DEVICE=cuda) runs them all.
+    // a partial 64 + 32 output block, element copies for odd head dims, the window, ALiBi, soft
+    // cap, bias and mask tensors); a CUDA test device (FLASH_TEST_DEVICE=cuda) runs them all.
     public static TheoryData<string, ForwardCase> Cases()
     {
         var rows = new (bool Cpu, string DType, ForwardCase Case)[]
@@ -40,6 +40,10 @@ public class TensorCoreForwardTests
             (true, "float16", Tc(1, 150, 90, 2, 1, 64, causal: true, rows: 32, bc: 32) with
                 { Window = new(30, AttentionWindow.Unbounded), AlibiSlopes = [0.25f, 0.0625f], Scale = 0.9f, Softcap = 5f }),
             (false, "float16", Tc(1, 70, 70, 1, 1, 64, causal: false) with { Scale = 0.9f, Softcap = 5f }),
+            // Bias and mask tensors, broadcast over batch or heads, with -inf bias entries and rows the mask hides entirely.
+            (true, "float16", Tc(2, 70, 90, 2, 1, 64, causal: true, rows: 32, bc: 32) with { BiasDims = [1, 2], MaskDims = [2, 1], Softcap = 5f }),
+            (false, "bfloat16", Tc(1, 113, 203, 2, 2, 128, causal: false, rows: 32, bc: 32) with { BiasDims = [1, 1], BiasNegativeInfinity = true }),
+            (false, "float16", Tc(1, 113, 113, 2, 2, 64, causal: false) with { MaskDims = [1, 2], AlibiSlopes = [0.25f, 0.0625f] }),
         };
         bool cuda = TestDevice.TensorCoreEngine.AcceleratorType == AcceleratorType.Cuda;
         var data = new TheoryData<string, ForwardCase>();

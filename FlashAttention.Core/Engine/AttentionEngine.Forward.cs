@@ -129,14 +129,6 @@ public sealed partial class AttentionEngine
             KernelPath.TensorCore => true,
             _ => options.TensorCoreTile is not null || (options.Tile is null && sixteenBit && HasTensorCores),
         };
-        // Issue 6: the bias and mask tensors are read by the portable kernels only.
-        bool needsPortable = LogitTensorShape.BiasOf(options) is not null || LogitTensorShape.MaskOf(options) is not null;
-        if (needsPortable && tensorCores && (options.Kernel == KernelPath.TensorCore || options.TensorCoreTile is not null))
-            throw new ArgumentException(
-                $"options: {(LogitTensorShape.BiasOf(options) is not null ? "Bias" : "Mask")} is not supported by the tensor-core kernel " +
-                "(Kernel = KernelPath.TensorCore or TensorCoreTile is set); expected KernelPath.Auto or KernelPath.Portable without a " +
-                "TensorCoreTile, which run it on the portable kernel", nameof(options));
-        tensorCores &= !needsPortable;
         if (!tensorCores)
         {
             if (options.Tile is null)

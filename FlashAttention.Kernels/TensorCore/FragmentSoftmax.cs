@@ -24,29 +24,30 @@ internal struct FragmentSoftmax
     };
 
     /// <summary>
-    /// Scales S, applies soft-capping and ALiBi when the kernel is compiled with them (<paramref name="pointwise"/>) and they are on (the bias and mask tensors never reach this kernel), masks S when
+    /// Scales S, applies soft-capping and ALiBi when the kernel is compiled with them (<paramref name="pointwise"/>)
+    /// and they are on, and the bias and mask tensors too when compiled with them (<paramref name="tensors"/>), masks S when
     /// <paramref name="applyMask"/> (only tiles that cross the sequence end, the causal diagonal or a
     /// window edge pay for the per-element test), folds it into m and l, turns it into P in place, and
     /// returns the rescale factors of rows g and g + 8 for the output. <paramref name="columns"/> is the
     /// tile's key count, 32 (n-tiles N0-N3) or 64, a compile-time value in the kernels.
     /// </summary>
-    public (float Low, float High) Update(ref Tile8 s, AttentionMask mask, in ScoreModifier scores, bool pointwise, float scaleLog2, int rowLow, int firstCol,
+    public (float Low, float High) Update(ref Tile8 s, AttentionMask mask, in ScoreModifier scores, bool pointwise, bool tensors, float scaleLog2, int rowLow, int firstCol,
         bool applyMask, int columns)
     {
         s.ScaleRows(scaleLog2, scaleLog2);
         int c0 = firstCol + 2 * (Warp.LaneIdx & 3);
-        if (pointwise && scores.HasPointwise)
+        if (tensors ? scores.IsActive : pointwise && scores.HasPointwise)
         {
-            Modify(ref s.N0, scores, rowLow, c0);
-            Modify(ref s.N1, scores, rowLow, c0 + 8);
-            Modify(ref s.N2, scores, rowLow, c0 + 16);
-            Modify(ref s.N3, scores, rowLow, c0 + 24);
+            Modify(ref s.N0, scores, tensors, rowLow, c0);
+            Modify(ref s.N1, scores, tensors, rowLow, c0 + 8);
+            Modify(ref s.N2, scores, tensors, rowLow, c0 + 16);
+            Modify(ref s.N3, scores, tensors, rowLow, c0 + 24);
             if (columns > 32)
             {
-                Modify(ref s.N4, scores, rowLow, c0 + 32);
-                Modify(ref s.N5, scores, rowLow, c0 + 40);
-                Modify(ref s.N6, scores, rowLow, c0 + 48);
-                Modify(ref s.N7, scores, rowLow, c0 + 56);
+                Modify(ref s.N4, scores, tensors, rowLow, c0 + 32);
+                Modify(ref s.N5, scores, tensors, rowLow, c0 + 40);
+                Modify(ref s.N6, scores, tensors, rowLow, c0 + 48);
+                Modify(ref s.N7, scores, tensors, rowLow, c0 + 56);
             }
         }
         if (applyMask)
@@ -102,13 +103,16 @@ internal struct FragmentSoftmax
     /// <summary>The full row sums (reduced over the quad), for the end of the key loop.</summary>
     public readonly (float Low, float High) RowSums() => (QuadSum(LLow), QuadSum(LHigh));
 
-    private static void Modify(ref FragmentC c, in ScoreModifier scores, int rowLow, int col)
+    private static void Modify(ref FragmentC c, in ScoreModifier scores, bool tensors, int rowLow, int col)
     {
-        c.C0 = scores.ApplyPointwise(c.C0, rowLow, col);
-        c.C1 = scores.ApplyPointwise(c.C1, rowLow, col + 1);
-        c.C2 = scores.ApplyPointwise(c.C2, rowLow + 8, col);
-        c.C3 = scores.ApplyPointwise(c.C3, rowLow + 8, col + 1);
+        c.C0 = Modify(c.C0, scores, tensors, rowLow, col);
+        c.C1 = Modify(c.C1, scores, tensors, rowLow, col + 1);
+        c.C2 = Modify(c.C2, scores, tensors, rowLow + 8, col);
+        c.C3 = Modify(c.C3, scores, tensors, rowLow + 8, col + 1);
     }
+
+    private static float Modify(float y, in ScoreModifier scores, bool tensors, int i, int j) =>
+        tensors ? scores.Apply(y, i, j) : scores.ApplyPointwise(y, i, j);
 
     private static void Mask(ref FragmentC c, AttentionMask mask, int rowLow, int col)
     {

@@ -1,15 +1,20 @@
 namespace FlashAttention.Kernels.TensorCore;
 
 /// <summary>
-/// Whether a tensor-core kernel is compiled with soft-capping and ALiBi, fixed at compile time as
+/// Whether a tensor-core kernel is compiled with soft-capping and ALiBi (and the bias and mask
+/// tensors), fixed at compile time as
 /// FlashAttention-2 templates on them: the code for them, even behind a branch that is never
 /// taken, cost the plain kernel 3-14 % on the H100 (registers and scheduling of the key loop).
-/// The launcher picks <see cref="PointwiseScores"/> only for calls that set one of them.
+/// The launcher picks <see cref="PointwiseScores"/> or <see cref="TensorScores"/> only for calls that
+/// set one of them.
 /// </summary>
 public interface IScoreMode
 {
     /// <summary>True: apply <c>ScoreModifier</c>'s soft cap and ALiBi to every score.</summary>
     bool Pointwise { get; }
+
+    /// <summary>True: also add the bias tensor and apply the boolean mask tensor (<c>ScoreBias</c>).</summary>
+    bool Tensors { get; }
 }
 
 /// <summary>Scores are Q K^T times the scale, nothing more.</summary>
@@ -17,6 +22,9 @@ public readonly struct PlainScores : IScoreMode
 {
     /// <inheritdoc />
     public bool Pointwise => false;
+
+    /// <inheritdoc />
+    public bool Tensors => false;
 }
 
 /// <summary>Scores pass through soft-capping and ALiBi.</summary>
@@ -24,4 +32,17 @@ public readonly struct PointwiseScores : IScoreMode
 {
     /// <inheritdoc />
     public bool Pointwise => true;
+
+    /// <inheritdoc />
+    public bool Tensors => false;
+}
+
+/// <summary>Scores pass through soft-capping, ALiBi, the bias tensor and the mask tensor.</summary>
+public readonly struct TensorScores : IScoreMode
+{
+    /// <inheritdoc />
+    public bool Pointwise => true;
+
+    /// <inheritdoc />
+    public bool Tensors => true;
 }

@@ -71,6 +71,7 @@ public static class TensorCoreForwardKernel
         int keyEnd = p.Mask.KeyEnd(firstRow + rowsHere);
         int endTile = keyEnd > 0 ? (keyEnd + bc - 1) / bc : 0;
         bool pointwise = default(TScores).Pointwise;
+        bool tensors = default(TScores).Tensors;
         var scores = pointwise ? p.Scores.ForHead(batch, head) : p.Scores;
         TileCopy.Load<TTarget>(p.Q, batch, head, firstRow, rowsHere, br, dim, p.HeadDim, vectorized, shared, 0, stride);
         if (endTile > firstTile)
@@ -97,13 +98,13 @@ public static class TensorCoreForwardKernel
             Scores<TTarget, TElement>(ref sTop, ref sBottom, two, shared, qTop, qBottom, kLane, dim, bc);
             // Only tiles that cross the key sequence's end, the causal diagonal or a window edge of this warp's rows need the per-element mask.
             bool applyMask = !p.Mask.AllVisible(warpFirstRow, warpFirstRow + warpRows - 1, firstCol, firstCol + bc - 1);
-            var (alphaTopLow, alphaTopHigh) = softmaxTop.Update(ref sTop, p.Mask, scores, pointwise, p.ScaleLog2, rowTop, firstCol, applyMask, bc);
+            var (alphaTopLow, alphaTopHigh) = softmaxTop.Update(ref sTop, p.Mask, scores, pointwise, tensors, p.ScaleLog2, rowTop, firstCol, applyMask, bc);
             var pTop = ProbabilityFragments.From<TTarget, TElement>(sTop, bc);
             float alphaBottomLow = 1f, alphaBottomHigh = 1f;
             ProbabilityFragments pBottom = default;
             if (two)
             {
-                (alphaBottomLow, alphaBottomHigh) = softmaxBottom.Update(ref sBottom, p.Mask, scores, pointwise, p.ScaleLog2, rowTop + 16, firstCol, applyMask, bc);
+                (alphaBottomLow, alphaBottomHigh) = softmaxBottom.Update(ref sBottom, p.Mask, scores, pointwise, tensors, p.ScaleLog2, rowTop + 16, firstCol, applyMask, bc);
                 pBottom = ProbabilityFragments.From<TTarget, TElement>(sBottom, bc);
             }
 
