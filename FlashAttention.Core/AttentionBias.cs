@@ -6,7 +6,7 @@ namespace FlashAttention;
 /// and Heads is 1 or heads_q: a size of 1 broadcasts, as torch's attn_mask does. Element (b, h, i, j)
 /// is added to the logit of query i and key j after the scale, the soft cap and the ALiBi bias,
 /// i.e. logit = softcap(q·k * scale) - alibi + bias (torch SDPA: q kᵀ * scale + attn_mask). -inf is
-/// allowed and hides the element, as in torch; NaN is rejected. Portable kernel only.
+/// allowed and hides the element, as in torch; NaN is rejected. Both forward kernels read it.
 /// </summary>
 /// <param name="Data">The values, length Batch * Heads * SeqLenQ * SeqLenK.</param>
 /// <param name="Batch">1 (shared by every batch item) or the call's batch.</param>
@@ -23,7 +23,7 @@ public sealed record AttentionBias(float[] Data, int Batch, int Heads, int SeqLe
 /// A boolean mask on the attention logits with the shape rules of <see cref="AttentionBias"/>:
 /// true keeps the pair (query i, key j), false hides it, as torch SDPA's boolean attn_mask. It
 /// intersects with the causal mask and the window. A row whose keys are all hidden gives output 0
-/// and LSE -inf (torch gives NaN there). Portable kernel only.
+/// and LSE -inf (torch gives NaN there). Both forward kernels read it.
 /// </summary>
 /// <param name="Data">The flags, length Batch * Heads * SeqLenQ * SeqLenK.</param>
 /// <param name="Batch">1 (shared by every batch item) or the call's batch.</param>

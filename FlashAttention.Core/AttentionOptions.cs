@@ -60,11 +60,11 @@ public sealed record AttentionOptions
 
     /// <summary>
     /// <see cref="Bias"/> in device memory (no upload per call; not checked for NaN); at most one of the two.
-    /// Portable kernel only, like <see cref="Bias"/>.
+    /// Read by both forward kernels, like <see cref="Bias"/>.
     /// </summary>
     public DeviceAttentionBias? DeviceBias { get; init; }
 
-    /// <summary><see cref="Mask"/> in device memory (bytes, nonzero = keep); at most one of the two. Portable kernel only.</summary>
+    /// <summary><see cref="Mask"/> in device memory (bytes, nonzero = keep); at most one of the two.</summary>
     public DeviceAttentionMask? DeviceMask { get; init; }
 
     /// <summary>
