@@ -6,11 +6,40 @@ namespace FlashAttention.Bench;
 /// as launch bounds),
 /// each reported under its own implementation name.
 /// </summary>
+/// A kernel may carry score variants after '+': "+bias" (a float32 bias [1, heads, N, N] in device
+/// memory), "+mask" (a boolean mask [1, 1, N, N], 90 % kept) or "+wL" (a sliding window of L keys on
+/// each side), e.g. tc+bias, tc+w1024.
 public sealed record BenchKernel(string Name, KernelPath Path, TensorCoreTile? Tile)
 {
+    /// <summary>Adds a bias tensor [1, heads, N, N].</summary>
+    public bool Bias { get; init; }
+
+    /// <summary>Adds a boolean mask tensor [1, 1, N, N].</summary>
+    public bool Mask { get; init; }
+
+    /// <summary>Sliding window of this many keys on each side, or null.</summary>
+    public int? Window { get; init; }
+
     /// <summary>Parses one --kernels entry.</summary>
-    /// <exception cref="BenchInputException">An unknown name.</exception>
-    public static BenchKernel Parse(string text) => text switch
+    /// <exception cref="BenchInputException">An unknown name or variant.</exception>
+    public static BenchKernel Parse(string text)
+    {
+        var parts = text.Split('+');
+        var kernel = ParseKernel(parts[0]) with { Name = text };
+        foreach (var extra in parts.Skip(1))
+        {
+            kernel = extra switch
+            {
+                "bias" => kernel with { Bias = true },
+                "mask" => kernel with { Mask = true },
+                _ when extra.StartsWith('w') && int.TryParse(extra[1..], out int w) && w >= 0 => kernel with { Window = w },
+                _ => throw new BenchInputException($"--kernels: unknown variant '+{extra}' in '{text}'; expected +bias, +mask or +wL (window of L keys)"),
+            };
+        }
+        return kernel;
+    }
+
+    private static BenchKernel ParseKernel(string text) => text switch
     {
         "auto" => new("auto", KernelPath.Auto, null),
         "portable" => new("portable", KernelPath.Portable, null),
@@ -38,10 +67,14 @@ public sealed record BenchKernel(string Name, KernelPath Path, TensorCoreTile? T
     /// <summary>The implementation name in the results ("flash-" + the kernel name; auto names what it picked).</summary>
     public string ImplName(AttentionEngine engine, Type elementType) => "flash-" + (Path switch
     {
-        KernelPath.Auto => engine.HasTensorCores && (elementType == typeof(Half) || elementType == typeof(BFloat16)) ? "tc" : "portable",
+        KernelPath.Auto => (engine.HasTensorCores && (elementType == typeof(Half) || elementType == typeof(BFloat16)) ? "tc" : "portable") + Name[4..],
         _ => Name,
     });
 
     /// <summary>The options that run this kernel.</summary>
-    public AttentionOptions Options(bool causal) => new() { Causal = causal, ReturnLse = true, Kernel = Path, TensorCoreTile = Tile };
+    public AttentionOptions Options(bool causal) => new()
+    {
+        Causal = causal, ReturnLse = true, Kernel = Path, TensorCoreTile = Tile,
+        Window = Window is int w ? new AttentionWindow(w, w) : null,
+    };
 }

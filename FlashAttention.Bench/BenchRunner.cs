@@ -54,6 +54,20 @@ public sealed class BenchRunner(AttentionEngine engine, BenchPlan plan)
             buffers.Add(lse);
             var (dq, dk, dv) = pass == "fwd" ? (o, o, o) : (Upload(elements), Upload(elements), Upload(elements));
             var options = kernel.Options(causal);
+            if (kernel.Bias)
+            {
+                var bias = acc.Allocate1D<float>((long)heads * seqlen * seqlen);
+                buffers.Add(bias);
+                FillBias(bias, seqlen);
+                options = options with { DeviceBias = new DeviceAttentionBias(bias.View, 1, heads, seqlen, seqlen) };
+            }
+            if (kernel.Mask)
+            {
+                var mask = acc.Allocate1D<byte>((long)seqlen * seqlen);
+                buffers.Add(mask);
+                FillMask(mask, seqlen);
+                options = options with { DeviceMask = new DeviceAttentionMask(mask.View, 1, 1, seqlen, seqlen) };
+            }
             DeviceTensor<T> T4(MemoryBuffer1D<T, Stride1D.Dense> b) => DeviceTensor<T>.Bshd(b.View, batch, seqlen, heads, headdim);
 
             void Once(int run)
@@ -106,5 +120,31 @@ public sealed class BenchRunner(AttentionEngine engine, BenchPlan plan)
             foreach (var b in buffers)
                 b.Dispose();
         }
+    }
+
+    /// <summary>Random bias values in [-1, 1), filled on the host in parallel and copied once.</summary>
+    private static void FillBias(MemoryBuffer1D<float, Stride1D.Dense> bias, int seqlen)
+    {
+        var host = new float[bias.Length];
+        Parallel.For(0, (int)((host.LongLength + seqlen - 1) / seqlen), row =>
+        {
+            var random = new Random(7 + row);
+            for (long i = (long)row * seqlen, end = Math.Min(host.LongLength, i + seqlen); i < end; i++)
+                host[i] = (float)(random.NextDouble() * 2 - 1);
+        });
+        bias.CopyFromCPU(host);
+    }
+
+    /// <summary>A random boolean mask keeping 90 % of the pairs and every diagonal pair (no row is empty).</summary>
+    private static void FillMask(MemoryBuffer1D<byte, Stride1D.Dense> mask, int seqlen)
+    {
+        var host = new byte[mask.Length];
+        Parallel.For(0, seqlen, row =>
+        {
+            var random = new Random(11 + row);
+            for (int j = 0; j < seqlen; j++)
+                host[(long)row * seqlen + j] = (byte)(j == row || random.NextDouble() < 0.9 ? 1 : 0);
+        });
+        mask.CopyFromCPU(host);
     }
 }
