@@ -64,10 +64,11 @@ internal struct SoftmaxRowShare
 
     /// <summary>
     /// Takes the row max over the partial maxima, replaces this thread's scores by
-    /// p = exp2(s - m_new), folds them into L and (thread 0 of the row) writes alpha = exp2(m_old - m_new).
+    /// p = exp2(s - m_new) (times Z / (1 - p) under dropout), folds the undropped ones into L and (thread 0 of the row) writes alpha = exp2(m_old - m_new).
     /// </summary>
     public void Exponentiate(
-        ArrayView<float> pt, int ptStride, ArrayView<float> reduce, ArrayView<float> alpha, int br, int bc, int threadsPerRow)
+        ArrayView<float> pt, int ptStride, ArrayView<float> reduce, ArrayView<float> alpha, int br, int bc, int threadsPerRow,
+        Dropout dropout, int firstRow, int firstCol)
     {
         float mNew = M;
         for (int k = 0; k < threadsPerRow; k++)
@@ -81,8 +82,11 @@ internal struct SoftmaxRowShare
         {
             int at = c * ptStride + R;
             float p = XMath.Exp2(pt[at] - mSafe);
-            pt[at] = p;
+            // L sums the undropped P (FlashAttention-2's statistics); only P V sees the mask.
             sum += p;
+            if (dropout.Enabled != 0)
+                p *= dropout.Factor(firstRow + R, firstCol + c);
+            pt[at] = p;
         }
 
         float a = XMath.Exp2(M - mSafe);
