@@ -59,14 +59,18 @@ public struct Dropout
     }
 
     /// <summary>Whether element (i, j) of the current head is kept (always, with dropout off).</summary>
-    public readonly bool Keeps(int i, int j)
-    {
-        if (Enabled == 0)
-            return true;
-        var words = Philox.Generate((uint)j >> 2, (uint)i, StreamLo, StreamHi, SeedLo, SeedHi);
-        return words[j & 3] >= Threshold;
-    }
+    public readonly bool Keeps(int i, int j) => Enabled == 0 || Block(i, j)[j & 3] >= Threshold;
 
     /// <summary>Z_ij / (1 - p): 0 for a dropped element, 1 / (1 - p) for a kept one, 1 with dropout off.</summary>
     public readonly float Factor(int i, int j) => Enabled == 0 ? 1f : Keeps(i, j) ? KeepScale : 0f;
+
+    /// <summary>
+    /// The Philox block that holds the words of keys 4 (j / 4) .. 4 (j / 4) + 3 of row i: a kernel that
+    /// walks a row's keys in order draws it once per four keys and reads them with <see cref="FactorOf"/>.
+    /// </summary>
+    public readonly Philox.Words Block(int i, int j) =>
+        Philox.Generate((uint)j >> 2, (uint)i, StreamLo, StreamHi, SeedLo, SeedHi);
+
+    /// <summary><see cref="Factor"/> of key j from the <see cref="Block"/> that holds it.</summary>
+    public readonly float FactorOf(in Philox.Words block, int j) => block[j & 3] >= Threshold ? KeepScale : 0f;
 }

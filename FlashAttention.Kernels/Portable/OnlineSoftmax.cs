@@ -61,6 +61,7 @@ internal static class OnlineSoftmax
             // keeps p = exp2(-inf) = 0 and alpha = 0 rather than NaN from -inf - (-inf).
             float mSafe = mNew == float.NegativeInfinity ? 0f : mNew;
             float sum = 0f;
+            var block = default(Philox.Words);
             for (int c = 0; c < bc; c++)
             {
                 int at = c * ptStride + r;
@@ -68,7 +69,13 @@ internal static class OnlineSoftmax
                 // l sums the undropped P (FlashAttention-2's statistics); only P V sees the mask.
                 sum += p;
                 if (dropout.Enabled != 0)
-                    p *= dropout.Factor(i, firstCol + c);
+                {
+                    // This thread walks the row's keys in order: one Philox block serves four keys.
+                    int j = firstCol + c;
+                    if (c == 0 || (j & 3) == 0)
+                        block = dropout.Block(i, j);
+                    p *= dropout.FactorOf(block, j);
+                }
                 pt[at] = p;
             }
 
