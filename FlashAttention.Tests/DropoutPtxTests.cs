@@ -8,7 +8,7 @@ namespace FlashAttention.Tests;
 
 /// <summary>
 /// The dropout draw as NVIDIA sees it (offline PTX, no GPU): the Philox multiply is a 32-bit
-/// integer multiply (mul.hi / mul.wide on u32), nothing in float64, and the v4 kernel still keeps
+/// integer multiply (mul.wide.u32), nothing in float64, and the v4 kernel still keeps
 /// everything in registers (no .local) with the Philox words in its locals.
 /// </summary>
 public class DropoutPtxTests : IDisposable
@@ -39,7 +39,9 @@ public class DropoutPtxTests : IDisposable
         using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_90), CudaArchitecture.SM_90, CudaInstructionSet.ISA_80, null);
         string ptx = ((PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(method), KernelSpecialization.Empty)).PTXAssembly;
 
-        ptx.Should().MatchRegex(@"mul\.(hi|wide|lo)\.u(32|64)", "Philox multiplies 32-bit words");
+        // (ulong)a * b on 32-bit words lowers to one mul.wide.u32 (also used for addressing, so this is
+        // a sanity check, not proof; Philox_matches_known_answers and the mask tests prove the values).
+        ptx.Should().Contain("mul.wide.u32", "Philox's multiply-high is a 32 x 32 -> 64-bit multiply");
         ptx.Should().NotContain(".f64", "kernels must not compute in float64");
         if (kernel == "v4")
             ptx.Should().NotContain(".local", "the Philox words stay in registers");
