@@ -23,6 +23,8 @@ public class DropoutAccuracyTests
             ("float32", new(1, 203, 113, 1, 1, 64, Causal: true, DropoutP: 0.5f, DropoutSeed: 7, DropoutOffset: 3)),
             // Causal square, bfloat16, with ALiBi and a soft cap on top.
             ("bfloat16", new(1, 113, 113, 2, 2, 40, Causal: true, AlibiSlopes: [0.25f, 0.0625f], Softcap: 4f, DropoutP: 0.2f, DropoutSeed: 9)),
+            // Two batch items (tiny): the stream index b * heads_q + h must match the reference's.
+            ("float32", new(2, 17, 33, 2, 1, 32, Causal: false, DropoutP: 0.4f, DropoutSeed: 2)),
         };
         var data = new TheoryData<string, ForwardCase>();
         foreach (var (dtype, c) in rows)
@@ -42,6 +44,8 @@ public class DropoutAccuracyTests
         { "float32", new BackwardCase(1, 1, 113, 1, 1, 64, Causal: false, DropoutP: 0.3f, DropoutSeed: 3) },
         // seqlen_q > seqlen_k under causal (rows with no key), and a bias: dBias is the logit's gradient under dropout too.
         { "float32", new BackwardCase(1, 150, 97, 2, 2, 40, Causal: true, BiasDims: [1, 2], BiasGradient: true, DropoutP: 0.25f, DropoutSeed: 1) },
+        // Two batch items (tiny), GQA: the dK/dV pass walks both query heads of a key head.
+        { "float32", new BackwardCase(2, 17, 33, 2, 1, 32, Causal: false, DropoutP: 0.4f, DropoutSeed: 2, DropoutOffset: 9) },
     };
 
     [Theory]
