@@ -31,6 +31,15 @@ public sealed record VerifyArgs(string Q, string K, string V, string Out)
     /// <summary>Path of a boolean keep-mask: bool [batch | 1, heads_q | 1, seqlen_q, seqlen_k] (true = visible); null for none.</summary>
     public string? Mask { get; init; }
 
+    /// <summary>Dropout probability on P in [0, 1) (FlashAttention-2's dropout_p); null or 0 for none.</summary>
+    public float? Dropout { get; init; }
+
+    /// <summary>The dropout mask's Philox seed (with <see cref="Dropout"/>).</summary>
+    public ulong Seed { get; init; }
+
+    /// <summary>The dropout mask's Philox counter offset (with <see cref="Dropout"/>).</summary>
+    public ulong Offset { get; init; }
+
     /// <summary>Accelerator to run on.</summary>
     public AcceleratorChoice Device { get; init; } = AcceleratorChoice.Auto;
 

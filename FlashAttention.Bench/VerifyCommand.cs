@@ -49,12 +49,19 @@ public static class VerifyCommand
             Description = "Boolean keep-mask, numpy bool [batch|1, heads_q|1, seqlen_q, seqlen_k]: false hides the pair (torch SDPA's boolean attn_mask); fully hidden rows give 0 and LSE -inf.",
             HelpName = "MASK.npy",
         };
+        var dropout = new Option<float?>("--dropout")
+        {
+            Description = "Dropout probability on the attention probabilities, in [0, 1): O = (P * Z / (1 - p)) V with Z drawn by Philox-4x32-10 from --seed and --offset (the backward with --do uses the same Z); lse.npy stays that of the undropped scores.",
+            HelpName = "P",
+        };
+        var seed = new Option<ulong>("--seed") { Description = "Philox seed of the dropout mask (default 0).", HelpName = "S" };
+        var offset = new Option<ulong>("--offset") { Description = "Philox counter offset of the dropout mask (default 0).", HelpName = "N" };
         var device = DeviceOption.Create();
         var bf16 = new Option<bool>("--bf16") { Description = "Inputs are uint16 arrays of bfloat16 bits; o.npy is written the same way." };
 
         var command = new Command("verify", "Run attention on .npy inputs and write the output and log-sum-exp as .npy.")
         {
-            q, k, v, outDir, dout, causal, scale, window, softcap, alibi, bias, mask, device, bf16,
+            q, k, v, outDir, dout, causal, scale, window, softcap, alibi, bias, mask, dropout, seed, offset, device, bf16,
         };
         command.SetAction(parse => Run(
             new VerifyArgs(parse.GetRequiredValue(q), parse.GetRequiredValue(k), parse.GetRequiredValue(v), parse.GetRequiredValue(outDir))
@@ -67,6 +74,9 @@ public static class VerifyCommand
                 Alibi = parse.GetValue(alibi),
                 Bias = parse.GetValue(bias),
                 Mask = parse.GetValue(mask),
+                Dropout = parse.GetValue(dropout),
+                Seed = parse.GetValue(seed),
+                Offset = parse.GetValue(offset),
                 Device = parse.GetValue(device),
                 BFloat16 = parse.GetValue(bf16),
             },
@@ -115,6 +125,7 @@ public static class VerifyCommand
             Causal = args.Causal, Scale = args.Scale, ReturnLse = true,
             Window = args.Window, Softcap = args.Softcap ?? 0f, AlibiSlopes = inputs.AlibiSlopes,
             Bias = inputs.Bias, Mask = inputs.Mask, ReturnBiasGradient = inputs.Bias is not null && inputs.DOut is not null,
+            DropoutP = args.Dropout ?? 0f, DropoutSeed = args.Seed, DropoutOffset = args.Offset,
         };
 
         var dOut = inputs.DOut is null ? null : Tensor(inputs.DOut, read);

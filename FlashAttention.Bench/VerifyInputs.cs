@@ -63,6 +63,8 @@ internal sealed class VerifyInputs
             throw new BenchInputException($"--scale is {s}; expected a finite number");
         if (args.Softcap is float cap && (!float.IsFinite(cap) || cap < 0))
             throw new BenchInputException($"--softcap is {cap}; expected 0 (off) or a finite number > 0");
+        if (args.Dropout is float drop && !(drop >= 0f && drop < 1f))
+            throw new BenchInputException($"--dropout is {drop}; expected a probability in [0, 1) (0 is off)");
         if (args.Window is { } w && (w.Left < -1 || w.Right < -1))
             throw new BenchInputException($"--window is {w.Left} {w.Right}; expected LEFT and RIGHT each -1 (unbounded) or >= 0");
         float[]? slopes = args.Alibi is null ? null : ReadSlopes(args.Alibi, q, args.Q);

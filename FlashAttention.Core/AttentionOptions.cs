@@ -75,6 +75,25 @@ public sealed record AttentionOptions
     /// </summary>
     public bool ReturnBiasGradient { get; init; }
 
+    /// <summary>
+    /// Dropout probability on the attention probabilities, as FlashAttention-2's <c>dropout_p</c>:
+    /// O = (P * Z / (1 - p)) V with Z ~ Bernoulli(1 - p) per (batch, head, query, key), drawn by
+    /// Philox-4x32-10 from <see cref="DropoutSeed"/> and <see cref="DropoutOffset"/> (so the backward,
+    /// given the same three values, uses the same Z). The LSE is that of the undropped scores.
+    /// 0 (the default) turns it off; otherwise in [0, 1). Runs on the portable kernel (KernelPath.Auto
+    /// picks it; KernelPath.TensorCore or a TensorCoreTile with this set throws).
+    /// </summary>
+    public float DropoutP { get; init; }
+
+    /// <summary>The Philox key of the dropout mask (FlashAttention-2's seed).</summary>
+    public ulong DropoutSeed { get; init; }
+
+    /// <summary>
+    /// The Philox counter offset of the dropout mask (FlashAttention-2's offset): head (b, h) draws from
+    /// stream offset + b * heads_q + h, so calls that need independent masks advance it by batch * heads_q.
+    /// </summary>
+    public ulong DropoutOffset { get; init; }
+
     /// <summary>Also return the log-sum-exp of each query row's scaled scores: float32 [batch, heads_q, seqlen_q].</summary>
     public bool ReturnLse { get; init; }
 

@@ -186,6 +186,7 @@ public sealed partial class AttentionEngine
             ScaleLog2 = scale * Log2E,
             Mask = MaskOf(options, ql.SeqLen, k.Layout.SeqLen),
             Scores = ScoresOf(options, ql, k.Layout.SeqLen, gradientTarget),
+            Dropout = DropoutOf(options, ql),
         };
         backward.Launch(Accelerator.DefaultStream, p, ql.Batch, k.Layout.Heads, tile);
         if (dBias.Length != 0)

@@ -13,6 +13,10 @@ public sealed partial class AttentionEngine
         new(seqLenQ, seqLenK, options.Causal,
             options.Window?.Left ?? AttentionWindow.Unbounded, options.Window?.Right ?? AttentionWindow.Unbounded);
 
+    /// <summary>The dropout of a call (validated already): the same (p, seed, offset) gives the forward and the backward the same Z.</summary>
+    private static Dropout DropoutOf(AttentionOptions options, TensorLayout q) =>
+        Dropout.Create(options.DropoutP, options.DropoutSeed, options.DropoutOffset, q.Heads);
+
     /// <summary>
     /// The soft cap and ALiBi slopes of a call (validated already). The slopes are copied on the
     /// default stream, so the copy waits for earlier launches that read the buffer and precedes this one.

@@ -127,6 +127,10 @@ internal static class AttentionValidator
                     throw new ArgumentException($"options: AlibiSlopes[{h}] is {Text(slopes[h])}; expected a finite number", nameof(options));
             }
         }
+        float dropout = options.DropoutP;
+        if (!(dropout >= 0f && dropout < 1f))
+            throw new ArgumentException(
+                $"options: DropoutP is {Text(dropout)}; expected 0 (off) or a probability in [0, 1)", nameof(options));
         float cap = options.Softcap;
         if (!float.IsFinite(cap) || cap < 0)
             throw new ArgumentException($"options: Softcap is {Text(cap)}; expected 0 (off) or a finite number > 0", nameof(options));

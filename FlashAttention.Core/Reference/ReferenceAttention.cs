@@ -1,3 +1,5 @@
+using FlashAttention.Kernels.Portable;
+
 namespace FlashAttention.Reference;
 
 /// <summary>
@@ -21,7 +23,7 @@ public static class ReferenceAttention
 
     /// <summary>
     /// softmax(logits) v with every option of <paramref name="options"/> that changes the result:
-    /// scale, causal mask, sliding window, soft cap, ALiBi slopes, bias and boolean mask. q, k, v are read exactly as float64.
+    /// scale, causal mask, sliding window, soft cap, ALiBi slopes, bias and boolean mask, dropout. q, k, v are read exactly as float64.
     /// </summary>
     public static Result Forward<T>(HostTensor<T> q, HostTensor<T> k, HostTensor<T> v, AttentionOptions options)
         where T : unmanaged =>
@@ -73,8 +75,9 @@ public static class ReferenceAttention
             {
                 if (p[j] == 0)
                     continue;
+                double pz = p[j] * logits.DropFactor(b, h, i, j);
                 for (int d = 0; d < dim; d++)
-                    output[row + d] += p[j] * v[b, j, hk, d];
+                    output[row + d] += pz * v[b, j, hk, d];
             }
         }
         return new Result(output, lse);
@@ -104,6 +107,7 @@ public static class ReferenceAttention
         var p = new double[nk];
         var dp = new double[nk];
         var dLogit = new double[nk];
+        var z = new double[nk];
         // The bias adds to the logit, so its gradient is the logit's, P (dP - D), summed where it broadcasts.
         var bias = logits.Bias;
         double[]? dBias = bias is null ? null : new double[bias.Data.LongLength];
@@ -116,14 +120,17 @@ public static class ReferenceAttention
                 continue;
             // dP_ij = dO_i . v_j;  D_i = sum_j P_ij dP_ij;  dS_ij = P_ij (dP_ij - D_i) dLogit_ij / dS_ij,
             // the gradient with respect to the scaled score s_ij = q_i . k_j * scale.
+            // Under dropout O = (P z) V with z = Z / (1 - p): the gradient reaching P_ij is
+            // dP_ij = z_ij (dO_i . v_j), and D_i = sum_j P_ij dP_ij (= dO_i . O_i); dV takes P z.
             double rowD = 0;
             for (int j = 0; j < nk; j++)
             {
                 double dot = 0;
                 for (int d = 0; d < dim; d++)
                     dot += dOut[b, i, h, d] * v[b, j, hk, d];
-                dp[j] = dot;
-                rowD += p[j] * dot;
+                z[j] = p[j] == 0 ? 0 : logits.DropFactor(b, h, i, j);
+                dp[j] = dot * z[j];
+                rowD += p[j] * dp[j];
             }
             for (int j = 0; j < nk; j++)
             {
@@ -139,7 +146,7 @@ public static class ReferenceAttention
                 {
                     dq.Data[dq.Layout.IndexOf(b, i, h, d)] += s * dS * k[b, j, hk, d];
                     dk.Data[dk.Layout.IndexOf(b, j, hk, d)] += s * dS * q[b, i, h, d];
-                    dv.Data[dv.Layout.IndexOf(b, j, hk, d)] += p[j] * dOut[b, i, h, d];
+                    dv.Data[dv.Layout.IndexOf(b, j, hk, d)] += p[j] * z[j] * dOut[b, i, h, d];
                 }
             }
         }
@@ -197,13 +204,23 @@ public static class ReferenceAttention
     /// Then the bias tensor element (b | 0, h | 0, i, j) is added (torch SDPA's float attn_mask), and
     /// where the boolean mask holds false the logit is -inf (the pair is hidden).
     private sealed record Logits(double Scale, bool Causal, int Left, int Right, double Softcap, float[]? Slopes, int SlopeBatchStride,
-        AttentionBias? Bias = null, AttentionBooleanMask? Mask = null)
+        AttentionBias? Bias = null, AttentionBooleanMask? Mask = null, float DropoutP = 0, Dropout Dropout = default)
     {
         public static Logits Plain(double scale, bool causal) => new(scale, causal, -1, -1, 0, null, 0);
 
         public static Logits Of(AttentionOptions o, TensorLayout q) => new(
             o.Scale ?? 1.0 / Math.Sqrt(q.HeadDim), o.Causal, o.Window?.Left ?? -1, o.Window?.Right ?? -1, o.Softcap,
-            o.AlibiSlopes, o.AlibiSlopes is { } s && s.Length != q.Heads ? q.Heads : 0, o.Bias, o.Mask);
+            o.AlibiSlopes, o.AlibiSlopes is { } s && s.Length != q.Heads ? q.Heads : 0, o.Bias, o.Mask,
+            o.DropoutP, Dropout.Create(o.DropoutP, o.DropoutSeed, o.DropoutOffset, q.Heads));
+
+        /// <summary>
+        /// Z_ij / (1 - p) of element (b, h, i, j): 0 or 1 / (1 - p) in float64, 1 without dropout. Z is
+        /// defined by the kernels' Philox draw (<see cref="Dropout.Keeps"/>): the reference calls the same
+        /// integer function, so it checks the arithmetic around Z, not the generator's statistics
+        /// (the dropout tests measure those).
+        /// </summary>
+        public double DropFactor(int b, int h, int i, int j) =>
+            DropoutP <= 0 ? 1 : Dropout.ForHead(b, h).Keeps(i, j) ? 1.0 / (1.0 - DropoutP) : 0;
 
         public bool Visible(int i, int j, int nq, int nk)
         {

@@ -42,6 +42,7 @@ public static class BackwardKeyValueKernel
         for (int head = kvHead * p.QueryHeadsPerKvHead; head < (kvHead + 1) * p.QueryHeadsPerKvHead; head++)
         {
             var scores = p.Scores.ForHead(batch, head);
+            var dropout = p.Dropout.ForHead(batch, head);
             for (int firstRow = firstTileRow; firstRow < rowEnd; firstRow += br)
             {
                 int rowsHere = Math.Min(br, p.SeqLenQ - firstRow);
@@ -50,7 +51,7 @@ public static class BackwardKeyValueKernel
                 TileLoader.LoadRowMajor<T, TOps>(p.DO, batch, head, firstRow, rowsHere, p.HeadDim, br, dim, t.DO, layout.RowStride);
                 SoftmaxGradient.LoadRowStats(p, batch, head, firstRow, br, t.LseLog2, t.Delta);
                 Group.Barrier();
-                t.Gradient(layout, p.Mask, scores, p.ScaleLog2, firstRow, firstCol, br, bc, dim, storeBiasGradient: false);
+                t.Gradient(layout, p.Mask, scores, dropout, p.ScaleLog2, firstRow, firstCol, br, bc, dim, storeBiasGradient: false);
                 SoftmaxGradient.AccumulateTransposedProduct(t.Acc1, t.S, layout.ScoreStride, t.DO, layout.RowStride, bc, br, dim);
                 SoftmaxGradient.AccumulateTransposedProduct(t.Acc0, t.DS, layout.ScoreStride, t.Q, layout.RowStride, bc, br, dim);
             }

@@ -59,4 +59,7 @@ public struct BackwardParams<T> where T : unmanaged
 
     /// <summary>The score modifier the forward used (soft-capping, ALiBi).</summary>
     public ScoreModifier Scores;
+
+    /// <summary>Dropout on P (portable kernels only; the engine never sends it to the tensor-core kernel).</summary>
+    public Dropout Dropout;
 }

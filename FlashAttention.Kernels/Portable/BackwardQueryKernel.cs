@@ -37,6 +37,7 @@ public static class BackwardQueryKernel
         SoftmaxGradient.Clear(t.Acc0, br * dim);
 
         var scores = p.Scores.ForHead(batch, head);
+        var dropout = p.Dropout.ForHead(batch, head);
 
         // Only the key tiles these rows can see (causal mask, sliding window): the rest are skipped.
         int keyEnd = p.Mask.KeyEnd(firstRow + rowsHere);
@@ -47,7 +48,7 @@ public static class BackwardQueryKernel
             TileLoader.LoadRowMajor<T, TOps>(p.K, batch, kvHead, firstCol, colsHere, p.HeadDim, bc, dim, t.K, layout.RowStride);
             TileLoader.LoadRowMajor<T, TOps>(p.V, batch, kvHead, firstCol, colsHere, p.HeadDim, bc, dim, t.V, layout.RowStride);
             Group.Barrier();
-            t.Gradient(layout, p.Mask, scores, p.ScaleLog2, firstRow, firstCol, br, bc, dim, storeBiasGradient: true);
+            t.Gradient(layout, p.Mask, scores, dropout, p.ScaleLog2, firstRow, firstCol, br, bc, dim, storeBiasGradient: true);
             SoftmaxGradient.AccumulateProduct(t.Acc0, t.DS, layout.ScoreStride, t.K, layout.RowStride, br, bc, dim);
         }
 

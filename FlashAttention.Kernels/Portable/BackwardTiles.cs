@@ -25,12 +25,12 @@ internal struct BackwardTiles
     /// (barriers included; the caller has loaded Q, dO, K, V, LSE and D). Only the dQ pass sets
     /// <paramref name="storeBiasGradient"/>: dBias is written once, by the pass that owns whole rows.
     /// </summary>
-    public readonly void Gradient(BackwardSharedLayout layout, AttentionMask mask, ScoreModifier scores, float scaleLog2,
+    public readonly void Gradient(BackwardSharedLayout layout, AttentionMask mask, ScoreModifier scores, Dropout dropout, float scaleLog2,
         int firstRow, int firstCol, int br, int bc, int dim, bool storeBiasGradient)
     {
         SoftmaxGradient.ScoresAndOutputGradient(Q, DO, K, V, layout.RowStride, S, DS, layout.ScoreStride, br, bc, dim);
         Group.Barrier();
-        SoftmaxGradient.Apply(S, DS, layout.ScoreStride, LseLog2, Delta, mask, scores, scaleLog2, firstRow, firstCol, br, bc, storeBiasGradient);
+        SoftmaxGradient.Apply(S, DS, layout.ScoreStride, LseLog2, Delta, mask, scores, dropout, scaleLog2, firstRow, firstCol, br, bc, storeBiasGradient);
         Group.Barrier();
     }
 }

@@ -48,6 +48,7 @@ public static class ForwardKernel
         var acc = OutputBlock.ForThread(Group.IdxX, dim);
 
         var scores = p.Scores.ForHead(batch, head);
+        var dropout = p.Dropout.ForHead(batch, head);
 
         // The causal mask and the sliding window hide every key tile before the block's first
         // visible key and at or past keyEnd from all its rows: those tiles are skipped, so the
@@ -62,7 +63,7 @@ public static class ForwardKernel
             ScoreTile.Compute(qt, layout.QtStride, kv, layout.KtStride, pt, layout.PtStride, br, bc, dim, p.ScaleLog2);
             Group.Barrier();
             // The softmax touches only Pt, m, l, alpha: V can overwrite K meanwhile.
-            OnlineSoftmax.Update(pt, layout.PtStride, m, l, alpha, p.Mask, scores, firstRow, firstCol, br, bc);
+            OnlineSoftmax.Update(pt, layout.PtStride, m, l, alpha, p.Mask, scores, dropout, firstRow, firstCol, br, bc);
             TileLoader.LoadRowMajor<T, TOps>(p.V, batch, kvHead, firstCol, colsHere, p.HeadDim, bc, dim, kv, dim);
             Group.Barrier();
             acc.AccumulatePV(alpha, pt, layout.PtStride, kv, bc, dim);

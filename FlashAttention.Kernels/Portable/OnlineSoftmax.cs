@@ -24,12 +24,13 @@ internal static class OnlineSoftmax
 
     /// <summary>
     /// Folds one tile of scores (Pt [c][r]) into m and l: masks, applies the score modifier
-    /// (soft-capping, ALiBi) to the visible scores, replaces them by p = exp2(s - m_new) in place,
+    /// (soft-capping, ALiBi) to the visible scores, replaces them by p = exp2(s - m_new) in place
+    /// (times Z / (1 - p) under dropout, after l has taken the undropped p),
     /// and leaves alpha per row for the output rescale.
     /// </summary>
     public static void Update(
         ArrayView<float> pt, int ptStride, ArrayView<float> m, ArrayView<float> l, ArrayView<float> alpha,
-        AttentionMask mask, ScoreModifier scores, int firstRow, int firstCol, int br, int bc)
+        AttentionMask mask, ScoreModifier scores, Dropout dropout, int firstRow, int firstCol, int br, int bc)
     {
         for (int r = Group.IdxX; r < br; r += Group.DimX)
         {
@@ -60,12 +61,22 @@ internal static class OnlineSoftmax
             // keeps p = exp2(-inf) = 0 and alpha = 0 rather than NaN from -inf - (-inf).
             float mSafe = mNew == float.NegativeInfinity ? 0f : mNew;
             float sum = 0f;
+            var block = default(Philox.Words);
             for (int c = 0; c < bc; c++)
             {
                 int at = c * ptStride + r;
                 float p = XMath.Exp2(pt[at] - mSafe);
-                pt[at] = p;
+                // l sums the undropped P (FlashAttention-2's statistics); only P V sees the mask.
                 sum += p;
+                if (dropout.Enabled != 0)
+                {
+                    // This thread walks the row's keys in order: one Philox block serves four keys.
+                    int j = firstCol + c;
+                    if (c == 0 || (j & 3) == 0)
+                        block = dropout.Block(i, j);
+                    p *= dropout.FactorOf(block, j);
+                }
+                pt[at] = p;
             }
 
             float a = XMath.Exp2(mOld - mSafe);

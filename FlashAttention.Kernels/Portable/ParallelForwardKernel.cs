@@ -47,6 +47,7 @@ public static class ParallelForwardKernel
         var acc = OutputBlock.ForThread(Group.IdxX, dim);
 
         var scores = p.Scores.ForHead(batch, head);
+        var dropout = p.Dropout.ForHead(batch, head);
 
         // The causal mask and the sliding window hide every key tile before the block's first
         // visible key and at or past keyEnd from all its rows: those tiles are skipped, so the
@@ -66,7 +67,7 @@ public static class ParallelForwardKernel
             // S is done with K: V overwrites it while the row maxima are combined.
             TileLoader.LoadRowMajor<T, TOps>(p.V, batch, kvHead, firstCol, colsHere, p.HeadDim, bc, dim, kv, dim);
             Group.Barrier();
-            row.Exponentiate(pt, layout.PtStride, reduce, alpha, br, bc, layout.ThreadsPerRow);
+            row.Exponentiate(pt, layout.PtStride, reduce, alpha, br, bc, layout.ThreadsPerRow, dropout, firstRow, firstCol);
             Group.Barrier();
             acc.AccumulatePV(alpha, pt, layout.PtStride, kv, bc, dim);
         }

@@ -22,6 +22,7 @@ public static class ParamsCast
         ScaleLog2 = p.ScaleLog2,
         Mask = p.Mask,
         Scores = p.Scores,
+        Dropout = p.Dropout,
         VectorAligned = p.VectorAligned,
     };
 
@@ -49,6 +50,7 @@ public static class ParamsCast
         ScaleLog2 = p.ScaleLog2,
         Mask = p.Mask,
         Scores = p.Scores,
+        Dropout = p.Dropout,
     };
 
     private static StridedTensor<TTo> As<TFrom, TTo>(this StridedTensor<TFrom> t)

@@ -34,7 +34,8 @@ internal static class SoftmaxGradient
     }
 
     /// <summary>
-    /// In place: S becomes P = exp2(modified(S * scaleLog2) - LSE * log2 e), 0 where masked or where
+    /// In place: S becomes P = exp2(modified(S * scaleLog2) - LSE * log2 e) (times Z / (1 - p) under
+    /// dropout: the P that multiplied V), 0 where masked or where
     /// the row saw no key in the forward (LSE = -inf); dP becomes the gradient with respect to the
     /// scaled score, dS = P * (dP - D) times the modifier's slope (1 - tanh² under soft-capping).
     /// With <paramref name="storeBiasGradient"/> (the dQ pass, which visits each (i, j) of a head
@@ -42,7 +43,7 @@ internal static class SoftmaxGradient
     /// </summary>
     public static void Apply(
         ArrayView<float> s, ArrayView<float> dp, int scoreStride, ArrayView<float> lseLog2, ArrayView<float> delta,
-        AttentionMask mask, ScoreModifier scores, float scaleLog2, int firstRow, int firstCol, int br, int bc,
+        AttentionMask mask, ScoreModifier scores, Dropout dropout, float scaleLog2, int firstRow, int firstCol, int br, int bc,
         bool storeBiasGradient)
     {
         for (int idx = Group.IdxX; idx < br * bc; idx += Group.DimX)
@@ -61,9 +62,13 @@ internal static class SoftmaxGradient
                 prob = XMath.Exp2(logit - rowLse);
                 slope = dLogit;
             }
-            s[at] = prob;
+            // Dropout (FlashAttention-2's backward): O = (P Z / (1 - p)) V, so dV takes the dropped
+            // P and the gradient reaching P is dO V^T times Z / (1 - p); D = rowsum(dO O) with the
+            // dropped O already equals sum_j P dP, so dS = P (dP - D) keeps its form.
+            float factor = prob != 0f && dropout.Enabled != 0 ? dropout.Factor(i, j) : 1f;
+            s[at] = prob * factor;
             // A hidden element gives exactly 0, even where dP is not finite (rows dO never reached).
-            float gradLogit = prob != 0f ? prob * (dp[at] - delta[r]) : 0f;
+            float gradLogit = prob != 0f ? prob * (dp[at] * factor - delta[r]) : 0f;
             if (storeBiasGradient)
                 scores.Elements.StoreGradient(i, j, gradLogit);
             dp[at] = gradLogit * slope;

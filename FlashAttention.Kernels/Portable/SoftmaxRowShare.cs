@@ -5,7 +5,8 @@ namespace FlashAttention.Kernels.Portable;
 
 /// <summary>
 /// One thread's share of the online softmax in <see cref="ParallelForwardKernel"/>: thread t owns
-/// query row R = t mod Br and the keys c ≡ Part (mod ThreadsPerRow) of every tile, where
+/// query row R = t mod Br and the runs of four keys 4k .. 4k + 3 with k ≡ Part (mod ThreadsPerRow) of
+/// every tile (runs, so that one dropout Philox block serves four keys), where
 /// Part = t / Br and ThreadsPerRow = threads / Br, so every thread of the group works on the
 /// softmax (v3 ran it on Br threads only). The row max is combined through one shared slot per
 /// thread; every thread of a row then holds the same running max M (computed identically) and
@@ -44,7 +45,8 @@ internal struct SoftmaxRowShare
     {
         int i = firstRow + R;
         float partMax = float.NegativeInfinity;
-        for (int c = Part; c < bc; c += threadsPerRow)
+        for (int c0 = Part * 4; c0 < bc; c0 += threadsPerRow * 4)
+        for (int c = c0; c < c0 + 4 && c < bc; c++)
         {
             int at = c * ptStride + R;
             int j = firstCol + c;
@@ -64,10 +66,11 @@ internal struct SoftmaxRowShare
 
     /// <summary>
     /// Takes the row max over the partial maxima, replaces this thread's scores by
-    /// p = exp2(s - m_new), folds them into L and (thread 0 of the row) writes alpha = exp2(m_old - m_new).
+    /// p = exp2(s - m_new) (times Z / (1 - p) under dropout), folds the undropped ones into L and (thread 0 of the row) writes alpha = exp2(m_old - m_new).
     /// </summary>
     public void Exponentiate(
-        ArrayView<float> pt, int ptStride, ArrayView<float> reduce, ArrayView<float> alpha, int br, int bc, int threadsPerRow)
+        ArrayView<float> pt, int ptStride, ArrayView<float> reduce, ArrayView<float> alpha, int br, int bc, int threadsPerRow,
+        Dropout dropout, int firstRow, int firstCol)
     {
         float mNew = M;
         for (int k = 0; k < threadsPerRow; k++)
@@ -77,12 +80,23 @@ internal struct SoftmaxRowShare
         // keeps p = exp2(-inf) = 0 and alpha = 0 rather than NaN from -inf - (-inf).
         float mSafe = mNew == float.NegativeInfinity ? 0f : mNew;
         float sum = 0f;
-        for (int c = Part; c < bc; c += threadsPerRow)
+        var block = default(Philox.Words);
+        for (int c0 = Part * 4; c0 < bc; c0 += threadsPerRow * 4)
+        for (int c = c0; c < c0 + 4 && c < bc; c++)
         {
             int at = c * ptStride + R;
             float p = XMath.Exp2(pt[at] - mSafe);
-            pt[at] = p;
+            // L sums the undropped P (FlashAttention-2's statistics); only P V sees the mask.
             sum += p;
+            if (dropout.Enabled != 0)
+            {
+                // Each thread owns runs of four neighbouring keys: one Philox block serves a run.
+                int j = firstCol + c;
+                if (c == c0 || (j & 3) == 0)
+                    block = dropout.Block(firstRow + R, j);
+                p *= dropout.FactorOf(block, j);
+            }
+            pt[at] = p;
         }
 
         float a = XMath.Exp2(M - mSafe);

@@ -11,7 +11,8 @@ public sealed record ForwardCase(
     bool BhsdLayout = false, float? Scale = null, TileConfig? Tile = null,
     KernelPath Kernel = KernelPath.Auto, TensorCoreTile? TensorCoreTile = null,
     AttentionWindow? Window = null, float[]? AlibiSlopes = null, float Softcap = 0,
-    int[]? BiasDims = null, int[]? MaskDims = null, bool BiasNegativeInfinity = false) : IAttentionCase
+    int[]? BiasDims = null, int[]? MaskDims = null, bool BiasNegativeInfinity = false,
+    float DropoutP = 0, ulong DropoutSeed = 0, ulong DropoutOffset = 0) : IAttentionCase
 {
     public override string ToString() =>
         $"b{Batch} sq{SeqQ} sk{SeqK} hq{HeadsQ} hkv{HeadsKv} d{HeadDim}{(Causal ? " causal" : "")}{(BhsdLayout ? " bhsd" : "")}" +
@@ -19,7 +20,8 @@ public sealed record ForwardCase(
         $"{(Kernel != KernelPath.Auto ? $" {Kernel}" : "")}{(TensorCoreTile is { } w ? $" warps{w.Warps}" : "")}" +
         $"{(Window is { } win ? $" window({win.Left},{win.Right})" : "")}" +
         $"{(AlibiSlopes is { } a ? $" alibi[{string.Join(",", a)}]" : "")}{(Softcap != 0 ? $" softcap{Softcap}" : "")}" +
-        $"{BiasMaskInputs.Describe("bias", BiasDims)}{(BiasNegativeInfinity ? "-inf" : "")}{BiasMaskInputs.Describe("mask", MaskDims)}";
+        $"{BiasMaskInputs.Describe("bias", BiasDims)}{(BiasNegativeInfinity ? "-inf" : "")}{BiasMaskInputs.Describe("mask", MaskDims)}" +
+        $"{(DropoutP != 0 ? $" dropout{DropoutP} seed{DropoutSeed} offset{DropoutOffset}" : "")}";
 
     /// <summary>The options this case runs with (its output and LSE are passed separately).</summary>
     public AttentionOptions Options => new()
@@ -28,6 +30,7 @@ public sealed record ForwardCase(
         Window = Window, AlibiSlopes = AlibiSlopes, Softcap = Softcap,
         Bias = BiasMaskInputs.Bias(BiasDims, SeqQ, SeqK, RandomTensors.SeedFor(ToString()), BiasNegativeInfinity),
         Mask = BiasMaskInputs.Mask(MaskDims, SeqQ, SeqK, RandomTensors.SeedFor(ToString())),
+        DropoutP = DropoutP, DropoutSeed = DropoutSeed, DropoutOffset = DropoutOffset,
     };
 
     /// <summary>Runs the case for element type <typeparamref name="T"/> and asserts.</summary>

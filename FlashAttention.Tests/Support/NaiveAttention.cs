@@ -54,7 +54,7 @@ public static class NaiveAttention
             Array.Clear(acc);
             for (int j = 0; j < nk; j++)
             {
-                float p = Round<T>(MathF.Exp(s[j] - max) / sum);
+                float p = Round<T>(Round<T>(MathF.Exp(s[j] - max) / sum) * logits.DropFactor<T>(b, h, i, j));
                 for (int d = 0; d < dim; d++)
                     acc[d] += p * Elements.ToSingle(v[b, j, hk, d]);
             }

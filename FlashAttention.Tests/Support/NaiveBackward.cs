@@ -25,6 +25,7 @@ public static class NaiveBackward
             int hk = h / group;
             var p = new float[nq, nk];
             var ds = new float[nq, nk];
+            var pz = new float[nq, nk]; // the dropped P that multiplied V (P itself without dropout)
             for (int i = 0; i < nq; i++)
             {
                 var s = new float[nk];
@@ -53,7 +54,9 @@ public static class NaiveBackward
                     float dot = 0;
                     for (int d = 0; d < dim; d++)
                         dot += F(dOut[b, i, h, d]) * F(v[b, j, hk, d]);
-                    dp[j] = R<T>(dot);
+                    float z = logits.DropFactor<T>(b, h, i, j);
+                    pz[i, j] = R<T>(p[i, j] * z);
+                    dp[j] = R<T>(R<T>(dot) * z);
                     rowD += p[i, j] * dp[j];
                 }
                 for (int j = 0; j < nk; j++)
@@ -73,7 +76,7 @@ public static class NaiveBackward
                 for (int i = 0; i < nq; i++)
                 {
                     accK += ds[i, j] * F(q[b, i, h, d]);
-                    accV += p[i, j] * F(dOut[b, i, h, d]);
+                    accV += pz[i, j] * F(dOut[b, i, h, d]);
                 }
                 long at = (((long)b * nk + j) * hkv + hk) * dim + d;
                 // Each query head's share is rounded, then summed as autograd's expand-backward does.

@@ -14,6 +14,16 @@ public sealed class NaiveLogits(AttentionOptions? options, int headsQ)
     private readonly int slopeBatchStride = options?.AlibiSlopes is { } s && s.Length != headsQ ? headsQ : 0;
     private readonly AttentionBias? bias = options?.Bias;
     private readonly AttentionBooleanMask? mask = options?.Mask;
+    private readonly float dropoutP = options?.DropoutP ?? 0f;
+    private readonly Kernels.Portable.Dropout dropout = Kernels.Portable.Dropout.Create(
+        options?.DropoutP ?? 0f, options?.DropoutSeed ?? 0, options?.DropoutOffset ?? 0, headsQ);
+
+    /// <summary>
+    /// Z / (1 - p) of (b, h, i, j), rounded to <typeparamref name="T"/> as torch's dropout multiplies in the
+    /// input dtype; 1 without dropout. Z is the kernels' Philox draw (it defines the mask).
+    /// </summary>
+    public float DropFactor<T>(int b, int h, int i, int j) where T : unmanaged =>
+        dropoutP <= 0 ? 1f : dropout.ForHead(b, h).Keeps(i, j) ? R<T>(1f / (1f - dropoutP)) : 0f;
 
     /// <summary>Whether query i sees key j (the causal mask and the window).</summary>
     public bool Visible(int i, int j, int nq, int nk, bool causal)
