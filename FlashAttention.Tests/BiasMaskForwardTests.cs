@@ -30,11 +30,7 @@ public class BiasMaskForwardTests
             ("float16", new(1, 203, 113, 2, 1, 40, Causal: true, Scale: 0.3f, Window: new(48, 0), AlibiSlopes: [0.25f, 0.0625f],
                 Softcap: 4f, BiasDims: [1, 2], MaskDims: [1, 1])),
         };
-        var data = new TheoryData<string, ForwardCase>();
-        foreach (var (dtype, c) in rows)
-        foreach (var variant in new[] { ForwardVariant.V3, ForwardVariant.V4 })
-            data.Add(dtype, c with { Kernel = KernelPath.Portable, Tile = DefaultTile(c.HeadDim, variant) });
-        return data;
+        return PortableVariants.OnBoth(rows);
     }
 
     [Theory]
@@ -59,11 +55,5 @@ public class BiasMaskForwardTests
         TestDevice.Engine.Forward(q, q, q, output, lse, options);
         output.Data.Should().OnlyContain(x => x == 0f);
         lse.Should().OnlyContain(x => float.IsNegativeInfinity(x));
-    }
-
-    private static TileConfig DefaultTile(int headDim, ForwardVariant variant)
-    {
-        var engine = TestDevice.Engine;
-        return TileConfig.Choose(headDim, engine.SharedMemoryLimitBytes, engine.Accelerator.MaxNumThreadsPerGroup, variant);
     }
 }

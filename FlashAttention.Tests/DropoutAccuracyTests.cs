@@ -26,11 +26,7 @@ public class DropoutAccuracyTests
             // Two batch items (tiny): the stream index b * heads_q + h must match the reference's.
             ("float32", new(2, 17, 33, 2, 1, 32, Causal: false, DropoutP: 0.4f, DropoutSeed: 2)),
         };
-        var data = new TheoryData<string, ForwardCase>();
-        foreach (var (dtype, c) in rows)
-        foreach (var variant in new[] { ForwardVariant.V3, ForwardVariant.V4 })
-            data.Add(dtype, c with { Kernel = KernelPath.Portable, Tile = DefaultTile(c.HeadDim, variant) });
-        return data;
+        return PortableVariants.OnBoth(rows);
     }
 
     [Theory]
@@ -51,10 +47,4 @@ public class DropoutAccuracyTests
     [Theory]
     [MemberData(nameof(BackwardCases))]
     public void Backward_matches_reference(string dtype, BackwardCase c) => ElementTypes.Run(dtype, c, TestDevice.Engine);
-
-    private static TileConfig DefaultTile(int headDim, ForwardVariant variant)
-    {
-        var engine = TestDevice.Engine;
-        return TileConfig.Choose(headDim, engine.SharedMemoryLimitBytes, engine.Accelerator.MaxNumThreadsPerGroup, variant);
-    }
 }

@@ -41,11 +41,7 @@ public class ScoreVariantForwardTests
             // seqlen 1 against 1.
             ("float32", new(1, 1, 1, 1, 1, 32, Causal: true, Window: new(0, 0), AlibiSlopes: [0.5f], Softcap: 3f)),
         };
-        var data = new TheoryData<string, ForwardCase>();
-        foreach (var (dtype, c) in rows)
-        foreach (var variant in new[] { ForwardVariant.V3, ForwardVariant.V4 })
-            data.Add(dtype, c with { Kernel = KernelPath.Portable, Tile = DefaultTile(c.HeadDim, variant) });
-        return data;
+        return PortableVariants.OnBoth(rows);
     }
 
     [Theory]
@@ -63,10 +59,4 @@ public class ScoreVariantForwardTests
     public void Window_with_small_tiles(ForwardVariant variant) =>
         ElementTypes.Run("float32", new ForwardCase(1, 150, 203, 1, 1, 32, Causal: false, Window: new(22, 5),
             Tile: new TileConfig(16, 16, TileConfig.ForwardThreads(16, 32), variant), AlibiSlopes: [0.1f], Softcap: 6f), TestDevice.Engine);
-
-    private static TileConfig DefaultTile(int headDim, ForwardVariant variant)
-    {
-        var engine = TestDevice.Engine;
-        return TileConfig.Choose(headDim, engine.SharedMemoryLimitBytes, engine.Accelerator.MaxNumThreadsPerGroup, variant);
-    }
 }
