@@ -151,7 +151,8 @@ public sealed partial class AttentionEngine
                 $"options: the tensor-core kernel needs a CUDA device of compute capability 8.0 or newer (or the CPU accelerator, " +
                 $"which emulates it); this engine runs on {Accelerator.AcceleratorType} '{DeviceName}'", nameof(options));
         if (options.TensorCoreTile is null)
-            return new ForwardPlan(null, DefaultTensorCoreTile(headDim, options.Causal));
+            return new ForwardPlan(null, DefaultTensorCoreTile(headDim, options.Causal,
+                scoreTensors: LogitTensorShape.BiasOf(options) is not null || LogitTensorShape.MaskOf(options) is not null));
         options.TensorCoreTile.Validate(headDim, SharedMemoryLimitBytes, nameof(options));
         return new ForwardPlan(null, options.TensorCoreTile);
     }

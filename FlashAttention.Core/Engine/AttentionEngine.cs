@@ -110,7 +110,8 @@ public sealed partial class AttentionEngine : IDisposable
     public bool HasTensorCores => Accelerator is CudaAccelerator { Architecture.Major: >= 8 };
 
     /// <summary>The tensor-core forward tile used for <paramref name="headDim"/> when the options name none.</summary>
-    public TensorCoreTile DefaultTensorCoreTile(int headDim, bool causal = false) => TensorCoreTile.Choose(headDim, SharedMemoryLimitBytes, causal);
+    public TensorCoreTile DefaultTensorCoreTile(int headDim, bool causal = false, bool scoreTensors = false) =>
+        TensorCoreTile.Choose(headDim, SharedMemoryLimitBytes, causal, scoreTensors);
 
     /// <summary>The forward tile used for <paramref name="headDim"/> when the options name none.</summary>
     public TileConfig DefaultTile(int headDim) =>
