@@ -95,16 +95,12 @@ internal sealed class VerifyInputs
         return new VerifyInputs(q, k, v, dOut, q.DType, slopes, bias, mask);
     }
 
-    /// <summary>
-    /// Reads --bias or --mask: the given dtype, rank 4, [batch | 1, heads_q | 1, seqlen_q, seqlen_k]
-    /// of q and k (torch's attn_mask broadcasting, restricted to those two dims).
-    /// </summary>
-    private static NpyArray ReadLogitTensor(string path, NpyDType dtype, string what, NpyArray q, NpyArray k, string qPath, string kPath)
+    /// <summary>Reads a .npy file; a malformed or unreadable file becomes a <see cref="BenchInputException"/> naming it.</summary>
+    private static NpyArray Read(string path)
     {
-        NpyArray array;
         try
         {
-            array = NpyFile.Read(path);
+            return NpyFile.Read(path);
         }
         catch (NpyFormatException e)
         {
@@ -114,6 +110,15 @@ internal sealed class VerifyInputs
         {
             throw new BenchInputException($"{path}: cannot read: {e.Message}");
         }
+    }
+
+    /// <summary>
+    /// Reads --bias or --mask: the given dtype, rank 4, [batch | 1, heads_q | 1, seqlen_q, seqlen_k]
+    /// of q and k (torch's attn_mask broadcasting, restricted to those two dims).
+    /// </summary>
+    private static NpyArray ReadLogitTensor(string path, NpyDType dtype, string what, NpyArray q, NpyArray k, string qPath, string kPath)
+    {
+        var array = Read(path);
         if (array.DType != dtype)
             throw new BenchInputException($"{path}: dtype is {array.DType.Name()} ('{array.Descr}'); expected a {what}");
         int batch = q.Shape[0], heads = q.Shape[2], nq = q.Shape[1], nk = k.Shape[1];
@@ -129,19 +134,7 @@ internal sealed class VerifyInputs
     /// <summary>Reads --alibi: float32, shape [heads_q] or [batch, heads_q] of q, every slope finite.</summary>
     private static float[] ReadSlopes(string path, NpyArray q, string qPath)
     {
-        NpyArray array;
-        try
-        {
-            array = NpyFile.Read(path);
-        }
-        catch (NpyFormatException e)
-        {
-            throw new BenchInputException(e.Message);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new BenchInputException($"{path}: cannot read: {e.Message}");
-        }
+        var array = Read(path);
         int batch = q.Shape[0], heads = q.Shape[2];
         if (array.DType != NpyDType.Float32)
             throw new BenchInputException($"{path}: dtype is {array.DType.Name()} ('{array.Descr}'); expected float32 ('<f4') ALiBi slopes");
@@ -161,19 +154,7 @@ internal sealed class VerifyInputs
 
     private static NpyArray ReadTensor(string path, bool bf16)
     {
-        NpyArray array;
-        try
-        {
-            array = NpyFile.Read(path);
-        }
-        catch (NpyFormatException e)
-        {
-            throw new BenchInputException(e.Message);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new BenchInputException($"{path}: cannot read: {e.Message}");
-        }
+        var array = Read(path);
 
         if (array.Rank != 4)
             throw new BenchInputException(
