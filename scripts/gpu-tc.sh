@@ -59,11 +59,17 @@ if has portable; then
 fi
 
 if has ncu; then
-  timeout 240 ncu -k regex:Kernel_Run --launch-skip 1 --launch-count 1 --section SpeedOfLight --section Occupancy --section LaunchStats \
-    --section WarpStateStats --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis_Tables --section SchedulerStats \
-    "$APP" bench --device cuda --kernels tc4 --dtype float16 --headdims 128 --seqlens 8192 --causal no --passes fwd --repeats 1 --warmup 1 \
-    --input-sets 1 > "$OUT/ncu-tc.txt" 2>&1
-  grep -E "Duration|Registers Per|Achieved Occupancy|Theoretical Occupancy|Compute \(SM\) Throughput|Memory Throughput|Issue Slots Busy|Stall|Block Limit|Bank" "$OUT/ncu-tc.txt" | head -30
+  # NCU_TARGETS: "kernel:headdim:seqlen" entries (default the tensor-core kernel at d 128, N 8K).
+  for t in ${NCU_TARGETS:-tc:128:8192}; do
+    IFS=: read -r kern dim n <<< "$t"
+    timeout 240 ncu -k regex:Kernel_Run --launch-skip 1 --launch-count 1 --section SpeedOfLight --section Occupancy --section LaunchStats \
+      --section WarpStateStats --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis_Tables --section SchedulerStats \
+      --section InstructionStats --print-details all \
+      "$APP" bench --device cuda --kernels "$kern" --dtype float16 --headdims "$dim" --seqlens "$n" --causal no --passes fwd --repeats 1 --warmup 1 \
+      --input-sets 1 > "$OUT/ncu-$kern-d$dim.txt" 2>&1
+    echo "== ncu $t"
+    grep -E "Duration|Registers Per|Achieved Occupancy|Theoretical Occupancy|Compute \(SM\) Throughput|Issue Slots Busy|Stall|Block Limit|Bank|Executed Ipc" "$OUT/ncu-$kern-d$dim.txt" | head -40
+  done
 fi
 
 if has sanitizer; then

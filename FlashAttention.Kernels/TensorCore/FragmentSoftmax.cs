@@ -24,17 +24,25 @@ internal struct FragmentSoftmax
     };
 
     /// <summary>
-    /// Scales S, applies soft-capping and ALiBi when the kernel is compiled with them (<paramref name="pointwise"/>)
+    /// Scales S (see below), applies soft-capping and ALiBi when the kernel is compiled with them (<paramref name="pointwise"/>)
     /// and they are on, and the bias and mask tensors too when compiled with them (<paramref name="tensors"/>), masks S when
     /// <paramref name="applyMask"/> (only tiles that cross the sequence end, the causal diagonal or a
     /// window edge pay for the per-element test), folds it into m and l, turns it into P in place, and
     /// returns the rescale factors of rows g and g + 8 for the output. <paramref name="columns"/> is the
     /// tile's key count, 32 (n-tiles N0-N3) or 64, a compile-time value in the kernels.
+    /// Plain scores with a positive scale are not scaled one by one: the row max is taken on the raw
+    /// S (max(c s) = c max(s) for c &gt; 0) and P = 2^(s c - m) is one FFMA and one MUFU per element,
+    /// as in FlashAttention-2; soft-capping, ALiBi and bias need the scaled score itself.
     /// </summary>
-    public (float Low, float High) Update(ref Tile8 s, AttentionMask mask, in ScoreModifier scores, bool pointwise, bool tensors, float scaleLog2, int rowLow, int firstCol,
+    public (float Low, float High) Update<TTarget>(ref Tile8 s, AttentionMask mask, in ScoreModifier scores, bool pointwise, bool tensors, float scaleLog2, int rowLow, int firstCol,
         bool applyMask, int columns)
+        where TTarget : struct, ITensorCoreTarget
     {
-        s.ScaleRows(scaleLog2, scaleLog2);
+        // pointwise and tensors are compile-time constants; the sign test is uniform across the group.
+        bool fused = !pointwise && !tensors && scaleLog2 > 0f;
+        float k = fused ? scaleLog2 : 1f;
+        if (!fused)
+            s.ScaleRows(scaleLog2, scaleLog2);
         int c0 = firstCol + 2 * (Warp.LaneIdx & 3);
         if (tensors ? scores.IsActive : pointwise && scores.HasPointwise)
         {
@@ -72,26 +80,26 @@ internal struct FragmentSoftmax
             maxLow = XMath.Max(maxLow, XMath.Max(XMath.Max(Low(s.N4), Low(s.N5)), XMath.Max(Low(s.N6), Low(s.N7))));
             maxHigh = XMath.Max(maxHigh, XMath.Max(XMath.Max(High(s.N4), High(s.N5)), XMath.Max(High(s.N6), High(s.N7))));
         }
-        maxLow = QuadMax(maxLow);
-        maxHigh = QuadMax(maxHigh);
+        maxLow = QuadMax(maxLow) * k;
+        maxHigh = QuadMax(maxHigh) * k;
         float newLow = XMath.Max(MLow, maxLow);
         float newHigh = XMath.Max(MHigh, maxHigh);
         // A row that has seen only masked keys keeps m = -inf; exponentiate against 0 then (p = 0, no NaN).
         float safeLow = newLow == float.NegativeInfinity ? 0f : newLow;
         float safeHigh = newHigh == float.NegativeInfinity ? 0f : newHigh;
-        float alphaLow = XMath.Exp2(MLow - safeLow);
-        float alphaHigh = XMath.Exp2(MHigh - safeHigh);
+        float alphaLow = FastExp2.Of<TTarget>(MLow - safeLow);
+        float alphaHigh = FastExp2.Of<TTarget>(MHigh - safeHigh);
         float sumLow = 0f, sumHigh = 0f;
-        Exponentiate(ref s.N0, safeLow, safeHigh, ref sumLow, ref sumHigh);
-        Exponentiate(ref s.N1, safeLow, safeHigh, ref sumLow, ref sumHigh);
-        Exponentiate(ref s.N2, safeLow, safeHigh, ref sumLow, ref sumHigh);
-        Exponentiate(ref s.N3, safeLow, safeHigh, ref sumLow, ref sumHigh);
+        Exponentiate<TTarget>(ref s.N0, k, safeLow, safeHigh, ref sumLow, ref sumHigh);
+        Exponentiate<TTarget>(ref s.N1, k, safeLow, safeHigh, ref sumLow, ref sumHigh);
+        Exponentiate<TTarget>(ref s.N2, k, safeLow, safeHigh, ref sumLow, ref sumHigh);
+        Exponentiate<TTarget>(ref s.N3, k, safeLow, safeHigh, ref sumLow, ref sumHigh);
         if (columns > 32)
         {
-            Exponentiate(ref s.N4, safeLow, safeHigh, ref sumLow, ref sumHigh);
-            Exponentiate(ref s.N5, safeLow, safeHigh, ref sumLow, ref sumHigh);
-            Exponentiate(ref s.N6, safeLow, safeHigh, ref sumLow, ref sumHigh);
-            Exponentiate(ref s.N7, safeLow, safeHigh, ref sumLow, ref sumHigh);
+            Exponentiate<TTarget>(ref s.N4, k, safeLow, safeHigh, ref sumLow, ref sumHigh);
+            Exponentiate<TTarget>(ref s.N5, k, safeLow, safeHigh, ref sumLow, ref sumHigh);
+            Exponentiate<TTarget>(ref s.N6, k, safeLow, safeHigh, ref sumLow, ref sumHigh);
+            Exponentiate<TTarget>(ref s.N7, k, safeLow, safeHigh, ref sumLow, ref sumHigh);
         }
         LLow = LLow * alphaLow + sumLow;
         LHigh = LHigh * alphaHigh + sumHigh;
@@ -122,12 +130,14 @@ internal struct FragmentSoftmax
         c.C3 = mask.IsMasked(rowLow + 8, col + 1) ? float.NegativeInfinity : c.C3;
     }
 
-    private static void Exponentiate(ref FragmentC c, float mLow, float mHigh, ref float sumLow, ref float sumHigh)
+    /// <summary>P = 2^(s k - m): <paramref name="k"/> is the scale when S is raw, 1 when it is already scaled.</summary>
+    private static void Exponentiate<TTarget>(ref FragmentC c, float k, float mLow, float mHigh, ref float sumLow, ref float sumHigh)
+        where TTarget : struct, ITensorCoreTarget
     {
-        c.C0 = XMath.Exp2(c.C0 - mLow);
-        c.C1 = XMath.Exp2(c.C1 - mLow);
-        c.C2 = XMath.Exp2(c.C2 - mHigh);
-        c.C3 = XMath.Exp2(c.C3 - mHigh);
+        c.C0 = FastExp2.Of<TTarget>(c.C0 * k - mLow);
+        c.C1 = FastExp2.Of<TTarget>(c.C1 * k - mLow);
+        c.C2 = FastExp2.Of<TTarget>(c.C2 * k - mHigh);
+        c.C3 = FastExp2.Of<TTarget>(c.C3 * k - mHigh);
         sumLow += c.C0 + c.C1;
         sumHigh += c.C2 + c.C3;
     }

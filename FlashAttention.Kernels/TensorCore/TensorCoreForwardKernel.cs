@@ -98,13 +98,13 @@ public static class TensorCoreForwardKernel
             Scores<TTarget, TElement>(ref sTop, ref sBottom, two, shared, qTop, qBottom, kLane, dim, bc);
             // Only tiles that cross the key sequence's end, the causal diagonal or a window edge of this warp's rows need the per-element mask.
             bool applyMask = !p.Mask.AllVisible(warpFirstRow, warpFirstRow + warpRows - 1, firstCol, firstCol + bc - 1);
-            var (alphaTopLow, alphaTopHigh) = softmaxTop.Update(ref sTop, p.Mask, scores, pointwise, tensors, p.ScaleLog2, rowTop, firstCol, applyMask, bc);
+            var (alphaTopLow, alphaTopHigh) = softmaxTop.Update<TTarget>(ref sTop, p.Mask, scores, pointwise, tensors, p.ScaleLog2, rowTop, firstCol, applyMask, bc);
             var pTop = ProbabilityFragments.From<TTarget, TElement>(sTop, bc);
             float alphaBottomLow = 1f, alphaBottomHigh = 1f;
             ProbabilityFragments pBottom = default;
             if (two)
             {
-                (alphaBottomLow, alphaBottomHigh) = softmaxBottom.Update(ref sBottom, p.Mask, scores, pointwise, tensors, p.ScaleLog2, rowTop + 16, firstCol, applyMask, bc);
+                (alphaBottomLow, alphaBottomHigh) = softmaxBottom.Update<TTarget>(ref sBottom, p.Mask, scores, pointwise, tensors, p.ScaleLog2, rowTop + 16, firstCol, applyMask, bc);
                 pBottom = ProbabilityFragments.From<TTarget, TElement>(sBottom, bc);
             }
 
@@ -117,14 +117,27 @@ public static class TensorCoreForwardKernel
             }
             CpAsync.Commit<TTarget>();
 
-            var alphas = new RowScales(alphaTopLow, alphaTopHigh, alphaBottomLow, alphaBottomHigh);
-            AccumulatePV<TTarget, TElement>(ref oTop0, ref oBottom0, pTop, pBottom, two, alphas, shared, vLane, stride, 0, dim, bc);
+            // After the first tiles a row's max seldom grows: when no row of the warp has a new max, all
+            // factors are 1 and the d / 2 multiplies per lane and row block that rescale O are skipped.
+            bool unchanged = alphaTopLow == 1f && alphaTopHigh == 1f && alphaBottomLow == 1f && alphaBottomHigh == 1f;
+            if (!WarpVote.All<TTarget>(unchanged))
+            {
+                var alphas = new RowScales(alphaTopLow, alphaTopHigh, alphaBottomLow, alphaBottomHigh);
+                Rescale(ref oTop0, ref oBottom0, two, alphas);
+                if (dim > 64)
+                    Rescale(ref oTop1, ref oBottom1, two, alphas);
+                if (dim > 128)
+                    Rescale(ref oTop2, ref oBottom2, two, alphas);
+                if (dim > 192)
+                    Rescale(ref oTop3, ref oBottom3, two, alphas);
+            }
+            AccumulatePV<TTarget, TElement>(ref oTop0, ref oBottom0, pTop, pBottom, two, shared, vLane, stride, 0, dim, bc);
             if (dim > 64)
-                AccumulatePV<TTarget, TElement>(ref oTop1, ref oBottom1, pTop, pBottom, two, alphas, shared, vLane, stride, 64, dim, bc);
+                AccumulatePV<TTarget, TElement>(ref oTop1, ref oBottom1, pTop, pBottom, two, shared, vLane, stride, 64, dim, bc);
             if (dim > 128)
-                AccumulatePV<TTarget, TElement>(ref oTop2, ref oBottom2, pTop, pBottom, two, alphas, shared, vLane, stride, 128, dim, bc);
+                AccumulatePV<TTarget, TElement>(ref oTop2, ref oBottom2, pTop, pBottom, two, shared, vLane, stride, 128, dim, bc);
             if (dim > 192)
-                AccumulatePV<TTarget, TElement>(ref oTop3, ref oBottom3, pTop, pBottom, two, alphas, shared, vLane, stride, 192, dim, bc);
+                AccumulatePV<TTarget, TElement>(ref oTop3, ref oBottom3, pTop, pBottom, two, shared, vLane, stride, 192, dim, bc);
         }
         CpAsync.WaitAll<TTarget>(); // nothing may be in flight when the group exits (Q when no key tile is visible)
 
@@ -136,19 +149,24 @@ public static class TensorCoreForwardKernel
     /// <summary>The online-softmax rescale factors of a warp's rows: top block rows g, g + 8; bottom block rows g + 16, g + 24.</summary>
     private readonly record struct RowScales(float TopLow, float TopHigh, float BottomLow, float BottomHigh);
 
+    /// <summary>O = alpha O for one 64-dim block of the output, top and (when <paramref name="two"/>) bottom rows.</summary>
+    private static void Rescale(ref Tile8 top, ref Tile8 bottom, bool two, in RowScales alphas)
+    {
+        top.ScaleRows(alphas.TopLow, alphas.TopHigh);
+        if (two)
+            bottom.ScaleRows(alphas.BottomLow, alphas.BottomHigh);
+    }
+
     /// <summary>
-    /// O[:, d0 .. d0 + 63] = alpha O + P V_j for one 64-dim block of the output (fewer columns where the
+    /// O[:, d0 .. d0 + 63] += P V_j for one 64-dim block of the output (fewer columns where the
     /// head dim ends), of the top block and, when <paramref name="two"/>, the bottom block.
     /// </summary>
     private static void AccumulatePV<TTarget, TElement>(ref Tile8 top, ref Tile8 bottom, in ProbabilityFragments pTop, in ProbabilityFragments pBottom,
-        bool two, in RowScales alphas, ArrayView<ushort> shared, int vLane, int stride, int d0, int dim, int bc)
+        bool two, ArrayView<ushort> shared, int vLane, int stride, int d0, int dim, int bc)
         where TTarget : struct, ITensorCoreTarget
         where TElement : struct, IMmaElement
     {
         int columns = Math.Min(64, dim - d0);
-        top.ScaleRows(alphas.TopLow, alphas.TopHigh);
-        if (two)
-            bottom.ScaleRows(alphas.BottomLow, alphas.BottomHigh);
         // Keys 16k .. 16k + 15 are rows 16k.. of V; the next 16 dims are 16 elements further along a row.
         int offset = vLane + d0;
         Tile8.MultiplyAccumulate<TTarget, TElement>(ref top, pTop.K0, ref bottom, pBottom.K0, two, shared, offset, 16, transposedB: true, columns);
