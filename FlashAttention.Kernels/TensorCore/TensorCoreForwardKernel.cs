@@ -94,16 +94,19 @@ public static class TensorCoreForwardKernel
             TileCopy.Load<TTarget>(p.V, batch, kvHead, firstCol, Math.Min(bc, p.SeqLenK - firstCol), bc, dim, p.HeadDim, vectorized, shared, vBase, stride);
             CpAsync.Commit<TTarget>();
 
-            // 32-row warps take a 64-key tile as two 32-key parts, each with its own softmax step: the
-            // barriers and copies of a 64-key tile with the registers of a 32-key S (O alone holds d
-            // floats per lane there). 16-row warps have the registers for the whole tile.
-            int part = two ? 32 : bc;
-            var first = ScoresToProbabilities<TTarget, TElement>(p, ref softmaxTop, ref softmaxBottom, two, scores, pointwise, tensors,
-                shared, qTop, qBottom, kLane, warpFirstRow, warpRows, rowTop, firstCol, dim, part);
-            var second = part < bc
-                ? ScoresToProbabilities<TTarget, TElement>(p, ref softmaxTop, ref softmaxBottom, two, scores, pointwise, tensors,
-                    shared, qTop, qBottom, kLane + part * stride, warpFirstRow, warpRows, rowTop, firstCol + part, dim, part)
-                : default;
+            Tile8 sTop = default, sBottom = default;
+            Scores<TTarget, TElement>(ref sTop, ref sBottom, two, shared, qTop, qBottom, kLane, dim, bc);
+            // Only tiles that cross the key sequence's end, the causal diagonal or a window edge of this warp's rows need the per-element mask.
+            bool applyMask = !p.Mask.AllVisible(warpFirstRow, warpFirstRow + warpRows - 1, firstCol, firstCol + bc - 1);
+            var (alphaTopLow, alphaTopHigh) = softmaxTop.Update<TTarget>(ref sTop, p.Mask, scores, pointwise, tensors, p.ScaleLog2, rowTop, firstCol, applyMask, bc);
+            var pTop = ProbabilityFragments.From<TTarget, TElement>(sTop, bc);
+            float alphaBottomLow = 1f, alphaBottomHigh = 1f;
+            ProbabilityFragments pBottom = default;
+            if (two)
+            {
+                (alphaBottomLow, alphaBottomHigh) = softmaxBottom.Update<TTarget>(ref sBottom, p.Mask, scores, pointwise, tensors, p.ScaleLog2, rowTop + 16, firstCol, applyMask, bc);
+                pBottom = ProbabilityFragments.From<TTarget, TElement>(sBottom, bc);
+            }
 
             CpAsync.WaitAll<TTarget>();
             Group.Barrier(); // V_j has landed; every warp is done with K_j
@@ -114,80 +117,33 @@ public static class TensorCoreForwardKernel
             }
             CpAsync.Commit<TTarget>();
 
-            // O = alpha_1 (O + P_0 V_0) ... : each part's P is relative to the max after that part.
-            RescaleAndAccumulate<TTarget, TElement>(ref oTop0, ref oTop1, ref oTop2, ref oTop3, ref oBottom0, ref oBottom1, ref oBottom2, ref oBottom3,
-                first, two, shared, vLane, stride, dim, part);
-            if (part < bc)
-                RescaleAndAccumulate<TTarget, TElement>(ref oTop0, ref oTop1, ref oTop2, ref oTop3, ref oBottom0, ref oBottom1, ref oBottom2, ref oBottom3,
-                    second, two, shared, vLane + part * stride, stride, dim, part);
+            // After the first tiles a row's max seldom grows: when no row of the warp has a new max, all
+            // factors are 1 and the d / 2 multiplies per lane and row block that rescale O are skipped.
+            bool unchanged = alphaTopLow == 1f && alphaTopHigh == 1f && alphaBottomLow == 1f && alphaBottomHigh == 1f;
+            if (!WarpVote.All<TTarget>(unchanged))
+            {
+                var alphas = new RowScales(alphaTopLow, alphaTopHigh, alphaBottomLow, alphaBottomHigh);
+                Rescale(ref oTop0, ref oBottom0, two, alphas);
+                if (dim > 64)
+                    Rescale(ref oTop1, ref oBottom1, two, alphas);
+                if (dim > 128)
+                    Rescale(ref oTop2, ref oBottom2, two, alphas);
+                if (dim > 192)
+                    Rescale(ref oTop3, ref oBottom3, two, alphas);
+            }
+            AccumulatePV<TTarget, TElement>(ref oTop0, ref oBottom0, pTop, pBottom, two, shared, vLane, stride, 0, dim, bc);
+            if (dim > 64)
+                AccumulatePV<TTarget, TElement>(ref oTop1, ref oBottom1, pTop, pBottom, two, shared, vLane, stride, 64, dim, bc);
+            if (dim > 128)
+                AccumulatePV<TTarget, TElement>(ref oTop2, ref oBottom2, pTop, pBottom, two, shared, vLane, stride, 128, dim, bc);
+            if (dim > 192)
+                AccumulatePV<TTarget, TElement>(ref oTop3, ref oBottom3, pTop, pBottom, two, shared, vLane, stride, 192, dim, bc);
         }
         CpAsync.WaitAll<TTarget>(); // nothing may be in flight when the group exits (Q when no key tile is visible)
 
         Finish<TTarget, TElement>(p, batch, head, rowTop, softmaxTop, oTop0, oTop1, oTop2, oTop3, dim);
         if (two)
             Finish<TTarget, TElement>(p, batch, head, rowTop + 16, softmaxBottom, oBottom0, oBottom1, oBottom2, oBottom3, dim);
-    }
-
-    /// <summary>P of one part of a key tile (its keys' S through the online softmax) and the factors that rescale O for it.</summary>
-    private struct PartProbabilities
-    {
-        public ProbabilityFragments Top, Bottom;
-        public RowScales Alphas;
-    }
-
-    /// <summary>
-    /// S = Q K^T for <paramref name="columns"/> keys from <paramref name="firstCol"/> (K rows at <paramref name="kLane"/>),
-    /// through the online softmax of the top and (when <paramref name="two"/>) bottom rows, as P fragments.
-    /// </summary>
-    private static PartProbabilities ScoresToProbabilities<TTarget, TElement>(in ForwardParams<ushort> p,
-        ref FragmentSoftmax softmaxTop, ref FragmentSoftmax softmaxBottom, bool two, in ScoreModifier scores, bool pointwise, bool tensors,
-        ArrayView<ushort> shared, int qTop, int qBottom, int kLane, int warpFirstRow, int warpRows, int rowTop, int firstCol, int dim, int columns)
-        where TTarget : struct, ITensorCoreTarget
-        where TElement : struct, IMmaElement
-    {
-        Tile8 sTop = default, sBottom = default;
-        Scores<TTarget, TElement>(ref sTop, ref sBottom, two, shared, qTop, qBottom, kLane, dim, columns);
-        // Only parts that cross the key sequence's end, the causal diagonal or a window edge of this warp's rows need the per-element mask.
-        bool applyMask = !p.Mask.AllVisible(warpFirstRow, warpFirstRow + warpRows - 1, firstCol, firstCol + columns - 1);
-        var (topLow, topHigh) = softmaxTop.Update<TTarget>(ref sTop, p.Mask, scores, pointwise, tensors, p.ScaleLog2, rowTop, firstCol, applyMask, columns);
-        var result = new PartProbabilities { Top = ProbabilityFragments.From<TTarget, TElement>(sTop, columns) };
-        float bottomLow = 1f, bottomHigh = 1f;
-        if (two)
-        {
-            (bottomLow, bottomHigh) = softmaxBottom.Update<TTarget>(ref sBottom, p.Mask, scores, pointwise, tensors, p.ScaleLog2, rowTop + 16, firstCol, applyMask, columns);
-            result.Bottom = ProbabilityFragments.From<TTarget, TElement>(sBottom, columns);
-        }
-        result.Alphas = new RowScales(topLow, topHigh, bottomLow, bottomHigh);
-        return result;
-    }
-
-    /// <summary>O = alpha O + P V for the keys of one part (V rows at <paramref name="vLane"/>), every 64-dim block of O.</summary>
-    private static void RescaleAndAccumulate<TTarget, TElement>(ref Tile8 oTop0, ref Tile8 oTop1, ref Tile8 oTop2, ref Tile8 oTop3,
-        ref Tile8 oBottom0, ref Tile8 oBottom1, ref Tile8 oBottom2, ref Tile8 oBottom3, in PartProbabilities part, bool two,
-        ArrayView<ushort> shared, int vLane, int stride, int dim, int columns)
-        where TTarget : struct, ITensorCoreTarget
-        where TElement : struct, IMmaElement
-    {
-        // After the first tiles a row's max seldom grows: when no row of the warp has a new max, all
-        // factors are 1 and the d / 2 multiplies per lane and row block that rescale O are skipped.
-        var a = part.Alphas;
-        if (!WarpVote.All<TTarget>(a.TopLow == 1f && a.TopHigh == 1f && a.BottomLow == 1f && a.BottomHigh == 1f))
-        {
-            Rescale(ref oTop0, ref oBottom0, two, a);
-            if (dim > 64)
-                Rescale(ref oTop1, ref oBottom1, two, a);
-            if (dim > 128)
-                Rescale(ref oTop2, ref oBottom2, two, a);
-            if (dim > 192)
-                Rescale(ref oTop3, ref oBottom3, two, a);
-        }
-        AccumulatePV<TTarget, TElement>(ref oTop0, ref oBottom0, part.Top, part.Bottom, two, shared, vLane, stride, 0, dim, columns);
-        if (dim > 64)
-            AccumulatePV<TTarget, TElement>(ref oTop1, ref oBottom1, part.Top, part.Bottom, two, shared, vLane, stride, 64, dim, columns);
-        if (dim > 128)
-            AccumulatePV<TTarget, TElement>(ref oTop2, ref oBottom2, part.Top, part.Bottom, two, shared, vLane, stride, 128, dim, columns);
-        if (dim > 192)
-            AccumulatePV<TTarget, TElement>(ref oTop3, ref oBottom3, part.Top, part.Bottom, two, shared, vLane, stride, 192, dim, columns);
     }
 
     /// <summary>The online-softmax rescale factors of a warp's rows: top block rows g, g + 8; bottom block rows g + 16, g + 24.</summary>
