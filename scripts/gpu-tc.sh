@@ -36,9 +36,10 @@ if has ptx; then
 fi
 
 if has tests; then
-  FLASH_TEST_DEVICE=cuda timeout 240 "$T" -class FlashAttention.Tests.TensorCoreForwardTests -class FlashAttention.Tests.MmaTests \
-    -class FlashAttention.Tests.LdmatrixTests -class FlashAttention.Tests.ForwardAccuracyTests -class FlashAttention.Tests.EntryPointTests \
-    > "$OUT/tests-cuda.log" 2>&1
+  # TEST_CLASSES: test classes to run on CUDA (default: the tensor-core ones and the entry points).
+  classes=""
+  for c in ${TEST_CLASSES:-TensorCoreForwardTests MmaTests LdmatrixTests ForwardAccuracyTests EntryPointTests}; do classes+=" -class FlashAttention.Tests.$c"; done
+  FLASH_TEST_DEVICE=cuda timeout 240 "$T" $classes > "$OUT/tests-cuda.log" 2>&1
   grep -E 'Total:' "$OUT/tests-cuda.log"; grep -E '\[FAIL\]' "$OUT/tests-cuda.log" | head -20
 fi
 
