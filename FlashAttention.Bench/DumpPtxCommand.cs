@@ -50,7 +50,7 @@ public static class DumpPtxCommand
             {
                 var fwd = TileConfig.Choose(dim, DeviceLimits.CpuSharedMemoryPerGroup);
                 var bwd = TileConfig.ChooseBackward(dim, DeviceLimits.CpuSharedMemoryPerGroup);
-                Write($"fwd_{name}_d{dim}_{fwd.Br}x{fwd.Bc}", KernelCatalog.PortableForward(type, dim, fwd.Br, fwd.Bc));
+                Write($"fwd_{name}_d{dim}_{fwd.Br}x{fwd.Bc}{(fwd.Variant == FlashAttention.Kernels.Portable.ForwardVariant.V4 ? "_v4" : "")}", KernelCatalog.PortableForward(type, dim, fwd.Br, fwd.Bc, variant: fwd.Variant));
                 Write($"bwd_kv_{name}_d{dim}_{bwd.Br}x{bwd.Bc}", KernelCatalog.PortableBackwardKeyValue(type, dim, bwd.Br, bwd.Bc));
                 Write($"bwd_q_{name}_d{dim}_{bwd.Br}x{bwd.Bc}", KernelCatalog.PortableBackwardQuery(type, dim, bwd.Br, bwd.Bc));
             }

@@ -16,5 +16,13 @@ internal struct Float4
     public static Float4 Load(ArrayView<float> view, int offset) => view.AsAligned(16).Cast<Float4>()[offset >> 2];
 
     /// <summary>Writes view[offset .. offset + 3]; offset must be a multiple of 4.</summary>
+    /// <summary>
+    /// The <paramref name="index"/>-th 16-byte vector of <paramref name="view"/>. Inner loops pass a
+    /// running 64-bit vector index plus compile-time steps: ptxas then folds each step into the
+    /// load's immediate offset, where a 32-bit float offset shifted right (<see cref="Load"/>) costs
+    /// it five integer instructions per load (measured: 2.7 instructions per FMA in the v4 forward).
+    /// </summary>
+    public static Float4 At(ArrayView<float> view, long index) => view.AsAligned(16).Cast<Float4>()[index];
+
     public static void Store(ArrayView<float> view, int offset, Float4 value) => view.AsAligned(16).Cast<Float4>()[offset >> 2] = value;
 }

@@ -25,6 +25,9 @@ internal struct MicroTile4x4
         Fma(a.X, a.Y, a.Z, a.W, b.X, b.Y, b.Z, b.W);
     }
 
+    /// <summary>acc += a b^T for two vectors already loaded.</summary>
+    public void AccumulateOuter(in Float4 a, in Float4 b) => Fma(a.X, a.Y, a.Z, a.W, b.X, b.Y, b.Z, b.W);
+
     /// <summary>acc[i][j] += x[xOffset + i * xStride] * y[yOffset + j * yStride], for operands stored either way round.</summary>
     public void AccumulateOuter(ArrayView<float> x, int xOffset, int xStride, ArrayView<float> y, int yOffset, int yStride)
     {

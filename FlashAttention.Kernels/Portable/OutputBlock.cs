@@ -39,18 +39,21 @@ internal struct OutputBlock
         float a0 = alpha[R0], a1 = alpha[R0 + 1], a2 = alpha[R0 + 2], a3 = alpha[R0 + 3];
         low.ScaleRows(a0, a1, a2, a3);
         high.ScaleRows(a0, a1, a2, a3);
+        // Strides in vectors are compile-time constants, indices 64-bit (see Float4.At).
+        long ps = ptStride >> 2, vs = dimPadded >> 2;
+        long pi = R0 >> 2, vi = D0 >> 2;
         // Two keys per iteration (tiles are multiples of 8 keys), for the same reason as in ScoreTile.
         for (int c = 0; c < bc; c += 2)
         {
-            Step(pt, c * ptStride + R0, v, c * dimPadded + D0);
-            Step(pt, (c + 1) * ptStride + R0, v, (c + 1) * dimPadded + D0);
+            var p0 = Float4.At(pt, pi);
+            low.AccumulateOuter(p0, Float4.At(v, vi));
+            high.AccumulateOuter(p0, Float4.At(v, vi + 1));
+            var p1 = Float4.At(pt, pi + ps);
+            low.AccumulateOuter(p1, Float4.At(v, vi + vs));
+            high.AccumulateOuter(p1, Float4.At(v, vi + vs + 1));
+            pi += 2 * ps;
+            vi += 2 * vs;
         }
-    }
-
-    private void Step(ArrayView<float> pt, int p, ArrayView<float> v, int vRow)
-    {
-        low.AccumulateOuter(pt, p, v, vRow);
-        high.AccumulateOuter(pt, p, v, vRow + 4);
     }
 
     /// <summary>O = acc / l for the block's rows inside the sequence and dims inside the real head dim.</summary>

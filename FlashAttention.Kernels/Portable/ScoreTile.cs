@@ -21,16 +21,7 @@ internal static class ScoreTile
             // Q reads of a warp are broadcasts.
             int r0 = (t / blocksPerRow) * 4;
             int c0 = (t - (t / blocksPerRow) * blocksPerRow) * 4;
-            var acc = new MicroTile4x4();
-            // Four steps per iteration (head dims are multiples of 32): ILGPU does not unroll, and
-            // straight-line steps let ptxas issue the next loads before the current FMAs.
-            for (int d = 0; d < dimPadded; d += 4)
-            {
-                acc.AccumulateOuter(qt, d * qtStride + r0, kt, d * ktStride + c0);
-                acc.AccumulateOuter(qt, (d + 1) * qtStride + r0, kt, (d + 1) * ktStride + c0);
-                acc.AccumulateOuter(qt, (d + 2) * qtStride + r0, kt, (d + 2) * ktStride + c0);
-                acc.AccumulateOuter(qt, (d + 3) * qtStride + r0, kt, (d + 3) * ktStride + c0);
-            }
+            var acc = Dot(qt, qtStride, r0, kt, ktStride, c0, 0, dimPadded);
             acc.StoreTransposed(pt, c0 * ptStride + r0, ptStride, scaleLog2);
         }
     }
@@ -58,15 +49,31 @@ internal static class ScoreTile
             int c0 = (b - (b / blocksPerRow) * blocksPerRow) * 4;
             int dBegin = slice * dimsPerSlice;
             int dEnd = dBegin + dimsPerSlice;
-            var acc = new MicroTile4x4();
-            for (int d = dBegin; d < dEnd; d += 4)
-            {
-                acc.AccumulateOuter(qt, d * qtStride + r0, kt, d * ktStride + c0);
-                acc.AccumulateOuter(qt, (d + 1) * qtStride + r0, kt, (d + 1) * ktStride + c0);
-                acc.AccumulateOuter(qt, (d + 2) * qtStride + r0, kt, (d + 2) * ktStride + c0);
-                acc.AccumulateOuter(qt, (d + 3) * qtStride + r0, kt, (d + 3) * ktStride + c0);
-            }
+            var acc = Dot(qt, qtStride, r0, kt, ktStride, c0, dBegin, dEnd);
             acc.StoreTransposed(pt, slice * sliceFloats + c0 * ptStride + r0, ptStride, scaleLog2);
         }
+    }
+    /// <summary>
+    /// The 4 x 4 block of Q K^T at query rows r0.. and keys c0.. summed over head dims dBegin .. dEnd - 1
+    /// (a multiple of 4 apart), from the transposed tiles Qt [d][qtStride] and Kt [d][ktStride].
+    /// </summary>
+    private static MicroTile4x4 Dot(ArrayView<float> qt, int qtStride, int r0, ArrayView<float> kt, int ktStride, int c0, int dBegin, int dEnd)
+    {
+        // Strides in vectors are compile-time constants, indices 64-bit (see Float4.At).
+        long qs = qtStride >> 2, ks = ktStride >> 2;
+        long qi = (dBegin * qtStride + r0) >> 2, ki = (dBegin * ktStride + c0) >> 2;
+        var acc = new MicroTile4x4();
+        // Four steps per iteration (head dims are multiples of 32): ILGPU does not unroll, and
+        // straight-line steps let ptxas issue the next loads before the current FMAs.
+        for (int d = dBegin; d < dEnd; d += 4)
+        {
+            acc.AccumulateOuter(Float4.At(qt, qi), Float4.At(kt, ki));
+            acc.AccumulateOuter(Float4.At(qt, qi + qs), Float4.At(kt, ki + ks));
+            acc.AccumulateOuter(Float4.At(qt, qi + 2 * qs), Float4.At(kt, ki + 2 * ks));
+            acc.AccumulateOuter(Float4.At(qt, qi + 3 * qs), Float4.At(kt, ki + 3 * ks));
+            qi += 4 * qs;
+            ki += 4 * ks;
+        }
+        return acc;
     }
 }
