@@ -126,7 +126,8 @@ public sealed class DecodeLauncher
     private bool RowsAligned<T>(in StridedTensor<T> t, int headDim) where T : unmanaged
     {
         long size = Unsafe.SizeOf<T>();
-        return addressesKnown && headDim * size % 16 == 0 && t.BatchStride * size % 16 == 0 && t.RowStride * size % 16 == 0
+        // Whole compiled rows only: the loader's vectors per row is then a compile-time constant.
+        return addressesKnown && headDim == TileConfig.PadHeadDim(headDim) && headDim * size % 16 == 0 && t.BatchStride * size % 16 == 0 && t.RowStride * size % 16 == 0
             && t.HeadStride * size % 16 == 0 && (t.Data.Length == 0 || (long)t.Data.LoadEffectiveAddressAsPtr() % 16 == 0);
     }
 

@@ -1,5 +1,4 @@
 using FlashAttention.Kernels.Numerics;
-using ILGPU.Algorithms;
 
 namespace FlashAttention.Kernels.Portable;
 
@@ -15,8 +14,9 @@ public static class DecodeKernel
 {
     /// <summary>
     /// grid = (splits * row chunks, heads_kv, batch), <see cref="DecodeLayout.Threads"/> threads. Per key
-    /// tile of Bc keys: load K (16-byte vectors where aligned), S = Q Kᵀ with each thread owning one key and
-    /// four rows, the online softmax per row (m, l, alpha), load V into the same space, acc = alpha acc + P V
+    /// tile of Bc keys: load K and V (16-byte vectors where aligned, V held in registers), S = Q Kᵀ with each
+    /// thread owning one key and four rows, the online softmax (<see cref="DecodeSoftmax"/>: m, l, alpha),
+    /// V into the same space, acc = alpha acc + P V
     /// with each thread owning four rows by four dims for a slice of the tile's keys. With one split the
     /// group writes O and LSE; with several it writes its O_i (normalised) and LSE_i for <see cref="PartialMergeKernel"/>.
     /// </summary>
@@ -38,6 +38,9 @@ public static class DecodeKernel
         var m = smem.SubView(layout.MOffset, DecodeLayout.MaxRows);
         var l = smem.SubView(layout.LOffset, DecodeLayout.MaxRows);
         var alpha = smem.SubView(layout.AlphaOffset, DecodeLayout.MaxRows);
+        var mNext = smem.SubView(layout.MNextOffset, DecodeLayout.MaxRows);
+        var redMax = smem.SubView(layout.RedMaxOffset, DecodeLayout.Threads(dim));
+        var redSum = smem.SubView(layout.RedSumOffset, DecodeLayout.Threads(dim));
 
         int split = Grid.IdxX % p.NumSplits;
         int firstRow = Grid.IdxX / p.NumSplits * DecodeLayout.MaxRows;
@@ -78,18 +81,36 @@ public static class DecodeKernel
         var a2 = default(Float4);
         var a3 = default(Float4);
 
+        int rowsPadded = rowBlocks * 4;
         for (int firstKey = keyStart; firstKey < keyEnd; firstKey += bc)
         {
             int cols = Math.Min(bc, keyEnd - firstKey);
-            Group.Barrier(); // the previous tile's P V is done with the tile space and P
-            DecodeTileLoader.Load<T, TOps, TVec>(p.Cache.K, p.Cache, p.VectorAligned, batch, kvHead, firstKey, cols, p.HeadDim, kv, layout.KvStride);
+            Group.Barrier(); // the previous tile's P V is done with the tile space, P, m and l
+            var vBatch = default(DecodeTileLoader.VectorBatch);
+            if (p.VectorAligned != 0)
+            {
+                // K and V in flight together; V waits in registers until the scores are done with the tile space.
+                var kBatch = DecodeTileLoader.Fetch<T, TVec>(p.Cache.K, p.Cache, batch, kvHead, firstKey, cols, dim);
+                vBatch = DecodeTileLoader.Fetch<T, TVec>(p.Cache.V, p.Cache, batch, kvHead, firstKey, cols, dim);
+                DecodeTileLoader.Store<T, TVec>(kBatch, p.Cache.K, p.Cache, batch, kvHead, firstKey, cols, dim, kv, layout.KvStride);
+            }
+            else
+            {
+                DecodeTileLoader.LoadElements<T, TOps>(p.Cache.K, p.Cache, batch, kvHead, firstKey, cols, p.HeadDim, kv, layout.KvStride);
+            }
             Group.Barrier();
             Scores(p, qs, kv, ps, layout, rows, rowBlocks, firstRow, firstKey, cols, len, dim);
             Group.Barrier();
-            // The softmax touches only P, m, l, alpha: V can overwrite K meanwhile.
-            Softmax(ps, layout.PStride, m, l, alpha, rows, rowBlocks, cols);
-            DecodeTileLoader.Load<T, TOps, TVec>(p.Cache.V, p.Cache, p.VectorAligned, batch, kvHead, firstKey, cols, p.HeadDim, kv, layout.KvStride);
+            DecodeSoftmax.PartialMax(ps, layout.PStride, redMax, rowsPadded, cols);
             Group.Barrier();
+            DecodeSoftmax.Exponentiate(ps, layout.PStride, m, mNext, alpha, redMax, redSum, rowsPadded, cols);
+            // The softmax touches only P and the row statistics: V can overwrite K meanwhile.
+            if (p.VectorAligned != 0)
+                DecodeTileLoader.Store<T, TVec>(vBatch, p.Cache.V, p.Cache, batch, kvHead, firstKey, cols, dim, kv, layout.KvStride);
+            else
+                DecodeTileLoader.LoadElements<T, TOps>(p.Cache.V, p.Cache, batch, kvHead, firstKey, cols, p.HeadDim, kv, layout.KvStride);
+            Group.Barrier();
+            DecodeSoftmax.Commit(m, mNext, l, alpha, redSum, rowsPadded);
             if (owner)
             {
                 int r0 = rb * 4 * layout.PStride;
@@ -110,7 +131,6 @@ public static class DecodeKernel
 
         // Sum the slices through the tile space: [slice][row][dim].
         Group.Barrier();
-        int rowsPadded = rowBlocks * 4;
         if (owner)
         {
             int at = (slice * rowsPadded + rb * 4) * dim + d4 * 4;
@@ -188,43 +208,5 @@ public static class DecodeKernel
         int query = g - g / p.SeqLenQ * p.SeqLenQ;
         bool visible = inTile && r < rows && (p.Causal == 0 || key <= query + len - p.SeqLenQ);
         return visible ? s * p.ScaleLog2 : float.NegativeInfinity;
-    }
-
-    /// <summary>
-    /// The online softmax over one tile, a thread per row: m and l updated, P replaced by
-    /// p = exp2(s - m), alpha left for the rescale. Padding rows of the last 4-row block get p = 0 and
-    /// alpha = 1 so the P V step needs no test.
-    /// </summary>
-    private static void Softmax(ArrayView<float> ps, int pStride, ArrayView<float> m, ArrayView<float> l, ArrayView<float> alpha,
-        int rows, int rowBlocks, int cols)
-    {
-        for (int r = Group.IdxX; r < rowBlocks * 4; r += Group.DimX)
-        {
-            int row = r * pStride;
-            if (r >= rows)
-            {
-                for (int c = 0; c < cols; c++)
-                    ps[row + c] = 0f;
-                alpha[r] = 1f;
-                continue;
-            }
-            float mOld = m[r];
-            float mNew = mOld;
-            for (int c = 0; c < cols; c++)
-                mNew = XMath.Max(mNew, ps[row + c]);
-            // While every key so far is masked m stays -inf: exponentiate against 0 so p = 0 and alpha = 0, not NaN.
-            float mSafe = mNew == float.NegativeInfinity ? 0f : mNew;
-            float sum = 0f;
-            for (int c = 0; c < cols; c++)
-            {
-                float e = XMath.Exp2(ps[row + c] - mSafe);
-                ps[row + c] = e;
-                sum += e;
-            }
-            float a = XMath.Exp2(mOld - mSafe);
-            alpha[r] = a;
-            m[r] = mNew;
-            l[r] = l[r] * a + sum;
-        }
     }
 }

@@ -2,7 +2,8 @@ namespace FlashAttention.Kernels.Portable;
 
 /// <summary>
 /// Shared memory of one decode group (floats): the group's query rows Q [MaxRows][d], one key or
-/// value tile [Bc][d + 4], the scores/probabilities P [MaxRows][Bc + 1], and m, l, alpha per row.
+/// value tile [Bc][d + 4], the scores/probabilities P [MaxRows][Bc + 1], m, l, alpha and the next m
+/// per row, and one partial max and one partial sum per thread for the softmax's row reductions.
 /// The K/V row stride d + 4 keeps each thread's 16-byte reads of its own key row free of bank
 /// conflicts (consecutive rows start 4 banks apart); P's odd stride does the same for the softmax,
 /// where each thread walks its own row. After the key loop the tile space holds the per-slice
@@ -25,7 +26,10 @@ public readonly struct DecodeLayout
         MOffset = POffset + (MaxRows * PStride + 3) / 4 * 4;
         LOffset = MOffset + MaxRows;
         AlphaOffset = LOffset + MaxRows;
-        TotalFloats = AlphaOffset + MaxRows;
+        MNextOffset = AlphaOffset + MaxRows;
+        RedMaxOffset = MNextOffset + MaxRows;
+        RedSumOffset = RedMaxOffset + Threads(dim);
+        TotalFloats = RedSumOffset + Threads(dim);
     }
 
     /// <summary>Compiled head dim.</summary>
@@ -54,6 +58,15 @@ public readonly struct DecodeLayout
 
     /// <summary>Where alpha starts.</summary>
     public int AlphaOffset { get; }
+
+    /// <summary>Where the next m starts (written by the softmax, taken over after the tile).</summary>
+    public int MNextOffset { get; }
+
+    /// <summary>Where the per-thread partial row maxima start.</summary>
+    public int RedMaxOffset { get; }
+
+    /// <summary>Where the per-thread partial row sums start.</summary>
+    public int RedSumOffset { get; }
 
     /// <summary>Floats in all.</summary>
     public int TotalFloats { get; }
