@@ -14,6 +14,7 @@ public class DecodePagedTests
         { "float32", new DecodeCase([1], 64, 1, 8, 2, 128, Causal: false, Splits: 0, PageSize: 16) },
         { "float16", new DecodeCase([150, 17], 192, 3, 8, 2, 128, Causal: false, Splits: 3, PageSize: 64, SeqNew: 3) },
         { "bfloat16", new DecodeCase([31, 0], 48, 1, 4, 1, 64, Causal: true, Splits: 0, PageSize: 16, SeqNew: 1) },
+        { "float16", new DecodeCase([100, 7], 120, 1, 4, 2, 64, Causal: true, Splits: 3, PageSize: 24, SeqNew: 2) }, // not a power of two: divisions
     };
 
     [Theory]

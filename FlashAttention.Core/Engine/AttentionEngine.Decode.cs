@@ -139,7 +139,8 @@ public sealed partial class AttentionEngine
         {
             K = k.ToKernel(), V = v.ToKernel(), SeqLens = seqLens,
             BlockTable = shape.Paged ? blockTable : decodeNoInts.View,
-            Paged = shape.Paged ? 1 : 0, PageSize = k.Layout.SeqLen, PagesPerSequence = shape.PagesPerSequence,
+            Paged = shape.Paged ? 1 : 0, PageSize = k.Layout.SeqLen,
+            PageShift = int.IsPow2(k.Layout.SeqLen) ? System.Numerics.BitOperations.Log2((uint)k.Layout.SeqLen) : -1, PagesPerSequence = shape.PagesPerSequence,
             NumPages = k.Layout.Batch, Capacity = shape.Capacity,
         };
         if (kNew is { } kn && vNew is { } vn)
