@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The decode benchmark (issue 6) in one GPU-machine call: our `decode` bench and torch SDPA on
+# the same shapes (batch 1,2,4,8 x cache 8K..64K, 32 query heads, 8 kv heads, d 128, fp16,
+# seqlen_q 1), then a side-by-side table.
+# Prepare here:   ../shared/gpu/pack FlashAttention.Bench          (-> .gpu/app.tar.xz)
+# Run there:      bash scripts/gpu-decode.sh $OUT                  (carry .gpu)
+# Environment:    DECODE_ARGS  extra arguments for both (e.g. "--batches 1 --cache-lens 8192")
+#                 FLASH_ARGS   extra arguments for ours only (e.g. "--splits 0,16,32,64" or "--page-size 16")
+#                 TORCH_ARGS   extra arguments for torch_decode.py only (e.g. "--backends flash,cudnn")
+#                 DEVICE (cuda), REPEATS (30), WARMUP (5): set these instead of passing the options
+#                 above (our command refuses an option given twice)
+#                 PYTHON       python interpreter (default python3)
+set -u
+OUT=${1:?usage: gpu-decode.sh OUTDIR}
+PY=${PYTHON:-python3}
+PEERS=FlashAttention.Bench/peers
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+FAILED=0
+
+# run NAME TIMEOUT CMD...: prints the command, runs it with its output logged and shown, records a failure.
+run() {
+  local name=$1 limit=$2; shift 2
+  echo "+ $*"
+  timeout "$limit" "$@" > "$OUT/$name.log" 2>&1
+  local rc=$?
+  tail -n 40 "$OUT/$name.log"
+  if [ "$rc" -ne 0 ]; then
+    echo "gpu-decode.sh: step $name exited with $rc (log $OUT/$name.log)"
+    FAILED=1
+  fi
+}
+
+echo "gpu-decode.sh: out $OUT, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.max.mem --format=csv | tee "$OUT/device.txt"
+
+APP=/tmp/app/FlashAttention.Bench
+if [ -f .gpu/app.tar.xz ]; then
+  echo "+ tar -C /tmp -xJf .gpu/app.tar.xz"
+  tar -C /tmp -xJf .gpu/app.tar.xz || { echo "gpu-decode.sh: cannot unpack .gpu/app.tar.xz"; FAILED=1; }
+else
+  echo "gpu-decode.sh: .gpu/app.tar.xz is missing (run ../shared/gpu/pack FlashAttention.Bench here, carry .gpu)"
+  FAILED=1
+fi
+
+if [ -x "$APP" ]; then
+  # shellcheck disable=SC2086
+  run flash 300 "$APP" decode --device "${DEVICE:-cuda}" --repeats "${REPEATS:-30}" --warmup "${WARMUP:-5}" --out-json "$OUT/flash-decode.json" --out-csv "$OUT/flash-decode.csv" \
+    ${DECODE_ARGS:-} ${FLASH_ARGS:-}
+else
+  echo "gpu-decode.sh: no runnable $APP; skipping ours"
+  FAILED=1
+fi
+
+# shellcheck disable=SC2086
+run torch 240 "$PY" "$PEERS/torch_decode.py" --backends flash,cudnn,efficient --repeats "${REPEATS:-30}" --warmup "${WARMUP:-5}" \
+  --out-json "$OUT/torch-decode.json" --out-csv "$OUT/torch-decode.csv" ${DECODE_ARGS:-} ${TORCH_ARGS:-}
+
+files=()
+for f in "$OUT/flash-decode.json" "$OUT/torch-decode.json"; do [ -f "$f" ] && files+=("$f"); done
+if [ ${#files[@]} -gt 0 ]; then
+  echo "+ $PY $PEERS/compare_decode.py ${files[*]} --out-md $OUT/decode-table.md"
+  "$PY" "$PEERS/compare_decode.py" "${files[@]}" --out-md "$OUT/decode-table.md" || FAILED=1
+else
+  echo "gpu-decode.sh: no result JSON to compare"
+  FAILED=1
+fi
+echo "gpu-decode.sh: $([ "$FAILED" = 0 ] && echo 'all steps ok' || echo 'some steps FAILED')"
+exit $FAILED
