@@ -14,7 +14,8 @@ public static class DecodeKernel
 {
     /// <summary>
     /// grid = (splits * row chunks, heads_kv, batch), <see cref="DecodeLayout.Threads"/> threads. Per key
-    /// tile of Bc keys: load K and V (16-byte vectors where aligned, V held in registers), S = Q Kᵀ with each
+    /// tile of Bc keys: K and V arrive as 16-byte vectors where aligned, fetched into registers one tile
+    /// ahead and stored to shared memory when needed (<see cref="DecodeTileLoader"/>); S = Q Kᵀ with each
     /// thread owning one key and four rows, the online softmax (<see cref="DecodeSoftmax"/>: m, l, alpha),
     /// V into the same space, acc = alpha acc + P V
     /// with each thread owning four rows by four dims for a slice of the tile's keys. With one split the
@@ -82,21 +83,31 @@ public static class DecodeKernel
         var a3 = default(Float4);
 
         int rowsPadded = rowBlocks * 4;
+        bool vectors = p.VectorAligned != 0;
+        // Vector path: tile t + 1's K and V are fetched into registers while tile t is computed,
+        // so the memory system never waits for the group's arithmetic.
+        var kBatch = default(DecodeTileLoader.VectorBatch);
+        var vBatch = default(DecodeTileLoader.VectorBatch);
+        if (vectors && keyStart < keyEnd)
+        {
+            kBatch = DecodeTileLoader.Fetch<T, TVec>(p.Cache.K, p.Cache, batch, kvHead, keyStart, Math.Min(bc, keyEnd - keyStart), dim);
+            vBatch = DecodeTileLoader.Fetch<T, TVec>(p.Cache.V, p.Cache, batch, kvHead, keyStart, Math.Min(bc, keyEnd - keyStart), dim);
+        }
         for (int firstKey = keyStart; firstKey < keyEnd; firstKey += bc)
         {
             int cols = Math.Min(bc, keyEnd - firstKey);
             Group.Barrier(); // the previous tile's P V is done with the tile space, P, m and l
-            var vBatch = default(DecodeTileLoader.VectorBatch);
-            if (p.VectorAligned != 0)
-            {
-                // K and V in flight together; V waits in registers until the scores are done with the tile space.
-                var kBatch = DecodeTileLoader.Fetch<T, TVec>(p.Cache.K, p.Cache, batch, kvHead, firstKey, cols, dim);
-                vBatch = DecodeTileLoader.Fetch<T, TVec>(p.Cache.V, p.Cache, batch, kvHead, firstKey, cols, dim);
+            if (vectors)
                 DecodeTileLoader.Store<T, TVec>(kBatch, p.Cache.K, p.Cache, batch, kvHead, firstKey, cols, dim, kv, layout.KvStride);
-            }
             else
-            {
                 DecodeTileLoader.LoadElements<T, TOps>(p.Cache.K, p.Cache, batch, kvHead, firstKey, cols, p.HeadDim, kv, layout.KvStride);
+            int nextKey = firstKey + bc;
+            var kNext = default(DecodeTileLoader.VectorBatch);
+            var vNext = default(DecodeTileLoader.VectorBatch);
+            if (vectors && nextKey < keyEnd)
+            {
+                kNext = DecodeTileLoader.Fetch<T, TVec>(p.Cache.K, p.Cache, batch, kvHead, nextKey, Math.Min(bc, keyEnd - nextKey), dim);
+                vNext = DecodeTileLoader.Fetch<T, TVec>(p.Cache.V, p.Cache, batch, kvHead, nextKey, Math.Min(bc, keyEnd - nextKey), dim);
             }
             Group.Barrier();
             Scores(p, qs, kv, ps, layout, rows, rowBlocks, firstRow, firstKey, cols, len, dim);
@@ -105,7 +116,7 @@ public static class DecodeKernel
             Group.Barrier();
             DecodeSoftmax.Exponentiate(ps, layout.PStride, m, mNext, alpha, redMax, redSum, rowsPadded, cols);
             // The softmax touches only P and the row statistics: V can overwrite K meanwhile.
-            if (p.VectorAligned != 0)
+            if (vectors)
                 DecodeTileLoader.Store<T, TVec>(vBatch, p.Cache.V, p.Cache, batch, kvHead, firstKey, cols, dim, kv, layout.KvStride);
             else
                 DecodeTileLoader.LoadElements<T, TOps>(p.Cache.V, p.Cache, batch, kvHead, firstKey, cols, p.HeadDim, kv, layout.KvStride);
@@ -127,6 +138,8 @@ public static class DecodeKernel
                     a3 = Float4.MultiplyAdd(a3, ps[r0 + 3 * layout.PStride + c], v);
                 }
             }
+            kBatch = kNext;
+            vBatch = vNext;
         }
 
         // Sum the slices through the tile space: [slice][row][dim].

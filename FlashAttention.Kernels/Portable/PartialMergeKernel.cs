@@ -27,19 +27,28 @@ public static class PartialMergeKernel
             return;
         long row = idx / p.HeadDim;
         int d = (int)(idx - row * p.HeadDim);
+        // Eight parts per step: the loads of a step are independent, so they wait out one memory
+        // latency together (ILGPU does not unroll loops, and this kernel is all latency).
         float max = float.NegativeInfinity;
-        for (int i = 0; i < p.Parts; i++)
-            max = XMath.Max(max, p.LsePartial[i * rows + row]);
+        for (int i = 0; i < p.Parts; i += 8)
+        {
+            float l0 = PartLse(p, i, row, rows), l1 = PartLse(p, i + 1, row, rows), l2 = PartLse(p, i + 2, row, rows), l3 = PartLse(p, i + 3, row, rows);
+            float l4 = PartLse(p, i + 4, row, rows), l5 = PartLse(p, i + 5, row, rows), l6 = PartLse(p, i + 6, row, rows), l7 = PartLse(p, i + 7, row, rows);
+            max = XMath.Max(max, XMath.Max(XMath.Max(XMath.Max(l0, l1), XMath.Max(l2, l3)), XMath.Max(XMath.Max(l4, l5), XMath.Max(l6, l7))));
+        }
         float o = 0f;
         float lse = float.NegativeInfinity;
         if (max != float.NegativeInfinity)
         {
             float sum = 0f;
-            for (int i = 0; i < p.Parts; i++)
+            for (int i = 0; i < p.Parts; i += 4)
             {
-                float w = XMath.Exp2((p.LsePartial[i * rows + row] - max) * 1.44269504088896341f);
-                sum += w;
-                o += w * p.OPartial[(i * rows + row) * p.HeadDim + d];
+                float w0 = Weight(p, i, row, rows, max), w1 = Weight(p, i + 1, row, rows, max);
+                float w2 = Weight(p, i + 2, row, rows, max), w3 = Weight(p, i + 3, row, rows, max);
+                float o0 = PartO(p, i, row, rows, d), o1 = PartO(p, i + 1, row, rows, d);
+                float o2 = PartO(p, i + 2, row, rows, d), o3 = PartO(p, i + 3, row, rows, d);
+                sum += w0 + w1 + w2 + w3;
+                o += Term(w0, o0) + Term(w1, o1) + Term(w2, o2) + Term(w3, o3);
             }
             o /= sum;
             lse = max + XMath.Log2(sum) * 0.693147180559945309f;
@@ -51,6 +60,24 @@ public static class PartialMergeKernel
         if (d == 0 && p.WriteLse != 0)
             p.Lse[row] = lse;
     }
+
+    /// <summary>LSE_i of a row; -inf past the last part.</summary>
+    private static float PartLse<T>(in PartialMergeParams<T> p, int part, long row, long rows)
+        where T : unmanaged =>
+        part < p.Parts ? p.LsePartial[part * rows + row] : float.NegativeInfinity;
+
+    /// <summary>exp(LSE_i - max) of a row: 0 past the last part and for a part that saw no key.</summary>
+    private static float Weight<T>(in PartialMergeParams<T> p, int part, long row, long rows, float max)
+        where T : unmanaged =>
+        XMath.Exp2((PartLse(p, part, row, rows) - max) * 1.44269504088896341f);
+
+    /// <summary>w O_i, 0 when the part weighs nothing (whatever its O_i holds: a part that saw no key may have left garbage).</summary>
+    private static float Term(float w, float o) => w == 0f ? 0f : w * o;
+
+    /// <summary>O_i of an element; 0 past the last part (not read).</summary>
+    private static float PartO<T>(in PartialMergeParams<T> p, int part, long row, long rows, int d)
+        where T : unmanaged =>
+        part < p.Parts ? p.OPartial[(part * rows + row) * p.HeadDim + d] : 0f;
 
     /// <summary>
     /// Folds one part (O_i, LSE_i) into a running float32 (O, LSE) in place, as ring attention does
