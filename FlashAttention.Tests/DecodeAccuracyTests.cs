@@ -41,6 +41,52 @@ public class DecodeAccuracyTests
     [InlineData("float32", 36)]
     public void Padded_head_dim(string dtype, int d) => DecodeCase.Run(dtype, new DecodeCase([113, 50], 130, 3, 8, 2, d, Causal: true, Splits: 3), Engine);
 
+    /// <summary>Other compiled head dims: 32 (8 dims per thread row), 96 (not a power of two), 256 (32-key tiles, 256 threads).</summary>
+    [Theory]
+    [InlineData("bfloat16", 32)]
+    [InlineData("float16", 96)]
+    [InlineData("float16", 256)]
+    public void Other_head_dims(string dtype, int d) => DecodeCase.Run(dtype, new DecodeCase([113, 40], 120, 3, 8, 2, d, Causal: true, Splits: 3), Engine);
+
+    /// <summary>
+    /// A [batch, heads, seqlen, d] cache (and q, output) gives bit for bit the output of the same values in
+    /// [batch, seqlen, heads, d]: the kernels follow the strides and nothing else changes.
+    /// </summary>
+    [Fact]
+    public void Strided_bhsd_layout_gives_the_same_bits()
+    {
+        var rng = new RandomTensors(3);
+        int b = 2, cap = 90, hkv = 2, hq = 8, d = 64, sq = 2;
+        var k = rng.Bshd<Half>(b, cap, hkv, d);
+        var v = rng.Bshd<Half>(b, cap, hkv, d);
+        var q = rng.Bshd<Half>(b, sq, hq, d);
+        int[] lens = [77, 90];
+        var options = new DecodeOptions { Causal = true, NumSplits = 2, ReturnLse = true };
+        var expected = Engine.Decode(q, new KvCache<Half>(k, v, lens), options);
+
+        HostTensor<Half> ToBhsd(HostTensor<Half> t)
+        {
+            var l = t.Layout;
+            var bhsd = HostTensor<Half>.Bhsd(new Half[t.Data.Length], l.Batch, l.Heads, l.SeqLen, l.HeadDim);
+            for (int i = 0; i < l.Batch; i++)
+            for (int s = 0; s < l.SeqLen; s++)
+            for (int h = 0; h < l.Heads; h++)
+            for (int e = 0; e < l.HeadDim; e++)
+                bhsd[i, s, h, e] = t[i, s, h, e];
+            return bhsd;
+        }
+
+        var output = HostTensor<Half>.Bhsd(DecodeCase.Poisoned<Half>(q.Data.Length), b, hq, sq, d);
+        var lse = new float[b * hq * sq];
+        Engine.Decode(ToBhsd(q), new KvCache<Half>(ToBhsd(k), ToBhsd(v), lens), output, lse, options);
+        for (int i = 0; i < b; i++)
+        for (int s = 0; s < sq; s++)
+        for (int h = 0; h < hq; h++)
+        for (int e = 0; e < d; e++)
+            output[i, s, h, e].Should().Be(expected.Output[i, s, h, e]);
+        lse.Should().Equal(expected.Lse);
+    }
+
     /// <summary>More query rows per kv head than one group holds (32:1 x 3 = 96 rows, six row chunks).</summary>
     [Fact]
     public void Many_rows_per_kv_head() => DecodeCase.Run("float16", new DecodeCase([70], 80, 3, 32, 1, 64, Causal: true, Splits: 2), Engine);
