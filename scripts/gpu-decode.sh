@@ -43,6 +43,17 @@ else
   FAILED=1
 fi
 
+if [ -x "$APP" ] && command -v ptxas > /dev/null; then
+  # Registers, spills and stack of the decode kernel the sweep runs (fp16, d 128), for the record.
+  echo "+ $APP dump-ptx --out /tmp/decode-ptx --only decode --match 'decode_f16_d128|merge_f16'"
+  "$APP" dump-ptx --out /tmp/decode-ptx --only decode --match 'decode_f16_d128|merge_f16' > /dev/null 2>&1
+  for f in /tmp/decode-ptx/*.ptx; do
+    [ -f "$f" ] || continue
+    sed 's/\.target sm_80/.target sm_90/' "$f" > /tmp/decode-k.ptx
+    echo "$(basename "$f" .ptx): $(ptxas -arch=sm_90 -v /tmp/decode-k.ptx -o /tmp/decode-k.cubin 2>&1 | grep -E 'registers|spill|stack' | tr -s ' \n' ' ')"
+  done | tee "$OUT/ptxas-decode.txt"
+fi
+
 if [ -x "$APP" ]; then
   # shellcheck disable=SC2086
   run flash 300 "$APP" decode --device "${DEVICE:-cuda}" --repeats "${REPEATS:-30}" --warmup "${WARMUP:-5}" --out-json "$OUT/flash-decode.json" --out-csv "$OUT/flash-decode.csv" \
