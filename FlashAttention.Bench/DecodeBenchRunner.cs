@@ -11,7 +11,7 @@ public sealed record DecodeBenchResult(
 /// <summary>What the decode sweep covers.</summary>
 public sealed record DecodeBenchPlan(
     string Dtype, IReadOnlyList<int> Batches, IReadOnlyList<int> CacheLens, int HeadsQ, int HeadsKv, int Headdim, int SeqlenQ,
-    int PageSize, IReadOnlyList<int> Splits, int Repeats, int Warmup, int InputSets)
+    int PageSize, IReadOnlyList<int> Splits, int Repeats, int Warmup, int InputSets, int QueueAhead = 0)
 {
     /// <summary>Every configuration, in sweep order.</summary>
     public IEnumerable<(int Batch, int CacheLen, int Splits)> Configurations() =>
@@ -31,9 +31,37 @@ public sealed record DecodeBenchPlan(
 /// markers) around each call; the median is reported. Also measures the device-to-device copy
 /// bandwidth the decode is compared with.
 /// </summary>
-public sealed class DecodeBenchRunner(AttentionEngine engine, DecodeBenchPlan plan)
+public sealed class DecodeBenchRunner(AttentionEngine engine, DecodeBenchPlan plan) : IDisposable
 {
     private int uploads;
+    private MemoryBuffer1D<float, Stride1D.Dense>? spinSink;
+    private Action<Index1D, ArrayView<float>, int>? spin;
+
+    /// <summary>
+    /// A one-thread kernel that runs <paramref name="iterations"/> dependent multiply-adds: enqueued before
+    /// the timed calls, it keeps the device busy while the host enqueues them all, so each pair of
+    /// events measures the device's time for one call, not the host's launch overhead (a decode call
+    /// takes tens of microseconds, about what launching it costs).
+    /// </summary>
+    private static void Spin(Index1D index, ArrayView<float> sink, int iterations)
+    {
+        float x = sink[index];
+        for (int i = 0; i < iterations; i++)
+            x = x * 0.999999f + 1e-7f;
+        sink[index] = x;
+    }
+
+    private void QueueAhead()
+    {
+        if (plan.QueueAhead <= 0)
+            return;
+        spinSink ??= engine.Accelerator.Allocate1D<float>(1);
+        spin ??= engine.Accelerator.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, int>(Spin);
+        spin(1, spinSink.View, plan.QueueAhead);
+    }
+
+    /// <summary>Releases the spin kernel's buffer.</summary>
+    public void Dispose() => spinSink?.Dispose();
 
     /// <summary>
     /// Copy bandwidth of the device: median time of copying a buffer of <paramref name="bytes"/> into another
@@ -120,6 +148,7 @@ public sealed class DecodeBenchRunner(AttentionEngine engine, DecodeBenchPlan pl
                 Once(i);
             acc.Synchronize();
             var stream = acc.DefaultStream;
+            QueueAhead();
             var markers = new (ProfilingMarker Start, ProfilingMarker End)[plan.Repeats];
             for (int i = 0; i < plan.Repeats; i++)
             {

@@ -19,7 +19,7 @@ public class DecodeBenchCommandTests
             var root = new RootCommand { DecodeBenchCommand.Create() };
             int rc = root.Parse([
                 "decode", "--device", "cpu", "--batches", "1,2", "--cache-lens", "70", "--heads", "4", "--heads-kv", "2", "--headdim", "64",
-                "--page-size", pageSize, "--splits", "0,2", "--repeats", "2", "--warmup", "1", "--input-sets", "1", "--copy-mib", "1",
+                "--page-size", pageSize, "--splits", "0,2", "--repeats", "2", "--warmup", "1", "--input-sets", "1", "--copy-mib", "1", "--queue-ahead", "1000",
                 "--out-json", json, "--out-csv", csv,
             ]).Invoke();
 
