@@ -217,9 +217,14 @@ public static class DecodeKernel
     private static float Logit<T>(in DecodeParams<T> p, float s, int r, int rows, int firstRow, int key, bool inTile, int len)
         where T : unmanaged
     {
-        int g = firstRow + r;
-        int query = g - g / p.SeqLenQ * p.SeqLenQ;
-        bool visible = inTile && r < rows && (p.Causal == 0 || key <= query + len - p.SeqLenQ);
+        bool visible = inTile && r < rows;
+        if (p.Causal != 0)
+        {
+            // Only causal rows need their query position (a run-time division, skipped for one query row).
+            int g = firstRow + r;
+            int query = p.SeqLenQ == 1 ? 0 : g - g / p.SeqLenQ * p.SeqLenQ;
+            visible &= key <= query + len - p.SeqLenQ;
+        }
         return visible ? s * p.ScaleLog2 : float.NegativeInfinity;
     }
 }
