@@ -42,6 +42,7 @@ public static class DecodeKernel
         var mNext = smem.SubView(layout.MNextOffset, DecodeLayout.MaxRows);
         var redMax = smem.SubView(layout.RedMaxOffset, DecodeLayout.Threads(dim));
         var redSum = smem.SubView(layout.RedSumOffset, DecodeLayout.Threads(dim));
+        var parts = smem.SubView(layout.PartOffset, DecodeLayout.PartFloats(dim));
 
         int split = Grid.IdxX % p.NumSplits;
         int firstRow = Grid.IdxX / p.NumSplits * DecodeLayout.MaxRows;
@@ -51,6 +52,8 @@ public static class DecodeKernel
         int rowBlocks = (rows + 3) / 4;
         int tid = Group.IdxX;
         int threads = Group.DimX;
+        // Few rows leave threads without a (row block, key) pair of their own: they share the head dim instead.
+        int dimParts = Math.Max(1, threads / (rowBlocks * bc));
 
         // Tiles are split evenly between splits, each split a whole number of tiles, so a split is
         // never shorter than a tile and only the item's last tile is partial.
@@ -110,9 +113,9 @@ public static class DecodeKernel
                 vNext = DecodeTileLoader.Fetch<T, TVec>(p.Cache.V, p.Cache, batch, kvHead, nextKey, Math.Min(bc, keyEnd - nextKey), dim);
             }
             Group.Barrier();
-            Scores(p, qs, kv, ps, layout, rows, rowBlocks, firstRow, firstKey, cols, len, dim);
+            Scores(p, qs, kv, dimParts == 1 ? ps : parts, layout, rows, rowBlocks, dimParts, firstRow, firstKey, cols, len, dim);
             Group.Barrier();
-            DecodeSoftmax.PartialMax(ps, layout.PStride, redMax, rowsPadded, cols);
+            DecodeSoftmax.PartialMax(ps, layout.PStride, parts, dimParts, bc, redMax, rowsPadded, cols);
             Group.Barrier();
             DecodeSoftmax.Exponentiate(ps, layout.PStride, m, mNext, alpha, redMax, redSum, rowsPadded, cols);
             // The softmax touches only P and the row statistics: V can overwrite K meanwhile.
@@ -178,25 +181,33 @@ public static class DecodeKernel
     }
 
     /// <summary>
-    /// S = Q Kᵀ * scale * log2(e) into P, masked: a thread owns one key and a block of four rows, so it
-    /// reads its key row once per four dot products; the Q rows it reads are the same across the warp (broadcast).
+    /// S = Q Kᵀ * scale * log2(e), masked: a thread owns one key and a block of four rows, so it reads its
+    /// key row once per four dot products; the Q rows it reads are the same across the warp (broadcast).
+    /// With <paramref name="dimParts"/> = 1 the scores go to P [row][PStride]; with more, thread part k sums
+    /// its share of the head dim into dst [k][row][Bc] (a masked pair: -inf from part 0, 0 from the others),
+    /// and <see cref="DecodeSoftmax.PartialMax"/> adds the parts.
     /// </summary>
-    private static void Scores<T>(in DecodeParams<T> p, ArrayView<float> qs, ArrayView<float> kv, ArrayView<float> ps,
-        DecodeLayout layout, int rows, int rowBlocks, int firstRow, int firstKey, int cols, int len, int dim)
+    private static void Scores<T>(in DecodeParams<T> p, ArrayView<float> qs, ArrayView<float> kv, ArrayView<float> dst,
+        DecodeLayout layout, int rows, int rowBlocks, int dimParts, int firstRow, int firstKey, int cols, int len, int dim)
         where T : unmanaged
     {
         int bc = layout.Bc;
-        for (int idx = Group.IdxX; idx < rowBlocks * bc; idx += Group.DimX)
+        int pairs = rowBlocks * bc;
+        int share = (dim / 4 + dimParts - 1) / dimParts * 4;
+        int rowStride = dimParts == 1 ? layout.PStride : bc;
+        for (int idx = Group.IdxX; idx < pairs * dimParts; idx += Group.DimX)
         {
-            int rb = idx / bc;
-            int c = idx - rb * bc;
+            int part = idx / pairs;
+            int rb = (idx - part * pairs) / bc;
+            int c = idx - part * pairs - rb * bc;
             int r0 = rb * 4;
             float s0 = 0f, s1 = 0f, s2 = 0f, s3 = 0f;
             if (c < cols)
             {
                 int k0 = c * layout.KvStride;
                 int q0 = r0 * dim;
-                for (int d = 0; d < dim; d += 4)
+                int end = Math.Min(dim, (part + 1) * share);
+                for (int d = part * share; d < end; d += 4)
                 {
                     var k = Float4.Load(kv, k0 + d);
                     s0 += Float4.Dot(Float4.Load(qs, q0 + d), k);
@@ -206,15 +217,17 @@ public static class DecodeKernel
                 }
             }
             int key = firstKey + c;
-            ps[r0 * layout.PStride + c] = Logit(p, s0, r0, rows, firstRow, key, c < cols, len);
-            ps[(r0 + 1) * layout.PStride + c] = Logit(p, s1, r0 + 1, rows, firstRow, key, c < cols, len);
-            ps[(r0 + 2) * layout.PStride + c] = Logit(p, s2, r0 + 2, rows, firstRow, key, c < cols, len);
-            ps[(r0 + 3) * layout.PStride + c] = Logit(p, s3, r0 + 3, rows, firstRow, key, c < cols, len);
+            int at = (part * rowBlocks * 4 + r0) * rowStride + c;
+            float hidden = part == 0 ? float.NegativeInfinity : 0f;
+            dst[at] = Logit(p, s0, r0, rows, firstRow, key, c < cols, len, hidden);
+            dst[at + rowStride] = Logit(p, s1, r0 + 1, rows, firstRow, key, c < cols, len, hidden);
+            dst[at + 2 * rowStride] = Logit(p, s2, r0 + 2, rows, firstRow, key, c < cols, len, hidden);
+            dst[at + 3 * rowStride] = Logit(p, s3, r0 + 3, rows, firstRow, key, c < cols, len, hidden);
         }
     }
 
-    /// <summary>The scaled score in the log2 domain, or -inf where row r may not see the key (causal: bottom-right aligned to the visible length).</summary>
-    private static float Logit<T>(in DecodeParams<T> p, float s, int r, int rows, int firstRow, int key, bool inTile, int len)
+    /// <summary>The scaled score in the log2 domain, or <paramref name="hidden"/> where row r may not see the key (causal: bottom-right aligned to the visible length).</summary>
+    private static float Logit<T>(in DecodeParams<T> p, float s, int r, int rows, int firstRow, int key, bool inTile, int len, float hidden)
         where T : unmanaged
     {
         bool visible = inTile && r < rows;
@@ -225,6 +238,6 @@ public static class DecodeKernel
             int query = p.SeqLenQ == 1 ? 0 : g - g / p.SeqLenQ * p.SeqLenQ;
             visible &= key <= query + len - p.SeqLenQ;
         }
-        return visible ? s * p.ScaleLog2 : float.NegativeInfinity;
+        return visible ? s * p.ScaleLog2 : hidden;
     }
 }

@@ -29,7 +29,8 @@ public readonly struct DecodeLayout
         MNextOffset = AlphaOffset + MaxRows;
         RedMaxOffset = MNextOffset + MaxRows;
         RedSumOffset = RedMaxOffset + Threads(dim);
-        TotalFloats = RedSumOffset + Threads(dim);
+        PartOffset = RedSumOffset + Threads(dim);
+        TotalFloats = PartOffset + PartFloats(dim);
     }
 
     /// <summary>Compiled head dim.</summary>
@@ -67,6 +68,16 @@ public readonly struct DecodeLayout
 
     /// <summary>Where the per-thread partial row sums start.</summary>
     public int RedSumOffset { get; }
+
+    /// <summary>Where the partial scores of a head dim split between threads start (<see cref="PartFloats"/>).</summary>
+    public int PartOffset { get; }
+
+    /// <summary>
+    /// Floats for partial scores: when a tile has fewer (4-row block, key) pairs than the group has
+    /// threads, each pair's dot product is split over the head dim between several threads, at most
+    /// threads / (1 block x Bc), each writing one partial score per row of the block: 4 x threads floats.
+    /// </summary>
+    public static int PartFloats(int dim) => 4 * Threads(dim);
 
     /// <summary>Floats in all.</summary>
     public int TotalFloats { get; }

@@ -12,8 +12,12 @@ namespace FlashAttention.Kernels.Portable;
 /// </summary>
 internal static class DecodeSoftmax
 {
-    /// <summary>Step 1: each team thread's max over its keys of the tile (-inf for none).</summary>
-    public static void PartialMax(ArrayView<float> ps, int pStride, ArrayView<float> redMax, int rowsPadded, int cols)
+    /// <summary>
+    /// Step 1: each team thread's max over its keys of the tile (-inf for none). With the head dim split
+    /// between threads (<paramref name="dimParts"/> &gt; 1) it first adds the partial scores [part][row][bc] into P.
+    /// </summary>
+    public static void PartialMax(ArrayView<float> ps, int pStride, ArrayView<float> parts, int dimParts, int bc,
+        ArrayView<float> redMax, int rowsPadded, int cols)
     {
         int team = Group.DimX / rowsPadded;
         int r = Group.IdxX / team;
@@ -22,7 +26,21 @@ internal static class DecodeSoftmax
             return;
         float max = float.NegativeInfinity;
         for (int c = lane; c < cols; c += team)
-            max = XMath.Max(max, ps[r * pStride + c]);
+        {
+            float s;
+            if (dimParts == 1)
+            {
+                s = ps[r * pStride + c];
+            }
+            else
+            {
+                s = 0f;
+                for (int k = 0; k < dimParts; k++)
+                    s += parts[(k * rowsPadded + r) * bc + c];
+                ps[r * pStride + c] = s;
+            }
+            max = XMath.Max(max, s);
+        }
         redMax[Group.IdxX] = max;
     }
 
