@@ -3,7 +3,8 @@ namespace FlashAttention.Kernels.Portable;
 /// <summary>
 /// Shared memory of one decode group (floats): the group's query rows Q [MaxRows][d], one key or
 /// value tile [Bc][d + 4], the scores/probabilities P [MaxRows][Bc + 1], m, l, alpha and the next m
-/// per row, and one partial max and one partial sum per thread for the softmax's row reductions.
+/// per row, one partial max and one partial sum per thread for the softmax's row reductions, and
+/// the partial scores of pairs whose head dim several threads share.
 /// The K/V row stride d + 4 keeps each thread's 16-byte reads of its own key row free of bank
 /// conflicts (consecutive rows start 4 banks apart); P's odd stride does the same for the softmax,
 /// where each thread walks its own row. After the key loop the tile space holds the per-slice
