@@ -157,7 +157,7 @@ def main(argv):
                 sets = [(torch.randn(batch, a.heads, a.seqlen_q, a.headdim, device=a.device, dtype=dtype),
                          torch.randn(batch, a.heads_kv, n, a.headdim, device=a.device, dtype=dtype),
                          torch.randn(batch, a.heads_kv, n, a.headdim, device=a.device, dtype=dtype)) for _ in range(a.input_sets)]
-            except RuntimeError as e:
+            except Exception as e:
                 for name in a.backend_list:
                     rows.append(row(a, "torch-" + name, batch, n, None, copy, bytes_moved(a, batch, n, elem), classify_error(torch, e), "-"))
                 torch.cuda.empty_cache()
@@ -199,7 +199,7 @@ def bench_one(torch, F, sdpa_kernel, backend, impl, a, batch, n, sets, group, co
                     times = median_events(torch, lambda j: call(*inputs[j % len(inputs)]), a.repeats)
             del inputs
             return row(a, impl, batch, n, times, copy, nbytes, "ok", mode)
-        except RuntimeError as e:
+        except Exception as e:  # RuntimeError (no kernel, OOM), TypeError (enable_gqa before torch 2.5), ...
             status = classify_error(torch, e)
             torch.cuda.synchronize()
             torch.cuda.empty_cache()
