@@ -170,7 +170,7 @@ public sealed class DecodeBenchRunner(AttentionEngine engine, DecodeBenchPlan pl
             return new DecodeBenchResult("flash-decode", plan.Dtype, batch, cacheLen, hq, hkv, d, sq, plan.PageSize, splits,
                 median, times[0], gbps, 100 * gbps / copyGbps, bytes, plan.Repeats, "ok");
         }
-        catch (Exception e) when (e is OutOfMemoryException || e.GetType().Name.Contains("Accelerator") || e is InvalidOperationException || e is ArgumentException)
+        catch (Exception e) when (e is OutOfMemoryException || e is AcceleratorException || e.GetType().Name.Contains("Accelerator") || e is InvalidOperationException || e is ArgumentException)
         {
             return new DecodeBenchResult("flash-decode", plan.Dtype, batch, cacheLen, hq, hkv, d, sq, plan.PageSize, splits,
                 double.NaN, double.NaN, double.NaN, double.NaN, bytes, 0, $"error: {e.GetType().Name}: {e.Message.Split('\n')[0]}");
