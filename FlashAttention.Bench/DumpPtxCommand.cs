@@ -16,7 +16,7 @@ public static class DumpPtxCommand
     public static Command Create()
     {
         var outDir = new Option<DirectoryInfo>("--out") { Description = "Folder for the .ptx files.", Required = true };
-        var only = new Option<string>("--only") { Description = "Which kernels: all, portable or tc (tensor-core).", DefaultValueFactory = _ => "all" };
+        var only = new Option<string>("--only") { Description = "Which kernels: all, portable, tc (tensor-core) or decode.", DefaultValueFactory = _ => "all" };
         var match = new Option<string?>("--match") { Description = "Only kernels whose file name matches this regular expression, e.g. 'f16_d128'." };
         var command = new Command("dump-ptx", "Write the PTX of every default kernel specialisation (sm_90) for ptxas -v / cuobjdump.") { outDir, only, match };
         command.SetAction(parse =>
@@ -53,6 +53,17 @@ public static class DumpPtxCommand
                 Write($"fwd_{name}_d{dim}_{fwd.Br}x{fwd.Bc}{(fwd.Variant == FlashAttention.Kernels.Portable.ForwardVariant.V4 ? "_v4" : "")}", KernelCatalog.PortableForward(type, dim, fwd.Br, fwd.Bc, variant: fwd.Variant));
                 Write($"bwd_kv_{name}_d{dim}_{bwd.Br}x{bwd.Bc}", KernelCatalog.PortableBackwardKeyValue(type, dim, bwd.Br, bwd.Bc));
                 Write($"bwd_q_{name}_d{dim}_{bwd.Br}x{bwd.Bc}", KernelCatalog.PortableBackwardQuery(type, dim, bwd.Br, bwd.Bc));
+            }
+            if (which is "all" or "decode")
+            {
+                foreach (var (name, type) in new[] { ("f16", typeof(Half)), ("bf16", typeof(BFloat16)), ("f32", typeof(float)) })
+                {
+                    foreach (int dim in TileConfig.CompiledHeadDims)
+                        Write($"decode_{name}_d{dim}", KernelCatalog.Decode(type, dim, Kernels.Portable.DecodeLayout.TileKeys(dim)));
+                    Write($"merge_{name}", KernelCatalog.PartialMerge(type));
+                    Write($"append_{name}", KernelCatalog.KvAppend(type));
+                }
+                Write("fold", KernelCatalog.PartialFold);
             }
             Console.WriteLine($"wrote {dir.GetFiles("*.ptx").Length} PTX files to {dir.FullName}");
             return 0;

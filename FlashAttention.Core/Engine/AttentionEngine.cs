@@ -18,6 +18,7 @@ public sealed partial class AttentionEngine : IDisposable
     private readonly PortableForwardLauncher forward;
     private readonly TensorCoreForwardLauncher tensorCoreForward;
     private readonly PortableBackwardLauncher backward;
+    private readonly BackendProfile? backendProfile;
     private bool disposed;
 
     private AttentionEngine(Context? context, Accelerator accelerator, bool ownsAccelerator, BackendProfile? profile = null)
@@ -28,6 +29,7 @@ public sealed partial class AttentionEngine : IDisposable
         forward = new PortableForwardLauncher(accelerator, profile);
         tensorCoreForward = new TensorCoreForwardLauncher(accelerator);
         backward = new PortableBackwardLauncher(accelerator, profile);
+        backendProfile = profile;
         SharedMemoryLimitBytes = DeviceLimits.SharedMemoryPerGroup(accelerator);
     }
 
@@ -138,6 +140,7 @@ public sealed partial class AttentionEngine : IDisposable
         biasBuffer?.Dispose();
         maskBuffer?.Dispose();
         biasGradientScratch?.Dispose();
+        DisposeDecode();
         if (ownsAccelerator)
             Accelerator.Dispose();
         ownedContext?.Dispose();

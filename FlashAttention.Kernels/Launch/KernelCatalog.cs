@@ -64,4 +64,30 @@ public static class KernelCatalog
         kernel.GetMethod("Run")!.MakeGenericMethod(
             storageType, ElementOps[storageType], dynamicShared ? typeof(DynamicSharedTiles) : typeof(StaticSharedTiles),
             Constants.TypeOf(dimPadded), Constants.TypeOf(br), Constants.TypeOf(bc));
+
+    /// <summary>Vector unpackers per storage type, for the decode kernel's 16-byte loads.</summary>
+    private static readonly Dictionary<Type, Type> VectorElements = new()
+    {
+        [typeof(float)] = typeof(Float32Vector),
+        [typeof(Half)] = typeof(Float16Vector),
+        [typeof(BFloat16)] = typeof(BFloat16Vector),
+        [typeof(ushort)] = typeof(Float16BitsVector),
+    };
+
+    /// <summary>The split-KV decode kernel for one storage type, compiled head dim and key tile.</summary>
+    public static MethodInfo Decode(Type storageType, int dimPadded, int bc, bool dynamicShared = true) =>
+        typeof(DecodeKernel).GetMethod(nameof(DecodeKernel.Run))!.MakeGenericMethod(
+            storageType, ElementOps[storageType], VectorElements[storageType],
+            dynamicShared ? typeof(DynamicSharedTiles) : typeof(StaticSharedTiles), Constants.TypeOf(dimPadded), Constants.TypeOf(bc));
+
+    /// <summary>The in-place cache append for one storage type.</summary>
+    public static MethodInfo KvAppend(Type storageType) =>
+        typeof(KvAppendKernel).GetMethod(nameof(KvAppendKernel.Run))!.MakeGenericMethod(storageType);
+
+    /// <summary>The merge of N partial (O_i, LSE_i) into O, LSE, for one output storage type.</summary>
+    public static MethodInfo PartialMerge(Type storageType) =>
+        typeof(PartialMergeKernel).GetMethod(nameof(PartialMergeKernel.Merge))!.MakeGenericMethod(storageType, ElementOps[storageType]);
+
+    /// <summary>The in-place fold of one partial (O_i, LSE_i) into a running float32 (O, LSE).</summary>
+    public static MethodInfo PartialFold { get; } = typeof(PartialMergeKernel).GetMethod(nameof(PartialMergeKernel.Fold))!;
 }

@@ -25,4 +25,17 @@ internal struct Float4
     public static Float4 At(ArrayView<float> view, long index) => view.AsAligned(16).Cast<Float4>()[index];
 
     public static void Store(ArrayView<float> view, int offset, Float4 value) => view.AsAligned(16).Cast<Float4>()[offset >> 2] = value;
+
+    /// <summary>a * s.</summary>
+    public static Float4 Scale(Float4 a, float s) => new() { X = a.X * s, Y = a.Y * s, Z = a.Z * s, W = a.W * s };
+
+    /// <summary>acc + s * v.</summary>
+    public static Float4 MultiplyAdd(Float4 acc, float s, Float4 v) =>
+        new() { X = acc.X + s * v.X, Y = acc.Y + s * v.Y, Z = acc.Z + s * v.Z, W = acc.W + s * v.W };
+
+    /// <summary>a + b.</summary>
+    public static Float4 Add(Float4 a, Float4 b) => new() { X = a.X + b.X, Y = a.Y + b.Y, Z = a.Z + b.Z, W = a.W + b.W };
+
+    /// <summary>The dot product of a and b.</summary>
+    public static float Dot(Float4 a, Float4 b) => a.X * b.X + a.Y * b.Y + a.Z * b.Z + a.W * b.W;
 }

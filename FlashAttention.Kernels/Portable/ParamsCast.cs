@@ -53,7 +53,7 @@ public static class ParamsCast
         Dropout = p.Dropout,
     };
 
-    private static StridedTensor<TTo> As<TFrom, TTo>(this StridedTensor<TFrom> t)
+    internal static StridedTensor<TTo> As<TFrom, TTo>(this StridedTensor<TFrom> t)
         where TFrom : unmanaged
         where TTo : unmanaged =>
         new(t.Data.Cast<TTo>(), t.BatchStride, t.RowStride, t.HeadStride) { Address = t.Address };

@@ -1,0 +1,159 @@
+using System.Runtime.CompilerServices;
+using FlashAttention.Kernels.Numerics;
+using FlashAttention.Kernels.Portable;
+
+namespace FlashAttention.Kernels.Launch;
+
+/// <summary>Launches the decode kernels (append, split-KV attention, partial merge) on one accelerator. Thread-safe.</summary>
+public sealed class DecodeLauncher
+{
+    private const int ElementwiseThreads = 256;
+    private readonly KernelCache kernels;
+    private readonly BackendProfile profile;
+    private readonly bool addressesKnown;
+
+    /// <summary>Makes a launcher for <paramref name="accelerator"/>; <paramref name="profile"/> overrides its backend's variants (tests).</summary>
+    public DecodeLauncher(Accelerator accelerator, BackendProfile? profile = null)
+    {
+        kernels = new KernelCache(accelerator);
+        this.profile = profile ?? BackendProfile.For(accelerator);
+        // OpenCL views carry buffer handles, not addresses: alignment cannot be checked there, so K and V load element by element.
+        addressesKnown = accelerator is not ILGPU.Runtime.OpenCL.CLAccelerator;
+    }
+
+    /// <summary>Shared memory of one decode group for <paramref name="headDim"/>.</summary>
+    public static int SharedMemoryBytes(int headDim)
+    {
+        int dim = TileConfig.PadHeadDim(headDim);
+        return new DecodeLayout(dim, DecodeLayout.TileKeys(dim)).TotalBytes;
+    }
+
+    /// <summary>Keys per tile for <paramref name="headDim"/>.</summary>
+    public static int TileKeys(int headDim) => DecodeLayout.TileKeys(TileConfig.PadHeadDim(headDim));
+
+    /// <summary>Row chunks per kv head: (heads_q / heads_kv) * seqlen_q query rows in groups of <see cref="DecodeLayout.MaxRows"/>.</summary>
+    public static int RowChunks(int queryHeadsPerKvHead, int seqLenQ) =>
+        (int)(((long)queryHeadsPerKvHead * seqLenQ + DecodeLayout.MaxRows - 1) / DecodeLayout.MaxRows);
+
+    /// <summary>Appends k_new/v_new into the cache (validated by the caller).</summary>
+    public void Append<T>(AcceleratorStream stream, in KvAppendParams<T> p) where T : unmanaged
+    {
+        if (typeof(T) == typeof(Half) && profile.Float16AsBits)
+        {
+            AppendStorage(stream, new KvAppendParams<ushort>
+            {
+                Cache = Cast<T, ushort>(p.Cache), KNew = p.KNew.As<T, ushort>(), VNew = p.VNew.As<T, ushort>(),
+                Batch = p.Batch, SeqLenNew = p.SeqLenNew, HeadsKv = p.HeadsKv, HeadDim = p.HeadDim,
+            });
+        }
+        else
+        {
+            AppendStorage(stream, p);
+        }
+    }
+
+    private void AppendStorage<T>(AcceleratorStream stream, in KvAppendParams<T> p) where T : unmanaged
+    {
+        long elements = (long)p.Batch * p.SeqLenNew * p.HeadsKv * p.HeadDim;
+        var kernel = kernels.Get<KvAppendParams<T>>(KernelCatalog.KvAppend(typeof(T)), 0);
+        kernel(stream, Elementwise(elements), p);
+    }
+
+    /// <summary>
+    /// Runs the attention of <paramref name="p"/> for <paramref name="batch"/> items and <paramref name="headsKv"/>
+    /// kv heads, and with several splits the merge into <paramref name="p"/>'s O and LSE.
+    /// </summary>
+    public void Launch<T>(AcceleratorStream stream, in DecodeParams<T> p, int batch, int headsKv) where T : unmanaged
+    {
+        if (typeof(T) == typeof(Half) && profile.Float16AsBits)
+            LaunchStorage(stream, Cast<T, ushort>(p), batch, headsKv);
+        else
+            LaunchStorage(stream, p, batch, headsKv);
+    }
+
+    private void LaunchStorage<T>(AcceleratorStream stream, DecodeParams<T> p, int batch, int headsKv) where T : unmanaged
+    {
+        p.VectorAligned = RowsAligned(p.Cache.K, p.HeadDim) && RowsAligned(p.Cache.V, p.HeadDim) ? 1 : 0;
+        int dim = TileConfig.PadHeadDim(p.HeadDim);
+        int bc = DecodeLayout.TileKeys(dim);
+        int bytes = new DecodeLayout(dim, bc).TotalBytes;
+        var method = KernelCatalog.Decode(typeof(T), dim, bc, profile.DynamicShared);
+        var kernel = kernels.Get<DecodeParams<T>>(method, bytes);
+        var grid = new Index3D(p.NumSplits * RowChunks(p.QueryHeadsPerKvHead, p.SeqLenQ), headsKv, batch);
+        var shared = profile.DynamicShared ? SharedMemoryConfig.RequestDynamic<float>(bytes / sizeof(float)) : default;
+        kernel(stream, new KernelConfig(grid, new Index3D(DecodeLayout.Threads(dim), 1, 1), shared), p);
+        if (p.NumSplits > 1)
+        {
+            MergeStorage(stream, new PartialMergeParams<T>
+            {
+                OPartial = p.OPartial, LsePartial = p.LsePartial, O = p.O, Lse = p.Lse, WriteLse = p.WriteLse,
+                Parts = p.NumSplits, Batch = batch, Heads = p.HeadsQ, SeqLen = p.SeqLenQ, HeadDim = p.HeadDim,
+            });
+        }
+    }
+
+    /// <summary>Merges partial outputs into O and LSE (<see cref="PartialMergeKernel.Merge{T, TOps}"/>; validated by the caller).</summary>
+    public void Merge<T>(AcceleratorStream stream, in PartialMergeParams<T> p) where T : unmanaged
+    {
+        if (typeof(T) == typeof(Half) && profile.Float16AsBits)
+        {
+            MergeStorage(stream, new PartialMergeParams<ushort>
+            {
+                OPartial = p.OPartial, LsePartial = p.LsePartial, O = p.O.As<T, ushort>(), Lse = p.Lse, WriteLse = p.WriteLse,
+                Parts = p.Parts, Batch = p.Batch, Heads = p.Heads, SeqLen = p.SeqLen, HeadDim = p.HeadDim,
+            });
+        }
+        else
+        {
+            MergeStorage(stream, p);
+        }
+    }
+
+    private void MergeStorage<T>(AcceleratorStream stream, in PartialMergeParams<T> p) where T : unmanaged
+    {
+        var kernel = kernels.Get<PartialMergeParams<T>>(KernelCatalog.PartialMerge(typeof(T)), 0);
+        kernel(stream, Elementwise((long)p.Batch * p.Heads * p.SeqLen * p.HeadDim), p);
+    }
+
+    /// <summary>Folds one part into a running (O, LSE) in place (<see cref="PartialMergeKernel.Fold"/>).</summary>
+    public void Fold(AcceleratorStream stream, in PartialFoldParams p)
+    {
+        var kernel = kernels.Get<PartialFoldParams>(KernelCatalog.PartialFold, 0);
+        kernel(stream, Elementwise(p.Rows), p);
+    }
+
+    /// <summary>Whether every row of <paramref name="t"/> starts on a 16-byte boundary and the head dim fills whole 16-byte vectors.</summary>
+    private bool RowsAligned<T>(in StridedTensor<T> t, int headDim) where T : unmanaged
+    {
+        long size = Unsafe.SizeOf<T>();
+        // Whole compiled rows only: the loader's vectors per row is then a compile-time constant.
+        return addressesKnown && headDim == TileConfig.PadHeadDim(headDim) && headDim * size % 16 == 0 && t.BatchStride * size % 16 == 0 && t.RowStride * size % 16 == 0
+            && t.HeadStride * size % 16 == 0 && (t.Data.Length == 0 || (long)t.Data.LoadEffectiveAddressAsPtr() % 16 == 0);
+    }
+
+    private static KernelConfig Elementwise(long elements)
+    {
+        long groups = Math.Max(1, (elements + ElementwiseThreads - 1) / ElementwiseThreads);
+        if (groups > int.MaxValue)
+            throw new ArgumentOutOfRangeException(nameof(elements), elements, "too many elements for one launch");
+        return new KernelConfig(new Index3D((int)groups, 1, 1), new Index3D(ElementwiseThreads, 1, 1));
+    }
+
+    private static KvCacheView<TTo> Cast<TFrom, TTo>(in KvCacheView<TFrom> c)
+        where TFrom : unmanaged
+        where TTo : unmanaged => new()
+    {
+        K = c.K.As<TFrom, TTo>(), V = c.V.As<TFrom, TTo>(), SeqLens = c.SeqLens, BlockTable = c.BlockTable, Paged = c.Paged,
+        PageSize = c.PageSize, PageShift = c.PageShift, PagesPerSequence = c.PagesPerSequence, NumPages = c.NumPages, Capacity = c.Capacity,
+    };
+
+    private static DecodeParams<TTo> Cast<TFrom, TTo>(in DecodeParams<TFrom> p)
+        where TFrom : unmanaged
+        where TTo : unmanaged => new()
+    {
+        Q = p.Q.As<TFrom, TTo>(), O = p.O.As<TFrom, TTo>(), Cache = Cast<TFrom, TTo>(p.Cache), Lse = p.Lse, WriteLse = p.WriteLse,
+        OPartial = p.OPartial, LsePartial = p.LsePartial, NumSplits = p.NumSplits, SeqLenQ = p.SeqLenQ, SeqLenNew = p.SeqLenNew,
+        HeadsQ = p.HeadsQ, HeadDim = p.HeadDim, QueryHeadsPerKvHead = p.QueryHeadsPerKvHead, ScaleLog2 = p.ScaleLog2,
+        Causal = p.Causal, VectorAligned = p.VectorAligned,
+    };
+}
