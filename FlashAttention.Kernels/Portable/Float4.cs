@@ -18,9 +18,10 @@ internal struct Float4
     /// <summary>Writes view[offset .. offset + 3]; offset must be a multiple of 4.</summary>
     /// <summary>
     /// The <paramref name="index"/>-th 16-byte vector of <paramref name="view"/>. Inner loops pass a
-    /// running 64-bit vector index plus compile-time steps: ptxas then folds each step into the
-    /// load's immediate offset, where a 32-bit float offset shifted right (<see cref="Load"/>) costs
-    /// it five integer instructions per load (measured: 2.7 instructions per FMA in the v4 forward).
+    /// running 64-bit vector index plus compile-time steps, which leaves one add per load in the PTX
+    /// (a 32-bit float offset shifted right, as <see cref="Load"/> takes, left six integer
+    /// instructions per load there). On the H100 the v4 forward ran at the same speed either way
+    /// (docs/PERFORMANCE.md), so the loads' latency, not their address arithmetic, is what it waits on.
     /// </summary>
     public static Float4 At(ArrayView<float> view, long index) => view.AsAligned(16).Cast<Float4>()[index];
 
