@@ -59,6 +59,12 @@ public sealed record AttentionOptions
     public AttentionBooleanMask? Mask { get; init; }
 
     /// <summary>
+    /// A block-sparse mask (<see cref="AttentionBlockMask"/>): the tiles of hidden blocks are skipped,
+    /// not computed, in both forward kernels and the backward; null for none.
+    /// </summary>
+    public AttentionBlockMask? BlockMask { get; init; }
+
+    /// <summary>
     /// <see cref="Bias"/> in device memory (no upload per call; not checked for NaN); at most one of the two.
     /// Read by both forward kernels, like <see cref="Bias"/>.
     /// </summary>

@@ -187,6 +187,7 @@ public sealed partial class AttentionEngine
             Mask = MaskOf(options, ql.SeqLen, k.Layout.SeqLen),
             Scores = ScoresOf(options, ql, k.Layout.SeqLen, gradientTarget),
             Dropout = DropoutOf(options, ql),
+            Blocks = BlocksOf(options, ql, k.Layout.SeqLen),
         };
         backward.Launch(Accelerator.DefaultStream, p, ql.Batch, k.Layout.Heads, tile);
         if (dBias.Length != 0)

@@ -181,6 +181,7 @@ public sealed partial class AttentionEngine
             Mask = MaskOf(options, ql.SeqLen, k.Layout.SeqLen),
             Scores = ScoresOf(options, ql, k.Layout.SeqLen),
             Dropout = DropoutOf(options, ql),
+            Blocks = BlocksOf(options, ql, k.Layout.SeqLen),
         };
     }
 

@@ -139,6 +139,7 @@ public sealed partial class AttentionEngine : IDisposable
         alibiSlopes?.Dispose();
         biasBuffer?.Dispose();
         maskBuffer?.Dispose();
+        blockMaskBuffer?.Dispose();
         biasGradientScratch?.Dispose();
         DisposeDecode();
         if (ownsAccelerator)

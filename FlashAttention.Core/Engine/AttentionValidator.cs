@@ -81,8 +81,37 @@ internal static class AttentionValidator
                 throw new ArgumentException("options: both Mask and DeviceMask are set; expected at most one of them", nameof(options));
             TensorShape("DeviceMask", dm.Data.Length, dm.Batch, dm.Heads, dm.SeqLenQ, dm.SeqLenK, q, seqLenK);
         }
+        if (options.BlockMask is { } bm)
+            BlockMask(bm, q, seqLenK);
         if (options.ReturnBiasGradient && LogitTensorShape.BiasOf(options) is null)
             throw new ArgumentException("options: ReturnBiasGradient is set but Bias is null; expected a Bias to differentiate", nameof(options));
+    }
+
+    private static void BlockMask(AttentionBlockMask m, TensorLayout q, int nk)
+    {
+        ArgumentNullException.ThrowIfNull(m.Blocks, "options.BlockMask.Blocks");
+        const int g = AttentionBlockMask.Granularity;
+        if (m.BlockSizeQ <= 0 || m.BlockSizeQ % g != 0)
+            throw new ArgumentException($"options: BlockMask.BlockSizeQ is {m.BlockSizeQ}; expected a positive multiple of {g}", "options");
+        if (m.BlockSizeK <= 0 || m.BlockSizeK % g != 0)
+            throw new ArgumentException($"options: BlockMask.BlockSizeK is {m.BlockSizeK}; expected a positive multiple of {g}", "options");
+        if (m.Batch != 1 && m.Batch != q.Batch)
+            throw new ArgumentException($"options: BlockMask.Batch is {m.Batch}; expected 1 (broadcast) or q's batch {q.Batch}", "options");
+        if (m.Heads != 1 && m.Heads != q.Heads)
+            throw new ArgumentException($"options: BlockMask.Heads is {m.Heads}; expected 1 (broadcast) or heads_q {q.Heads}", "options");
+        int rows = (q.SeqLen + m.BlockSizeQ - 1) / m.BlockSizeQ;
+        int cols = (nk + m.BlockSizeK - 1) / m.BlockSizeK;
+        if (m.QueryBlocks != rows)
+            throw new ArgumentException(
+                $"options: BlockMask.QueryBlocks is {m.QueryBlocks}; expected ceil(seqlen_q {q.SeqLen} / BlockSizeQ {m.BlockSizeQ}) = {rows}", "options");
+        if (m.KeyBlocks != cols)
+            throw new ArgumentException(
+                $"options: BlockMask.KeyBlocks is {m.KeyBlocks}; expected ceil(seqlen_k {nk} / BlockSizeK {m.BlockSizeK}) = {cols}", "options");
+        long expected = (long)m.Batch * m.Heads * rows * cols;
+        if (m.Blocks.LongLength != expected)
+            throw new ArgumentException(
+                $"options: BlockMask.Blocks has {m.Blocks.LongLength} elements; expected Batch * Heads * QueryBlocks * KeyBlocks = {expected} " +
+                $"([{m.Batch}, {m.Heads}, {rows}, {cols}])", "options");
     }
 
     private static void TensorShape(string option, long length, int batch, int heads, int seqLenQ, int seqLenK, TensorLayout q, int nk)

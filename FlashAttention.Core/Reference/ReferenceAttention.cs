@@ -202,16 +202,17 @@ public static class ReferenceAttention
     /// slope_h * |i + off - j|, where s = q_i . k_j * scale.
     /// </summary>
     /// Then the bias tensor element (b | 0, h | 0, i, j) is added (torch SDPA's float attn_mask), and
-    /// where the boolean mask holds false the logit is -inf (the pair is hidden).
+    /// where the boolean mask or the block mask holds false the logit is -inf (the pair is hidden).
     private sealed record Logits(double Scale, bool Causal, int Left, int Right, double Softcap, float[]? Slopes, int SlopeBatchStride,
-        AttentionBias? Bias = null, AttentionBooleanMask? Mask = null, float DropoutP = 0, Dropout Dropout = default)
+        AttentionBias? Bias = null, AttentionBooleanMask? Mask = null, float DropoutP = 0, Dropout Dropout = default,
+        AttentionBlockMask? BlockMask = null)
     {
         public static Logits Plain(double scale, bool causal) => new(scale, causal, -1, -1, 0, null, 0);
 
         public static Logits Of(AttentionOptions o, TensorLayout q) => new(
             o.Scale ?? 1.0 / Math.Sqrt(q.HeadDim), o.Causal, o.Window?.Left ?? -1, o.Window?.Right ?? -1, o.Softcap,
             o.AlibiSlopes, o.AlibiSlopes is { } s && s.Length != q.Heads ? q.Heads : 0, o.Bias, o.Mask,
-            o.DropoutP, Dropout.Create(o.DropoutP, o.DropoutSeed, o.DropoutOffset, q.Heads));
+            o.DropoutP, Dropout.Create(o.DropoutP, o.DropoutSeed, o.DropoutOffset, q.Heads), o.BlockMask);
 
         /// <summary>
         /// Z_ij / (1 - p) of element (b, h, i, j): 0 or 1 / (1 - p) in float64, 1 without dropout. Z is
@@ -243,6 +244,8 @@ public static class ReferenceAttention
             }
             if (Slopes is not null)
                 logit -= Slopes[b * SlopeBatchStride + h] * Math.Abs((long)i + nk - nq - j);
+            if (BlockMask is { } blocks && !blocks.Visible(b, h, i, j))
+                return (double.NegativeInfinity, slope);
             if (Mask is { } m && !m.Data[(((long)(m.Batch == 1 ? 0 : b) * m.Heads + (m.Heads == 1 ? 0 : h)) * nq + i) * nk + j])
                 return (double.NegativeInfinity, slope);
             if (Bias is { } bias)

@@ -62,4 +62,7 @@ public struct BackwardParams<T> where T : unmanaged
 
     /// <summary>Dropout on P (portable kernels only; the engine never sends it to the tensor-core kernel).</summary>
     public Dropout Dropout;
+
+    /// <summary>The block mask: tiles of hidden blocks are skipped.</summary>
+    public BlockSparsity Blocks;
 }

@@ -53,6 +53,9 @@ public struct ForwardParams<T> where T : unmanaged
     /// <summary>Dropout on P (portable kernels only; the engine never sends it to the tensor-core kernel).</summary>
     public Dropout Dropout;
 
+    /// <summary>The block mask: tiles of hidden blocks are skipped.</summary>
+    public BlockSparsity Blocks;
+
     /// <summary>
     /// 1 when every row of Q, K, V and O starts on a 16-byte boundary (aligned bases and strides, head
     /// dim a multiple of 8 elements): the tensor-core kernel then copies tiles with 16-byte cp.async
