@@ -136,6 +136,7 @@ public sealed partial class AttentionEngine : IDisposable
         deltaScratch?.Dispose();
         alibiSlopes?.Dispose();
         biasBuffer?.Dispose();
+        sequenceBuffer?.Dispose();
         maskBuffer?.Dispose();
         biasGradientScratch?.Dispose();
         if (ownsAccelerator)

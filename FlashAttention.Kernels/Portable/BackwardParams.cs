@@ -62,4 +62,11 @@ public struct BackwardParams<T> where T : unmanaged
 
     /// <summary>Dropout on P (portable kernels only; the engine never sends it to the tensor-core kernel).</summary>
     public Dropout Dropout;
+
+    /// <summary>
+    /// Variable-length batches: with <see cref="PackedSequences.Enabled"/> 1 the tensors are packed
+    /// along their token axis (batch 1), the batch dimension of the grid counts sequences, and
+    /// <see cref="SeqLenQ"/> / <see cref="SeqLenK"/> are the longest sequence's lengths.
+    /// </summary>
+    public PackedSequences Sequences;
 }
