@@ -1,3 +1,4 @@
+using ILGPU.Runtime.CPU;
 using FlashAttention.Kernels.Portable;
 using FlashAttention.Tests.Support;
 
@@ -47,4 +48,82 @@ public class VarLenForwardTests
     [MemberData(nameof(TensorCore))]
     public void Tensor_core_kernel_matches_reference_per_sequence(string dtype, VarLenCase c) =>
         ElementTypes.Run(dtype, c, TestDevice.TensorCoreEngine);
+}
+
+/// <summary>Properties of the varlen entry points beyond accuracy: device form, padded equivalence, OpenCL's variants.</summary>
+public class VarLenEntryPointTests
+{
+    /// <summary>
+    /// Equal lengths: the varlen call is the padded call, bit for bit, and its LSE layout (each sequence's
+    /// [heads_q, seqlen_q] block in turn) is the padded [batch, heads_q, seqlen_q].
+    /// </summary>
+    [Fact]
+    public void Equal_lengths_give_the_padded_result_bitwise()
+    {
+        var engine = TestDevice.Engine;
+        const int b = 3, n = 37, hq = 4, hkv = 2, d = 32;
+        var rng = new RandomTensors(41);
+        var q = rng.Bshd<float>(b, n, hq, d);
+        var k = rng.Bshd<float>(b, n, hkv, d);
+        var v = rng.Bshd<float>(b, n, hkv, d);
+        var options = new AttentionOptions { Causal = true, ReturnLse = true, AlibiSlopes = [.. Enumerable.Range(1, b * hq).Select(i => 0.05f * i)] };
+        var padded = engine.Forward(q, k, v, options);
+        int[] cu = [0, n, 2 * n, 3 * n];
+        var packed = engine.ForwardVarLen(HostTensor<float>.Bshd(q.Data, 1, b * n, hq, d), HostTensor<float>.Bshd(k.Data, 1, b * n, hkv, d),
+            HostTensor<float>.Bshd(v.Data, 1, b * n, hkv, d), cu, cu, n, n, options);
+        packed.Output.Data.Should().Equal(padded.Output.Data);
+        packed.Lse.Should().Equal(padded.Lse);
+    }
+
+    /// <summary>The device form (offsets as views) launches the same work as the host form.</summary>
+    [Fact]
+    public void Device_form_equals_host_form()
+    {
+        var engine = TestDevice.Engine;
+        int[] cuQ = [0, 20, 20, 51], cuK = [0, 7, 40, 66];
+        const int hq = 2, hkv = 1, d = 40;
+        var rng = new RandomTensors(42);
+        var q = rng.Bshd<Half>(1, 51, hq, d);
+        var k = rng.Bshd<Half>(1, 66, hkv, d);
+        var v = rng.Bshd<Half>(1, 66, hkv, d);
+        var dOut = rng.Bshd<Half>(1, 51, hq, d);
+        var options = new AttentionOptions { Causal = true, ReturnLse = true, Window = new(9, 3) };
+        var host = engine.ForwardVarLen(q, k, v, cuQ, cuK, 31, 33, options);
+        var hostGrads = engine.BackwardVarLen(dOut, q, k, v, host.Output, host.Lse!, cuQ, cuK, 31, 33, options);
+
+        var acc = engine.Accelerator;
+        using var dq = acc.Allocate1D(q.Data);
+        using var dk = acc.Allocate1D(k.Data);
+        using var dv = acc.Allocate1D(v.Data);
+        using var ddo = acc.Allocate1D(dOut.Data);
+        using var o = acc.Allocate1D<Half>(q.Data.Length);
+        using var lse = acc.Allocate1D<float>(hq * 51);
+        using var gq = acc.Allocate1D<Half>(q.Data.Length);
+        using var gk = acc.Allocate1D<Half>(k.Data.Length);
+        using var gv = acc.Allocate1D<Half>(k.Data.Length);
+        using var cq = acc.Allocate1D(cuQ);
+        using var ck = acc.Allocate1D(cuK);
+        DeviceTensor<Half> T(MemoryBuffer1D<Half, Stride1D.Dense> buffer, HostTensor<Half> like) => new(buffer.View, like.Layout);
+        engine.ForwardVarLen(T(dq, q), T(dk, k), T(dv, v), T(o, q), lse.View, cq.View, ck.View, 31, 33, options);
+        engine.BackwardVarLen(T(ddo, q), T(dq, q), T(dk, k), T(dv, v), T(o, q), lse.View, T(gq, q), T(gk, k), T(gv, k), cq.View, ck.View, 31, 33, options);
+        acc.Synchronize();
+
+        o.GetAsArray1D().Should().Equal(host.Output.Data);
+        lse.GetAsArray1D().Should().Equal(host.Lse!);
+        gq.GetAsArray1D().Should().Equal(hostGrads.DQ.Data);
+        gk.GetAsArray1D().Should().Equal(hostGrads.DK.Data);
+        gv.GetAsArray1D().Should().Equal(hostGrads.DV.Data);
+    }
+
+    /// <summary>OpenCL's variants (static shared memory, float16 as raw bits through a cast of the params that must carry the offsets).</summary>
+    [Fact]
+    public void OpenCL_variants_run_varlen()
+    {
+        using var context = Context.Create(b => b.CPU(CPUDeviceKind.Nvidia).EnableAlgorithms());
+        using var accelerator = context.CreateCPUAccelerator(0);
+        using var engine = AttentionEngine.WithProfile(accelerator,
+            new Kernels.Launch.BackendProfile(DynamicShared: false, Float16AsBits: true));
+        new VarLenCase([0, 17, 45], [5, 30, 20], 2, 1, 40, Causal: true).Check<Half>(engine);
+        new VarLenCase([0, 17, 45], [5, 30, 20], 2, 1, 40, Causal: true, Backward: true).Check<Half>(engine);
+    }
 }
