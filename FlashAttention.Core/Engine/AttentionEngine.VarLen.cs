@@ -237,6 +237,7 @@ public sealed partial class AttentionEngine
             cuSeqLensQ.CopyToCPU(q);
         if (k.Length != 0)
             cuSeqLensK.CopyToCPU(k);
+        Accelerator.DefaultStream.Synchronize(); // the copies run on the default stream: let them land before the checks read them
         return (q, k);
     }
 }
