@@ -35,14 +35,30 @@ public class VarLenForwardTests
 
     // The warp emulation is slow on the CPU: short sequences, and the tile shapes (specialisations)
     // TensorCoreForwardTests compiles already, so a full run compiles nothing more.
-    public static TheoryData<string, VarLenCase> TensorCore() => new()
+    // A CUDA test device (FLASH_TEST_DEVICE=cuda) also runs the rows marked false: longer sequences,
+    // d 128 and 256, 8 warps, the score variants.
+    public static TheoryData<string, VarLenCase> TensorCore()
     {
-        { "bfloat16", Tc(new VarLenCase([1, 45, 70], [1, 70, 33], 2, 1, 64, Causal: true), rows: 16, bc: 64) },
-        { "float16", Tc(new VarLenCase([0, 17, 40], [5, 0, 40], 1, 1, 40, Causal: false) with { Window = new(8, 4) }, rows: 32, bc: 32) },
-    };
+        var rows = new (bool Cpu, string DType, VarLenCase Case)[]
+        {
+            (true, "bfloat16", Tc(new VarLenCase([1, 45, 70], [1, 70, 33], 2, 1, 64, Causal: true), rows: 16, bc: 64)),
+            (true, "float16", Tc(new VarLenCase([0, 17, 40], [5, 0, 40], 1, 1, 40, Causal: false) with { Window = new(8, 4) }, rows: 32, bc: 32)),
+            (false, "float16", Tc(new VarLenCase([1, 113, 203, 0, 300], [1, 113, 150, 7, 333], 4, 2, 128, Causal: true), rows: 32, bc: 32)),
+            (false, "bfloat16", Tc(new VarLenCase([130, 7, 260], [90, 300, 260], 2, 1, 256, Causal: false), rows: 16, bc: 64)),
+            (false, "float16", Tc(new VarLenCase([129, 64, 200], [200, 64, 129], 2, 2, 64, Causal: true) with
+                { AlibiSlopes = [0.25f, 0.0625f], Softcap = 5f, Window = new(50, AttentionWindow.Unbounded) }, rows: 16, bc: 64, warps: 8)),
+            (false, "bfloat16", Tc(new VarLenCase([33, 65], [47, 70], 2, 1, 59, Causal: true), rows: 16, bc: 64)), // odd head dim: element copies
+        };
+        bool cuda = TestDevice.TensorCoreEngine.AcceleratorType == AcceleratorType.Cuda;
+        var data = new TheoryData<string, VarLenCase>();
+        foreach (var (cpu, dtype, c) in rows)
+            if (cpu || cuda)
+                data.Add(dtype, c);
+        return data;
+    }
 
-    private static VarLenCase Tc(VarLenCase c, int rows, int bc) =>
-        c with { Kernel = KernelPath.TensorCore, TensorCoreTile = new TensorCoreTile(4, WarpRows: rows, Bc: bc) };
+    private static VarLenCase Tc(VarLenCase c, int rows, int bc, int warps = 4) =>
+        c with { Kernel = KernelPath.TensorCore, TensorCoreTile = new TensorCoreTile(warps, WarpRows: rows, Bc: bc) };
 
     [Theory]
     [MemberData(nameof(TensorCore))]
