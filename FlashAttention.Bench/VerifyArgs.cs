@@ -40,6 +40,18 @@ public sealed record VerifyArgs(string Q, string K, string V, string Out)
     /// <summary>The dropout mask's Philox counter offset (with <see cref="Dropout"/>).</summary>
     public ulong Offset { get; init; }
 
+    /// <summary>
+    /// Path of cu_seqlens_q (int32 [batch + 1]) for a variable-length batch: q, k, v (and dO) are then
+    /// packed [total_tokens, heads, headdim]; set together with <see cref="CuSeqLensK"/>.
+    /// </summary>
+    public string? CuSeqLensQ { get; init; }
+
+    /// <summary>Path of cu_seqlens_k (int32 [batch + 1]); set together with <see cref="CuSeqLensQ"/>.</summary>
+    public string? CuSeqLensK { get; init; }
+
+    /// <summary>Whether the call is variable-length (both offset files given).</summary>
+    public bool VarLen => CuSeqLensQ is not null || CuSeqLensK is not null;
+
     /// <summary>Accelerator to run on.</summary>
     public AcceleratorChoice Device { get; init; } = AcceleratorChoice.Auto;
 

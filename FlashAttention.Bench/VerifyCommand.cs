@@ -56,12 +56,18 @@ public static class VerifyCommand
         };
         var seed = new Option<ulong>("--seed") { Description = "Philox seed of the dropout mask (default 0).", HelpName = "S" };
         var offset = new Option<ulong>("--offset") { Description = "Philox counter offset of the dropout mask (default 0).", HelpName = "N" };
+        var cuSeqLensQ = new Option<string?>("--cu-seqlens-q")
+        {
+            Description = "Variable-length batch (with --cu-seqlens-k): int32 [batch + 1] cumulative query offsets (0, ..., total_q); q, k, v and --do are then packed [total_tokens, heads, headdim], and o.npy / dq.npy ... are written packed the same way, lse.npy as float32 [heads_q, total_q] (FlashAttention-2's varlen layout). Causal, window and ALiBi are per sequence, bottom-right aligned; --alibi may be [batch, heads_q]; no --bias or --mask.",
+            HelpName = "CQ.npy",
+        };
+        var cuSeqLensK = new Option<string?>("--cu-seqlens-k") { Description = "int32 [batch + 1] cumulative key offsets (0, ..., total_k); with --cu-seqlens-q.", HelpName = "CK.npy" };
         var device = DeviceOption.Create();
         var bf16 = new Option<bool>("--bf16") { Description = "Inputs are uint16 arrays of bfloat16 bits; o.npy is written the same way." };
 
         var command = new Command("verify", "Run attention on .npy inputs and write the output and log-sum-exp as .npy.")
         {
-            q, k, v, outDir, dout, causal, scale, window, softcap, alibi, bias, mask, dropout, seed, offset, device, bf16,
+            q, k, v, outDir, dout, causal, scale, window, softcap, alibi, bias, mask, dropout, seed, offset, cuSeqLensQ, cuSeqLensK, device, bf16,
         };
         command.SetAction(parse => Run(
             new VerifyArgs(parse.GetRequiredValue(q), parse.GetRequiredValue(k), parse.GetRequiredValue(v), parse.GetRequiredValue(outDir))
@@ -77,6 +83,8 @@ public static class VerifyCommand
                 Dropout = parse.GetValue(dropout),
                 Seed = parse.GetValue(seed),
                 Offset = parse.GetValue(offset),
+                CuSeqLensQ = parse.GetValue(cuSeqLensQ),
+                CuSeqLensK = parse.GetValue(cuSeqLensK),
                 Device = parse.GetValue(device),
                 BFloat16 = parse.GetValue(bf16),
             },
@@ -136,9 +144,20 @@ public static class VerifyCommand
         {
             using var engine = AttentionEngine.Create(args.Device);
             deviceName = $"{engine.DeviceName} ({engine.AcceleratorType})";
-            result = engine.Forward(q, k, v, options);
-            if (dOut is not null)
-                grads = engine.Backward(dOut, q, k, v, result.Output, result.Lse!, options);
+            if (inputs.CuSeqLensQ is { } cuQ && inputs.CuSeqLensK is { } cuK)
+            {
+                // The longest sequences size the grid (offsets that are not non-decreasing are reported by the engine first).
+                int maxQ = Longest(cuQ), maxK = Longest(cuK);
+                result = engine.ForwardVarLen(q, k, v, cuQ, cuK, maxQ, maxK, options);
+                if (dOut is not null)
+                    grads = engine.BackwardVarLen(dOut, q, k, v, result.Output, result.Lse!, cuQ, cuK, maxQ, maxK, options);
+            }
+            else
+            {
+                result = engine.Forward(q, k, v, options);
+                if (dOut is not null)
+                    grads = engine.Backward(dOut, q, k, v, result.Output, result.Lse!, options);
+            }
         }
         catch (ArgumentException e)
         {
@@ -155,15 +174,15 @@ public static class VerifyCommand
         try
         {
             Directory.CreateDirectory(args.Out);
-            write(oPath, result.Output.Data, [ql.Batch, ql.SeqLen, ql.Heads, ql.HeadDim]);
-            NpyFile.Write(lsePath, result.Lse!, ql.Batch, ql.Heads, ql.SeqLen);
+            write(oPath, result.Output.Data, Shape(ql, inputs.CuSeqLensQ is not null));
+            if (inputs.CuSeqLensQ is { } cu)
+                NpyFile.Write(lsePath, HeadMajorLse(result.Lse!, cu, ql.Heads), ql.Heads, ql.SeqLen);
+            else
+                NpyFile.Write(lsePath, result.Lse!, ql.Batch, ql.Heads, ql.SeqLen);
             if (grads is not null)
             {
                 foreach (var (name, g) in new[] { ("dq", grads.DQ), ("dk", grads.DK), ("dv", grads.DV) })
-                {
-                    var l = g.Layout;
-                    write(Path.Combine(args.Out, name + ".npy"), g.Data, [l.Batch, l.SeqLen, l.Heads, l.HeadDim]);
-                }
+                    write(Path.Combine(args.Out, name + ".npy"), g.Data, Shape(g.Layout, inputs.CuSeqLensQ is not null));
                 if (grads.DBias is { } dBias && options.Bias is { } b)
                     NpyFile.Write(Path.Combine(args.Out, "dbias.npy"), dBias, b.Batch, b.Heads, b.SeqLenQ, b.SeqLenK);
             }
@@ -172,12 +191,47 @@ public static class VerifyCommand
         {
             throw new BenchInputException($"{args.Out}: cannot write the outputs: {e.Message}");
         }
-        return $"verify: wrote {oPath} ({inputs.DType.Name()} {ql.ShapeText}) and {lsePath} " +
-               $"(float32 [{ql.Batch}, {ql.Heads}, {ql.SeqLen}]){(grads is null ? "" : ", dq.npy, dk.npy, dv.npy")}{(grads?.DBias is null ? "" : ", dbias.npy")} on {deviceName}";
+        string lseShape = inputs.CuSeqLensQ is null ? $"[{ql.Batch}, {ql.Heads}, {ql.SeqLen}]" : $"[{ql.Heads}, {ql.SeqLen}]";
+        string oShape = $"[{string.Join(", ", Shape(ql, inputs.CuSeqLensQ is not null))}]";
+        return $"verify: wrote {oPath} ({inputs.DType.Name()} {oShape}) and {lsePath} " +
+               $"(float32 {lseShape}){(grads is null ? "" : ", dq.npy, dk.npy, dv.npy")}{(grads?.DBias is null ? "" : ", dbias.npy")} on {deviceName}";
     }
 
-    private static HostTensor<T> Tensor<T>(NpyArray array, Func<NpyArray, T[]> read) where T : unmanaged =>
-        HostTensor<T>.Bshd(read(array), array.Shape[0], array.Shape[1], array.Shape[2], array.Shape[3]);
+    private static HostTensor<T> Tensor<T>(NpyArray array, Func<NpyArray, T[]> read) where T : unmanaged
+    {
+        var d = VerifyInputs.Dims(array); // a packed varlen file [total, heads, headdim] is batch 1
+        return HostTensor<T>.Bshd(read(array), d[0], d[1], d[2], d[3]);
+    }
+
+    // A varlen tensor is written as it came, packed [total_tokens, heads, headdim].
+    private static int[] Shape(TensorLayout l, bool packed) =>
+        packed ? [l.SeqLen, l.Heads, l.HeadDim] : [l.Batch, l.SeqLen, l.Heads, l.HeadDim];
+
+    private static int Longest(int[] cu)
+    {
+        int longest = 0;
+        for (int b = 0; b + 1 < cu.Length; b++)
+            longest = Math.Max(longest, cu[b + 1] - cu[b]);
+        return longest;
+    }
+
+    /// <summary>
+    /// The engine's varlen LSE (sequence b's [heads_q, seqlen_q_b] block at heads_q * cu[b]) as
+    /// FlashAttention-2's [heads_q, total_q].
+    /// </summary>
+    private static float[] HeadMajorLse(float[] packed, int[] cu, int heads)
+    {
+        int total = cu[^1];
+        var lse = new float[(long)heads * total];
+        for (int b = 0; b + 1 < cu.Length; b++)
+        {
+            int n = cu[b + 1] - cu[b];
+            for (int h = 0; h < heads; h++)
+            for (int i = 0; i < n; i++)
+                lse[(long)h * total + cu[b] + i] = packed[(long)heads * cu[b] + (long)h * n + i];
+        }
+        return lse;
+    }
 
     // The engine names its argument (q, k, v); the user knows the file behind it.
     private static string EngineMessage(ArgumentException e, VerifyArgs args)
@@ -186,7 +240,8 @@ public static class VerifyCommand
         string suffix = $" (Parameter '{e.ParamName}')";
         if (e.ParamName is not null && message.EndsWith(suffix, StringComparison.Ordinal))
             message = message[..^suffix.Length];
-        string? file = e.ParamName switch { "q" => args.Q, "k" => args.K, "v" => args.V, "dOut" => args.Do, "dBias" => args.Bias, _ => null };
+        string? file = e.ParamName switch { "q" => args.Q, "k" => args.K, "v" => args.V, "dOut" => args.Do, "dBias" => args.Bias,
+            "cuSeqLensQ" => args.CuSeqLensQ, "cuSeqLensK" => args.CuSeqLensK, _ => null };
         return file is null ? message : $"{file}: {message}";
     }
 

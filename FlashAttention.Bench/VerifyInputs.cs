@@ -9,8 +9,10 @@ namespace FlashAttention.Bench;
 internal sealed class VerifyInputs
 {
     private VerifyInputs(NpyArray q, NpyArray k, NpyArray v, NpyArray? dOut, NpyDType dtype, float[]? alibiSlopes,
-        AttentionBias? bias, AttentionBooleanMask? mask)
+        AttentionBias? bias, AttentionBooleanMask? mask, int[]? cuSeqLensQ = null, int[]? cuSeqLensK = null)
     {
+        CuSeqLensQ = cuSeqLensQ;
+        CuSeqLensK = cuSeqLensK;
         Bias = bias;
         Mask = mask;
         Q = q;
@@ -42,11 +44,23 @@ internal sealed class VerifyInputs
     /// <summary>The mask from --mask, or null.</summary>
     public AttentionBooleanMask? Mask { get; }
 
+    /// <summary>cu_seqlens_q from --cu-seqlens-q (varlen), or null.</summary>
+    public int[]? CuSeqLensQ { get; }
+
+    /// <summary>cu_seqlens_k from --cu-seqlens-k (varlen), or null.</summary>
+    public int[]? CuSeqLensK { get; }
+
+    /// <summary>
+    /// The shape of a q, k, v or dO file as [batch, seqlen, heads, headdim]: a packed varlen file
+    /// [total_tokens, heads, headdim] reads as batch 1 with the tokens as seqlen.
+    /// </summary>
+    public static int[] Dims(NpyArray a) => a.Rank == 3 ? [1, a.Shape[0], a.Shape[1], a.Shape[2]] : [.. a.Shape];
+
     public static VerifyInputs Load(VerifyArgs args)
     {
-        var q = ReadTensor(args.Q, args.BFloat16);
-        var k = ReadTensor(args.K, args.BFloat16);
-        var v = ReadTensor(args.V, args.BFloat16);
+        var q = ReadTensor(args.Q, args.BFloat16, args.VarLen);
+        var k = ReadTensor(args.K, args.BFloat16, args.VarLen);
+        var v = ReadTensor(args.V, args.BFloat16, args.VarLen);
 
         SameDType(k, args.K, q, args.Q);
         SameDType(v, args.V, q, args.Q);
@@ -56,9 +70,9 @@ internal sealed class VerifyInputs
         SameDim(v, args.V, 1, "seqlen", k, args.K);
         SameDim(v, args.V, 2, "heads", k, args.K);
         SameDim(v, args.V, 3, "head dim", k, args.K);
-        if (q.Shape[2] % k.Shape[2] != 0)
+        if (Dims(q)[2] % Dims(k)[2] != 0)
             throw new BenchInputException(
-                $"{args.K}: heads is {k.Shape[2]} (shape {k.ShapeText}); expected a divisor of q's heads {q.Shape[2]} ({args.Q}) for grouped-query attention");
+                $"{args.K}: heads is {Dims(k)[2]} (shape {k.ShapeText}); expected a divisor of q's heads {Dims(q)[2]} ({args.Q}) for grouped-query attention");
         if (args.Scale is float s && !float.IsFinite(s))
             throw new BenchInputException($"--scale is {s}; expected a finite number");
         if (args.Softcap is float cap && (!float.IsFinite(cap) || cap < 0))
@@ -67,11 +81,26 @@ internal sealed class VerifyInputs
             throw new BenchInputException($"--dropout is {drop}; expected a probability in [0, 1) (0 is off)");
         if (args.Window is { } w && (w.Left < -1 || w.Right < -1))
             throw new BenchInputException($"--window is {w.Left} {w.Right}; expected LEFT and RIGHT each -1 (unbounded) or >= 0");
-        float[]? slopes = args.Alibi is null ? null : ReadSlopes(args.Alibi, q, args.Q);
+        int[]? cuQ = null, cuK = null;
+        if (args.VarLen)
+        {
+            if (args.CuSeqLensQ is null || args.CuSeqLensK is null)
+                throw new BenchInputException(
+                    $"--cu-seqlens-{(args.CuSeqLensQ is null ? "k" : "q")} is given alone; expected both --cu-seqlens-q and --cu-seqlens-k");
+            if (args.Bias is not null || args.Mask is not null)
+                throw new BenchInputException("--bias and --mask are not supported with --cu-seqlens-q / --cu-seqlens-k (variable-length batches)");
+            cuQ = ReadOffsets(args.CuSeqLensQ);
+            cuK = ReadOffsets(args.CuSeqLensK);
+            if (cuK.Length != cuQ.Length)
+                throw new BenchInputException(
+                    $"{args.CuSeqLensK}: length is {cuK.Length}; expected batch + 1 = {cuQ.Length} like {args.CuSeqLensQ}");
+        }
+        // ALiBi slopes per batch item: for a varlen call, per sequence.
+        float[]? slopes = args.Alibi is null ? null : ReadSlopes(args.Alibi, q, args.Q, cuQ is null ? Dims(q)[0] : cuQ.Length - 1);
         NpyArray? dOut = null;
         if (args.Do is not null)
         {
-            dOut = ReadTensor(args.Do, args.BFloat16);
+            dOut = ReadTensor(args.Do, args.BFloat16, args.VarLen);
             SameDType(dOut, args.Do, q, args.Q);
             for (int axis = 0; axis < 4; axis++)
                 SameDim(dOut, args.Do, axis, AxisNames[axis], q, args.Q);
@@ -92,7 +121,18 @@ internal sealed class VerifyInputs
             var a = ReadLogitTensor(args.Mask, NpyDType.Bool, "'|b1' bool mask", q, k, args.Q, args.K);
             mask = new AttentionBooleanMask(a.AsBool(), a.Shape[0], a.Shape[1], a.Shape[2], a.Shape[3]);
         }
-        return new VerifyInputs(q, k, v, dOut, q.DType, slopes, bias, mask);
+        return new VerifyInputs(q, k, v, dOut, q.DType, slopes, bias, mask, cuQ, cuK);
+    }
+
+    /// <summary>Reads --cu-seqlens-q / -k: int32, rank 1, at least two offsets (the engine checks their values).</summary>
+    private static int[] ReadOffsets(string path)
+    {
+        var array = Read(path);
+        if (array.DType != NpyDType.Int32)
+            throw new BenchInputException($"{path}: dtype is {array.DType.Name()} ('{array.Descr}'); expected int32 ('<i4') cumulative sequence offsets");
+        if (array.Rank != 1 || array.Shape[0] < 2)
+            throw new BenchInputException($"{path}: shape is {array.ShapeText}; expected [batch + 1] with batch >= 1 (int32 cu_seqlens, starting at 0)");
+        return array.AsInt32();
     }
 
     /// <summary>Reads a .npy file; a malformed or unreadable file becomes a <see cref="BenchInputException"/> naming it.</summary>
@@ -132,10 +172,10 @@ internal sealed class VerifyInputs
     }
 
     /// <summary>Reads --alibi: float32, shape [heads_q] or [batch, heads_q] of q, every slope finite.</summary>
-    private static float[] ReadSlopes(string path, NpyArray q, string qPath)
+    private static float[] ReadSlopes(string path, NpyArray q, string qPath, int batch)
     {
         var array = Read(path);
-        int batch = q.Shape[0], heads = q.Shape[2];
+        int heads = Dims(q)[2];
         if (array.DType != NpyDType.Float32)
             throw new BenchInputException($"{path}: dtype is {array.DType.Name()} ('{array.Descr}'); expected float32 ('<f4') ALiBi slopes");
         bool perHead = array.Rank == 1 && array.Shape[0] == heads;
@@ -152,11 +192,14 @@ internal sealed class VerifyInputs
 
     private static readonly string[] AxisNames = ["batch", "seqlen", "heads", "head dim"];
 
-    private static NpyArray ReadTensor(string path, bool bf16)
+    private static NpyArray ReadTensor(string path, bool bf16, bool packed)
     {
         var array = Read(path);
 
-        if (array.Rank != 4)
+        if (packed && array.Rank != 3)
+            throw new BenchInputException(
+                $"{path}: rank is {array.Rank} (shape {array.ShapeText}); expected 3 dims [total_tokens, heads, headdim] with --cu-seqlens-q / -k");
+        if (!packed && array.Rank != 4)
             throw new BenchInputException(
                 $"{path}: rank is {array.Rank} (shape {array.ShapeText}); expected 4 dims [batch, seqlen, heads, headdim]");
         if (array.Shape.Any(d => d == 0))
@@ -183,8 +226,8 @@ internal sealed class VerifyInputs
 
     private static void SameDim(NpyArray a, string aPath, int axis, string name, NpyArray b, string bPath)
     {
-        if (a.Shape[axis] != b.Shape[axis])
+        if (Dims(a)[axis] != Dims(b)[axis])
             throw new BenchInputException(
-                $"{aPath}: {name} is {a.Shape[axis]} (shape {a.ShapeText}); expected {b.Shape[axis]} like {bPath} (shape {b.ShapeText})");
+                $"{aPath}: {name} is {Dims(a)[axis]} (shape {a.ShapeText}); expected {Dims(b)[axis]} like {bPath} (shape {b.ShapeText})");
     }
 }

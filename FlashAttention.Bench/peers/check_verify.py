@@ -19,6 +19,11 @@ Verdict per tensor: PASS if max|ours - ref| <= FACTOR * max|naive - ref| + ATOL
 Rows whose every key is masked (only when Nq > Nk and causal) are expected to give O = 0;
 their LSE is left out of the comparison.
 
+Variable-length batches (verify --cu-seqlens-q/-k): pass the same int32 offset files as
+--cu-seqlens-q CQ.npy --cu-seqlens-k CK.npy; q, k, v, do, o and the gradients are then packed
+[total_tokens, heads, headdim] and lse.npy is [heads_q, total_q]. The reference runs on each
+sequence's slice alone (causal bottom-right aligned per sequence) and is packed the same way.
+
 Exit status: 0 all PASS, 1 any FAIL, 2 bad input (missing file, shape mismatch).
 """
 import argparse
@@ -54,6 +59,8 @@ def parse_args(argv):
                    help="reference precision; auto = float32, or float64 when the inputs are float32")
     p.add_argument("--naive-dtype", choices=("auto", "float16", "bfloat16", "float32"), default="auto",
                    help="precision of the naive baseline; auto = the inputs' precision")
+    p.add_argument("--cu-seqlens-q", default=None, help="int32 [batch + 1] query offsets: varlen, packed inputs")
+    p.add_argument("--cu-seqlens-k", default=None, help="int32 [batch + 1] key offsets (with --cu-seqlens-q)")
     p.add_argument("--no-grad", action="store_true", help="do not check dq, dk, dv even if present")
     p.add_argument("--device", default=None, help="torch device (default cuda if available, else cpu)")
     p.add_argument("--out-json", default=None, help="write a JSON summary here")
@@ -126,6 +133,40 @@ def attention(q, k, v, do, scale, causal, dtype, want_grad):
     return res
 
 
+def attention_varlen(q, k, v, do, cu_q, cu_k, scale, causal, dtype, want_grad):
+    """Packed q [Tq,H,d], k/v [Tk,Hkv,d]: attention() on each sequence alone, packed back:
+    o, dq [Tq,H,d]; dk, dv [Tk,Hkv,d]; lse [H,Tq]. Zero-length sequences give zeros."""
+    Tq, H, d = q.shape
+    res = {"o": torch.zeros(Tq, H, d, device=q.device),
+           "lse": torch.full((H, Tq), float("-inf"), device=q.device)}
+    if want_grad:
+        res.update(dq=torch.zeros_like(q), dk=torch.zeros_like(k), dv=torch.zeros_like(v))
+    for b in range(len(cu_q) - 1):
+        q0, q1, k0, k1 = int(cu_q[b]), int(cu_q[b + 1]), int(cu_k[b]), int(cu_k[b + 1])
+        if q1 == q0:
+            continue
+        if k1 == k0:
+            continue  # no keys: O = 0, LSE = -inf, no gradients (already so)
+        one = attention(q[None, q0:q1], k[None, k0:k1], v[None, k0:k1],
+                        do[None, q0:q1] if do is not None else None, scale, causal, dtype, want_grad)
+        res["o"][q0:q1] = one["o"][0]
+        res["lse"][:, q0:q1] = one["lse"][0]
+        if want_grad:
+            res["dq"][q0:q1] = one["dq"][0]
+            res["dk"][k0:k1] = one["dk"][0]
+            res["dv"][k0:k1] = one["dv"][0]
+    return res
+
+
+def read_offsets(path, total, what):
+    if not os.path.isfile(path):
+        raise BadInput("%s: missing (%s)" % (path, what))
+    cu = np.load(path)
+    if cu.ndim != 1 or len(cu) < 2 or cu[0] != 0 or cu[-1] != total or np.any(np.diff(cu) < 0):
+        raise BadInput("%s: %s must be [batch + 1] non-decreasing offsets from 0 to %d, got %s" % (path, what, total, cu))
+    return cu
+
+
 def compare(ours, ref, naive, factor, atol, valid=None):
     """All float32 tensors of one shape. Returns a dict of figures and the verdict."""
     if valid is None:
@@ -167,20 +208,37 @@ def run(a):
     q, q_dtype = load(os.path.join(a.inputs, "q.npy"), "input q")
     k, _ = load(os.path.join(a.inputs, "k.npy"), "input k")
     v, _ = load(os.path.join(a.inputs, "v.npy"), "input v")
+    varlen = a.cu_seqlens_q is not None or a.cu_seqlens_k is not None
+    if varlen:
+        if a.cu_seqlens_q is None or a.cu_seqlens_k is None:
+            raise BadInput("--cu-seqlens-q and --cu-seqlens-k go together")
+        if q.ndim != 3 or k.ndim != 3 or v.ndim != 3:
+            raise BadInput("with --cu-seqlens-q/-k, q, k, v must be 3-D [total_tokens, heads, headdim]")
+        q, k, v = q[None], k[None], v[None]  # [1, T, H, d]: the shape checks below read them as one batch item
     if q.ndim != 4 or k.ndim != 4 or v.ndim != 4:
         raise BadInput("q, k, v must be 4-D [batch, seqlen, heads, headdim]")
     B, Nq, H, d = q.shape
     Nk, Hkv = k.shape[1], k.shape[2]
     if k.shape != v.shape or k.shape[0] != B or k.shape[3] != d or H % Hkv:
         raise BadInput("shapes q%s k%s v%s do not fit" % (list(q.shape), list(k.shape), list(v.shape)))
+    cu_q = cu_k = None
+    if varlen:
+        cu_q = read_offsets(a.cu_seqlens_q, Nq, "cu_seqlens_q")
+        cu_k = read_offsets(a.cu_seqlens_k, Nk, "cu_seqlens_k")
+        if len(cu_q) != len(cu_k):
+            raise BadInput("cu_seqlens_q has %d offsets, cu_seqlens_k %d: expected the same" % (len(cu_q), len(cu_k)))
+    # Shapes the outputs must have: packed for varlen.
+    o_shape = (Nq, H, d) if varlen else (B, Nq, H, d)
+    lse_shape = (H, Nq) if varlen else (B, H, Nq)
+    kv_shape = (Nk, Hkv, d) if varlen else (B, Nk, Hkv, d)
     scale = a.scale if a.scale is not None else 1.0 / math.sqrt(d)
 
     o_ours, _ = load(os.path.join(a.outputs, "o.npy"), "our output")
-    o_ours = fix_layout(o_ours, (B, Nq, H, d), "o", notes)
+    o_ours = fix_layout(o_ours, o_shape, "o", notes)
     lse_path = os.path.join(a.outputs, "lse.npy")
     lse_ours = None
     if os.path.isfile(lse_path):
-        lse_ours = fix_layout(load(lse_path, "our lse")[0], (B, H, Nq), "lse", notes)
+        lse_ours = fix_layout(load(lse_path, "our lse")[0], lse_shape, "lse", notes)
     else:
         notes.append("lse.npy missing: LSE not checked")
 
@@ -191,7 +249,7 @@ def run(a):
         do_path = os.path.join(a.inputs, "do.npy")
         if not os.path.isfile(do_path):
             raise BadInput("%s present but %s missing: cannot check gradients" % (grads_present, do_path))
-        do = fix_layout(load(do_path, "dO")[0], (B, Nq, H, d), "do", notes)
+        do = fix_layout(load(do_path, "dO")[0], o_shape, "do", notes)
 
     ref_dtype = a.ref_dtype
     if ref_dtype == "auto":
@@ -203,8 +261,13 @@ def run(a):
     t = lambda x: torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(dev)  # noqa: E731
     qt, kt, vt = t(q), t(k), t(v)
     dot = t(do) if do is not None else None
-    ref = attention(qt, kt, vt, dot, scale, a.causal, TORCH_DTYPES[ref_dtype], check_grad)
-    naive = attention(qt, kt, vt, dot, scale, a.causal, TORCH_DTYPES[naive_dtype], check_grad)
+    if varlen:
+        qt, kt, vt = qt[0], kt[0], vt[0]
+        ref = attention_varlen(qt, kt, vt, dot, cu_q, cu_k, scale, a.causal, TORCH_DTYPES[ref_dtype], check_grad)
+        naive = attention_varlen(qt, kt, vt, dot, cu_q, cu_k, scale, a.causal, TORCH_DTYPES[naive_dtype], check_grad)
+    else:
+        ref = attention(qt, kt, vt, dot, scale, a.causal, TORCH_DTYPES[ref_dtype], check_grad)
+        naive = attention(qt, kt, vt, dot, scale, a.causal, TORCH_DTYPES[naive_dtype], check_grad)
 
     name = a.name or os.path.basename(os.path.normpath(a.outputs))
     print("== %s: q%s k%s v%s, %s inputs, causal=%s, scale=%.6g, ref %s, naive %s, device %s" % (
@@ -217,7 +280,7 @@ def run(a):
     if lse_ours is not None:
         wanted.append(("lse", lse_ours))
     if check_grad:
-        shapes = {"dq": (B, Nq, H, d), "dk": (B, Nk, Hkv, d), "dv": (B, Nk, Hkv, d)}
+        shapes = {"dq": o_shape, "dk": kv_shape, "dv": kv_shape}
         for g in ("dq", "dk", "dv"):
             path = os.path.join(a.outputs, g + ".npy")
             if os.path.isfile(path):
@@ -251,6 +314,7 @@ def run(a):
     print("   verdict: %s (rule: ours <= %g * naive + %g)" % (verdict, a.factor, a.atol))
     summary = {
         "name": name, "inputs": os.path.abspath(a.inputs), "outputs": os.path.abspath(a.outputs),
+        "varlen": None if cu_q is None else {"cu_seqlens_q": [int(x) for x in cu_q], "cu_seqlens_k": [int(x) for x in cu_k]},
         "shape": {"batch": B, "seqlen_q": Nq, "seqlen_k": Nk, "heads": H, "heads_kv": Hkv, "headdim": d},
         "input_dtype": q_dtype, "causal": a.causal, "scale": scale, "ref_dtype": ref_dtype,
         "naive_dtype": naive_dtype, "factor": a.factor, "atol": a.atol, "device": str(dev),

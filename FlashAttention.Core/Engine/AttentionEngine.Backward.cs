@@ -153,7 +153,7 @@ public sealed partial class AttentionEngine
 
     private void LaunchBackward<T>(DeviceTensor<T> dOut, DeviceTensor<T> q, DeviceTensor<T> k, DeviceTensor<T> v, DeviceTensor<T> output,
         ArrayView<float> lse, DeviceTensor<T> dq, DeviceTensor<T> dk, DeviceTensor<T> dv, ArrayView<float> dBias,
-        AttentionOptions options, TileConfig tile)
+        AttentionOptions options, TileConfig tile, VarLenLaunch? varLen = null)
         where T : unmanaged
     {
         var ql = q.Layout;
@@ -188,8 +188,19 @@ public sealed partial class AttentionEngine
             Scores = ScoresOf(options, ql, k.Layout.SeqLen, gradientTarget),
             Dropout = DropoutOf(options, ql),
             Blocks = BlocksOf(options, ql, k.Layout.SeqLen),
+            Sequences = NoSequences(),
         };
-        backward.Launch(Accelerator.DefaultStream, p, ql.Batch, k.Layout.Heads, tile);
+        int batch = ql.Batch;
+        if (varLen is { } packed)
+        {
+            // D shares the LSE's packed layout: heads_q * total_q floats, as sized above (batch 1, seqlen total_q).
+            p.SeqLenQ = packed.MaxSeqLenQ;
+            p.SeqLenK = packed.MaxSeqLenK;
+            p.Mask = MaskOf(options, packed.MaxSeqLenQ, packed.MaxSeqLenK);
+            p.Sequences = packed.Sequences;
+            batch = packed.Batch;
+        }
+        backward.Launch(Accelerator.DefaultStream, p, batch, k.Layout.Heads, tile);
         if (dBias.Length != 0)
             ReduceBiasGradient(LogitTensorShape.BiasOf(options)!.Value, ql, gradientTarget, dBias);
     }

@@ -182,16 +182,26 @@ public sealed partial class AttentionEngine
             Scores = ScoresOf(options, ql, k.Layout.SeqLen),
             Dropout = DropoutOf(options, ql),
             Blocks = BlocksOf(options, ql, k.Layout.SeqLen),
+            Sequences = NoSequences(),
         };
     }
 
     private void Launch<T>(DeviceTensor<T> q, DeviceTensor<T> k, DeviceTensor<T> v, DeviceTensor<T> output,
-        ArrayView<float> lse, AttentionOptions options, ForwardPlan plan) where T : unmanaged
+        ArrayView<float> lse, AttentionOptions options, ForwardPlan plan, VarLenLaunch? varLen = null) where T : unmanaged
     {
         var p = ForwardParamsOf(q, k, v, output, lse, options);
+        int batch = q.Layout.Batch;
+        if (varLen is { } packed)
+        {
+            p.SeqLenQ = packed.MaxSeqLenQ;
+            p.SeqLenK = packed.MaxSeqLenK;
+            p.Mask = MaskOf(options, packed.MaxSeqLenQ, packed.MaxSeqLenK); // each group rebuilds it from its sequence's lengths
+            p.Sequences = packed.Sequences;
+            batch = packed.Batch;
+        }
         if (plan.TensorCore is not null)
-            tensorCoreForward.Launch(Accelerator.DefaultStream, p, q.Layout.Batch, plan.TensorCore);
+            tensorCoreForward.Launch(Accelerator.DefaultStream, p, batch, plan.TensorCore);
         else
-            forward.Launch(Accelerator.DefaultStream, p, q.Layout.Batch, plan.Portable!);
+            forward.Launch(Accelerator.DefaultStream, p, batch, plan.Portable!);
     }
 }

@@ -138,6 +138,7 @@ public sealed partial class AttentionEngine : IDisposable
         deltaScratch?.Dispose();
         alibiSlopes?.Dispose();
         biasBuffer?.Dispose();
+        sequenceBuffer?.Dispose();
         maskBuffer?.Dispose();
         blockMaskBuffer?.Dispose();
         biasGradientScratch?.Dispose();

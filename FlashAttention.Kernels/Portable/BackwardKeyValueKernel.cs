@@ -29,6 +29,15 @@ public static class BackwardKeyValueKernel
         int firstCol = Grid.IdxX * bc;
         int kvHead = Grid.IdxY;
         int batch = Grid.IdxZ;
+        if (p.Sequences.Enabled != 0)
+        {
+            // Varlen: this group's sequence, as batch item 0; nothing to do past its end.
+            var sequence = p.Sequences.Of(batch);
+            if (firstCol >= sequence.LengthK)
+                return;
+            p = PackedSequences.ForSequence(p, sequence);
+            batch = 0;
+        }
         int colsHere = Math.Min(bc, p.SeqLenK - firstCol);
         TileLoader.LoadRowMajor<T, TOps>(p.K, batch, kvHead, firstCol, colsHere, p.HeadDim, bc, dim, t.K, layout.RowStride);
         TileLoader.LoadRowMajor<T, TOps>(p.V, batch, kvHead, firstCol, colsHere, p.HeadDim, bc, dim, t.V, layout.RowStride);

@@ -65,4 +65,11 @@ public struct BackwardParams<T> where T : unmanaged
 
     /// <summary>The block mask: tiles of hidden blocks are skipped.</summary>
     public BlockSparsity Blocks;
+
+    /// <summary>
+    /// Variable-length batches: with <see cref="PackedSequences.Enabled"/> 1 the tensors are packed
+    /// along their token axis (batch 1), the batch dimension of the grid counts sequences, and
+    /// <see cref="SeqLenQ"/> / <see cref="SeqLenK"/> are the longest sequence's lengths.
+    /// </summary>
+    public PackedSequences Sequences;
 }

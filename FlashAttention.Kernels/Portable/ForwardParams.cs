@@ -62,4 +62,11 @@ public struct ForwardParams<T> where T : unmanaged
     /// and writes O in 32-bit words. The portable kernel ignores it.
     /// </summary>
     public int VectorAligned;
+
+    /// <summary>
+    /// Variable-length batches: with <see cref="PackedSequences.Enabled"/> 1 the tensors are packed
+    /// along their token axis (batch 1), the batch dimension of the grid counts sequences, and
+    /// <see cref="SeqLenQ"/> / <see cref="SeqLenK"/> are the longest sequence's lengths.
+    /// </summary>
+    public PackedSequences Sequences;
 }

@@ -24,6 +24,7 @@ public static class ParamsCast
         Scores = p.Scores,
         Dropout = p.Dropout,
         VectorAligned = p.VectorAligned,
+        Sequences = p.Sequences,
     };
 
     /// <summary>The same backward launch with every tensor viewed as <typeparamref name="TTo"/>.</summary>
@@ -51,6 +52,7 @@ public static class ParamsCast
         Mask = p.Mask,
         Scores = p.Scores,
         Dropout = p.Dropout,
+        Sequences = p.Sequences,
     };
 
     internal static StridedTensor<TTo> As<TFrom, TTo>(this StridedTensor<TFrom> t)

@@ -16,6 +16,14 @@ public static class RowDotKernel
         int i = Grid.IdxX * Group.DimX + Group.IdxX;
         int head = Grid.IdxY;
         int batch = Grid.IdxZ;
+        if (p.Sequences.Enabled != 0)
+        {
+            var sequence = p.Sequences.Of(batch);
+            if (i >= sequence.LengthQ)
+                return;
+            p = PackedSequences.ForSequence(p, sequence);
+            batch = 0;
+        }
         if (i >= p.SeqLenQ)
             return;
         long o = p.O.RowOffset(batch, i, head);

@@ -52,6 +52,15 @@ public static class TensorCoreForwardKernel
         int firstRow = (Grid.DimX - 1 - Grid.IdxX) * br;
         int head = Grid.IdxY;
         int batch = Grid.IdxZ;
+        if (p.Sequences.Enabled != 0)
+        {
+            // Varlen: this group's sequence, as batch item 0; nothing to do past its end.
+            var sequence = p.Sequences.Of(batch);
+            if (firstRow >= sequence.LengthQ)
+                return;
+            p = PackedSequences.ForSequence(p, sequence);
+            batch = 0;
+        }
         int kvHead = head / p.QueryHeadsPerKvHead;
         int rowsHere = Math.Min(br, p.SeqLenQ - firstRow);
         int warp = Group.IdxX >> 5;
