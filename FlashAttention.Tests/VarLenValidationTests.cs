@@ -97,6 +97,11 @@ public class VarLenValidationTests
             "mask tensors are not supported with variable-length batches");
 
     [Fact]
+    public void Block_masks_are_refused() =>
+        Rejects(Valid() with { Options = new AttentionOptions { BlockMask = new AttentionBlockMask([true], 1, 1, 1, 1) } }, "options",
+            "block masks are not supported with variable-length batches");
+
+    [Fact]
     public void Backward_needs_the_packed_lse()
     {
         var c = Valid();

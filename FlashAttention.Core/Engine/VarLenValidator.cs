@@ -80,6 +80,9 @@ internal static class VarLenValidator
         if (options.Mask is not null || options.DeviceMask is not null)
             throw new ArgumentException(
                 "options: Mask / DeviceMask is set; expected none: mask tensors are not supported with variable-length batches", nameof(options));
+        if (options.BlockMask is not null)
+            throw new ArgumentException(
+                "options: BlockMask is set; expected none: block masks are not supported with variable-length batches", nameof(options));
         if (options.ReturnBiasGradient)
             throw new ArgumentException(
                 "options: ReturnBiasGradient is set; expected false: bias tensors are not supported with variable-length batches", nameof(options));

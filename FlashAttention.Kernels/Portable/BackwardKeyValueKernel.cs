@@ -54,6 +54,8 @@ public static class BackwardKeyValueKernel
             var dropout = p.Dropout.ForHead(batch, head);
             for (int firstRow = firstTileRow; firstRow < rowEnd; firstRow += br)
             {
+                if (!p.Blocks.Visible(batch, head, firstRow, firstCol))
+                    continue; // a tile of a block the block mask hides
                 int rowsHere = Math.Min(br, p.SeqLenQ - firstRow);
                 Group.Barrier(); // the previous step is done with Q, dO, P, dS
                 TileLoader.LoadRowMajor<T, TOps>(p.Q, batch, head, firstRow, rowsHere, p.HeadDim, br, dim, t.Q, layout.RowStride);

@@ -52,6 +52,9 @@ public static class BackwardQueryKernel
         int keyEnd = p.Mask.KeyEnd(firstRow + rowsHere);
         for (int firstCol = p.Mask.KeyTileStart(firstRow, bc); firstCol < keyEnd; firstCol += bc)
         {
+            // Tiles of a block the block mask hides are skipped whole (the same decision for the whole group).
+            if (!p.Blocks.Visible(batch, head, firstRow, firstCol))
+                continue;
             int colsHere = Math.Min(bc, p.SeqLenK - firstCol);
             Group.Barrier(); // the previous step is done with K, V, P, dS
             TileLoader.LoadRowMajor<T, TOps>(p.K, batch, kvHead, firstCol, colsHere, p.HeadDim, bc, dim, t.K, layout.RowStride);

@@ -65,6 +65,9 @@ public static class ForwardKernel
         int keyEnd = p.Mask.KeyEnd(firstRow + rowsHere);
         for (int firstCol = p.Mask.KeyTileStart(firstRow, bc); firstCol < keyEnd; firstCol += bc)
         {
+            // Tiles of a block the block mask hides are skipped whole (the same decision for the whole group).
+            if (!p.Blocks.Visible(batch, head, firstRow, firstCol))
+                continue;
             int colsHere = Math.Min(bc, p.SeqLenK - firstCol);
             Group.Barrier(); // the previous tile's P V product is done with the K/V space
             TileLoader.LoadTransposed<T, TOps>(p.K, batch, kvHead, firstCol, colsHere, p.HeadDim, bc, dim, kv, layout.KtStride);

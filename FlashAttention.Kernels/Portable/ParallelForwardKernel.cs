@@ -64,6 +64,9 @@ public static class ParallelForwardKernel
         int keyEnd = p.Mask.KeyEnd(firstRow + rowsHere);
         for (int firstCol = p.Mask.KeyTileStart(firstRow, bc); firstCol < keyEnd; firstCol += bc)
         {
+            // Tiles of a block the block mask hides are skipped whole (the same decision for the whole group).
+            if (!p.Blocks.Visible(batch, head, firstRow, firstCol))
+                continue;
             int colsHere = Math.Min(bc, p.SeqLenK - firstCol);
             Group.Barrier(); // the previous tile's P V product is done with K/V, Pt and alpha
             TileLoader.LoadTransposed<T, TOps>(p.K, batch, kvHead, firstCol, colsHere, p.HeadDim, bc, dim, kv, layout.KtStride);

@@ -23,6 +23,7 @@ public static class ParamsCast
         Mask = p.Mask,
         Scores = p.Scores,
         Dropout = p.Dropout,
+        Blocks = p.Blocks,
         VectorAligned = p.VectorAligned,
         Sequences = p.Sequences,
     };
@@ -52,6 +53,7 @@ public static class ParamsCast
         Mask = p.Mask,
         Scores = p.Scores,
         Dropout = p.Dropout,
+        Blocks = p.Blocks,
         Sequences = p.Sequences,
     };
 

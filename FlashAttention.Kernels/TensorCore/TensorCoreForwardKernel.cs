@@ -76,9 +76,10 @@ public static class TensorCoreForwardKernel
         int vLane = vBase + lanes.A;
 
         // Key tiles outside the causal diagonal or the window of every row here are skipped, not computed.
-        int firstTile = p.Mask.KeyTileStart(firstRow, bc) / bc;
+        // So are the tiles of blocks the block mask hides.
         int keyEnd = p.Mask.KeyEnd(firstRow + rowsHere);
         int endTile = keyEnd > 0 ? (keyEnd + bc - 1) / bc : 0;
+        int firstTile = p.Blocks.NextVisibleTile(batch, head, firstRow, p.Mask.KeyTileStart(firstRow, bc) / bc, endTile, bc);
         bool pointwise = default(TScores).Pointwise;
         bool tensors = default(TScores).Tensors;
         var scores = pointwise ? p.Scores.ForHead(batch, head) : p.Scores;
@@ -95,9 +96,10 @@ public static class TensorCoreForwardKernel
         // O by 64-dim blocks: dims 0-63, 64-127, 128-191, 192-255; of the top and the bottom 16 rows.
         Tile8 oTop0 = default, oTop1 = default, oTop2 = default, oTop3 = default;
         Tile8 oBottom0 = default, oBottom1 = default, oBottom2 = default, oBottom3 = default;
-        for (int j = firstTile; j < endTile; j++)
+        for (int j = firstTile; j < endTile;)
         {
             int firstCol = j * bc;
+            int nextTile = p.Blocks.NextVisibleTile(batch, head, firstRow, j + 1, endTile, bc);
             CpAsync.WaitAll<TTarget>();
             Group.Barrier(); // K_j has landed; every warp is done with V_{j-1}
             TileCopy.Load<TTarget>(p.V, batch, kvHead, firstCol, Math.Min(bc, p.SeqLenK - firstCol), bc, dim, p.HeadDim, vectorized, shared, vBase, stride);
@@ -119,9 +121,9 @@ public static class TensorCoreForwardKernel
 
             CpAsync.WaitAll<TTarget>();
             Group.Barrier(); // V_j has landed; every warp is done with K_j
-            if (j + 1 < endTile)
+            if (nextTile < endTile)
             {
-                int next = firstCol + bc;
+                int next = nextTile * bc;
                 TileCopy.Load<TTarget>(p.K, batch, kvHead, next, Math.Min(bc, p.SeqLenK - next), bc, dim, p.HeadDim, vectorized, shared, kBase, stride);
             }
             CpAsync.Commit<TTarget>();
@@ -147,6 +149,7 @@ public static class TensorCoreForwardKernel
                 AccumulatePV<TTarget, TElement>(ref oTop2, ref oBottom2, pTop, pBottom, two, shared, vLane, stride, 128, dim, bc);
             if (dim > 192)
                 AccumulatePV<TTarget, TElement>(ref oTop3, ref oBottom3, pTop, pBottom, two, shared, vLane, stride, 192, dim, bc);
+            j = nextTile;
         }
         CpAsync.WaitAll<TTarget>(); // nothing may be in flight when the group exits (Q when no key tile is visible)
 

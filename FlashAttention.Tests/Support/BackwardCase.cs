@@ -10,14 +10,14 @@ namespace FlashAttention.Tests.Support;
 public sealed record BackwardCase(int Batch, int SeqQ, int SeqK, int HeadsQ, int HeadsKv, int HeadDim, bool Causal, TileConfig? Tile = null,
     float? Scale = null, AttentionWindow? Window = null, float[]? AlibiSlopes = null, float Softcap = 0,
     int[]? BiasDims = null, int[]? MaskDims = null, bool BiasGradient = false, bool BiasNegativeInfinity = false,
-    float DropoutP = 0, ulong DropoutSeed = 0, ulong DropoutOffset = 0) : IAttentionCase
+    float DropoutP = 0, ulong DropoutSeed = 0, ulong DropoutOffset = 0, int[]? BlockDims = null) : IAttentionCase
 {
     public override string ToString() =>
         $"b{Batch} sq{SeqQ} sk{SeqK} hq{HeadsQ} hkv{HeadsKv} d{HeadDim}{(Causal ? " causal" : "")}{(Tile is { } t ? $" tile{t.Br}x{t.Bc}" : "")}" +
         $"{(Scale is { } s ? $" scale{s}" : "")}{(Window is { } win ? $" window({win.Left},{win.Right})" : "")}" +
         $"{(AlibiSlopes is { } a ? $" alibi[{string.Join(",", a)}]" : "")}{(Softcap != 0 ? $" softcap{Softcap}" : "")}" +
         $"{BiasMaskInputs.Describe("bias", BiasDims)}{(BiasNegativeInfinity ? "-inf" : "")}{BiasMaskInputs.Describe("mask", MaskDims)}{(BiasGradient ? " dbias" : "")}" +
-        $"{(DropoutP != 0 ? $" dropout{DropoutP} seed{DropoutSeed} offset{DropoutOffset}" : "")}";
+        $"{(DropoutP != 0 ? $" dropout{DropoutP} seed{DropoutSeed} offset{DropoutOffset}" : "")}{BiasMaskInputs.Describe("blocks", BlockDims)}";
 
     public void Check<T>(AttentionEngine engine) where T : unmanaged
     {
@@ -34,6 +34,7 @@ public sealed record BackwardCase(int Batch, int SeqQ, int SeqK, int HeadsQ, int
             Mask = BiasMaskInputs.Mask(MaskDims, SeqQ, SeqK, rng.Seed),
             ReturnBiasGradient = BiasGradient,
             DropoutP = DropoutP, DropoutSeed = DropoutSeed, DropoutOffset = DropoutOffset,
+            BlockMask = BiasMaskInputs.BlockMask(BlockDims, SeqQ, SeqK, rng.Seed),
         };
         var forward = engine.Forward(q, k, v, options);
 

@@ -40,6 +40,23 @@ public static class BiasMaskInputs
         return new AttentionBooleanMask(data, dims[0], dims[1], seqQ, seqK);
     }
 
+    /// <summary>
+    /// A block mask of 128 x 128 blocks with about 60 % of the blocks visible, query block 1 hidden
+    /// entirely in every (batch, head) plane (its rows: output 0, LSE -inf); null for no dims.
+    /// </summary>
+    public static AttentionBlockMask? BlockMask(int[]? dims, int seqQ, int seqK, int seed)
+    {
+        if (dims is null)
+            return null;
+        const int size = AttentionBlockMask.Granularity;
+        int rows = (seqQ + size - 1) / size, cols = (seqK + size - 1) / size;
+        var rng = new Random(seed ^ 0x2c1b3c6d);
+        var blocks = new bool[(long)dims[0] * dims[1] * rows * cols];
+        for (long e = 0; e < blocks.LongLength; e++)
+            blocks[e] = e / cols % rows != 1 && rng.NextDouble() < 0.6;
+        return new AttentionBlockMask(blocks, dims[0], dims[1], rows, cols);
+    }
+
     /// <summary>"bias[b,h]" / "mask[b,h]" for case names.</summary>
     public static string Describe(string what, int[]? dims) => dims is null ? "" : $" {what}[{dims[0]},{dims[1]}]";
 }

@@ -12,7 +12,7 @@ public sealed record ForwardCase(
     KernelPath Kernel = KernelPath.Auto, TensorCoreTile? TensorCoreTile = null,
     AttentionWindow? Window = null, float[]? AlibiSlopes = null, float Softcap = 0,
     int[]? BiasDims = null, int[]? MaskDims = null, bool BiasNegativeInfinity = false,
-    float DropoutP = 0, ulong DropoutSeed = 0, ulong DropoutOffset = 0) : IAttentionCase
+    float DropoutP = 0, ulong DropoutSeed = 0, ulong DropoutOffset = 0, int[]? BlockDims = null) : IAttentionCase
 {
     public override string ToString() =>
         $"b{Batch} sq{SeqQ} sk{SeqK} hq{HeadsQ} hkv{HeadsKv} d{HeadDim}{(Causal ? " causal" : "")}{(BhsdLayout ? " bhsd" : "")}" +
@@ -21,7 +21,7 @@ public sealed record ForwardCase(
         $"{(Window is { } win ? $" window({win.Left},{win.Right})" : "")}" +
         $"{(AlibiSlopes is { } a ? $" alibi[{string.Join(",", a)}]" : "")}{(Softcap != 0 ? $" softcap{Softcap}" : "")}" +
         $"{BiasMaskInputs.Describe("bias", BiasDims)}{(BiasNegativeInfinity ? "-inf" : "")}{BiasMaskInputs.Describe("mask", MaskDims)}" +
-        $"{(DropoutP != 0 ? $" dropout{DropoutP} seed{DropoutSeed} offset{DropoutOffset}" : "")}";
+        $"{(DropoutP != 0 ? $" dropout{DropoutP} seed{DropoutSeed} offset{DropoutOffset}" : "")}{BiasMaskInputs.Describe("blocks", BlockDims)}";
 
     /// <summary>The options this case runs with (its output and LSE are passed separately).</summary>
     public AttentionOptions Options => new()
@@ -31,6 +31,7 @@ public sealed record ForwardCase(
         Bias = BiasMaskInputs.Bias(BiasDims, SeqQ, SeqK, RandomTensors.SeedFor(ToString()), BiasNegativeInfinity),
         Mask = BiasMaskInputs.Mask(MaskDims, SeqQ, SeqK, RandomTensors.SeedFor(ToString())),
         DropoutP = DropoutP, DropoutSeed = DropoutSeed, DropoutOffset = DropoutOffset,
+        BlockMask = BiasMaskInputs.BlockMask(BlockDims, SeqQ, SeqK, RandomTensors.SeedFor(ToString())),
     };
 
     /// <summary>Runs the case for element type <typeparamref name="T"/> and asserts.</summary>

@@ -14,6 +14,7 @@ public sealed class NaiveLogits(AttentionOptions? options, int headsQ)
     private readonly int slopeBatchStride = options?.AlibiSlopes is { } s && s.Length != headsQ ? headsQ : 0;
     private readonly AttentionBias? bias = options?.Bias;
     private readonly AttentionBooleanMask? mask = options?.Mask;
+    private readonly AttentionBlockMask? blocks = options?.BlockMask;
     private readonly float dropoutP = options?.DropoutP ?? 0f;
     private readonly Kernels.Portable.Dropout dropout = Kernels.Portable.Dropout.Create(
         options?.DropoutP ?? 0f, options?.DropoutSeed ?? 0, options?.DropoutOffset ?? 0, headsQ);
@@ -39,7 +40,9 @@ public sealed class NaiveLogits(AttentionOptions? options, int headsQ)
             s = R<T>(softcap * R<T>(MathF.Tanh(R<T>(s / softcap))));
         if (slopes is not null)
             s = R<T>(s - slopes[b * slopeBatchStride + h] * Math.Abs(i + nk - nq - j));
-        // The bias tensor, then the boolean mask (-inf where false), as torch adds attn_mask.
+        // The bias tensor, then the boolean mask and the block mask (-inf where false), as torch adds attn_mask.
+        if (blocks is { } bm && !bm.Visible(b, h, i, j))
+            return float.NegativeInfinity;
         if (mask is { } m && !m.Data[(((long)(m.Batch == 1 ? 0 : b) * m.Heads + (m.Heads == 1 ? 0 : h)) * nq + i) * nk + j])
             return float.NegativeInfinity;
         if (bias is { } a)
