@@ -7,8 +7,8 @@ namespace FlashAttention.Bench;
 /// each reported under its own implementation name.
 /// </summary>
 /// A kernel may carry score variants after '+': "+bias" (a float32 bias [1, heads, N, N] in device
-/// memory), "+mask" (a boolean mask [1, 1, N, N], 90 % kept) or "+wL" (a sliding window of L keys on
-/// each side), e.g. tc+bias, tc+w1024.
+/// memory), "+mask" (a boolean mask [1, 1, N, N], 90 % kept), "+wL" (a sliding window of L keys on
+/// each side) or "+blocksP" (a block mask with P % of its 128 x 128 blocks visible), e.g. tc+bias, tc+w1024, tc+blocks25.
 public sealed record BenchKernel(string Name, KernelPath Path, TensorCoreTile? Tile)
 {
     /// <summary>Adds a bias tensor [1, heads, N, N].</summary>
@@ -19,6 +19,9 @@ public sealed record BenchKernel(string Name, KernelPath Path, TensorCoreTile? T
 
     /// <summary>Sliding window of this many keys on each side, or null.</summary>
     public int? Window { get; init; }
+
+    /// <summary>A random block mask (128 x 128 blocks, shared by batch and heads) with this percentage of the blocks visible, or null.</summary>
+    public int? BlockPercent { get; init; }
 
     /// <summary>Parses one --kernels entry.</summary>
     /// <exception cref="BenchInputException">An unknown name or variant.</exception>
@@ -33,7 +36,10 @@ public sealed record BenchKernel(string Name, KernelPath Path, TensorCoreTile? T
                 "bias" => kernel with { Bias = true },
                 "mask" => kernel with { Mask = true },
                 _ when extra.StartsWith('w') && int.TryParse(extra[1..], out int w) && w >= 0 => kernel with { Window = w },
-                _ => throw new BenchInputException($"--kernels: unknown variant '+{extra}' in '{text}'; expected +bias, +mask or +wL (window of L keys)"),
+                _ when extra.StartsWith("blocks", StringComparison.Ordinal) && int.TryParse(extra[6..], out int pct) && pct is >= 0 and <= 100 =>
+                    kernel with { BlockPercent = pct },
+                _ => throw new BenchInputException(
+                    $"--kernels: unknown variant '+{extra}' in '{text}'; expected +bias, +mask, +wL (window of L keys) or +blocksP (P % of 128 x 128 blocks visible)"),
             };
         }
         return kernel;

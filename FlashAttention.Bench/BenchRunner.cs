@@ -68,6 +68,8 @@ public sealed class BenchRunner(AttentionEngine engine, BenchPlan plan)
                 FillMask(mask, seqlen);
                 options = options with { DeviceMask = new DeviceAttentionMask(mask.View, 1, 1, seqlen, seqlen) };
             }
+            if (kernel.BlockPercent is int percent)
+                options = options with { BlockMask = RandomBlockMask(seqlen, percent) };
             DeviceTensor<T> T4(MemoryBuffer1D<T, Stride1D.Dense> b) => DeviceTensor<T>.Bshd(b.View, batch, seqlen, heads, headdim);
 
             void Once(int run)
@@ -123,6 +125,17 @@ public sealed class BenchRunner(AttentionEngine engine, BenchPlan plan)
     }
 
     /// <summary>Random bias values in [-1, 1), filled on the host in parallel and copied once.</summary>
+    /// <summary>A block mask of 128 x 128 blocks, each visible with probability <paramref name="percent"/> / 100 (fixed seed).</summary>
+    private static AttentionBlockMask RandomBlockMask(int seqlen, int percent)
+    {
+        int n = (seqlen + AttentionBlockMask.Granularity - 1) / AttentionBlockMask.Granularity;
+        var rng = new Random(1);
+        var blocks = new bool[n * n];
+        for (int e = 0; e < blocks.Length; e++)
+            blocks[e] = rng.Next(100) < percent;
+        return new AttentionBlockMask(blocks, 1, 1, n, n);
+    }
+
     private static void FillBias(MemoryBuffer1D<float, Stride1D.Dense> bias, int seqlen)
     {
         var host = new float[bias.Length];
