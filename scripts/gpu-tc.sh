@@ -39,7 +39,7 @@ if has tests; then
   # TEST_CLASSES: test classes to run on CUDA (default: the tensor-core ones and the entry points).
   classes=""
   for c in ${TEST_CLASSES:-TensorCoreForwardTests MmaTests LdmatrixTests ForwardAccuracyTests EntryPointTests}; do classes+=" -class FlashAttention.Tests.$c"; done
-  FLASH_TEST_DEVICE=cuda timeout 240 "$T" $classes > "$OUT/tests-cuda.log" 2>&1
+  FLASH_TEST_DEVICE=cuda timeout ${TEST_TIMEOUT:-240} "$T" $classes > "$OUT/tests-cuda.log" 2>&1
   grep -E 'Total:' "$OUT/tests-cuda.log"; grep -E '\[FAIL\]' "$OUT/tests-cuda.log" | head -20
 fi
 
