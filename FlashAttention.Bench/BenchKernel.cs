@@ -20,6 +20,9 @@ public sealed record BenchKernel(string Name, KernelPath Path, TensorCoreTile? T
     /// <summary>Sliding window of this many keys on each side, or null.</summary>
     public int? Window { get; init; }
 
+    /// <summary>Dropout probability in percent, or null.</summary>
+    public int? DropoutPercent { get; init; }
+
     /// <summary>A random block mask (128 x 128 blocks, shared by batch and heads) with this percentage of the blocks visible, or null.</summary>
     public int? BlockPercent { get; init; }
 
@@ -36,10 +39,12 @@ public sealed record BenchKernel(string Name, KernelPath Path, TensorCoreTile? T
                 "bias" => kernel with { Bias = true },
                 "mask" => kernel with { Mask = true },
                 _ when extra.StartsWith('w') && int.TryParse(extra[1..], out int w) && w >= 0 => kernel with { Window = w },
+                _ when extra.StartsWith("drop", StringComparison.Ordinal) && int.TryParse(extra[4..], out int dp) && dp is > 0 and < 100 =>
+                    kernel with { DropoutPercent = dp },
                 _ when extra.StartsWith("blocks", StringComparison.Ordinal) && int.TryParse(extra[6..], out int pct) && pct is >= 0 and <= 100 =>
                     kernel with { BlockPercent = pct },
                 _ => throw new BenchInputException(
-                    $"--kernels: unknown variant '+{extra}' in '{text}'; expected +bias, +mask, +wL (window of L keys) or +blocksP (P % of 128 x 128 blocks visible)"),
+                    $"--kernels: unknown variant '+{extra}' in '{text}'; expected +bias, +mask, +wL (window of L keys), +blocksP (P % of 128 x 128 blocks visible) or +dropP (dropout of P %)"),
             };
         }
         return kernel;
@@ -82,5 +87,6 @@ public sealed record BenchKernel(string Name, KernelPath Path, TensorCoreTile? T
     {
         Causal = causal, ReturnLse = true, Kernel = Path, TensorCoreTile = Tile,
         Window = Window is int w ? new AttentionWindow(w, w) : null,
+        DropoutP = DropoutPercent is int d ? d / 100f : 0f, DropoutSeed = 1,
     };
 }

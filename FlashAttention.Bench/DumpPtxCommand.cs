@@ -40,9 +40,10 @@ public static class DumpPtxCommand
                 foreach (int warps in TensorCoreTile.SupportedWarps)
                 foreach (int rows in TensorCoreTile.SupportedWarpRows)
                 foreach (int bc in TensorCoreTile.SupportedBc)
-                foreach (var (mode, pointwise, tensors) in new[] { ("", false, false), ("_scores", true, false), ("_tensors", true, true) })
+                foreach (var (mode, pointwise, tensors, dropout) in new[]
+                         { ("", false, false, false), ("_scores", true, false, false), ("_tensors", true, true, false), ("_dropout", true, true, true) })
                     Write($"tc_fwd_{(bf16 ? "bf16" : "f16")}_d{dim}_w{warps}{(rows == 16 ? "" : $"x{rows}")}{(bc == 64 ? "" : $"b{bc}")}{mode}",
-                        KernelCatalog.TensorCoreForward(nativePtx: true, bf16, dim, warps, rows, bc, pointwise, tensors), promoteAsmOperands: true);
+                        KernelCatalog.TensorCoreForward(nativePtx: true, bf16, dim, warps, rows, bc, pointwise, tensors, dropout), promoteAsmOperands: true);
             }
             if (which is "all" or "portable")
             foreach (var (name, type) in new[] { ("f16", typeof(Half)), ("bf16", typeof(BFloat16)), ("f32", typeof(float)) })

@@ -86,8 +86,8 @@ public sealed record AttentionOptions
     /// O = (P * Z / (1 - p)) V with Z ~ Bernoulli(1 - p) per (batch, head, query, key), drawn by
     /// Philox-4x32-10 from <see cref="DropoutSeed"/> and <see cref="DropoutOffset"/> (so the backward,
     /// given the same three values, uses the same Z). The LSE is that of the undropped scores.
-    /// 0 (the default) turns it off; otherwise in [0, 1). Runs on the portable kernel (KernelPath.Auto
-    /// picks it; KernelPath.TensorCore or a TensorCoreTile with this set throws).
+    /// 0 (the default) turns it off; otherwise in [0, 1). Both forward kernels apply it (the tensor-core
+    /// one through a kernel variant compiled only for dropout); the backward is portable.
     /// </summary>
     public float DropoutP { get; init; }
 

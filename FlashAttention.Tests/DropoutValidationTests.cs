@@ -23,26 +23,21 @@ public class DropoutValidationTests
         o.Data.Should().OnlyContain(x => float.IsNaN(x), "nothing may be launched");
     }
 
-    [Fact]
-    public void Tensor_core_path_refuses()
-    {
-        var q = HostTensor<Half>.Zeros(1, 5, 2, 32);
-        var k = HostTensor<Half>.Zeros(1, 6, 2, 32);
-        foreach (var options in new[]
-                 {
-                     new AttentionOptions { Kernel = KernelPath.TensorCore, DropoutP = 0.1f },
-                     new AttentionOptions { TensorCoreTile = new TensorCoreTile(4), DropoutP = 0.1f },
-                 })
-        {
-            var act = () => TestDevice.TensorCoreEngine.Forward(q, k, k, options);
-            act.Should().Throw<ArgumentException>().Where(e =>
-                e.ParamName == "options" && e.Message.Contains("DropoutP is not supported by the tensor-core kernel"));
-        }
-    }
+    /// <summary>
+    /// The tensor-core kernel drops the same pairs as the reference (the same Philox draw), with both row
+    /// blocks of a 32-row warp, 32- and 64-key tiles, partial tiles and GQA; outputs poisoned with NaN.
+    /// </summary>
+    [Theory]
+    [InlineData(16, 64)]
+    [InlineData(32, 32)]
+    public void Tensor_core_forward_matches_reference(int warpRows, int bc) =>
+        ElementTypes.Run("float16", new ForwardCase(1, 70, 90, 2, 1, 64, Causal: true, Kernel: KernelPath.TensorCore,
+            TensorCoreTile: new TensorCoreTile(4, WarpRows: warpRows, Bc: bc), DropoutP: 0.3f, DropoutSeed: 11, DropoutOffset: 5),
+            TestDevice.TensorCoreEngine);
 
-    /// <summary>KernelPath.Auto with Half inputs (where the tensor-core kernel would run) takes the portable kernel instead.</summary>
+    /// <summary>KernelPath.Auto with Half inputs and dropout runs (on the tensor-core kernel where there is one).</summary>
     [Fact]
-    public void Auto_runs_dropout_on_the_portable_kernel()
+    public void Auto_runs_dropout_on_half_inputs()
     {
         var rng = new RandomTensors(3);
         var q = rng.Bshd<Half>(1, 33, 1, 32);

@@ -129,13 +129,6 @@ public sealed partial class AttentionEngine
             KernelPath.TensorCore => true,
             _ => options.TensorCoreTile is not null || (options.Tile is null && sixteenBit && HasTensorCores),
         };
-        // Issue 6: dropout is applied by the portable kernels only (the tensor-core kernel has no Philox draw).
-        bool dropout = options.DropoutP > 0f;
-        if (dropout && tensorCores && (options.Kernel == KernelPath.TensorCore || options.TensorCoreTile is not null))
-            throw new ArgumentException(
-                "options: DropoutP is not supported by the tensor-core kernel (Kernel = KernelPath.TensorCore or TensorCoreTile is set); " +
-                "expected KernelPath.Auto or KernelPath.Portable without a TensorCoreTile, which run it on the portable kernel", nameof(options));
-        tensorCores &= !dropout;
         if (!tensorCores)
         {
             if (options.Tile is null)

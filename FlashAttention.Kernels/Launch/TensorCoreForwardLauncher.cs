@@ -27,7 +27,8 @@ public sealed class TensorCoreForwardLauncher(Accelerator accelerator)
             bits.V.Address = AddressOf(bits.V);
         }
         int dim = TileConfig.PadHeadDim(p.HeadDim);
-        var method = KernelCatalog.TensorCoreForward(nativePtx, typeof(T) == typeof(BFloat16), dim, tile.Warps, tile.WarpRows, tile.Bc, p.Scores.HasPointwise, p.Scores.Elements.IsActive);
+        var method = KernelCatalog.TensorCoreForward(nativePtx, typeof(T) == typeof(BFloat16), dim, tile.Warps, tile.WarpRows, tile.Bc, p.Scores.HasPointwise, p.Scores.Elements.IsActive,
+            p.Dropout.Enabled != 0);
         int elements = TensorCoreForwardKernel.SharedElements(dim, tile.Br, tile.Bc);
         var kernel = kernels.Get<ForwardParams<ushort>>(method, elements * sizeof(ushort), tile.Threads, promoteAsmOperands: true, tile.GroupsPerSM);
         var grid = new Index3D((p.SeqLenQ + tile.Br - 1) / tile.Br, p.HeadsQ, batch);

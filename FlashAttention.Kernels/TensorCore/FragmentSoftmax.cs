@@ -35,7 +35,7 @@ internal struct FragmentSoftmax
     /// as in FlashAttention-2; soft-capping, ALiBi and bias need the scaled score itself.
     /// </summary>
     public (float Low, float High) Update<TTarget>(ref Tile8 s, AttentionMask mask, in ScoreModifier scores, bool pointwise, bool tensors, float scaleLog2, int rowLow, int firstCol,
-        bool applyMask, int columns)
+        bool applyMask, int columns, in Dropout dropout, bool dropping)
         where TTarget : struct, ITensorCoreTarget
     {
         // pointwise and tensors are compile-time constants; the sign test is uniform across the group.
@@ -101,6 +101,21 @@ internal struct FragmentSoftmax
             Exponentiate<TTarget>(ref s.N6, k, safeLow, safeHigh, ref sumLow, ref sumHigh);
             Exponentiate<TTarget>(ref s.N7, k, safeLow, safeHigh, ref sumLow, ref sumHigh);
         }
+        // l sums the undropped P (FlashAttention-2's statistics); only the P V product sees the dropout.
+        if (dropping)
+        {
+            Drop(ref s.N0, dropout, rowLow, c0);
+            Drop(ref s.N1, dropout, rowLow, c0 + 8);
+            Drop(ref s.N2, dropout, rowLow, c0 + 16);
+            Drop(ref s.N3, dropout, rowLow, c0 + 24);
+            if (columns > 32)
+            {
+                Drop(ref s.N4, dropout, rowLow, c0 + 32);
+                Drop(ref s.N5, dropout, rowLow, c0 + 40);
+                Drop(ref s.N6, dropout, rowLow, c0 + 48);
+                Drop(ref s.N7, dropout, rowLow, c0 + 56);
+            }
+        }
         LLow = LLow * alphaLow + sumLow;
         LHigh = LHigh * alphaHigh + sumHigh;
         MLow = newLow;
@@ -121,6 +136,20 @@ internal struct FragmentSoftmax
 
     private static float Modify(float y, in ScoreModifier scores, bool tensors, int i, int j) =>
         tensors ? scores.Apply(y, i, j) : scores.ApplyPointwise(y, i, j);
+
+    /// <summary>
+    /// P * Z / (1 - p) for a lane's four values: columns col and col + 1 (col even, so both in the same
+    /// aligned run of four keys that one Philox block serves) of rows rowLow and rowLow + 8.
+    /// </summary>
+    private static void Drop(ref FragmentC c, in Dropout dropout, int rowLow, int col)
+    {
+        var low = dropout.Block(rowLow, col);
+        var high = dropout.Block(rowLow + 8, col);
+        c.C0 *= dropout.FactorOf(low, col);
+        c.C1 *= dropout.FactorOf(low, col + 1);
+        c.C2 *= dropout.FactorOf(high, col);
+        c.C3 *= dropout.FactorOf(high, col + 1);
+    }
 
     private static void Mask(ref FragmentC c, AttentionMask mask, int rowLow, int col)
     {

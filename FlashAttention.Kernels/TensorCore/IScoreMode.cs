@@ -15,6 +15,9 @@ public interface IScoreMode
 
     /// <summary>True: also add the bias tensor and apply the boolean mask tensor (<c>ScoreBias</c>).</summary>
     bool Tensors { get; }
+
+    /// <summary>True: also drop probabilities (<c>Dropout</c>, Philox-4x32-10) before the P V product.</summary>
+    bool Dropout => false;
 }
 
 /// <summary>Scores are Q K^T times the scale, nothing more.</summary>
@@ -45,4 +48,20 @@ public readonly struct TensorScores : IScoreMode
 
     /// <inheritdoc />
     public bool Tensors => true;
+}
+
+/// <summary>
+/// Every score variant and dropout: the mode of calls with a dropout probability (one Philox block per
+/// row and four keys, ten rounds each, is too heavy to compile into the other modes behind a branch).
+/// </summary>
+public readonly struct DropoutScores : IScoreMode
+{
+    /// <inheritdoc />
+    public bool Pointwise => true;
+
+    /// <inheritdoc />
+    public bool Tensors => true;
+
+    /// <inheritdoc />
+    public bool Dropout => true;
 }

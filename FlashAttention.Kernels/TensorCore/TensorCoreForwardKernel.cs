@@ -83,6 +83,8 @@ public static class TensorCoreForwardKernel
         bool pointwise = default(TScores).Pointwise;
         bool tensors = default(TScores).Tensors;
         var scores = pointwise ? p.Scores.ForHead(batch, head) : p.Scores;
+        bool dropping = default(TScores).Dropout;
+        var dropout = dropping ? p.Dropout.ForHead(batch, head) : p.Dropout;
         TileCopy.Load<TTarget>(p.Q, batch, head, firstRow, rowsHere, br, dim, p.HeadDim, vectorized, shared, 0, stride);
         if (endTile > firstTile)
         {
@@ -109,13 +111,13 @@ public static class TensorCoreForwardKernel
             Scores<TTarget, TElement>(ref sTop, ref sBottom, two, shared, qTop, qBottom, kLane, dim, bc);
             // Only tiles that cross the key sequence's end, the causal diagonal or a window edge of this warp's rows need the per-element mask.
             bool applyMask = !p.Mask.AllVisible(warpFirstRow, warpFirstRow + warpRows - 1, firstCol, firstCol + bc - 1);
-            var (alphaTopLow, alphaTopHigh) = softmaxTop.Update<TTarget>(ref sTop, p.Mask, scores, pointwise, tensors, p.ScaleLog2, rowTop, firstCol, applyMask, bc);
+            var (alphaTopLow, alphaTopHigh) = softmaxTop.Update<TTarget>(ref sTop, p.Mask, scores, pointwise, tensors, p.ScaleLog2, rowTop, firstCol, applyMask, bc, dropout, dropping);
             var pTop = ProbabilityFragments.From<TTarget, TElement>(sTop, bc);
             float alphaBottomLow = 1f, alphaBottomHigh = 1f;
             ProbabilityFragments pBottom = default;
             if (two)
             {
-                (alphaBottomLow, alphaBottomHigh) = softmaxBottom.Update<TTarget>(ref sBottom, p.Mask, scores, pointwise, tensors, p.ScaleLog2, rowTop + 16, firstCol, applyMask, bc);
+                (alphaBottomLow, alphaBottomHigh) = softmaxBottom.Update<TTarget>(ref sBottom, p.Mask, scores, pointwise, tensors, p.ScaleLog2, rowTop + 16, firstCol, applyMask, bc, dropout, dropping);
                 pBottom = ProbabilityFragments.From<TTarget, TElement>(sBottom, bc);
             }
 
