@@ -109,8 +109,8 @@ public static class DecodeKernel
             int cols = Math.Min(bc, keyEnd - keyStart);
             if (vectors)
             {
-                kRows = DecodeVectorRows.For(p.Cache.K, kvHead, default(TVec).PerVector);
-                vRows = DecodeVectorRows.For(p.Cache.V, kvHead, default(TVec).PerVector);
+                kRows = DecodeVectorRows.For(p.Cache.K, batch, kvHead, default(TVec).PerVector);
+                vRows = DecodeVectorRows.For(p.Cache.V, batch, kvHead, default(TVec).PerVector);
                 var first = DecodeTileLoader.Fetch<T, TVec>(kRows, p.Cache, batch, keyStart, cols, dim, threads);
                 vBatch = DecodeTileLoader.Fetch<T, TVec>(vRows, p.Cache, batch, keyStart, cols, dim, threads);
                 int nextKey = keyStart + bc;
@@ -258,10 +258,10 @@ public static class DecodeKernel
                 for (int j = first; j < end; j++)
                 {
                     var k = Float4.At(ks, ki);
-                    s0 += Float4.Dot(Float4.At(qs, qi), k);
-                    s1 += Float4.Dot(Float4.At(qs, qi + dim4), k);
-                    s2 += Float4.Dot(Float4.At(qs, qi + 2 * dim4), k);
-                    s3 += Float4.Dot(Float4.At(qs, qi + 3 * dim4), k);
+                    s0 = Float4.DotAdd(s0, Float4.At(qs, qi), k);
+                    s1 = Float4.DotAdd(s1, Float4.At(qs, qi + dim4), k);
+                    s2 = Float4.DotAdd(s2, Float4.At(qs, qi + 2 * dim4), k);
+                    s3 = Float4.DotAdd(s3, Float4.At(qs, qi + 3 * dim4), k);
                     ki++;
                     qi++;
                 }

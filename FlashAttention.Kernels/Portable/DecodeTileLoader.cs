@@ -28,6 +28,21 @@ internal static class DecodeTileLoader
         int perRow = dim / default(TVec).PerVector;
         int count = cols * perRow;
         int i0 = Group.IdxX;
+        if (cache.Paged == 0 && threads % perRow == 0)
+        {
+            // Contiguous rows, and a thread's four vectors sit threads / perRow keys apart at the same
+            // place in their rows (perRow and threads are compile-time): one address, then 64-bit adds.
+            int c = i0 / perRow;
+            long at = src.Base + (long)(firstKey + c) * src.RowStride + (i0 - c * perRow);
+            long step = threads / perRow * src.RowStride;
+            return new VectorBatch
+            {
+                V0 = Load(src, at, i0 < count),
+                V1 = Load(src, at + step, i0 + threads < count),
+                V2 = Load(src, at + 2 * step, i0 + 2 * threads < count),
+                V3 = Load(src, at + 3 * step, i0 + 3 * threads < count),
+            };
+        }
         return new VectorBatch
         {
             V0 = Read(src, cache, batch, firstKey, perRow, i0, count),
@@ -36,6 +51,8 @@ internal static class DecodeTileLoader
             V3 = Read(src, cache, batch, firstKey, perRow, i0 + 3 * threads, count),
         };
     }
+
+    private static Raw16 Load(in DecodeVectorRows src, long at, bool inTile) => inTile ? src.Vectors[at] : default;
 
     /// <summary>Writes a fetched batch to dst [key][stride], then loads the tile's remaining vectors (more than four per thread: float32, d &gt; 128) directly.</summary>
     public static void Store<T, TVec>(in VectorBatch b, in DecodeVectorRows src, in KvCacheView<T> cache, int batch, int firstKey,
