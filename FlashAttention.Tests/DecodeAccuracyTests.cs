@@ -41,10 +41,15 @@ public class DecodeAccuracyTests
     [InlineData("float32", 36)]
     public void Padded_head_dim(string dtype, int d) => DecodeCase.Run(dtype, new DecodeCase([113, 50], 130, 3, 8, 2, d, Causal: true, Splits: 3), Engine);
 
-    /// <summary>Other compiled head dims: 32 (8 dims per thread row), 96 (not a power of two), 256 (32-key tiles, 256 threads).</summary>
+    /// <summary>
+    /// Other compiled head dims: 32 (8 dims per thread row), 96 (not a power of two), 160 and 224 (160 and 224
+    /// threads: softmax teams of 8 and 12 for 16 rows, threads left over), 256 (8-key tiles for 16 rows, 256 threads).
+    /// </summary>
     [Theory]
     [InlineData("bfloat16", 32)]
     [InlineData("float16", 96)]
+    [InlineData("float16", 160)]
+    [InlineData("float32", 224)]
     [InlineData("float16", 256)]
     public void Other_head_dims(string dtype, int d) => DecodeCase.Run(dtype, new DecodeCase([113, 40], 120, 3, 8, 2, d, Causal: true, Splits: 3), Engine);
 
