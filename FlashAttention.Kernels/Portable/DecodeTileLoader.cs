@@ -10,7 +10,8 @@ namespace FlashAttention.Kernels.Portable;
 /// into registers (a whole fp16 tile of 32 keys of d 128 over 128 threads: 8 KB per group), and
 /// <see cref="Store{T, TVec}"/> writes them to shared memory a tile later; four, not eight, because
 /// the kernel holds a K and a V batch at once and registers bound how many groups are resident.
-/// Paged caches look the page up per vector (the block table is small and stays in cache).
+/// Paged caches look the page up once per tile when the tile lies within one page, else per vector
+/// (the block table is small and stays in cache).
 /// </summary>
 internal static class DecodeTileLoader
 {
@@ -28,12 +29,15 @@ internal static class DecodeTileLoader
         int perRow = dim / default(TVec).PerVector;
         int count = cols * perRow;
         int i0 = Group.IdxX;
-        if (cache.Paged == 0 && threads % perRow == 0)
+        // A tile within one page (always, in a contiguous cache) has evenly spaced rows: one lookup for the tile.
+        int pageSize = Math.Max(1, cache.PageSize); // unused (and maybe 0) when not paged: never divide by it
+        bool evenRows = cache.Paged == 0 || firstKey % pageSize + cols <= pageSize;
+        if (evenRows && threads % perRow == 0)
         {
-            // Contiguous rows, and a thread's four vectors sit threads / perRow keys apart at the same
-            // place in their rows (perRow and threads are compile-time): one address, then 64-bit adds.
+            // A thread's four vectors sit threads / perRow keys apart at the same place in their rows
+            // (perRow and threads are compile-time): one address, then 64-bit adds.
             int c = i0 / perRow;
-            long at = src.Base + (long)(firstKey + c) * src.RowStride + (i0 - c * perRow);
+            long at = src.Row(cache, batch, firstKey) + (long)c * src.RowStride + (i0 - c * perRow);
             long step = threads / perRow * src.RowStride;
             return new VectorBatch
             {
