@@ -68,10 +68,24 @@ internal static class DecodeTileLoader
         int perRow = dim / per;
         int count = cols * perRow;
         int i0 = Group.IdxX;
-        Write<T, TVec>(dst, stride, perRow, per, i0, count, b.V0);
-        Write<T, TVec>(dst, stride, perRow, per, i0 + threads, count, b.V1);
-        Write<T, TVec>(dst, stride, perRow, per, i0 + 2 * threads, count, b.V2);
-        Write<T, TVec>(dst, stride, perRow, per, i0 + 3 * threads, count, b.V3);
+        if (threads % perRow == 0)
+        {
+            // The four vectors sit threads / perRow rows apart at the same place in their rows: one offset plus compile-time steps.
+            int c = i0 / perRow;
+            int at = c * stride + (i0 - c * perRow) * per;
+            int step = threads / perRow * stride;
+            if (i0 < count) default(TVec).Unpack(b.V0, dst, at);
+            if (i0 + threads < count) default(TVec).Unpack(b.V1, dst, at + step);
+            if (i0 + 2 * threads < count) default(TVec).Unpack(b.V2, dst, at + 2 * step);
+            if (i0 + 3 * threads < count) default(TVec).Unpack(b.V3, dst, at + 3 * step);
+        }
+        else
+        {
+            Write<T, TVec>(dst, stride, perRow, per, i0, count, b.V0);
+            Write<T, TVec>(dst, stride, perRow, per, i0 + threads, count, b.V1);
+            Write<T, TVec>(dst, stride, perRow, per, i0 + 2 * threads, count, b.V2);
+            Write<T, TVec>(dst, stride, perRow, per, i0 + 3 * threads, count, b.V3);
+        }
         for (int i = i0 + 4 * threads; i < count; i += 4 * threads)
         {
             var v0 = Read(src, cache, batch, firstKey, perRow, i, count);
