@@ -108,7 +108,7 @@ public sealed class DecodeBenchRunner(AttentionEngine engine, DecodeBenchPlan pl
         int rowsPerItem = paged ? pagesPerSeq * plan.PageSize : cacheLen;
         int items = paged ? batch * pagesPerSeq : batch;
         int splits = DecodeSplits.Choose(requestedSplits, batch * hkv * DecodeLauncher.RowChunks(hq / hkv, sq), rowsPerItem,
-            DecodeLauncher.TileKeys(d), acc.NumMultiprocessors);
+            DecodeLauncher.TileKeys(d, hq / hkv, sq), acc.NumMultiprocessors);
         int elementBytes = Unsafe.SizeOf<T>();
         long bytes = plan.BytesMoved(batch, cacheLen, elementBytes);
         var buffers = new List<MemoryBuffer>();

@@ -60,7 +60,8 @@ public static class DumpPtxCommand
                 foreach (var (name, type) in new[] { ("f16", typeof(Half)), ("bf16", typeof(BFloat16)), ("f32", typeof(float)) })
                 {
                     foreach (int dim in TileConfig.CompiledHeadDims)
-                        Write($"decode_{name}_d{dim}", KernelCatalog.Decode(type, dim, Kernels.Portable.DecodeLayout.TileKeys(dim)));
+                    foreach (int rows in Kernels.Portable.DecodeLayout.SupportedRows)
+                        Write($"decode_{name}_d{dim}_r{rows}", KernelCatalog.Decode(type, dim, Kernels.Portable.DecodeLayout.TileKeys(dim, rows), rows));
                     Write($"merge_{name}", KernelCatalog.PartialMerge(type));
                     Write($"append_{name}", KernelCatalog.KvAppend(type));
                 }

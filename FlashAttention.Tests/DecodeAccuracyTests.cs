@@ -41,10 +41,15 @@ public class DecodeAccuracyTests
     [InlineData("float32", 36)]
     public void Padded_head_dim(string dtype, int d) => DecodeCase.Run(dtype, new DecodeCase([113, 50], 130, 3, 8, 2, d, Causal: true, Splits: 3), Engine);
 
-    /// <summary>Other compiled head dims: 32 (8 dims per thread row), 96 (not a power of two), 256 (32-key tiles, 256 threads).</summary>
+    /// <summary>
+    /// Other compiled head dims: 32 (8 dims per thread row), 96 (not a power of two), 160 and 224 (160 and 224
+    /// threads: softmax teams of 8 and 12 for 16 rows, threads left over), 256 (8-key tiles for 16 rows, 256 threads).
+    /// </summary>
     [Theory]
     [InlineData("bfloat16", 32)]
     [InlineData("float16", 96)]
+    [InlineData("float16", 160)]
+    [InlineData("float32", 224)]
     [InlineData("float16", 256)]
     public void Other_head_dims(string dtype, int d) => DecodeCase.Run(dtype, new DecodeCase([113, 40], 120, 3, 8, 2, d, Causal: true, Splits: 3), Engine);
 
@@ -90,6 +95,33 @@ public class DecodeAccuracyTests
     /// <summary>More query rows per kv head than one group holds (32:1 x 3 = 96 rows, six row chunks).</summary>
     [Fact]
     public void Many_rows_per_kv_head() => DecodeCase.Run("float16", new DecodeCase([70], 80, 3, 32, 1, 64, Causal: true, Splits: 2), Engine);
+
+    /// <summary>
+    /// Each compiled row count (4, 8, 16 rows per group): 1 row (MHA: a 4-row group with 3 empty rows),
+    /// 5 and 8 rows (8-row groups), 16 rows, and 18 rows (two 16-row chunks, the second mostly empty).
+    /// </summary>
+    [Theory]
+    [InlineData("float16", 2, 2, 1, 64)]
+    [InlineData("bfloat16", 5, 1, 1, 64)]
+    [InlineData("float16", 8, 1, 1, 128)]
+    [InlineData("float32", 4, 1, 2, 64)]
+    [InlineData("float16", 16, 1, 1, 64)]
+    [InlineData("float16", 6, 1, 3, 64)]
+    public void Row_counts(string dtype, int hq, int hkv, int sq, int d) =>
+        DecodeCase.Run(dtype, new DecodeCase([97, 33], 100, sq, hq, hkv, d, Causal: true, Splits: 2), Engine);
+
+    /// <summary>
+    /// Lengths around the 32-key tile (one key, 31, 32, 33, two tiles, two tiles and one) with splits
+    /// that end on and inside tiles: the K tile is stored a tile ahead and the V tile a phase late, so
+    /// every first, last and partial tile must see its own keys.
+    /// </summary>
+    [Theory]
+    [InlineData("float16", 1)]
+    [InlineData("float16", 2)]
+    [InlineData("float32", 3)]
+    [InlineData("float16", 0)]
+    public void Tile_edges(string dtype, int splits) =>
+        DecodeCase.Run(dtype, new DecodeCase([1, 31, 32, 33, 64, 65], 70, 1, 4, 1, 64, Causal: false, Splits: splits), Engine);
 
     [Fact]
     public void Custom_scale() => DecodeCase.Run("float32", new DecodeCase([90], 90, 1, 4, 2, 64, Causal: false, Splits: 1, Scale: 0.3f), Engine);

@@ -36,7 +36,7 @@ public class DecodeBackendVariantTests
         string Compile(System.Reflection.MethodInfo method) =>
             ((CLCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(method), KernelSpecialization.Empty)).Source;
 
-        Compile(KernelCatalog.Decode(storage, 128, 64, dynamicShared: false)).Should().Contain("barrier")
+        Compile(KernelCatalog.Decode(storage, 128, 32, 4, dynamicShared: false)).Should().Contain("barrier")
             .And.MatchRegex(@"local float \w+\[\d+\]", "tiles are a static local array")
             .And.NotContain("dynamic_shared_memory");
         Compile(KernelCatalog.PartialMerge(storage)).Should().Contain("kernel void");
@@ -46,15 +46,16 @@ public class DecodeBackendVariantTests
 
     /// <summary>On CUDA the cache is read with 16-byte vector loads and nothing spills to local memory.</summary>
     [Theory]
-    [InlineData(typeof(Half), 128)]
-    [InlineData(typeof(float), 256)]
-    public void Decode_kernel_compiles_to_PTX_with_vector_loads(Type storage, int dim)
+    [InlineData(typeof(Half), 128, 4)]
+    [InlineData(typeof(Half), 128, 16)]
+    [InlineData(typeof(float), 256, 8)]
+    public void Decode_kernel_compiles_to_PTX_with_vector_loads(Type storage, int dim, int rows)
     {
         using var context = Context.Create(b => b.EnableAlgorithms().Optimize(OptimizationLevel.O2));
         var arch = CudaArchitecture.SM_90;
         using var backend = new PTXBackend(context, new CudaCapabilityContext(arch), arch, CudaInstructionSet.ISA_80, null);
         var ptx = ((PTXCompiledKernel)backend.Compile(
-            EntryPointDescription.FromExplicitlyGroupedKernel(KernelCatalog.Decode(storage, dim, Kernels.Portable.DecodeLayout.TileKeys(dim))),
+            EntryPointDescription.FromExplicitlyGroupedKernel(KernelCatalog.Decode(storage, dim, Kernels.Portable.DecodeLayout.TileKeys(dim, rows), rows)),
             KernelSpecialization.Empty)).PTXAssembly;
         ptx.Should().Contain("ld.global.v4", "K and V are read as 16-byte vectors").And.Contain("ld.shared.v4.f32")
             .And.NotContain("ld.local").And.NotContain("st.local");

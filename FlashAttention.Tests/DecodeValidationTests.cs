@@ -147,4 +147,25 @@ public class DecodeValidationTests
         var act = () => TestDevice.Engine.Decode(DeviceTensor<float>.Bshd(q.View, 1, 1, 4, 32), cache, DeviceTensor<float>.Bshd(q.View, 1, 1, 4, 32), default);
         act.Should().Throw<ArgumentException>().Where(e => e.ParamName == "cache" && e.Message.Contains("PagesPerSequence is 3; expected BlockTable's length / batch = 2"));
     }
+
+    /// <summary>
+    /// The group shapes the launcher picks: 4, 8 or 16 rows per group, 32-key tiles up to d 128 (smaller
+    /// above), and every group within the CUDA default of 48 KB of shared memory (d 128 with 4 rows: under 40 KB).
+    /// </summary>
+    [Theory]
+    [InlineData(4, 1, 4, 1, 32)]
+    [InlineData(1, 1, 4, 1, 32)]
+    [InlineData(5, 1, 8, 1, 32)]
+    [InlineData(8, 1, 8, 1, 32)]
+    [InlineData(4, 3, 16, 1, 32)]
+    [InlineData(32, 3, 16, 6, 32)]
+    public void Group_shape(int queryHeadsPerKvHead, int seqLenQ, int rows, int chunks, int tileKeys)
+    {
+        FlashAttention.Kernels.Launch.DecodeLauncher.RowsPerGroup(queryHeadsPerKvHead, seqLenQ).Should().Be(rows);
+        FlashAttention.Kernels.Launch.DecodeLauncher.RowChunks(queryHeadsPerKvHead, seqLenQ).Should().Be(chunks);
+        FlashAttention.Kernels.Launch.DecodeLauncher.TileKeys(128, queryHeadsPerKvHead, seqLenQ).Should().Be(tileKeys);
+        FlashAttention.Kernels.Launch.DecodeLauncher.SharedMemoryBytes(128, 4, 1).Should().BeLessThan(40 * 1024);
+        foreach (int d in TileConfig.CompiledHeadDims)
+            FlashAttention.Kernels.Launch.DecodeLauncher.SharedMemoryBytes(d).Should().BeLessThanOrEqualTo(48 * 1024, $"head dim {d}");
+    }
 }

@@ -132,13 +132,16 @@ public class PartialMergeTests
             mo[i].Should().BeApproximately(wo[i], 1e-12);
     }
 
-    /// <summary>Automatic splits: none when the groups fill the device, enough for ~2 groups per SM otherwise, never below a tile, capped.</summary>
+    /// <summary>Automatic splits: none when the groups fill the device, as many as fit 4 groups per SM in one wave otherwise, never below a tile, capped, no empty splits.</summary>
     [Theory]
-    [InlineData(0, 8, 8192, 64, 132, 33)]     // batch 1 x 8 kv heads on an H100: 264 / 8
-    [InlineData(0, 64, 65536, 64, 132, 5)]    // batch 8: 264 / 64 rounded up
-    [InlineData(0, 264, 65536, 64, 132, 1)]   // already two groups per SM
-    [InlineData(0, 1, 1 << 20, 64, 132, 64)]  // capped
+    [InlineData(0, 8, 8192, 32, 132, 64)]     // batch 1 x 8 kv heads on an H100: 528 / 8 = 66, capped
+    [InlineData(0, 64, 65536, 32, 132, 8)]    // batch 8: 528 / 64 rounded down (one wave)
+    [InlineData(0, 100, 65536, 32, 132, 5)]   // 528 / 100 rounded down
+    [InlineData(0, 528, 65536, 32, 132, 1)]   // already four groups per SM
+    [InlineData(0, 1, 1 << 20, 32, 132, 64)]  // capped
     [InlineData(0, 8, 100, 64, 132, 2)]       // at most one split per tile
+    [InlineData(0, 8, 32 * 40, 32, 132, 40)]  // 40 tiles: 64 splits would leave some empty
+    [InlineData(0, 16, 32 * 40, 32, 132, 20)] // 33 splits of 40 tiles take 2 each: 20 splits do the same
     [InlineData(3, 8, 100, 64, 132, 2)]       // a request too is held to the tiles
     [InlineData(3, 1000, 8192, 64, 132, 3)]   // a request is taken as asked
     [InlineData(1, 1, 8192, 64, 132, 1)]

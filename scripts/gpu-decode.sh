@@ -5,7 +5,7 @@
 # Prepare here:   ../shared/gpu/pack FlashAttention.Bench          (-> .gpu/app.tar.xz)
 #                 for the tests part also: ../shared/gpu/pack FlashAttention.Tests, its .gpu/app.tar.xz
 #                 moved to .gpu/tests.tar.xz (pack the Bench last)
-# Run there:      bash scripts/gpu-decode.sh $OUT [tests] [bench] [torch]   (carry .gpu; default: bench torch;
+# Run there:      bash scripts/gpu-decode.sh $OUT [tests] [bench] [torch] [ncu]   (carry .gpu; default: bench torch;
 #                 the device tool allows 10 minutes a call: tests take one call, bench + torch another)
 # Environment:    DECODE_ARGS  extra arguments for both (e.g. "--batches 1 --cache-lens 8192")
 #                 FLASH_ARGS   extra arguments for ours only (e.g. "--splits 0,16,32,64" or "--page-size 16")
@@ -14,6 +14,9 @@
 #                 above (our command refuses an option given twice)
 #                 TEST_DEVICE  FLASH_TEST_DEVICE for the tests part (default cuda; opencl runs them on PoCL)
 #                 PYTHON       python interpreter (default python3)
+#                 NCU_ARGS     the decode shape the ncu part profiles (default "--batches 8 --cache-lens 65536 --splits 0");
+#                              it profiles one call of the attention kernel (Kernel_Run) and one of the merge
+#                              (Kernel_Merge): registers, shared memory, occupancy, instructions, DRAM throughput
 set -u
 OUT=${1:?usage: gpu-decode.sh OUTDIR [tests] [bench] [torch]}
 shift
@@ -86,6 +89,20 @@ elif [ -x "$APP" ]; then
     ${DECODE_ARGS:-} ${FLASH_ARGS:-}
 else
   echo "gpu-decode.sh: no runnable $APP; skipping ours"
+  FAILED=1
+fi
+
+if has ncu && [ -x "$APP" ] && command -v ncu > /dev/null; then
+  # Short runs (no queue-ahead spin, a 16 MiB bandwidth copy, one timed call) keep ncu's replays quick.
+  for k in Kernel_Run Kernel_Merge; do
+    # shellcheck disable=SC2086
+    run "ncu-$k" 300 ncu --kernel-name "$k" --launch-skip 2 --launch-count 1 \
+      --section LaunchStats --section Occupancy --section SpeedOfLight --section MemoryWorkloadAnalysis \
+      --section SchedulerStats --section WarpStateStats --metrics smsp__inst_executed.sum,dram__bytes_read.sum \
+      "$APP" decode --device cuda --repeats 1 --warmup 2 --queue-ahead 0 --copy-mib 16 ${NCU_ARGS:---batches 8 --cache-lens 65536 --splits 0}
+  done
+elif has ncu; then
+  echo "gpu-decode.sh: ncu asked for but ncu or $APP is missing"
   FAILED=1
 fi
 

@@ -21,19 +21,35 @@ public sealed class DecodeLauncher
         addressesKnown = accelerator is not ILGPU.Runtime.OpenCL.CLAccelerator;
     }
 
-    /// <summary>Shared memory of one decode group for <paramref name="headDim"/>.</summary>
+    /// <summary>Shared memory of one decode group for <paramref name="headDim"/>: the most any row count takes (the validator's bound).</summary>
     public static int SharedMemoryBytes(int headDim)
     {
         int dim = TileConfig.PadHeadDim(headDim);
-        return new DecodeLayout(dim, DecodeLayout.TileKeys(dim)).TotalBytes;
+        return DecodeLayout.SupportedRows.Max(rows => new DecodeLayout(dim, DecodeLayout.TileKeys(dim, rows), rows).TotalBytes);
     }
 
-    /// <summary>Keys per tile for <paramref name="headDim"/>.</summary>
-    public static int TileKeys(int headDim) => DecodeLayout.TileKeys(TileConfig.PadHeadDim(headDim));
+    /// <summary>Shared memory of one decode group for <paramref name="headDim"/> and <paramref name="queryHeadsPerKvHead"/> * <paramref name="seqLenQ"/> rows per kv head.</summary>
+    public static int SharedMemoryBytes(int headDim, int queryHeadsPerKvHead, int seqLenQ)
+    {
+        int dim = TileConfig.PadHeadDim(headDim);
+        int rows = RowsPerGroup(queryHeadsPerKvHead, seqLenQ);
+        return new DecodeLayout(dim, DecodeLayout.TileKeys(dim, rows), rows).TotalBytes;
+    }
 
-    /// <summary>Row chunks per kv head: (heads_q / heads_kv) * seqlen_q query rows in groups of <see cref="DecodeLayout.MaxRows"/>.</summary>
-    public static int RowChunks(int queryHeadsPerKvHead, int seqLenQ) =>
-        (int)(((long)queryHeadsPerKvHead * seqLenQ + DecodeLayout.MaxRows - 1) / DecodeLayout.MaxRows);
+    /// <summary>Keys per tile for <paramref name="headDim"/> and <paramref name="queryHeadsPerKvHead"/> * <paramref name="seqLenQ"/> rows per kv head.</summary>
+    public static int TileKeys(int headDim, int queryHeadsPerKvHead, int seqLenQ) =>
+        DecodeLayout.TileKeys(TileConfig.PadHeadDim(headDim), RowsPerGroup(queryHeadsPerKvHead, seqLenQ));
+
+    /// <summary>The compiled query rows per group (4, 8 or 16) for (heads_q / heads_kv) * seqlen_q rows per kv head.</summary>
+    public static int RowsPerGroup(int queryHeadsPerKvHead, int seqLenQ) => DecodeLayout.RowsFor((long)queryHeadsPerKvHead * seqLenQ);
+
+    /// <summary>Row chunks per kv head: (heads_q / heads_kv) * seqlen_q query rows in groups of <see cref="RowsPerGroup"/>.</summary>
+    public static int RowChunks(int queryHeadsPerKvHead, int seqLenQ)
+    {
+        long rows = (long)queryHeadsPerKvHead * seqLenQ;
+        int per = DecodeLayout.RowsFor(rows);
+        return (int)((rows + per - 1) / per);
+    }
 
     /// <summary>Appends k_new/v_new into the cache (validated by the caller).</summary>
     public void Append<T>(AcceleratorStream stream, in KvAppendParams<T> p) where T : unmanaged
@@ -75,9 +91,10 @@ public sealed class DecodeLauncher
     {
         p.VectorAligned = RowsAligned(p.Cache.K, p.HeadDim) && RowsAligned(p.Cache.V, p.HeadDim) ? 1 : 0;
         int dim = TileConfig.PadHeadDim(p.HeadDim);
-        int bc = DecodeLayout.TileKeys(dim);
-        int bytes = new DecodeLayout(dim, bc).TotalBytes;
-        var method = KernelCatalog.Decode(typeof(T), dim, bc, profile.DynamicShared);
+        int rows = RowsPerGroup(p.QueryHeadsPerKvHead, p.SeqLenQ);
+        int bc = DecodeLayout.TileKeys(dim, rows);
+        int bytes = new DecodeLayout(dim, bc, rows).TotalBytes;
+        var method = KernelCatalog.Decode(typeof(T), dim, bc, rows, profile.DynamicShared);
         var kernel = kernels.Get<DecodeParams<T>>(method, bytes);
         var grid = new Index3D(p.NumSplits * RowChunks(p.QueryHeadsPerKvHead, p.SeqLenQ), headsKv, batch);
         var shared = profile.DynamicShared ? SharedMemoryConfig.RequestDynamic<float>(bytes / sizeof(float)) : default;

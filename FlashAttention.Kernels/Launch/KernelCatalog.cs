@@ -74,11 +74,12 @@ public static class KernelCatalog
         [typeof(ushort)] = typeof(Float16BitsVector),
     };
 
-    /// <summary>The split-KV decode kernel for one storage type, compiled head dim and key tile.</summary>
-    public static MethodInfo Decode(Type storageType, int dimPadded, int bc, bool dynamicShared = true) =>
+    /// <summary>The split-KV decode kernel for one storage type, compiled head dim, key tile and query rows per group (4, 8 or 16).</summary>
+    public static MethodInfo Decode(Type storageType, int dimPadded, int bc, int rows, bool dynamicShared = true) =>
         typeof(DecodeKernel).GetMethod(nameof(DecodeKernel.Run))!.MakeGenericMethod(
             storageType, ElementOps[storageType], VectorElements[storageType],
-            dynamicShared ? typeof(DynamicSharedTiles) : typeof(StaticSharedTiles), Constants.TypeOf(dimPadded), Constants.TypeOf(bc));
+            dynamicShared ? typeof(DynamicSharedTiles) : typeof(StaticSharedTiles), Constants.TypeOf(dimPadded), Constants.TypeOf(bc),
+            Constants.TypeOf(rows));
 
     /// <summary>The in-place cache append for one storage type.</summary>
     public static MethodInfo KvAppend(Type storageType) =>

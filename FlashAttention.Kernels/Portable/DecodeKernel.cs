@@ -5,53 +5,62 @@ namespace FlashAttention.Kernels.Portable;
 /// <summary>
 /// Attention of a few new query rows against a key/value cache (decoding), split over the key axis
 /// ("flash-decoding"). Decoding is memory-bound: each key and value is used by only
-/// heads_q / heads_kv * seqlen_q query rows, so the kernel is built to read every K/V byte once.
-/// One group owns one (batch item, kv head, key split) and all query rows that share that kv head
-/// (up to <see cref="DecodeLayout.MaxRows"/>; more rows take more chunks in grid x). Portable: group
-/// barriers and shared memory only.
+/// heads_q / heads_kv * seqlen_q query rows, so the kernel is built to read every K/V byte once, with
+/// as many groups resident per multiprocessor as possible (small tiles, few registers) so that many
+/// loads are in flight. One group owns one (batch item, kv head, key split) and all query rows that
+/// share that kv head (a compile-time 4, 8 or 16: <see cref="DecodeLayout.RowsFor"/>; more rows take
+/// more chunks in grid x). Portable: group barriers and shared memory only.
 /// </summary>
 public static class DecodeKernel
 {
     /// <summary>
     /// grid = (splits * row chunks, heads_kv, batch), <see cref="DecodeLayout.Threads"/> threads. Per key
-    /// tile of Bc keys: K and V arrive as 16-byte vectors where aligned, fetched into registers one tile
-    /// ahead and stored to shared memory when needed (<see cref="DecodeTileLoader"/>); S = Q Kᵀ with each
-    /// thread owning one key and four rows, the online softmax (<see cref="DecodeSoftmax"/>: m, l, alpha),
-    /// V into the same space, acc = alpha acc + P V
-    /// with each thread owning four rows by four dims for a slice of the tile's keys. With one split the
+    /// tile of Bc keys, three barriers:
+    /// (1) S = Q Kᵀ into the raw scores, each thread owning one key, a block of four rows and part of the head dim;
+    /// (2) the scores summed into P with partial maxima (<see cref="DecodeSoftmax"/>), while the next tile's
+    /// keys go into the K tile;
+    /// (3) p = exp2(s - m), alpha, while this tile's values go into the V tile;
+    /// then l and m updated and acc = alpha acc + P V, each thread owning four rows by four dims for a
+    /// slice of the tile's keys. K and V arrive as 16-byte vectors where aligned, fetched into
+    /// registers a tile before they are stored (<see cref="DecodeTileLoader"/>). With one split the
     /// group writes O and LSE; with several it writes its O_i (normalised) and LSE_i for <see cref="PartialMergeKernel"/>.
     /// </summary>
-    public static void Run<T, TOps, TVec, TShared, TDim, TBc>(DecodeParams<T> p)
+    public static void Run<T, TOps, TVec, TShared, TDim, TBc, TRows>(DecodeParams<T> p)
         where T : unmanaged
         where TOps : struct, IElementOps<T>
         where TVec : struct, IVectorElements<T>
         where TShared : struct, ISharedTiles
         where TDim : struct, IConstant
         where TBc : struct, IConstant
+        where TRows : struct, IConstant
     {
         int dim = default(TDim).Value;
         int bc = default(TBc).Value;
-        var layout = new DecodeLayout(dim, bc);
+        int rowsPadded = default(TRows).Value;
+        int threads = DecodeLayout.Threads(dim);
+        var layout = new DecodeLayout(dim, bc, rowsPadded);
         var smem = default(TShared).Floats(layout.TotalFloats);
-        var qs = smem.SubView(0, DecodeLayout.MaxRows * dim);
-        var kv = smem.SubView(layout.KvOffset, bc * layout.KvStride);
-        var ps = smem.SubView(layout.POffset, DecodeLayout.MaxRows * layout.PStride);
-        var m = smem.SubView(layout.MOffset, DecodeLayout.MaxRows);
-        var l = smem.SubView(layout.LOffset, DecodeLayout.MaxRows);
-        var alpha = smem.SubView(layout.AlphaOffset, DecodeLayout.MaxRows);
-        var mNext = smem.SubView(layout.MNextOffset, DecodeLayout.MaxRows);
-        var redMax = smem.SubView(layout.RedMaxOffset, DecodeLayout.Threads(dim));
-        var redSum = smem.SubView(layout.RedSumOffset, DecodeLayout.Threads(dim));
+        var qs = smem.SubView(0, rowsPadded * dim);
+        var ks = smem.SubView(layout.KOffset, bc * layout.KvStride);
+        var vs = smem.SubView(layout.VOffset, bc * layout.KvStride);
+        var tiles = smem.SubView(layout.KOffset, layout.PartOffset - layout.KOffset);
         var parts = smem.SubView(layout.PartOffset, DecodeLayout.PartFloats(dim));
+        var ps = smem.SubView(layout.POffset, bc * rowsPadded);
+        var m = smem.SubView(layout.MOffset, rowsPadded);
+        var l = smem.SubView(layout.LOffset, rowsPadded);
+        var alpha = smem.SubView(layout.AlphaOffset, rowsPadded);
+        var mNext = smem.SubView(layout.MNextOffset, rowsPadded);
+        var redMax = smem.SubView(layout.RedMaxOffset, threads);
+        var redSum = smem.SubView(layout.RedSumOffset, threads);
 
         int split = Grid.IdxX % p.NumSplits;
-        int firstRow = Grid.IdxX / p.NumSplits * DecodeLayout.MaxRows;
+        int firstRow = Grid.IdxX / p.NumSplits * rowsPadded;
         int kvHead = Grid.IdxY;
         int batch = Grid.IdxZ;
-        int rows = Math.Min(DecodeLayout.MaxRows, p.QueryHeadsPerKvHead * p.SeqLenQ - firstRow);
-        int rowBlocks = (rows + 3) / 4;
+        int rows = Math.Min(rowsPadded, p.QueryHeadsPerKvHead * p.SeqLenQ - firstRow);
+        // Compile-time row blocks (rows past the group's real rows compute zeros): every index below is then constant-folded.
+        int rowBlocks = rowsPadded / 4;
         int tid = Group.IdxX;
-        int threads = Group.DimX;
         // Few rows leave threads without a (row block, key) pair of their own: they share the head dim instead.
         int dimParts = Math.Max(1, threads / (rowBlocks * bc));
 
@@ -62,18 +71,21 @@ public static class DecodeKernel
         int keyStart = Math.Min(len, split * tilesPerSplit * bc);
         int keyEnd = Math.Min(len, keyStart + tilesPerSplit * bc);
 
-        LoadQueries<T, TOps>(p, qs, batch, kvHead, firstRow, rows, dim);
+        LoadQueries<T, TOps>(p, qs, batch, kvHead, firstRow, rows, rowsPadded, dim);
         // Dims past the real head dim must read as zeros in every tile: loads never write them.
         for (int i = tid; i < bc * (dim - p.HeadDim); i += threads)
         {
             int c = i / (dim - p.HeadDim);
-            kv[c * layout.KvStride + p.HeadDim + i - c * (dim - p.HeadDim)] = 0f;
+            int at = c * layout.KvStride + p.HeadDim + i - c * (dim - p.HeadDim);
+            ks[at] = 0f;
+            vs[at] = 0f;
         }
-        OnlineSoftmax.Reset(m, l, DecodeLayout.MaxRows);
+        OnlineSoftmax.Reset(m, l, rowsPadded);
 
         // The P V step: thread = (key slice, 4-row block, 4 dims); its 16 sums stay in registers
         // for the whole key loop and are summed over the slices once, at the end.
         int dim4 = dim / 4;
+        int kv4 = layout.KvStride / 4;
         int pairs = rowBlocks * dim4;
         int slices = Math.Max(1, threads / pairs);
         bool owner = tid < pairs * slices;
@@ -85,64 +97,96 @@ public static class DecodeKernel
         var a2 = default(Float4);
         var a3 = default(Float4);
 
-        int rowsPadded = rowBlocks * 4;
         bool vectors = p.VectorAligned != 0;
-        // Vector path: tile t + 1's K and V are fetched into registers while tile t is computed,
-        // so the memory system never waits for the group's arithmetic.
+        var kRows = default(DecodeVectorRows);
+        var vRows = default(DecodeVectorRows);
+        // Vector path: a tile's K and V are fetched into registers a tile before they are stored, so
+        // the memory system never waits for the group's arithmetic.
         var kBatch = default(DecodeTileLoader.VectorBatch);
         var vBatch = default(DecodeTileLoader.VectorBatch);
-        if (vectors && keyStart < keyEnd)
+        if (keyStart < keyEnd)
         {
-            kBatch = DecodeTileLoader.Fetch<T, TVec>(p.Cache.K, p.Cache, batch, kvHead, keyStart, Math.Min(bc, keyEnd - keyStart), dim);
-            vBatch = DecodeTileLoader.Fetch<T, TVec>(p.Cache.V, p.Cache, batch, kvHead, keyStart, Math.Min(bc, keyEnd - keyStart), dim);
+            int cols = Math.Min(bc, keyEnd - keyStart);
+            if (vectors)
+            {
+                kRows = DecodeVectorRows.For(p.Cache.K, batch, kvHead, default(TVec).PerVector);
+                vRows = DecodeVectorRows.For(p.Cache.V, batch, kvHead, default(TVec).PerVector);
+                var first = DecodeTileLoader.Fetch<T, TVec>(kRows, p.Cache, batch, keyStart, cols, dim, threads);
+                vBatch = DecodeTileLoader.Fetch<T, TVec>(vRows, p.Cache, batch, keyStart, cols, dim, threads);
+                int nextKey = keyStart + bc;
+                if (nextKey < keyEnd)
+                    kBatch = DecodeTileLoader.Fetch<T, TVec>(kRows, p.Cache, batch, nextKey, Math.Min(bc, keyEnd - nextKey), dim, threads);
+                DecodeTileLoader.Store<T, TVec>(first, kRows, p.Cache, batch, keyStart, cols, dim, threads, ks, layout.KvStride);
+            }
+            else
+            {
+                DecodeTileLoader.LoadElements<T, TOps>(p.Cache.K, p.Cache, batch, kvHead, keyStart, cols, p.HeadDim, ks, layout.KvStride);
+            }
         }
+        Group.Barrier(); // Q, the zero dims, m, l and the first K tile are in place
         for (int firstKey = keyStart; firstKey < keyEnd; firstKey += bc)
         {
             int cols = Math.Min(bc, keyEnd - firstKey);
-            Group.Barrier(); // the previous tile's P V is done with the tile space, P, m and l
-            if (vectors)
-                DecodeTileLoader.Store<T, TVec>(kBatch, p.Cache.K, p.Cache, batch, kvHead, firstKey, cols, dim, kv, layout.KvStride);
-            else
-                DecodeTileLoader.LoadElements<T, TOps>(p.Cache.K, p.Cache, batch, kvHead, firstKey, cols, p.HeadDim, kv, layout.KvStride);
             int nextKey = firstKey + bc;
-            var kNext = default(DecodeTileLoader.VectorBatch);
-            var vNext = default(DecodeTileLoader.VectorBatch);
-            if (vectors && nextKey < keyEnd)
+            Scores(p, qs, ks, parts, layout, rows, rowBlocks, dimParts, firstRow, firstKey, cols, len, dim, threads);
+            Group.Barrier(); // raw scores complete; the K tile is free
+            DecodeSoftmax.PartialMax(ps, parts, dimParts, bc, redMax, rowsPadded, threads, cols);
+            if (nextKey < keyEnd)
             {
-                kNext = DecodeTileLoader.Fetch<T, TVec>(p.Cache.K, p.Cache, batch, kvHead, nextKey, Math.Min(bc, keyEnd - nextKey), dim);
-                vNext = DecodeTileLoader.Fetch<T, TVec>(p.Cache.V, p.Cache, batch, kvHead, nextKey, Math.Min(bc, keyEnd - nextKey), dim);
-            }
-            Group.Barrier();
-            Scores(p, qs, kv, dimParts == 1 ? ps : parts, layout, rows, rowBlocks, dimParts, firstRow, firstKey, cols, len, dim);
-            Group.Barrier();
-            DecodeSoftmax.PartialMax(ps, layout.PStride, parts, dimParts, bc, redMax, rowsPadded, cols);
-            Group.Barrier();
-            DecodeSoftmax.Exponentiate(ps, layout.PStride, m, mNext, alpha, redMax, redSum, rowsPadded, cols);
-            // The softmax touches only P and the row statistics: V can overwrite K meanwhile.
-            if (vectors)
-                DecodeTileLoader.Store<T, TVec>(vBatch, p.Cache.V, p.Cache, batch, kvHead, firstKey, cols, dim, kv, layout.KvStride);
-            else
-                DecodeTileLoader.LoadElements<T, TOps>(p.Cache.V, p.Cache, batch, kvHead, firstKey, cols, p.HeadDim, kv, layout.KvStride);
-            Group.Barrier();
-            DecodeSoftmax.Commit(m, mNext, l, alpha, redSum, rowsPadded);
-            if (owner)
-            {
-                int r0 = rb * 4 * layout.PStride;
-                a0 = Float4.Scale(a0, alpha[rb * 4]);
-                a1 = Float4.Scale(a1, alpha[rb * 4 + 1]);
-                a2 = Float4.Scale(a2, alpha[rb * 4 + 2]);
-                a3 = Float4.Scale(a3, alpha[rb * 4 + 3]);
-                for (int c = slice; c < cols; c += slices)
+                int nextCols = Math.Min(bc, keyEnd - nextKey);
+                if (vectors)
                 {
-                    var v = Float4.Load(kv, c * layout.KvStride + d4 * 4);
-                    a0 = Float4.MultiplyAdd(a0, ps[r0 + c], v);
-                    a1 = Float4.MultiplyAdd(a1, ps[r0 + layout.PStride + c], v);
-                    a2 = Float4.MultiplyAdd(a2, ps[r0 + 2 * layout.PStride + c], v);
-                    a3 = Float4.MultiplyAdd(a3, ps[r0 + 3 * layout.PStride + c], v);
+                    DecodeTileLoader.Store<T, TVec>(kBatch, kRows, p.Cache, batch, nextKey, nextCols, dim, threads, ks, layout.KvStride);
+                    int afterKey = nextKey + bc;
+                    kBatch = afterKey < keyEnd
+                        ? DecodeTileLoader.Fetch<T, TVec>(kRows, p.Cache, batch, afterKey, Math.Min(bc, keyEnd - afterKey), dim, threads)
+                        : default;
+                }
+                else
+                {
+                    DecodeTileLoader.LoadElements<T, TOps>(p.Cache.K, p.Cache, batch, kvHead, nextKey, nextCols, p.HeadDim, ks, layout.KvStride);
                 }
             }
-            kBatch = kNext;
-            vBatch = vNext;
+            Group.Barrier(); // P and the partial maxima complete
+            DecodeSoftmax.Exponentiate(ps, m, mNext, alpha, redMax, redSum, rowsPadded, threads, cols);
+            // The previous tile's P V finished before the first barrier of this tile: V can take the V tile.
+            if (vectors)
+            {
+                DecodeTileLoader.Store<T, TVec>(vBatch, vRows, p.Cache, batch, firstKey, cols, dim, threads, vs, layout.KvStride);
+                vBatch = nextKey < keyEnd
+                    ? DecodeTileLoader.Fetch<T, TVec>(vRows, p.Cache, batch, nextKey, Math.Min(bc, keyEnd - nextKey), dim, threads)
+                    : default;
+            }
+            else
+            {
+                DecodeTileLoader.LoadElements<T, TOps>(p.Cache.V, p.Cache, batch, kvHead, firstKey, cols, p.HeadDim, vs, layout.KvStride);
+            }
+            Group.Barrier(); // p, alpha and the V tile complete
+            // No barrier closes the tile: the next tile's first phase writes only the raw scores and
+            // reads only the K tile, neither of which this phase touches.
+            DecodeSoftmax.Commit(m, mNext, l, alpha, redSum, rowsPadded, threads);
+            if (owner)
+            {
+                var scale = Float4.Load(alpha, rb * 4);
+                a0 = Float4.Scale(a0, scale.X);
+                a1 = Float4.Scale(a1, scale.Y);
+                a2 = Float4.Scale(a2, scale.Z);
+                a3 = Float4.Scale(a3, scale.W);
+                // Running 64-bit vector indices with compile-time steps (see Float4.At).
+                long vi = (long)slice * kv4 + d4;
+                long pi = (long)slice * rowBlocks + rb;
+                for (int c = slice; c < cols; c += slices)
+                {
+                    var v = Float4.At(vs, vi);
+                    var pr = Float4.At(ps, pi);
+                    a0 = Float4.MultiplyAdd(a0, pr.X, v);
+                    a1 = Float4.MultiplyAdd(a1, pr.Y, v);
+                    a2 = Float4.MultiplyAdd(a2, pr.Z, v);
+                    a3 = Float4.MultiplyAdd(a3, pr.W, v);
+                    vi += (long)slices * kv4;
+                    pi += (long)slices * rowBlocks;
+                }
+            }
         }
 
         // Sum the slices through the tile space: [slice][row][dim].
@@ -150,21 +194,22 @@ public static class DecodeKernel
         if (owner)
         {
             int at = (slice * rowsPadded + rb * 4) * dim + d4 * 4;
-            Float4.Store(kv, at, a0);
-            Float4.Store(kv, at + dim, a1);
-            Float4.Store(kv, at + 2 * dim, a2);
-            Float4.Store(kv, at + 3 * dim, a3);
+            Float4.Store(tiles, at, a0);
+            Float4.Store(tiles, at + dim, a1);
+            Float4.Store(tiles, at + 2 * dim, a2);
+            Float4.Store(tiles, at + 3 * dim, a3);
         }
         Group.Barrier();
-        DecodeOutput.Write<T, TOps>(p, kv, m, l, split, batch, kvHead, firstRow, rows, rowsPadded, slices, dim);
+        DecodeOutput.Write<T, TOps>(p, tiles, m, l, split, batch, kvHead, firstRow, rows, rowsPadded, slices, dim);
     }
 
-    /// <summary>Q rows of this group into qs [MaxRows][dim]; rows past the group and dims past the head dim are zeros.</summary>
-    private static void LoadQueries<T, TOps>(in DecodeParams<T> p, ArrayView<float> qs, int batch, int kvHead, int firstRow, int rows, int dim)
+    /// <summary>Q rows of this group into qs [rowsPadded][dim]; rows past the group and dims past the head dim are zeros.</summary>
+    private static void LoadQueries<T, TOps>(in DecodeParams<T> p, ArrayView<float> qs, int batch, int kvHead, int firstRow, int rows,
+        int rowsPadded, int dim)
         where T : unmanaged
         where TOps : struct, IElementOps<T>
     {
-        for (int i = Group.IdxX; i < DecodeLayout.MaxRows * dim; i += Group.DimX)
+        for (int i = Group.IdxX; i < rowsPadded * dim; i += Group.DimX)
         {
             int r = i / dim;
             int d = i - r * dim;
@@ -181,21 +226,22 @@ public static class DecodeKernel
     }
 
     /// <summary>
-    /// S = Q Kᵀ * scale * log2(e), masked: a thread owns one key and a block of four rows, so it reads its
-    /// key row once per four dot products; the Q rows it reads are the same across the warp (broadcast).
-    /// With <paramref name="dimParts"/> = 1 the scores go to P [row][PStride]; with more, thread part k sums
-    /// its share of the head dim into dst [k][row][Bc] (a masked pair: -inf from part 0, 0 from the others),
-    /// and <see cref="DecodeSoftmax.PartialMax"/> adds the parts.
+    /// Raw scores S = Q Kᵀ * scale * log2(e), masked, into dst [part][key][rowsPadded]: a thread owns one key
+    /// and a block of four rows, so it reads its key row once per four dot products; the Q rows it reads
+    /// are the same across the warp (broadcast). Thread part k sums its share of the head dim (a masked
+    /// pair: -inf from part 0, 0 from the others) and <see cref="DecodeSoftmax.PartialMax"/> adds the parts.
     /// </summary>
-    private static void Scores<T>(in DecodeParams<T> p, ArrayView<float> qs, ArrayView<float> kv, ArrayView<float> dst,
-        DecodeLayout layout, int rows, int rowBlocks, int dimParts, int firstRow, int firstKey, int cols, int len, int dim)
+    private static void Scores<T>(in DecodeParams<T> p, ArrayView<float> qs, ArrayView<float> ks, ArrayView<float> dst,
+        DecodeLayout layout, int rows, int rowBlocks, int dimParts, int firstRow, int firstKey, int cols, int len, int dim, int threads)
         where T : unmanaged
     {
         int bc = layout.Bc;
+        int rowsPadded = layout.Rows;
         int pairs = rowBlocks * bc;
-        int share = (dim / 4 + dimParts - 1) / dimParts * 4;
-        int rowStride = dimParts == 1 ? layout.PStride : bc;
-        for (int idx = Group.IdxX; idx < pairs * dimParts; idx += Group.DimX)
+        int dim4 = dim / 4;
+        int kv4 = layout.KvStride / 4;
+        int share = (dim4 + dimParts - 1) / dimParts;
+        for (int idx = Group.IdxX; idx < pairs * dimParts; idx += threads)
         {
             int part = idx / pairs;
             int rb = (idx - part * pairs) / bc;
@@ -204,25 +250,32 @@ public static class DecodeKernel
             float s0 = 0f, s1 = 0f, s2 = 0f, s3 = 0f;
             if (c < cols)
             {
-                int k0 = c * layout.KvStride;
-                int q0 = r0 * dim;
-                int end = Math.Min(dim, (part + 1) * share);
-                for (int d = part * share; d < end; d += 4)
+                int first = part * share;
+                int end = Math.Min(dim4, first + share);
+                // Running 64-bit vector indices; the other rows are compile-time steps from row r0 (see Float4.At).
+                long ki = (long)c * kv4 + first;
+                long qi = (long)r0 * dim4 + first;
+                for (int j = first; j < end; j++)
                 {
-                    var k = Float4.Load(kv, k0 + d);
-                    s0 += Float4.Dot(Float4.Load(qs, q0 + d), k);
-                    s1 += Float4.Dot(Float4.Load(qs, q0 + dim + d), k);
-                    s2 += Float4.Dot(Float4.Load(qs, q0 + 2 * dim + d), k);
-                    s3 += Float4.Dot(Float4.Load(qs, q0 + 3 * dim + d), k);
+                    var k = Float4.At(ks, ki);
+                    s0 = Float4.DotAdd(s0, Float4.At(qs, qi), k);
+                    s1 = Float4.DotAdd(s1, Float4.At(qs, qi + dim4), k);
+                    s2 = Float4.DotAdd(s2, Float4.At(qs, qi + 2 * dim4), k);
+                    s3 = Float4.DotAdd(s3, Float4.At(qs, qi + 3 * dim4), k);
+                    ki++;
+                    qi++;
                 }
             }
             int key = firstKey + c;
-            int at = (part * rowBlocks * 4 + r0) * rowStride + c;
             float hidden = part == 0 ? float.NegativeInfinity : 0f;
-            dst[at] = Logit(p, s0, r0, rows, firstRow, key, c < cols, len, hidden);
-            dst[at + rowStride] = Logit(p, s1, r0 + 1, rows, firstRow, key, c < cols, len, hidden);
-            dst[at + 2 * rowStride] = Logit(p, s2, r0 + 2, rows, firstRow, key, c < cols, len, hidden);
-            dst[at + 3 * rowStride] = Logit(p, s3, r0 + 3, rows, firstRow, key, c < cols, len, hidden);
+            bool inTile = c < cols;
+            Float4.Store(dst, (part * bc + c) * rowsPadded + r0, new Float4
+            {
+                X = Logit(p, s0, r0, rows, firstRow, key, inTile, len, hidden),
+                Y = Logit(p, s1, r0 + 1, rows, firstRow, key, inTile, len, hidden),
+                Z = Logit(p, s2, r0 + 2, rows, firstRow, key, inTile, len, hidden),
+                W = Logit(p, s3, r0 + 3, rows, firstRow, key, inTile, len, hidden),
+            });
         }
     }
 

@@ -37,6 +37,9 @@ internal struct Float4
     /// <summary>a + b.</summary>
     public static Float4 Add(Float4 a, Float4 b) => new() { X = a.X + b.X, Y = a.Y + b.Y, Z = a.Z + b.Z, W = a.W + b.W };
 
+    /// <summary>acc + the dot product of a and b, as a chain of four multiply-adds (Dot then an add is five instructions).</summary>
+    public static float DotAdd(float acc, Float4 a, Float4 b) => acc + a.X * b.X + a.Y * b.Y + a.Z * b.Z + a.W * b.W;
+
     /// <summary>The dot product of a and b.</summary>
     public static float Dot(Float4 a, Float4 b) => a.X * b.X + a.Y * b.Y + a.Z * b.Z + a.W * b.W;
 }
