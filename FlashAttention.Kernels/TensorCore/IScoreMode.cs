@@ -17,7 +17,8 @@ public interface IScoreMode
     bool Tensors { get; }
 
     /// <summary>True: also drop probabilities (<c>Dropout</c>, Philox-4x32-10) before the P V product.</summary>
-    bool Dropout => false;
+    /// <remarks>No default implementation: ILGPU cannot compile a call to one (it names the interface type).</remarks>
+    bool Dropout { get; }
 }
 
 /// <summary>Scores are Q K^T times the scale, nothing more.</summary>
@@ -28,6 +29,9 @@ public readonly struct PlainScores : IScoreMode
 
     /// <inheritdoc />
     public bool Tensors => false;
+
+    /// <inheritdoc />
+    public bool Dropout => false;
 }
 
 /// <summary>Scores pass through soft-capping and ALiBi.</summary>
@@ -38,6 +42,9 @@ public readonly struct PointwiseScores : IScoreMode
 
     /// <inheritdoc />
     public bool Tensors => false;
+
+    /// <inheritdoc />
+    public bool Dropout => false;
 }
 
 /// <summary>Scores pass through soft-capping, ALiBi, the bias tensor and the mask tensor.</summary>
@@ -48,6 +55,9 @@ public readonly struct TensorScores : IScoreMode
 
     /// <inheritdoc />
     public bool Tensors => true;
+
+    /// <inheritdoc />
+    public bool Dropout => false;
 }
 
 /// <summary>
