@@ -138,17 +138,24 @@ internal struct FragmentSoftmax
         tensors ? scores.Apply(y, i, j) : scores.ApplyPointwise(y, i, j);
 
     /// <summary>
-    /// P * Z / (1 - p) for a lane's four values: columns col and col + 1 (col even, so both in the same
-    /// aligned run of four keys that one Philox block serves) of rows rowLow and rowLow + 8.
+    /// P * Z / (1 - p) for a lane's four values: columns col and col + 1 of rows rowLow and rowLow + 8.
+    /// One Philox block serves an aligned run of four keys of one row, and lanes q and q ^ 1 hold the
+    /// two halves of the same run (col is even): the even lane draws row rowLow's block, the odd lane
+    /// row rowLow + 8's, and they swap the two words the other needs, so each block is drawn once.
     /// </summary>
     private static void Drop(ref FragmentC c, in Dropout dropout, int rowLow, int col)
     {
-        var low = dropout.Block(rowLow, col);
-        var high = dropout.Block(rowLow + 8, col);
-        c.C0 *= dropout.FactorOf(low, col);
-        c.C1 *= dropout.FactorOf(low, col + 1);
-        c.C2 *= dropout.FactorOf(high, col);
-        c.C3 *= dropout.FactorOf(high, col + 1);
+        bool odd = (Warp.LaneIdx & 1) != 0;
+        var mine = dropout.Block(odd ? rowLow + 8 : rowLow, col);
+        // Even lane (keys 0-1 of the run) sends row rowLow's words 2-3; odd lane (keys 2-3) sends row rowLow + 8's words 0-1.
+        uint first = Warp.ShuffleXor(odd ? mine.X0 : mine.X2, 1);
+        uint second = Warp.ShuffleXor(odd ? mine.X1 : mine.X3, 1);
+        uint low0 = odd ? first : mine.X0, low1 = odd ? second : mine.X1;
+        uint high0 = odd ? mine.X2 : first, high1 = odd ? mine.X3 : second;
+        c.C0 *= low0 >= dropout.Threshold ? dropout.KeepScale : 0f;
+        c.C1 *= low1 >= dropout.Threshold ? dropout.KeepScale : 0f;
+        c.C2 *= high0 >= dropout.Threshold ? dropout.KeepScale : 0f;
+        c.C3 *= high1 >= dropout.Threshold ? dropout.KeepScale : 0f;
     }
 
     private static void Mask(ref FragmentC c, AttentionMask mask, int rowLow, int col)
