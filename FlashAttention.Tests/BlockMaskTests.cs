@@ -25,8 +25,8 @@ public class BlockMaskTests
     public void Portable_forward_matches_reference(string dtype, ForwardCase c) => ElementTypes.Run(dtype, c, TestDevice.Engine);
 
     /// <summary>The tensor-core kernel skips hidden tiles in its cp.async pipeline (the next K tile it fetches is the next visible one).</summary>
+    /// <remarks>One tile on the CPU (each tensor-core specialisation costs CI ~15 s there): 32-row warps, 32-key tiles.</remarks>
     [Theory]
-    [InlineData(16, 64)]
     [InlineData(32, 32)]
     public void Tensor_core_forward_matches_reference(int warpRows, int bc) =>
         ElementTypes.Run("float16", new ForwardCase(1, 260, 400, 1, 1, 64, Causal: false, Kernel: KernelPath.TensorCore,

@@ -24,12 +24,12 @@ public class DropoutValidationTests
     }
 
     /// <summary>
-    /// The tensor-core kernel drops the same pairs as the reference (the same Philox draw), with both row
-    /// blocks of a 32-row warp, 32- and 64-key tiles, partial tiles and GQA; outputs poisoned with NaN.
+    /// The tensor-core kernel drops the same pairs as the reference (the same Philox draw, shared by lane
+    /// pairs), with partial tiles and GQA; outputs poisoned with NaN.
     /// </summary>
+    /// <remarks>One tile on the CPU (each tensor-core specialisation costs CI ~15 s there): 64-key tiles, all eight n-tiles dropped.</remarks>
     [Theory]
     [InlineData(16, 64)]
-    [InlineData(32, 32)]
     public void Tensor_core_forward_matches_reference(int warpRows, int bc) =>
         ElementTypes.Run("float16", new ForwardCase(1, 70, 90, 2, 1, 64, Causal: true, Kernel: KernelPath.TensorCore,
             TensorCoreTile: new TensorCoreTile(4, WarpRows: warpRows, Bc: bc), DropoutP: 0.3f, DropoutSeed: 11, DropoutOffset: 5),
