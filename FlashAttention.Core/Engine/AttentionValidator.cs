@@ -224,7 +224,8 @@ internal static class AttentionValidator
                 $"with offset {layout.Offset} and strides {layout.BatchStride}/{layout.SeqStride}/{layout.HeadStride}", paramName);
     }
 
-    private static void Positive(TensorLayout t, string name)
+    /// <summary>Every dimension of <paramref name="t"/> is at least 1; <paramref name="name"/> may be a member path ("cache.K"), whose root names the argument.</summary>
+    internal static void Positive(TensorLayout t, string name)
     {
         Dim(t.Batch, name, "batch");
         Dim(t.SeqLen, name, "seqlen");
@@ -235,7 +236,7 @@ internal static class AttentionValidator
     private static void Dim(int value, string name, string dimension)
     {
         if (value <= 0)
-            throw new ArgumentException($"{name}: {dimension} is {value}; expected at least 1", name);
+            throw new ArgumentException($"{name}: {dimension} is {value}; expected at least 1", name.Split('.')[0]);
     }
 
     private static void Equal(int actual, int expected, string name, string dimension, string what)

@@ -18,13 +18,13 @@ internal static class DecodeValidator
     public static CacheShape Shapes(TensorLayout q, TensorLayout k, TensorLayout v, TensorLayout output, long seqLensLength,
         long blockTableLength, bool paged, TensorLayout? kNew, TensorLayout? vNew, DecodeOptions options)
     {
-        Positive(q, nameof(q));
+        AttentionValidator.Positive(q, nameof(q));
         if (q.HeadDim > TileConfig.MaxHeadDim)
             throw new ArgumentException($"q: head dim is {q.HeadDim}; expected 1 to {TileConfig.MaxHeadDim}", nameof(q));
         if (q.Batch > AttentionValidator.MaxGridYZ)
             throw new ArgumentException($"q: batch is {q.Batch}; expected at most {AttentionValidator.MaxGridYZ}", nameof(q));
-        Positive(k, "cache.K");
-        Positive(v, "cache.V");
+        AttentionValidator.Positive(k, "cache.K");
+        AttentionValidator.Positive(v, "cache.V");
         if (!v.SameShape(k))
             throw new ArgumentException($"cache: V's shape is {v.ShapeText}; expected K's shape {k.ShapeText}", "cache");
         if (k.HeadDim != q.HeadDim)
@@ -58,7 +58,7 @@ internal static class DecodeValidator
                 $"{(kNew is null ? "kNew" : "vNew")}: missing; expected kNew and vNew together (or neither)", kNew is null ? "kNew" : "vNew");
         if (kNew is { } kn && vNew is { } vn)
         {
-            Positive(kn, nameof(kNew));
+            AttentionValidator.Positive(kn, nameof(kNew));
             Equal(kn.Batch, q.Batch, nameof(kNew), "batch", "q's batch");
             Equal(kn.Heads, k.Heads, nameof(kNew), "heads", "the cache's heads_kv");
             Equal(kn.HeadDim, q.HeadDim, nameof(kNew), "head dim", "q's head dim");
@@ -111,19 +111,6 @@ internal static class DecodeValidator
                 $"q: head dim {headDim} needs {bytes} bytes of shared memory per decode group; expected at most this device's {limit}", "q");
     }
 
-    private static void Positive(TensorLayout t, string name)
-    {
-        Dim(t.Batch, name, "batch");
-        Dim(t.SeqLen, name, "seqlen");
-        Dim(t.Heads, name, "heads");
-        Dim(t.HeadDim, name, "head dim");
-    }
-
-    private static void Dim(int value, string name, string dimension)
-    {
-        if (value <= 0)
-            throw new ArgumentException($"{name}: {dimension} is {value}; expected at least 1", name.Split('.')[0]);
-    }
 
     private static void Equal(int actual, int expected, string name, string dimension, string what)
     {

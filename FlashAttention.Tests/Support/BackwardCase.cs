@@ -38,9 +38,9 @@ public sealed record BackwardCase(int Batch, int SeqQ, int SeqK, int HeadsQ, int
         };
         var forward = engine.Forward(q, k, v, options);
 
-        var dq = Poisoned<T>(q.Layout);
-        var dk = Poisoned<T>(k.Layout);
-        var dv = Poisoned<T>(k.Layout);
+        var dq = GradientJudge.Poisoned<T>(q.Layout);
+        var dk = GradientJudge.Poisoned<T>(k.Layout);
+        var dv = GradientJudge.Poisoned<T>(k.Layout);
         float[]? dBias = null;
         if (BiasGradient)
         {
@@ -52,9 +52,9 @@ public sealed record BackwardCase(int Batch, int SeqQ, int SeqK, int HeadsQ, int
         float scale = options.ScaleFor(HeadDim);
         var reference = ReferenceAttention.Backward(dOut, q, k, v, options);
         var naive = NaiveBackward.Run(dOut, q, k, v, scale, Causal, options);
-        Judge(name, rng.Seed, "dQ", reference.DQ, naive.DQ, dq);
-        Judge(name, rng.Seed, "dK", reference.DK, naive.DK, dk);
-        Judge(name, rng.Seed, "dV", reference.DV, naive.DV, dv);
+        GradientJudge.Check(name, rng.Seed, "dQ", reference.DQ, naive.DQ, dq);
+        GradientJudge.Check(name, rng.Seed, "dK", reference.DK, naive.DK, dk);
+        GradientJudge.Check(name, rng.Seed, "dV", reference.DV, naive.DV, dv);
         if (dBias is not null)
         {
             // No naive dBias to compare with: a bound relative to the largest gradient, 16-bit
@@ -65,22 +65,5 @@ public sealed record BackwardCase(int Batch, int SeqQ, int SeqK, int HeadsQ, int
             mine.Error.Should().BeLessThanOrEqualTo(bound,
                 $"dBias of {name} (seed {rng.Seed}): max error {mine.Error:E3} at flat index {mine.Index}, largest |dBias| {largest:E3}");
         }
-    }
-
-    private static void Judge<T>(string name, int seed, string what, double[] reference, double[] naive, HostTensor<T> ours)
-        where T : unmanaged
-    {
-        var mine = Accuracy.MaxError(reference, i => Elements.ToSingle(ours.Data[i]));
-        var bar = Accuracy.MaxError(reference, i => naive[i]);
-        double bound = 2 * bar.Error + Accuracy.Slack<T>();
-        mine.Error.Should().BeLessThanOrEqualTo(bound,
-            $"{what} of {name} (seed {seed}): max error {mine.Error:E3} at flat index {mine.Index} must be <= 2 x naive {bar.Error:E3} + slack");
-    }
-
-    private static HostTensor<T> Poisoned<T>(TensorLayout like) where T : unmanaged
-    {
-        var t = HostTensor<T>.Zeros(like.Batch, like.SeqLen, like.Heads, like.HeadDim);
-        Array.Fill(t.Data, Elements.FromSingle<T>(float.NaN));
-        return t;
     }
 }

@@ -51,7 +51,7 @@ public sealed record VarLenCase(int[] LensQ, int[] LensK, int HeadsQ, int HeadsK
         var q = rng.Bshd<T>(1, totalQ, HeadsQ, HeadDim);
         var k = rng.Bshd<T>(1, totalK, HeadsKv, HeadDim);
         var v = rng.Bshd<T>(1, totalK, HeadsKv, HeadDim);
-        var output = Poisoned<T>(q.Layout);
+        var output = GradientJudge.Poisoned<T>(q.Layout);
         var lse = Enumerable.Repeat(float.NaN, HeadsQ * totalQ).ToArray();
         var options = Options;
 
@@ -71,9 +71,9 @@ public sealed record VarLenCase(int[] LensQ, int[] LensK, int HeadsQ, int HeadsK
         }
 
         var dOut = rng.Bshd<T>(1, totalQ, HeadsQ, HeadDim);
-        var dq = Poisoned<T>(q.Layout);
-        var dk = Poisoned<T>(k.Layout);
-        var dv = Poisoned<T>(k.Layout);
+        var dq = GradientJudge.Poisoned<T>(q.Layout);
+        var dk = GradientJudge.Poisoned<T>(k.Layout);
+        var dv = GradientJudge.Poisoned<T>(k.Layout);
         engine.BackwardVarLen(dOut, q, k, v, output, lse, dq, dk, dv, cuQ, cuK, maxQ, maxK, options);
 
         float scale = options.ScaleFor(HeadDim);
@@ -84,9 +84,9 @@ public sealed record VarLenCase(int[] LensQ, int[] LensK, int HeadsQ, int HeadsK
             var one = PerSequence(b).Options;
             var reference = ReferenceAttention.Backward(dob, qb, kb, vb, one);
             var naive = NaiveBackward.Run(dob, qb, kb, vb, scale, Causal, one);
-            Judge(seq, rng.Seed, "dQ", reference.DQ, naive.DQ, Slice(dq, cuQ[b], LensQ[b]));
-            Judge(seq, rng.Seed, "dK", reference.DK, naive.DK, Slice(dk, cuK[b], LensK[b]));
-            Judge(seq, rng.Seed, "dV", reference.DV, naive.DV, Slice(dv, cuK[b], LensK[b]));
+            GradientJudge.Check(seq, rng.Seed, "dQ", reference.DQ, naive.DQ, Slice(dq, cuQ[b], LensQ[b]));
+            GradientJudge.Check(seq, rng.Seed, "dK", reference.DK, naive.DK, Slice(dk, cuK[b], LensK[b]));
+            GradientJudge.Check(seq, rng.Seed, "dV", reference.DV, naive.DV, Slice(dv, cuK[b], LensK[b]));
         }
     }
 
@@ -105,22 +105,5 @@ public sealed record VarLenCase(int[] LensQ, int[] LensK, int HeadsQ, int HeadsK
         var l = packed.Layout;
         long row = (long)l.Heads * l.HeadDim;
         return HostTensor<T>.Bshd(packed.Data[(int)(start * row)..(int)((start + length) * row)], 1, length, l.Heads, l.HeadDim);
-    }
-
-    private static void Judge<T>(string name, int seed, string what, double[] reference, double[] naive, HostTensor<T> ours)
-        where T : unmanaged
-    {
-        var mine = Accuracy.MaxError(reference, i => Elements.ToSingle(ours.Data[i]));
-        var bar = Accuracy.MaxError(reference, i => naive[i]);
-        double bound = 2 * bar.Error + Accuracy.Slack<T>();
-        mine.Error.Should().BeLessThanOrEqualTo(bound,
-            $"{what} of {name} (seed {seed}): max error {mine.Error:E3} at flat index {mine.Index} must be <= 2 x naive {bar.Error:E3} + slack");
-    }
-
-    private static HostTensor<T> Poisoned<T>(TensorLayout like) where T : unmanaged
-    {
-        var t = HostTensor<T>.Zeros(like.Batch, like.SeqLen, like.Heads, like.HeadDim);
-        Array.Fill(t.Data, Elements.FromSingle<T>(float.NaN));
-        return t;
     }
 }
