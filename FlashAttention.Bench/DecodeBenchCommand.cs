@@ -31,18 +31,21 @@ public static class DecodeBenchCommand
         var inputSets = new Option<int>("--input-sets") { Description = "Random input sets rotated between runs.", DefaultValueFactory = _ => 3 };
         var queueAhead = new Option<int>("--queue-ahead") { Description = "Iterations of a one-thread spin kernel enqueued before the timed calls, so the host's launch overhead stays out of the events (0 = none; 2M is ~5 ms on an H100).", DefaultValueFactory = _ => 2_000_000 };
         var copyMib = new Option<int>("--copy-mib") { Description = "Size of the device-to-device copy that measures the bandwidth, MiB.", DefaultValueFactory = _ => 1024 };
+        var paths = new Option<string>("--paths") { Description = "Decode kernels to time, comma-separated: auto, streaming, tiled.", DefaultValueFactory = _ => "auto" };
         var outJson = new Option<FileInfo?>("--out-json") { Description = "Write every figure as JSON." };
         var outCsv = new Option<FileInfo?>("--out-csv") { Description = "Write every figure as CSV." };
 
         var command = new Command("decode", "Time decoding with a KV cache; GB/s = (K + V + q + o bytes) / time, and % of the device's copy bandwidth.")
         {
-            device, dtype, batches, cacheLens, heads, headsKv, headdim, seqlenQ, pageSize, splits, repeats, warmup, inputSets, queueAhead, copyMib, outJson, outCsv,
+            device, dtype, batches, cacheLens, heads, headsKv, headdim, seqlenQ, pageSize, splits, repeats, warmup, inputSets, queueAhead, copyMib, paths, outJson, outCsv,
         };
         command.SetAction(parse =>
         {
             var plan = new DecodeBenchPlan(parse.GetValue(dtype)!, Ints(parse.GetValue(batches)!), Ints(parse.GetValue(cacheLens)!),
                 parse.GetValue(heads), parse.GetValue(headsKv), parse.GetValue(headdim), parse.GetValue(seqlenQ), parse.GetValue(pageSize),
-                Ints(parse.GetValue(splits)!), Math.Max(1, parse.GetValue(repeats)), Math.Max(0, parse.GetValue(warmup)), Math.Max(1, parse.GetValue(inputSets)), Math.Max(0, parse.GetValue(queueAhead)));
+                Ints(parse.GetValue(splits)!), Math.Max(1, parse.GetValue(repeats)), Math.Max(0, parse.GetValue(warmup)), Math.Max(1, parse.GetValue(inputSets)), Math.Max(0, parse.GetValue(queueAhead)),
+                parse.GetValue(paths)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                    .Select(x => Enum.Parse<DecodePath>(x, ignoreCase: true)).ToArray());
             return Run(parse.GetValue(device), plan, (long)parse.GetValue(copyMib) << 20, parse.GetValue(outJson), parse.GetValue(outCsv));
         });
         return command;
@@ -56,11 +59,11 @@ public static class DecodeBenchCommand
         double copy = runner.CopyGbps(copyBytes, Math.Max(5, plan.Repeats / 2));
         AnsiConsole.MarkupLineInterpolated($"device-to-device copy of {copyBytes >> 20} MiB: {copy:F0} GB/s (2 x bytes / time)");
         var results = new List<DecodeBenchResult>();
-        foreach (var (b, n, s) in plan.Configurations())
+        foreach (var (b, n, s, path) in plan.Configurations())
         {
-            results.Add(runner.Run(b, n, s, copy));
+            results.Add(runner.Run(b, n, s, copy, path));
             var r = results[^1];
-            Console.WriteLine($"  B{b} N{n} splits {r.Splits}: {F(r.MedianMs, "F4")} ms, {F(r.Gbps, "F0")} GB/s, {F(r.PctCopy, "F1")} % of copy ({r.Status})");
+            Console.WriteLine($"  {r.Impl} B{b} N{n} splits {r.Splits}: {F(r.MedianMs, "F4")} ms, {F(r.Gbps, "F0")} GB/s, {F(r.PctCopy, "F1")} % of copy ({r.Status})");
             // Written after every configuration, so a sweep cut short keeps what it measured.
             Save(engine, copy, results, json, csv);
         }

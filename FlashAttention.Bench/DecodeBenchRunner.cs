@@ -11,11 +11,17 @@ public sealed record DecodeBenchResult(
 /// <summary>What the decode sweep covers.</summary>
 public sealed record DecodeBenchPlan(
     string Dtype, IReadOnlyList<int> Batches, IReadOnlyList<int> CacheLens, int HeadsQ, int HeadsKv, int Headdim, int SeqlenQ,
-    int PageSize, IReadOnlyList<int> Splits, int Repeats, int Warmup, int InputSets, int QueueAhead = 0)
+    int PageSize, IReadOnlyList<int> Splits, int Repeats, int Warmup, int InputSets, int QueueAhead = 0, IReadOnlyList<DecodePath>? Paths = null)
 {
+    /// <summary>The kernel paths timed (default: automatic only).</summary>
+    public IReadOnlyList<DecodePath> PathsTimed => Paths is { Count: > 0 } ? Paths : [DecodePath.Auto];
+
     /// <summary>Every configuration, in sweep order.</summary>
-    public IEnumerable<(int Batch, int CacheLen, int Splits)> Configurations() =>
-        from b in Batches from n in CacheLens from s in Splits select (b, n, s);
+    public IEnumerable<(int Batch, int CacheLen, int Splits, DecodePath Path)> Configurations() =>
+        from b in Batches from n in CacheLens from s in Splits from path in PathsTimed select (b, n, s, path);
+
+    /// <summary>The result's implementation name: flash-decode for the automatic choice, else with the path named.</summary>
+    public static string ImplName(DecodePath path) => path == DecodePath.Auto ? "flash-decode" : $"flash-decode-{path.ToString().ToLowerInvariant()}";
 
     /// <summary>
     /// Bytes one call must move at least: every key and value of every item read once, q read once,
@@ -92,23 +98,27 @@ public sealed class DecodeBenchRunner(AttentionEngine engine, DecodeBenchPlan pl
     }
 
     /// <summary>Measures one configuration; failures (out of memory, launch errors) come back as a status.</summary>
-    public DecodeBenchResult Run(int batch, int cacheLen, int splits, double copyGbps) => plan.Dtype switch
+    public DecodeBenchResult Run(int batch, int cacheLen, int splits, double copyGbps, DecodePath path = DecodePath.Auto) => plan.Dtype switch
     {
-        "bfloat16" => Run<BFloat16>(batch, cacheLen, splits, copyGbps),
-        "float32" => Run<float>(batch, cacheLen, splits, copyGbps),
-        _ => Run<Half>(batch, cacheLen, splits, copyGbps),
+        "bfloat16" => Run<BFloat16>(batch, cacheLen, splits, copyGbps, path),
+        "float32" => Run<float>(batch, cacheLen, splits, copyGbps, path),
+        _ => Run<Half>(batch, cacheLen, splits, copyGbps, path),
     };
 
-    private DecodeBenchResult Run<T>(int batch, int cacheLen, int requestedSplits, double copyGbps) where T : unmanaged
+    private DecodeBenchResult Run<T>(int batch, int cacheLen, int requestedSplits, double copyGbps, DecodePath path) where T : unmanaged
     {
+        string impl = DecodeBenchPlan.ImplName(path);
         var acc = engine.Accelerator;
         int hq = plan.HeadsQ, hkv = plan.HeadsKv, d = plan.Headdim, sq = plan.SeqlenQ;
         bool paged = plan.PageSize > 0;
         int pagesPerSeq = paged ? (cacheLen + plan.PageSize - 1) / plan.PageSize : 0;
         int rowsPerItem = paged ? pagesPerSeq * plan.PageSize : cacheLen;
         int items = paged ? batch * pagesPerSeq : batch;
+        // The engine's own choice, for the report: the streaming kernel splits in steps, the tiled one in tiles (the bench's buffers are aligned).
+        bool streaming = path != DecodePath.Tiled && typeof(T) != typeof(float) && Kernels.Portable.DecodeStreamKernel.SupportsDim(d)
+            && (long)hq / hkv * sq <= Kernels.Portable.DecodeStreamKernel.MaxRows && acc.AcceleratorType != AcceleratorType.OpenCL;
         int splits = DecodeSplits.Choose(requestedSplits, batch * hkv * DecodeLauncher.RowChunks(hq / hkv, sq), rowsPerItem,
-            DecodeLauncher.TileKeys(d, hq / hkv, sq), acc.NumMultiprocessors);
+            DecodeLauncher.SplitUnitKeys(streaming, d, hq / hkv, sq), acc.NumMultiprocessors);
         int elementBytes = Unsafe.SizeOf<T>();
         long bytes = plan.BytesMoved(batch, cacheLen, elementBytes);
         var buffers = new List<MemoryBuffer>();
@@ -130,7 +140,7 @@ public sealed class DecodeBenchRunner(AttentionEngine engine, DecodeBenchPlan pl
             var order = Enumerable.Range(0, Math.Max(1, items)).ToArray();
             new Random(5).Shuffle(order);
             var table = Upload(paged ? order : [0]);
-            var options = new DecodeOptions { NumSplits = requestedSplits };
+            var options = new DecodeOptions { NumSplits = requestedSplits, Path = path };
 
             void Once(int run)
             {
@@ -167,12 +177,12 @@ public sealed class DecodeBenchRunner(AttentionEngine engine, DecodeBenchPlan pl
             Array.Sort(times);
             double median = times[times.Length / 2];
             double gbps = bytes / (median * 1e-3) / 1e9;
-            return new DecodeBenchResult("flash-decode", plan.Dtype, batch, cacheLen, hq, hkv, d, sq, plan.PageSize, splits,
+            return new DecodeBenchResult(impl, plan.Dtype, batch, cacheLen, hq, hkv, d, sq, plan.PageSize, splits,
                 median, times[0], gbps, 100 * gbps / copyGbps, bytes, plan.Repeats, "ok");
         }
         catch (Exception e) when (e is OutOfMemoryException || e is AcceleratorException || e.GetType().Name.Contains("Accelerator") || e is InvalidOperationException || e is ArgumentException)
         {
-            return new DecodeBenchResult("flash-decode", plan.Dtype, batch, cacheLen, hq, hkv, d, sq, plan.PageSize, splits,
+            return new DecodeBenchResult(impl, plan.Dtype, batch, cacheLen, hq, hkv, d, sq, plan.PageSize, splits,
                 double.NaN, double.NaN, double.NaN, double.NaN, bytes, 0, $"error: {e.GetType().Name}: {e.Message.Split('\n')[0]}");
         }
         finally

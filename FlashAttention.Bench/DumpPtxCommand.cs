@@ -62,6 +62,10 @@ public static class DumpPtxCommand
                     foreach (int dim in TileConfig.CompiledHeadDims)
                     foreach (int rows in Kernels.Portable.DecodeLayout.SupportedRows)
                         Write($"decode_{name}_d{dim}_r{rows}", KernelCatalog.Decode(type, dim, Kernels.Portable.DecodeLayout.TileKeys(dim, rows), rows));
+                    if (type != typeof(float))
+                    foreach (int dim in TileConfig.CompiledHeadDims.Where(Kernels.Portable.DecodeStreamKernel.SupportsDim))
+                    foreach (int rows in Kernels.Portable.DecodeStreamKernel.SupportedRows)
+                        Write($"decode_stream_{name}_d{dim}_r{rows}", KernelCatalog.DecodeStream(type, dim, rows));
                     Write($"merge_{name}", KernelCatalog.PartialMerge(type));
                     Write($"append_{name}", KernelCatalog.KvAppend(type));
                 }

@@ -27,6 +27,9 @@ public sealed record DecodeOptions
     /// </summary>
     public int NumSplits { get; init; }
 
+    /// <summary>Which decode kernel runs the call (<see cref="DecodePath.Auto"/>: the streaming one where it applies).</summary>
+    public DecodePath Path { get; init; }
+
     /// <summary>The scale used for <paramref name="headDim"/>.</summary>
     public float ScaleFor(int headDim) => Scale ?? 1f / MathF.Sqrt(headDim);
 }

@@ -72,8 +72,8 @@ fi
 
 if has bench && [ -x "$APP" ] && command -v ptxas > /dev/null; then
   # Registers, spills and stack of the decode kernel the sweep runs (fp16, d 128), for the record.
-  echo "+ $APP dump-ptx --out /tmp/decode-ptx --only decode --match 'decode_f16_d128|merge_f16'"
-  "$APP" dump-ptx --out /tmp/decode-ptx --only decode --match 'decode_f16_d128|merge_f16' > /dev/null 2>&1
+  echo "+ $APP dump-ptx --out /tmp/decode-ptx --only decode --match 'decode_f16_d128|decode_stream_f16_d128|merge_f16'"
+  "$APP" dump-ptx --out /tmp/decode-ptx --only decode --match 'decode_f16_d128|decode_stream_f16_d128|merge_f16' > /dev/null 2>&1
   for f in /tmp/decode-ptx/*.ptx; do
     [ -f "$f" ] || continue
     sed 's/\.target sm_80/.target sm_90/' "$f" > /tmp/decode-k.ptx

@@ -143,6 +143,11 @@ public sealed partial class AttentionEngine
             PageShift = int.IsPow2(k.Layout.SeqLen) ? System.Numerics.BitOperations.Log2((uint)k.Layout.SeqLen) : -1, PagesPerSequence = shape.PagesPerSequence,
             NumPages = k.Layout.Batch, Capacity = shape.Capacity,
         };
+        // Refuse a forced streaming call before the append changes the cache.
+        string? refusal = options.Path == DecodePath.Tiled ? "" : DecodeKernels.StreamingRefusal(cache, ql.HeadDim, group, ql.SeqLen);
+        if (options.Path == DecodePath.Streaming && refusal is not null)
+            throw new ArgumentException($"options: Path is Streaming, but {refusal}; use DecodePath.Auto or Tiled", nameof(options));
+        bool streaming = refusal is null;
         if (kNew is { } kn && vNew is { } vn)
         {
             DecodeKernels.Append(stream, new KvAppendParams<T>
@@ -153,7 +158,7 @@ public sealed partial class AttentionEngine
         }
 
         int groups = (int)Math.Min(int.MaxValue, (long)batch * headsKv * DecodeLauncher.RowChunks(group, ql.SeqLen));
-        int splits = DecodeSplits.Choose(options.NumSplits, groups, maxKeys, DecodeLauncher.TileKeys(ql.HeadDim, group, ql.SeqLen), Accelerator.NumMultiprocessors);
+        int splits = DecodeSplits.Choose(options.NumSplits, groups, maxKeys, DecodeLauncher.SplitUnitKeys(streaming, ql.HeadDim, group, ql.SeqLen), Accelerator.NumMultiprocessors);
         long rows = (long)batch * ql.Heads * ql.SeqLen;
         var (oPartial, lsePartial) = splits > 1
             ? DecodeScratch(splits * rows * ql.HeadDim, splits * rows)
@@ -166,7 +171,7 @@ public sealed partial class AttentionEngine
             SeqLenQ = ql.SeqLen, SeqLenNew = shape.SeqLenNew, HeadsQ = ql.Heads, HeadDim = ql.HeadDim, QueryHeadsPerKvHead = group,
             ScaleLog2 = options.ScaleFor(ql.HeadDim) * Log2E, Causal = options.Causal ? 1 : 0,
         };
-        DecodeKernels.Launch(stream, p, batch, headsKv);
+        DecodeKernels.Launch(stream, p, batch, headsKv, streaming);
     }
 
     private (ArrayView<float> O, ArrayView<float> Lse) DecodeScratch(long oFloats, long lseFloats)

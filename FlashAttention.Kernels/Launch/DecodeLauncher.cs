@@ -11,6 +11,7 @@ public sealed class DecodeLauncher
     private readonly KernelCache kernels;
     private readonly BackendProfile profile;
     private readonly bool addressesKnown;
+    private readonly bool warpShuffles;
 
     /// <summary>Makes a launcher for <paramref name="accelerator"/>; <paramref name="profile"/> overrides its backend's variants (tests).</summary>
     public DecodeLauncher(Accelerator accelerator, BackendProfile? profile = null)
@@ -19,7 +20,35 @@ public sealed class DecodeLauncher
         this.profile = profile ?? BackendProfile.For(accelerator);
         // OpenCL views carry buffer handles, not addresses: alignment cannot be checked there, so K and V load element by element.
         addressesKnown = accelerator is not ILGPU.Runtime.OpenCL.CLAccelerator;
+        // The streaming kernel sums scores with xor shuffles inside 32-lane warps.
+        warpShuffles = accelerator is ILGPU.Runtime.Cuda.CudaAccelerator or ILGPU.Runtime.CPU.CPUAccelerator && accelerator.WarpSize == 32;
     }
+
+    /// <summary>
+    /// Why <see cref="DecodeStreamKernel"/> cannot run a call on this cache and shape, or null when it can:
+    /// it needs warp shuffles (CUDA, CPU), a 16-bit element type, head dim 32, 64, 128 or 256, at most
+    /// <see cref="DecodeStreamKernel.MaxRows"/> query rows per kv head, and cache rows on 16-byte boundaries.
+    /// </summary>
+    public string? StreamingRefusal<T>(in KvCacheView<T> cache, int headDim, int queryHeadsPerKvHead, int seqLenQ) where T : unmanaged
+    {
+        if (!warpShuffles)
+            return "this accelerator has no 32-lane warp shuffles (CUDA or CPU needed)";
+        if (typeof(T) != typeof(Half) && typeof(T) != typeof(BFloat16) || typeof(T) == typeof(Half) && profile.Float16AsBits)
+            return $"the element type is {typeof(T).Name}; expected Half or BFloat16";
+        if (!DecodeStreamKernel.SupportsDim(headDim))
+            return $"the head dim is {headDim}; expected 32, 64, 128 or 256";
+        long rows = (long)queryHeadsPerKvHead * seqLenQ;
+        if (rows > DecodeStreamKernel.MaxRows)
+            return $"heads_q / heads_kv * seqlen_q is {rows}; expected at most {DecodeStreamKernel.MaxRows}";
+        if (!RowsAligned(cache.K, headDim) || !RowsAligned(cache.V, headDim))
+            return "a cache row does not start on a 16-byte boundary (strides or the buffer's address)";
+        return null;
+    }
+
+    /// <summary>Keys per split unit: splits are whole tiles (tiled kernel) or whole steps (streaming kernel).</summary>
+    public static int SplitUnitKeys(bool streaming, int headDim, int queryHeadsPerKvHead, int seqLenQ) => streaming
+        ? DecodeStreamKernel.StepKeys(headDim, DecodeStreamKernel.RowsFor((long)queryHeadsPerKvHead * seqLenQ))
+        : TileKeys(headDim, queryHeadsPerKvHead, seqLenQ);
 
     /// <summary>Shared memory of one decode group for <paramref name="headDim"/>: the most any row count takes (the validator's bound).</summary>
     public static int SharedMemoryBytes(int headDim)
@@ -79,26 +108,43 @@ public sealed class DecodeLauncher
     /// Runs the attention of <paramref name="p"/> for <paramref name="batch"/> items and <paramref name="headsKv"/>
     /// kv heads, and with several splits the merge into <paramref name="p"/>'s O and LSE.
     /// </summary>
-    public void Launch<T>(AcceleratorStream stream, in DecodeParams<T> p, int batch, int headsKv) where T : unmanaged
+    /// <param name="stream">The stream to launch on.</param>
+    /// <param name="p">The call's parameters.</param>
+    /// <param name="batch">Batch items.</param>
+    /// <param name="headsKv">Kv heads.</param>
+    /// <param name="streaming">Run <see cref="DecodeStreamKernel"/> (only where <see cref="StreamingRefusal{T}"/> is null), else the tiled <see cref="DecodeKernel"/>.</param>
+    public void Launch<T>(AcceleratorStream stream, in DecodeParams<T> p, int batch, int headsKv, bool streaming = false) where T : unmanaged
     {
         if (typeof(T) == typeof(Half) && profile.Float16AsBits)
-            LaunchStorage(stream, Cast<T, ushort>(p), batch, headsKv);
+            LaunchStorage(stream, Cast<T, ushort>(p), batch, headsKv, streaming);
         else
-            LaunchStorage(stream, p, batch, headsKv);
+            LaunchStorage(stream, p, batch, headsKv, streaming);
     }
 
-    private void LaunchStorage<T>(AcceleratorStream stream, DecodeParams<T> p, int batch, int headsKv) where T : unmanaged
+    private void LaunchStorage<T>(AcceleratorStream stream, DecodeParams<T> p, int batch, int headsKv, bool streaming) where T : unmanaged
     {
         p.VectorAligned = RowsAligned(p.Cache.K, p.HeadDim) && RowsAligned(p.Cache.V, p.HeadDim) ? 1 : 0;
-        int dim = TileConfig.PadHeadDim(p.HeadDim);
-        int rows = RowsPerGroup(p.QueryHeadsPerKvHead, p.SeqLenQ);
-        int bc = DecodeLayout.TileKeys(dim, rows);
-        int bytes = new DecodeLayout(dim, bc, rows).TotalBytes;
-        var method = KernelCatalog.Decode(typeof(T), dim, bc, rows, profile.DynamicShared);
-        var kernel = kernels.Get<DecodeParams<T>>(method, bytes);
-        var grid = new Index3D(p.NumSplits * RowChunks(p.QueryHeadsPerKvHead, p.SeqLenQ), headsKv, batch);
-        var shared = profile.DynamicShared ? SharedMemoryConfig.RequestDynamic<float>(bytes / sizeof(float)) : default;
-        kernel(stream, new KernelConfig(grid, new Index3D(DecodeLayout.Threads(dim), 1, 1), shared), p);
+        if (streaming)
+        {
+            int rowsStreamed = DecodeStreamKernel.RowsFor((long)p.QueryHeadsPerKvHead * p.SeqLenQ);
+            int floats = DecodeStreamKernel.SharedFloats(p.HeadDim, rowsStreamed);
+            var streamKernel = kernels.Get<DecodeParams<T>>(KernelCatalog.DecodeStream(typeof(T), p.HeadDim, rowsStreamed, profile.DynamicShared), floats * sizeof(float));
+            var config = new KernelConfig(new Index3D(p.NumSplits, headsKv, batch), new Index3D(DecodeStreamKernel.Threads, 1, 1),
+                profile.DynamicShared ? SharedMemoryConfig.RequestDynamic<float>(floats) : default);
+            streamKernel(stream, config, p);
+        }
+        else
+        {
+            int dim = TileConfig.PadHeadDim(p.HeadDim);
+            int rows = RowsPerGroup(p.QueryHeadsPerKvHead, p.SeqLenQ);
+            int bc = DecodeLayout.TileKeys(dim, rows);
+            int bytes = new DecodeLayout(dim, bc, rows).TotalBytes;
+            var method = KernelCatalog.Decode(typeof(T), dim, bc, rows, profile.DynamicShared);
+            var kernel = kernels.Get<DecodeParams<T>>(method, bytes);
+            var grid = new Index3D(p.NumSplits * RowChunks(p.QueryHeadsPerKvHead, p.SeqLenQ), headsKv, batch);
+            var shared = profile.DynamicShared ? SharedMemoryConfig.RequestDynamic<float>(bytes / sizeof(float)) : default;
+            kernel(stream, new KernelConfig(grid, new Index3D(DecodeLayout.Threads(dim), 1, 1), shared), p);
+        }
         if (p.NumSplits > 1)
         {
             MergeStorage(stream, new PartialMergeParams<T>

@@ -81,6 +81,12 @@ public static class KernelCatalog
             dynamicShared ? typeof(DynamicSharedTiles) : typeof(StaticSharedTiles), Constants.TypeOf(dimPadded), Constants.TypeOf(bc),
             Constants.TypeOf(rows));
 
+    /// <summary>The streaming decode kernel for one 16-bit storage type, head dim (32, 64, 128 or 256) and query rows per group (1, 2, 4 or 8).</summary>
+    public static MethodInfo DecodeStream(Type storageType, int dim, int rows, bool dynamicShared = true) =>
+        typeof(DecodeStreamKernel).GetMethod(nameof(DecodeStreamKernel.Run))!.MakeGenericMethod(
+            storageType, ElementOps[storageType], VectorElements[storageType],
+            dynamicShared ? typeof(DynamicSharedTiles) : typeof(StaticSharedTiles), Constants.TypeOf(dim), Constants.TypeOf(rows));
+
     /// <summary>The in-place cache append for one storage type.</summary>
     public static MethodInfo KvAppend(Type storageType) =>
         typeof(KvAppendKernel).GetMethod(nameof(KvAppendKernel.Run))!.MakeGenericMethod(storageType);

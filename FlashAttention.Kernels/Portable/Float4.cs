@@ -8,14 +8,14 @@ namespace FlashAttention.Kernels.Portable;
 /// are always aligned; <see cref="Load"/> and <see cref="Store"/> are the only places that rely on it.
 /// </summary>
 [StructLayout(LayoutKind.Sequential)]
-internal struct Float4
+public struct Float4
 {
+    /// <summary>The four elements.</summary>
     public float X, Y, Z, W;
 
     /// <summary>Reads view[offset .. offset + 3]; offset must be a multiple of 4.</summary>
     public static Float4 Load(ArrayView<float> view, int offset) => view.AsAligned(16).Cast<Float4>()[offset >> 2];
 
-    /// <summary>Writes view[offset .. offset + 3]; offset must be a multiple of 4.</summary>
     /// <summary>
     /// The <paramref name="index"/>-th 16-byte vector of <paramref name="view"/>. Inner loops pass a
     /// running 64-bit vector index plus compile-time steps, which leaves one add per load in the PTX
@@ -25,6 +25,7 @@ internal struct Float4
     /// </summary>
     public static Float4 At(ArrayView<float> view, long index) => view.AsAligned(16).Cast<Float4>()[index];
 
+    /// <summary>Writes view[offset .. offset + 3]; offset must be a multiple of 4.</summary>
     public static void Store(ArrayView<float> view, int offset, Float4 value) => view.AsAligned(16).Cast<Float4>()[offset >> 2] = value;
 
     /// <summary>a * s.</summary>

@@ -32,6 +32,9 @@ public interface IVectorElements<T> where T : unmanaged
 
     /// <summary>Writes the vector's elements as floats to dst[offset ..]; offset is a multiple of 4.</summary>
     void Unpack(Raw16 raw, ArrayView<float> dst, int offset);
+
+    /// <summary>The vector's elements as floats in registers (four-element types fill only <see cref="Float8.Lo"/>).</summary>
+    Float8 Widen(Raw16 raw);
 }
 
 /// <summary>float32: four per vector.</summary>
@@ -46,6 +49,12 @@ public readonly struct Float32Vector : IVectorElements<float>
         {
             X = Interop.IntAsFloat(raw.X), Y = Interop.IntAsFloat(raw.Y), Z = Interop.IntAsFloat(raw.Z), W = Interop.IntAsFloat(raw.W),
         });
+
+    /// <inheritdoc />
+    public Float8 Widen(Raw16 raw) => new()
+    {
+        Lo = new Float4 { X = Interop.IntAsFloat(raw.X), Y = Interop.IntAsFloat(raw.Y), Z = Interop.IntAsFloat(raw.Z), W = Interop.IntAsFloat(raw.W) },
+    };
 }
 
 /// <summary>IEEE float16 (ILGPU's Half, converted by the device): eight per vector, low half of each word first.</summary>
@@ -60,6 +69,13 @@ public readonly struct Float16Vector : IVectorElements<Half>
         Float4.Store(dst, offset, new Float4 { X = Lo(raw.X), Y = Hi(raw.X), Z = Lo(raw.Y), W = Hi(raw.Y) });
         Float4.Store(dst, offset + 4, new Float4 { X = Lo(raw.Z), Y = Hi(raw.Z), Z = Lo(raw.W), W = Hi(raw.W) });
     }
+
+    /// <inheritdoc />
+    public Float8 Widen(Raw16 raw) => new()
+    {
+        Lo = new Float4 { X = Lo(raw.X), Y = Hi(raw.X), Z = Lo(raw.Y), W = Hi(raw.Y) },
+        Hi = new Float4 { X = Lo(raw.Z), Y = Hi(raw.Z), Z = Lo(raw.W), W = Hi(raw.W) },
+    };
 
     private static float Lo(uint word) => (float)Interop.IntAsFloat((ushort)(word & 0xFFFFu));
 
@@ -79,6 +95,13 @@ public readonly struct Float16BitsVector : IVectorElements<ushort>
         Float4.Store(dst, offset + 4, new Float4 { X = Lo(raw.Z), Y = Hi(raw.Z), Z = Lo(raw.W), W = Hi(raw.W) });
     }
 
+    /// <inheritdoc />
+    public Float8 Widen(Raw16 raw) => new()
+    {
+        Lo = new Float4 { X = Lo(raw.X), Y = Hi(raw.X), Z = Lo(raw.Y), W = Hi(raw.Y) },
+        Hi = new Float4 { X = Lo(raw.Z), Y = Hi(raw.Z), Z = Lo(raw.W), W = Hi(raw.W) },
+    };
+
     private static float Lo(uint word) => default(Float16BitsOps).ToFloat((ushort)(word & 0xFFFFu));
 
     private static float Hi(uint word) => default(Float16BitsOps).ToFloat((ushort)(word >> 16));
@@ -96,6 +119,13 @@ public readonly struct BFloat16Vector : IVectorElements<BFloat16>
         Float4.Store(dst, offset, new Float4 { X = Lo(raw.X), Y = Hi(raw.X), Z = Lo(raw.Y), W = Hi(raw.Y) });
         Float4.Store(dst, offset + 4, new Float4 { X = Lo(raw.Z), Y = Hi(raw.Z), Z = Lo(raw.W), W = Hi(raw.W) });
     }
+
+    /// <inheritdoc />
+    public Float8 Widen(Raw16 raw) => new()
+    {
+        Lo = new Float4 { X = Lo(raw.X), Y = Hi(raw.X), Z = Lo(raw.Y), W = Hi(raw.Y) },
+        Hi = new Float4 { X = Lo(raw.Z), Y = Hi(raw.Z), Z = Lo(raw.W), W = Hi(raw.W) },
+    };
 
     private static float Lo(uint word) => Interop.IntAsFloat(word << 16);
 

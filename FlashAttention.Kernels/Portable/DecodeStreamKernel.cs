@@ -1,0 +1,195 @@
+using FlashAttention.Kernels.Numerics;
+using ILGPU.Algorithms;
+
+namespace FlashAttention.Kernels.Portable;
+
+/// <summary>
+/// Decoding that streams the cache through registers ("flash-decoding" without shared tiles): a
+/// group of 128 threads owns one (batch item, kv head, key split) and the 1-8 query rows of that kv
+/// head; the group is cut into teams of dim / 8 lanes, one lane per 16-byte slice of a key row, and
+/// each team runs its own online softmax over every (teams)-th key of the split, so the key loop has
+/// no barrier and no shared memory: a team's scores are summed by xor shuffles inside the team, and
+/// each lane keeps its slice of q and of the output for every row. A lane fetches its next step's
+/// keys and values (up to four of each, 16 bytes apiece) before it works on the current ones, so
+/// every lane always has loads in flight (decoding is bound by bytes in flight, not arithmetic).
+/// At the end the teams' (m, l, acc) meet in shared memory and <see cref="DecodeOutput"/> writes the
+/// group's O and LSE, or this split's O_i and LSE_i for <see cref="PartialMergeKernel"/>.
+/// Needs 16-byte rows of a 16-bit type (8 elements per vector) and head dim 32, 64, 128 or 256
+/// (a power of two of slices, so teams tile a warp); warp shuffles (CUDA, CPU); the tiled
+/// <see cref="DecodeKernel"/> takes everything else.
+/// grid = (splits, heads_kv, batch), <see cref="Threads"/> threads, <see cref="SharedFloats"/> floats.
+/// </summary>
+public static class DecodeStreamKernel
+{
+    /// <summary>Threads per group (four warps).</summary>
+    public const int Threads = 128;
+
+    /// <summary>The most query rows (heads_q / heads_kv * seqlen_q) one group holds.</summary>
+    public const int MaxRows = 8;
+
+    /// <summary>The row counts a kernel is compiled for.</summary>
+    public static readonly int[] SupportedRows = [1, 2, 4, 8];
+
+    /// <summary>Whether head dim <paramref name="dim"/> can stream (dim / 8 lanes per key must divide a warp).</summary>
+    public static bool SupportsDim(int dim) => dim is 32 or 64 or 128 or 256;
+
+    /// <summary>The compiled row count for <paramref name="rows"/> query rows per kv head (at most <see cref="MaxRows"/>).</summary>
+    public static int RowsFor(long rows) => rows <= 1 ? 1 : rows <= 2 ? 2 : rows <= 4 ? 4 : 8;
+
+    /// <summary>Lanes per key row: one per 16-byte slice of 8 elements.</summary>
+    public static int LanesPerKey(int dim) => dim / 8;
+
+    /// <summary>Teams per group, each with its own online softmax.</summary>
+    public static int Teams(int dim) => Threads / LanesPerKey(dim);
+
+    /// <summary>
+    /// Keys per team and step: four, or two with eight rows (the rows' q and acc take 32 registers
+    /// each per lane, and registers bound how many groups, hence loads, a multiprocessor holds).
+    /// </summary>
+    public static int Unroll(int rows) => rows <= 4 ? 4 : 2;
+
+    /// <summary>Keys the group consumes per step: splits are whole numbers of steps.</summary>
+    public static int StepKeys(int dim, int rows) => Unroll(rows) * Teams(dim);
+
+    /// <summary>Shared floats: the teams' scaled outputs [team][row][dim], their m and l, and the group's m and l per row.</summary>
+    public static int SharedFloats(int dim, int rows) => Teams(dim) * rows * (dim + 2) + 2 * rows;
+
+    /// <summary>The kernel body for storage type T (16-bit), head dim TDim and TRows query rows per group.</summary>
+    public static void Run<T, TOps, TVec, TShared, TDim, TRows>(DecodeParams<T> p)
+        where T : unmanaged
+        where TOps : struct, IElementOps<T>
+        where TVec : struct, IVectorElements<T>
+        where TShared : struct, ISharedTiles
+        where TDim : struct, IConstant
+        where TRows : struct, IConstant
+    {
+        int dim = default(TDim).Value;
+        int rowsPadded = default(TRows).Value;
+        int lanesPerKey = LanesPerKey(dim);
+        int teams = Teams(dim);
+        int unroll = Unroll(rowsPadded);
+        int stepKeys = unroll * teams;
+
+        int split = Grid.IdxX;
+        int kvHead = Grid.IdxY;
+        int batch = Grid.IdxZ;
+        int rows = Math.Min(rowsPadded, p.QueryHeadsPerKvHead * p.SeqLenQ);
+        int team = Group.IdxX / lanesPerKey;
+        int slot = Group.IdxX - team * lanesPerKey; // this lane's dims: slot * 8 .. + 7
+
+        // Splits are whole steps, split evenly: only an item's last step is partial.
+        int len = p.Cache.Length(batch, p.SeqLenNew);
+        int steps = (len + stepKeys - 1) / stepKeys;
+        int stepsPerSplit = (steps + p.NumSplits - 1) / p.NumSplits;
+        int keyStart = Math.Min(len, split * stepsPerSplit * stepKeys);
+        int keyEnd = Math.Min(len, keyStart + stepsPerSplit * stepKeys);
+
+        var r0 = Start<T, TOps>(p, batch, kvHead, 0, rows, slot, len, keyEnd);
+        var r1 = rowsPadded > 1 ? Start<T, TOps>(p, batch, kvHead, 1, rows, slot, len, keyEnd) : default;
+        var r2 = rowsPadded > 2 ? Start<T, TOps>(p, batch, kvHead, 2, rows, slot, len, keyEnd) : default;
+        var r3 = rowsPadded > 2 ? Start<T, TOps>(p, batch, kvHead, 3, rows, slot, len, keyEnd) : default;
+        var r4 = rowsPadded > 4 ? Start<T, TOps>(p, batch, kvHead, 4, rows, slot, len, keyEnd) : default;
+        var r5 = rowsPadded > 4 ? Start<T, TOps>(p, batch, kvHead, 5, rows, slot, len, keyEnd) : default;
+        var r6 = rowsPadded > 4 ? Start<T, TOps>(p, batch, kvHead, 6, rows, slot, len, keyEnd) : default;
+        var r7 = rowsPadded > 4 ? Start<T, TOps>(p, batch, kvHead, 7, rows, slot, len, keyEnd) : default;
+
+        int per = default(TVec).PerVector;
+        var kRows = DecodeVectorRows.For(p.Cache.K, batch, kvHead, per);
+        var vRows = DecodeVectorRows.For(p.Cache.V, batch, kvHead, per);
+        // Team t takes keys t, t + teams, ...: a warp's load covers 32 / lanesPerKey adjacent key rows.
+        var next = DecodeStreamStep.Fetch(kRows, vRows, p.Cache, batch, keyStart + team, teams, keyEnd, slot, unroll);
+        for (int key0 = keyStart; key0 < keyEnd; key0 += stepKeys)
+        {
+            var step = DecodeStreamStep.Widen<T, TVec>(next, unroll);
+            next = DecodeStreamStep.Fetch(kRows, vRows, p.Cache, batch, key0 + stepKeys + team, teams, keyEnd, slot, unroll);
+            int firstKey = key0 + team;
+            r0.Step(step, firstKey, teams, unroll, lanesPerKey);
+            if (rowsPadded > 1)
+                r1.Step(step, firstKey, teams, unroll, lanesPerKey);
+            if (rowsPadded > 2)
+            {
+                r2.Step(step, firstKey, teams, unroll, lanesPerKey);
+                r3.Step(step, firstKey, teams, unroll, lanesPerKey);
+            }
+            if (rowsPadded > 4)
+            {
+                r4.Step(step, firstKey, teams, unroll, lanesPerKey);
+                r5.Step(step, firstKey, teams, unroll, lanesPerKey);
+                r6.Step(step, firstKey, teams, unroll, lanesPerKey);
+                r7.Step(step, firstKey, teams, unroll, lanesPerKey);
+            }
+        }
+
+        // The teams meet: each row's max over teams, then every team's acc and l rescaled to it.
+        var smem = default(TShared).Floats(SharedFloats(dim, rowsPadded));
+        var merge = new DecodeTeamMerge(smem, teams, rowsPadded, dim, team, slot);
+        merge.PublishMax(r0, 0);
+        if (rowsPadded > 1)
+            merge.PublishMax(r1, 1);
+        if (rowsPadded > 2)
+        {
+            merge.PublishMax(r2, 2);
+            merge.PublishMax(r3, 3);
+        }
+        if (rowsPadded > 4)
+        {
+            merge.PublishMax(r4, 4);
+            merge.PublishMax(r5, 5);
+            merge.PublishMax(r6, 6);
+            merge.PublishMax(r7, 7);
+        }
+        Group.Barrier();
+        merge.PublishScaled(r0, 0);
+        if (rowsPadded > 1)
+            merge.PublishScaled(r1, 1);
+        if (rowsPadded > 2)
+        {
+            merge.PublishScaled(r2, 2);
+            merge.PublishScaled(r3, 3);
+        }
+        if (rowsPadded > 4)
+        {
+            merge.PublishScaled(r4, 4);
+            merge.PublishScaled(r5, 5);
+            merge.PublishScaled(r6, 6);
+            merge.PublishScaled(r7, 7);
+        }
+        Group.Barrier();
+        merge.SumRows();
+        Group.Barrier();
+        DecodeOutput.Write<T, TOps>(p, merge.Outputs, merge.M, merge.L, split, batch, kvHead, 0, rows, rowsPadded, teams, dim);
+    }
+
+    /// <summary>
+    /// Row <paramref name="r"/> of the kv head's rows (head-major: query head kvHead * group + r / seqlen_q,
+    /// position r % seqlen_q) before the key loop: q scaled into the log2 domain, nothing accumulated, and
+    /// the last key it may see in this split (bottom-right causal), or -1 for a padding row.
+    /// </summary>
+    private static DecodeStreamRow Start<T, TOps>(in DecodeParams<T> p, int batch, int kvHead, int r, int rows, int slot, int len, int keyEnd)
+        where T : unmanaged
+        where TOps : struct, IElementOps<T>
+    {
+        var row = new DecodeStreamRow { M = float.NegativeInfinity, Limit = -1 };
+        if (r >= rows)
+            return row;
+        int hLocal = r / p.SeqLenQ;
+        int query = r - hLocal * p.SeqLenQ;
+        long at = p.Q.RowOffset(batch, query, kvHead * p.QueryHeadsPerKvHead + hLocal) + slot * 8;
+        float s = p.ScaleLog2;
+        var q = p.Q.Data;
+        row.Q.Lo = new Float4
+        {
+            X = default(TOps).ToFloat(q[at]) * s, Y = default(TOps).ToFloat(q[at + 1]) * s,
+            Z = default(TOps).ToFloat(q[at + 2]) * s, W = default(TOps).ToFloat(q[at + 3]) * s,
+        };
+        row.Q.Hi = new Float4
+        {
+            X = default(TOps).ToFloat(q[at + 4]) * s, Y = default(TOps).ToFloat(q[at + 5]) * s,
+            Z = default(TOps).ToFloat(q[at + 6]) * s, W = default(TOps).ToFloat(q[at + 7]) * s,
+        };
+        row.Limit = keyEnd - 1;
+        if (p.Causal != 0)
+            row.Limit = Math.Min(row.Limit, query + len - p.SeqLenQ);
+        return row;
+    }
+}
