@@ -85,7 +85,8 @@ public static class KernelCatalog
     public static MethodInfo DecodeStream(Type storageType, int dim, int rows, bool dynamicShared = true) =>
         typeof(DecodeStreamKernel).GetMethod(nameof(DecodeStreamKernel.Run))!.MakeGenericMethod(
             storageType, ElementOps[storageType], VectorElements[storageType],
-            dynamicShared ? typeof(DynamicSharedTiles) : typeof(StaticSharedTiles), Constants.TypeOf(dim), Constants.TypeOf(rows));
+            dynamicShared ? typeof(DynamicSharedTiles) : typeof(StaticSharedTiles), Constants.TypeOf(dim), Constants.TypeOf(rows),
+            Constants.TypeOf(DecodeStreamKernel.Unroll(rows)));
 
     /// <summary>The in-place cache append for one storage type.</summary>
     public static MethodInfo KvAppend(Type storageType) =>

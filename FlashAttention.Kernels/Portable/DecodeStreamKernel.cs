@@ -46,7 +46,10 @@ public static class DecodeStreamKernel
     /// Keys per team and step: four, or two with eight rows (the rows' q and acc take 32 registers
     /// each per lane, and registers bound how many groups, hence loads, a multiprocessor holds).
     /// </summary>
-    public static int Unroll(int rows) => rows <= 4 ? 4 : 2;
+    public static int Unroll(int rows) => UnrollOverride is 2 or 4 ? UnrollOverride : rows <= 4 ? 4 : 2;
+
+    /// <summary>Experiments only: FLASH_DECODE_UNROLL=2|4 forces the keys per team and step.</summary>
+    private static readonly int UnrollOverride = int.TryParse(Environment.GetEnvironmentVariable("FLASH_DECODE_UNROLL"), out int u) ? u : 0;
 
     /// <summary>Keys the group consumes per step: splits are whole numbers of steps.</summary>
     public static int StepKeys(int dim, int rows) => Unroll(rows) * Teams(dim);
@@ -54,20 +57,21 @@ public static class DecodeStreamKernel
     /// <summary>Shared floats: the teams' scaled outputs [team][row][dim], their m and l, and the group's m and l per row.</summary>
     public static int SharedFloats(int dim, int rows) => Teams(dim) * rows * (dim + 2) + 2 * rows;
 
-    /// <summary>The kernel body for storage type T (16-bit), head dim TDim and TRows query rows per group.</summary>
-    public static void Run<T, TOps, TVec, TShared, TDim, TRows>(DecodeParams<T> p)
+    /// <summary>The kernel body for storage type T (16-bit), head dim TDim, TRows query rows per group and TUnroll (2 or 4) keys per team and step.</summary>
+    public static void Run<T, TOps, TVec, TShared, TDim, TRows, TUnroll>(DecodeParams<T> p)
         where T : unmanaged
         where TOps : struct, IElementOps<T>
         where TVec : struct, IVectorElements<T>
         where TShared : struct, ISharedTiles
         where TDim : struct, IConstant
         where TRows : struct, IConstant
+        where TUnroll : struct, IConstant
     {
         int dim = default(TDim).Value;
         int rowsPadded = default(TRows).Value;
         int lanesPerKey = LanesPerKey(dim);
         int teams = Teams(dim);
-        int unroll = Unroll(rowsPadded);
+        int unroll = default(TUnroll).Value;
         int stepKeys = unroll * teams;
 
         int split = Grid.IdxX;
@@ -84,76 +88,59 @@ public static class DecodeStreamKernel
         int keyStart = Math.Min(len, split * stepsPerSplit * stepKeys);
         int keyEnd = Math.Min(len, keyStart + stepsPerSplit * stepKeys);
 
-        var r0 = Start<T, TOps>(p, batch, kvHead, 0, rows, slot, len, keyEnd);
-        var r1 = rowsPadded > 1 ? Start<T, TOps>(p, batch, kvHead, 1, rows, slot, len, keyEnd) : default;
-        var r2 = rowsPadded > 2 ? Start<T, TOps>(p, batch, kvHead, 2, rows, slot, len, keyEnd) : default;
-        var r3 = rowsPadded > 2 ? Start<T, TOps>(p, batch, kvHead, 3, rows, slot, len, keyEnd) : default;
-        var r4 = rowsPadded > 4 ? Start<T, TOps>(p, batch, kvHead, 4, rows, slot, len, keyEnd) : default;
-        var r5 = rowsPadded > 4 ? Start<T, TOps>(p, batch, kvHead, 5, rows, slot, len, keyEnd) : default;
-        var r6 = rowsPadded > 4 ? Start<T, TOps>(p, batch, kvHead, 6, rows, slot, len, keyEnd) : default;
-        var r7 = rowsPadded > 4 ? Start<T, TOps>(p, batch, kvHead, 7, rows, slot, len, keyEnd) : default;
+        var r = default(DecodeStreamRows);
+        r.R0 = Start<T, TOps>(p, batch, kvHead, 0, rows, slot, len, keyEnd);
+        if (rowsPadded > 1)
+            r.R1 = Start<T, TOps>(p, batch, kvHead, 1, rows, slot, len, keyEnd);
+        if (rowsPadded > 2)
+        {
+            r.R2 = Start<T, TOps>(p, batch, kvHead, 2, rows, slot, len, keyEnd);
+            r.R3 = Start<T, TOps>(p, batch, kvHead, 3, rows, slot, len, keyEnd);
+        }
+        if (rowsPadded > 4)
+        {
+            r.R4 = Start<T, TOps>(p, batch, kvHead, 4, rows, slot, len, keyEnd);
+            r.R5 = Start<T, TOps>(p, batch, kvHead, 5, rows, slot, len, keyEnd);
+            r.R6 = Start<T, TOps>(p, batch, kvHead, 6, rows, slot, len, keyEnd);
+            r.R7 = Start<T, TOps>(p, batch, kvHead, 7, rows, slot, len, keyEnd);
+        }
 
         int per = default(TVec).PerVector;
         var kRows = DecodeVectorRows.For(p.Cache.K, batch, kvHead, per);
         var vRows = DecodeVectorRows.For(p.Cache.V, batch, kvHead, per);
         // Team t takes keys t, t + teams, ...: a warp's load covers 32 / lanesPerKey adjacent key rows.
-        var next = DecodeStreamStep.Fetch(kRows, vRows, p.Cache, batch, keyStart + team, teams, keyEnd, slot, unroll);
+        // The next step's keys are issued once this step's scores are done, its values once this step's
+        // are accumulated: loads stay in flight while a lane holds one step's raw words at a time.
+        var keys = DecodeStreamStep.Fetch(kRows, p.Cache, batch, keyStart + team, teams, keyEnd, slot, unroll);
+        var values = DecodeStreamStep.Fetch(vRows, p.Cache, batch, keyStart + team, teams, keyEnd, slot, unroll);
         for (int key0 = keyStart; key0 < keyEnd; key0 += stepKeys)
         {
-            var step = DecodeStreamStep.Widen<T, TVec>(next, unroll);
-            next = DecodeStreamStep.Fetch(kRows, vRows, p.Cache, batch, key0 + stepKeys + team, teams, keyEnd, slot, unroll);
             int firstKey = key0 + team;
-            r0.Step(step, firstKey, teams, unroll, lanesPerKey);
-            if (rowsPadded > 1)
-                r1.Step(step, firstKey, teams, unroll, lanesPerKey);
-            if (rowsPadded > 2)
+            r.Score(default(TVec).Widen(keys.R0), 0, rowsPadded, lanesPerKey);
+            r.Score(default(TVec).Widen(keys.R1), 1, rowsPadded, lanesPerKey);
+            if (unroll > 2)
             {
-                r2.Step(step, firstKey, teams, unroll, lanesPerKey);
-                r3.Step(step, firstKey, teams, unroll, lanesPerKey);
+                r.Score(default(TVec).Widen(keys.R2), 2, rowsPadded, lanesPerKey);
+                r.Score(default(TVec).Widen(keys.R3), 3, rowsPadded, lanesPerKey);
             }
-            if (rowsPadded > 4)
+            keys = DecodeStreamStep.Fetch(kRows, p.Cache, batch, firstKey + stepKeys, teams, keyEnd, slot, unroll);
+            r.Softmax(firstKey, teams, unroll, rowsPadded);
+            r.Accumulate(default(TVec).Widen(values.R0), 0, rowsPadded);
+            r.Accumulate(default(TVec).Widen(values.R1), 1, rowsPadded);
+            if (unroll > 2)
             {
-                r4.Step(step, firstKey, teams, unroll, lanesPerKey);
-                r5.Step(step, firstKey, teams, unroll, lanesPerKey);
-                r6.Step(step, firstKey, teams, unroll, lanesPerKey);
-                r7.Step(step, firstKey, teams, unroll, lanesPerKey);
+                r.Accumulate(default(TVec).Widen(values.R2), 2, rowsPadded);
+                r.Accumulate(default(TVec).Widen(values.R3), 3, rowsPadded);
             }
+            values = DecodeStreamStep.Fetch(vRows, p.Cache, batch, firstKey + stepKeys, teams, keyEnd, slot, unroll);
         }
 
         // The teams meet: each row's max over teams, then every team's acc and l rescaled to it.
         var smem = default(TShared).Floats(SharedFloats(dim, rowsPadded));
         var merge = new DecodeTeamMerge(smem, teams, rowsPadded, dim, team, slot);
-        merge.PublishMax(r0, 0);
-        if (rowsPadded > 1)
-            merge.PublishMax(r1, 1);
-        if (rowsPadded > 2)
-        {
-            merge.PublishMax(r2, 2);
-            merge.PublishMax(r3, 3);
-        }
-        if (rowsPadded > 4)
-        {
-            merge.PublishMax(r4, 4);
-            merge.PublishMax(r5, 5);
-            merge.PublishMax(r6, 6);
-            merge.PublishMax(r7, 7);
-        }
+        r.PublishMax(merge, rowsPadded);
         Group.Barrier();
-        merge.PublishScaled(r0, 0);
-        if (rowsPadded > 1)
-            merge.PublishScaled(r1, 1);
-        if (rowsPadded > 2)
-        {
-            merge.PublishScaled(r2, 2);
-            merge.PublishScaled(r3, 3);
-        }
-        if (rowsPadded > 4)
-        {
-            merge.PublishScaled(r4, 4);
-            merge.PublishScaled(r5, 5);
-            merge.PublishScaled(r6, 6);
-            merge.PublishScaled(r7, 7);
-        }
+        r.PublishScaled(merge, rowsPadded);
         Group.Barrier();
         merge.SumRows();
         Group.Barrier();

@@ -1,75 +1,53 @@
 namespace FlashAttention.Kernels.Portable;
 
 /// <summary>
-/// One step of a streaming-decode lane: its 16-byte slice of up to four keys and their values
-/// (keys <c>keys</c> apart, one per unrolled key), first as raw loads in flight
-/// (<see cref="Fetch{T}"/>), then widened to float32 (<see cref="Widen{T, TVec}"/>). The kernel fetches
-/// step i + 1 before it works on step i, so every lane always has a step's loads in flight.
+/// A streaming-decode lane's loads of one step from one cache tensor (K or V): its 16-byte slice of up
+/// to four key rows, <c>keys</c> apart, as raw words still in flight. The kernel issues the next
+/// step's keys as soon as this step's scores are done and the next step's values as soon as this
+/// step's are accumulated, so a lane always has loads in flight while it holds only one step's worth.
 /// </summary>
 internal struct DecodeStreamStep
 {
-    /// <summary>Keys, widened.</summary>
-    public Float8 K0, K1, K2, K3;
-
-    /// <summary>Values, widened.</summary>
-    public Float8 V0, V1, V2, V3;
-
-    /// <summary>A step's loads, as issued.</summary>
-    public struct Raw
-    {
-        /// <summary>Keys.</summary>
-        public Raw16 K0, K1, K2, K3;
-
-        /// <summary>Values.</summary>
-        public Raw16 V0, V1, V2, V3;
-    }
+    /// <summary>Rows firstKey + u * keys, u = 0 .. 3.</summary>
+    public Raw16 R0, R1, R2, R3;
 
     /// <summary>
-    /// Issues the loads of keys firstKey + u * keys (u &lt; unroll) at vector <paramref name="slot"/> of
-    /// their rows; keys at or past <paramref name="end"/> read nothing and give zeros.
+    /// Issues the loads of rows firstKey + u * keys (u &lt; unroll) at vector <paramref name="slot"/>;
+    /// keys at or past <paramref name="end"/> read nothing and give zeros.
     /// </summary>
-    public static Raw Fetch<T>(in DecodeVectorRows kRows, in DecodeVectorRows vRows, in KvCacheView<T> cache, int batch,
+    public static DecodeStreamStep Fetch<T>(in DecodeVectorRows rows, in KvCacheView<T> cache, int batch,
         int firstKey, int keys, int end, int slot, int unroll)
         where T : unmanaged
     {
-        var raw = default(Raw);
-        Load(ref raw.K0, ref raw.V0, kRows, vRows, cache, batch, firstKey, end, slot);
-        Load(ref raw.K1, ref raw.V1, kRows, vRows, cache, batch, firstKey + keys, end, slot);
-        if (unroll > 2)
+        var step = default(DecodeStreamStep);
+        if (cache.Paged == 0 && firstKey + (unroll - 1) * keys < end)
         {
-            Load(ref raw.K2, ref raw.V2, kRows, vRows, cache, batch, firstKey + 2 * keys, end, slot);
-            Load(ref raw.K3, ref raw.V3, kRows, vRows, cache, batch, firstKey + 3 * keys, end, slot);
+            // The common case: evenly spaced rows and no key past the end, so one address per step and
+            // compile-time multiples of one stride (per-key address arithmetic and bounds tests were
+            // most of the loop's instructions).
+            long at = rows.Base + (long)firstKey * rows.RowStride + slot;
+            long stride = keys * rows.RowStride;
+            step.R0 = rows.Vectors[at];
+            step.R1 = rows.Vectors[at + stride];
+            if (unroll > 2)
+            {
+                step.R2 = rows.Vectors[at + 2 * stride];
+                step.R3 = rows.Vectors[at + 3 * stride];
+            }
+            return step;
         }
-        return raw;
-    }
-
-    private static void Load<T>(ref Raw16 k, ref Raw16 v, in DecodeVectorRows kRows, in DecodeVectorRows vRows, in KvCacheView<T> cache,
-        int batch, int key, int end, int slot)
-        where T : unmanaged
-    {
-        if (key >= end)
-            return;
-        k = kRows.Vectors[kRows.Row(cache, batch, key) + slot];
-        v = vRows.Vectors[vRows.Row(cache, batch, key) + slot];
-    }
-
-    /// <summary>The step's elements as float32 (waits for its loads).</summary>
-    public static DecodeStreamStep Widen<T, TVec>(in Raw raw, int unroll)
-        where T : unmanaged
-        where TVec : struct, IVectorElements<T>
-    {
-        var step = new DecodeStreamStep
-        {
-            K0 = default(TVec).Widen(raw.K0), K1 = default(TVec).Widen(raw.K1),
-            V0 = default(TVec).Widen(raw.V0), V1 = default(TVec).Widen(raw.V1),
-        };
+        step.R0 = Load(rows, cache, batch, firstKey, end, slot);
+        step.R1 = Load(rows, cache, batch, firstKey + keys, end, slot);
         if (unroll > 2)
         {
-            step.K2 = default(TVec).Widen(raw.K2);
-            step.K3 = default(TVec).Widen(raw.K3);
-            step.V2 = default(TVec).Widen(raw.V2);
-            step.V3 = default(TVec).Widen(raw.V3);
+            step.R2 = Load(rows, cache, batch, firstKey + 2 * keys, end, slot);
+            step.R3 = Load(rows, cache, batch, firstKey + 3 * keys, end, slot);
         }
         return step;
     }
+
+    /// <summary>One row, found through the page table where the cache is paged; nothing past the end.</summary>
+    private static Raw16 Load<T>(in DecodeVectorRows rows, in KvCacheView<T> cache, int batch, int key, int end, int slot)
+        where T : unmanaged =>
+        key < end ? rows.Vectors[rows.Row(cache, batch, key) + slot] : default;
 }
