@@ -13,9 +13,6 @@ public sealed class DecodeLauncher
     private readonly bool addressesKnown;
     private readonly bool warpShuffles;
 
-    /// <summary>Experiments only: FLASH_DECODE_MIN_GROUPS=N asks ptxas for N streaming groups per SM (launch bounds).</summary>
-    private static readonly int StreamGroupsPerSM = int.TryParse(Environment.GetEnvironmentVariable("FLASH_DECODE_MIN_GROUPS"), out int g) ? g : 0;
-
     /// <summary>Makes a launcher for <paramref name="accelerator"/>; <paramref name="profile"/> overrides its backend's variants (tests).</summary>
     public DecodeLauncher(Accelerator accelerator, BackendProfile? profile = null)
     {
@@ -131,8 +128,10 @@ public sealed class DecodeLauncher
         {
             int rowsStreamed = DecodeStreamKernel.RowsFor((long)p.QueryHeadsPerKvHead * p.SeqLenQ);
             int floats = DecodeStreamKernel.SharedFloats(p.HeadDim, rowsStreamed);
+            // Launch bounds ride on the compile path that takes them (harmless for a kernel without inline PTX).
+            int groupsPerSM = DecodeStreamKernel.GroupsPerMultiprocessor(rowsStreamed);
             var streamKernel = kernels.Get<DecodeParams<T>>(KernelCatalog.DecodeStream(typeof(T), p.HeadDim, rowsStreamed, profile.DynamicShared),
-                floats * sizeof(float), DecodeStreamKernel.Threads, promoteAsmOperands: StreamGroupsPerSM > 0, minGroupsPerSM: StreamGroupsPerSM);
+                floats * sizeof(float), groupsPerSM > 0 ? DecodeStreamKernel.Threads : 0, promoteAsmOperands: groupsPerSM > 0, minGroupsPerSM: groupsPerSM);
             var config = new KernelConfig(new Index3D(p.NumSplits, headsKv, batch), new Index3D(DecodeStreamKernel.Threads, 1, 1),
                 profile.DynamicShared ? SharedMemoryConfig.RequestDynamic<float>(floats) : default);
             streamKernel(stream, config, p);

@@ -43,13 +43,23 @@ public static class DecodeStreamKernel
     public static int Teams(int dim) => Threads / LanesPerKey(dim);
 
     /// <summary>
-    /// Keys per team and step: four, or two with eight rows (the rows' q and acc take 32 registers
-    /// each per lane, and registers bound how many groups, hence loads, a multiprocessor holds).
+    /// Keys per team and step, chosen with <see cref="GroupsPerMultiprocessor"/> so that nothing spills: each
+    /// unrolled key holds 8 registers of raw K and V per lane, and registers bound how many groups, hence
+    /// loads in flight, a multiprocessor holds. Measured on the H100 (fp16, d 128, 4 rows, batch 8 x 64K):
+    /// 2 keys with 4 groups per SM reached 93 % of the copy bandwidth, 4 keys with 3 groups 80 %,
+    /// 4 keys unbounded (191 registers, 2 groups) 88 %, 2 keys with 5 groups (spills) 68 %.
     /// </summary>
-    public static int Unroll(int rows) => UnrollOverride is 2 or 4 ? UnrollOverride : rows <= 4 ? 4 : 2;
+    public static int Unroll(int rows) => UnrollOverride is 2 or 4 ? UnrollOverride : rows == 1 ? 4 : 2;
 
-    /// <summary>Experiments only: FLASH_DECODE_UNROLL=2|4 forces the keys per team and step.</summary>
+    /// <summary>
+    /// Groups per multiprocessor the kernel is compiled for (launch bounds: registers per thread at most
+    /// 65536 / (groups x 128)); 0 for no bound (8 rows: their q and acc alone take 128 registers).
+    /// </summary>
+    public static int GroupsPerMultiprocessor(int rows) => GroupsOverride >= 0 ? GroupsOverride : rows <= 2 ? 5 : rows == 4 ? 4 : 0;
+
+    // Experiments only: FLASH_DECODE_UNROLL=2|4 and FLASH_DECODE_MIN_GROUPS=N override the two choices above.
     private static readonly int UnrollOverride = int.TryParse(Environment.GetEnvironmentVariable("FLASH_DECODE_UNROLL"), out int u) ? u : 0;
+    private static readonly int GroupsOverride = int.TryParse(Environment.GetEnvironmentVariable("FLASH_DECODE_MIN_GROUPS"), out int g) ? g : -1;
 
     /// <summary>Keys the group consumes per step: splits are whole numbers of steps.</summary>
     public static int StepKeys(int dim, int rows) => Unroll(rows) * Teams(dim);
