@@ -45,10 +45,17 @@ public sealed class DecodeLauncher
         return null;
     }
 
-    /// <summary>Keys per split unit: splits are whole tiles (tiled kernel) or whole steps (streaming kernel).</summary>
-    public static int SplitUnitKeys(bool streaming, int headDim, int queryHeadsPerKvHead, int seqLenQ) => streaming
-        ? DecodeStreamKernel.StepKeys(headDim, DecodeStreamKernel.RowsFor((long)queryHeadsPerKvHead * seqLenQ))
-        : TileKeys(headDim, queryHeadsPerKvHead, seqLenQ);
+    /// <summary>
+    /// The fewest keys one split is given: a tile for the tiled kernel; a step for the streaming kernel, and
+    /// when the count is chosen automatically (<paramref name="automatic"/>) <see cref="DecodeStreamKernel.MinKeysPerSplit"/>.
+    /// </summary>
+    public static int SplitUnitKeys(bool streaming, bool automatic, int headDim, int queryHeadsPerKvHead, int seqLenQ)
+    {
+        if (!streaming)
+            return TileKeys(headDim, queryHeadsPerKvHead, seqLenQ);
+        int step = DecodeStreamKernel.StepKeys(headDim, DecodeStreamKernel.RowsFor((long)queryHeadsPerKvHead * seqLenQ));
+        return automatic ? Math.Max(DecodeStreamKernel.MinKeysPerSplit, step) : step;
+    }
 
     /// <summary>Shared memory of one decode group for <paramref name="headDim"/>: the most any row count takes (the validator's bound).</summary>
     public static int SharedMemoryBytes(int headDim)

@@ -12,16 +12,16 @@ namespace FlashAttention.Tests.Support;
 /// </summary>
 public sealed record DecodeCase(
     int[] SeqLens, int Capacity, int SeqQ, int HeadsQ, int HeadsKv, int HeadDim, bool Causal,
-    int Splits = 0, int PageSize = 0, int SeqNew = 0, float? Scale = null, bool DeviceForm = false)
+    int Splits = 0, int PageSize = 0, int SeqNew = 0, float? Scale = null, bool DeviceForm = false, DecodePath Path = DecodePath.Auto)
 {
     public int Batch => SeqLens.Length;
 
     public override string ToString() =>
         $"lens[{string.Join(",", SeqLens)}] cap{Capacity} sq{SeqQ} hq{HeadsQ} hkv{HeadsKv} d{HeadDim}{(Causal ? " causal" : "")} " +
         $"splits{Splits}{(PageSize > 0 ? $" page{PageSize}" : "")}{(SeqNew > 0 ? $" new{SeqNew}" : "")}{(Scale is { } s ? $" scale{s}" : "")}" +
-        $"{(DeviceForm ? " device" : "")}";
+        $"{(DeviceForm ? " device" : "")}{(Path != DecodePath.Auto ? $" {Path}" : "")}";
 
-    public DecodeOptions Options => new() { Causal = Causal, Scale = Scale, NumSplits = Splits, ReturnLse = true };
+    public DecodeOptions Options => new() { Causal = Causal, Scale = Scale, NumSplits = Splits, ReturnLse = true, Path = Path };
 
     /// <summary>Runs the case for element type <typeparamref name="T"/> and asserts.</summary>
     public void Check<T>(AttentionEngine engine) where T : unmanaged
