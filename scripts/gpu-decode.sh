@@ -60,7 +60,7 @@ if has tests; then
     tar -C /tmp/decode-tests -xJf .gpu/tests.tar.xz
     T=/tmp/decode-tests/app/FlashAttention.Tests
     classes=()
-    for c in DecodeAccuracyTests DecodePagedTests DecodeAppendTests DecodeValidationTests PartialMergeTests; do
+    for c in DecodeAccuracyTests DecodeStreamingTests DecodePagedTests DecodeAppendTests DecodeValidationTests PartialMergeTests; do
       classes+=(-class "FlashAttention.Tests.$c")
     done
     run tests-cuda 400 env FLASH_TEST_DEVICE="${TEST_DEVICE:-cuda}" "$T" "${classes[@]}"
