@@ -72,8 +72,8 @@ public static class DecodeStreamKernel
     /// <summary>Keys the group consumes per step: splits are whole numbers of steps.</summary>
     public static int StepKeys(int dim, int rows) => Unroll(rows) * Teams(dim);
 
-    /// <summary>Shared floats: q [row][dim]; after the key loop the teams' scaled outputs [team][row][dim], their m and l, and the group's m and l per row.</summary>
-    public static int SharedFloats(int dim, int rows) => rows * dim + Teams(dim) * rows * (dim + 2) + 2 * rows;
+    /// <summary>Shared floats: the teams' scaled outputs [team][row][dim], their m and l, and the group's m and l per row.</summary>
+    public static int SharedFloats(int dim, int rows) => Teams(dim) * rows * (dim + 2) + 2 * rows;
 
     /// <summary>The kernel body for storage type T (16-bit), head dim TDim, TRows query rows per group and TUnroll (2 or 4) keys per team and step.</summary>
     public static void Run<T, TOps, TVec, TShared, TDim, TRows, TUnroll>(DecodeParams<T> p)
@@ -106,24 +106,21 @@ public static class DecodeStreamKernel
         int keyStart = Math.Min(len, split * stepsPerSplit * stepKeys);
         int keyEnd = Math.Min(len, keyStart + stepsPerSplit * stepKeys);
 
-        var smem = default(TShared).Floats(SharedFloats(dim, rowsPadded));
-        var qs = smem.SubView(0, rowsPadded * dim);
-        LoadQueries<T, TOps>(p, qs, batch, kvHead, rows, rowsPadded, dim);
         var r = default(DecodeStreamRows);
-        r.R0 = Start(p, 0, rows, len, keyEnd);
+        r.R0 = Start<T, TOps>(p, batch, kvHead, 0, rows, slot, len, keyEnd);
         if (rowsPadded > 1)
-            r.R1 = Start(p, 1, rows, len, keyEnd);
+            r.R1 = Start<T, TOps>(p, batch, kvHead, 1, rows, slot, len, keyEnd);
         if (rowsPadded > 2)
         {
-            r.R2 = Start(p, 2, rows, len, keyEnd);
-            r.R3 = Start(p, 3, rows, len, keyEnd);
+            r.R2 = Start<T, TOps>(p, batch, kvHead, 2, rows, slot, len, keyEnd);
+            r.R3 = Start<T, TOps>(p, batch, kvHead, 3, rows, slot, len, keyEnd);
         }
         if (rowsPadded > 4)
         {
-            r.R4 = Start(p, 4, rows, len, keyEnd);
-            r.R5 = Start(p, 5, rows, len, keyEnd);
-            r.R6 = Start(p, 6, rows, len, keyEnd);
-            r.R7 = Start(p, 7, rows, len, keyEnd);
+            r.R4 = Start<T, TOps>(p, batch, kvHead, 4, rows, slot, len, keyEnd);
+            r.R5 = Start<T, TOps>(p, batch, kvHead, 5, rows, slot, len, keyEnd);
+            r.R6 = Start<T, TOps>(p, batch, kvHead, 6, rows, slot, len, keyEnd);
+            r.R7 = Start<T, TOps>(p, batch, kvHead, 7, rows, slot, len, keyEnd);
         }
 
         int per = default(TVec).PerVector;
@@ -134,11 +131,16 @@ public static class DecodeStreamKernel
         // are accumulated: loads stay in flight while a lane holds one step's raw words at a time.
         var keys = DecodeStreamStep.Fetch(kRows, p.Cache, batch, keyStart + team, teams, keyEnd, slot, unroll);
         var values = DecodeStreamStep.Fetch(vRows, p.Cache, batch, keyStart + team, teams, keyEnd, slot, unroll);
-        Group.Barrier(); // q is in place
         for (int key0 = keyStart; key0 < keyEnd; key0 += stepKeys)
         {
             int firstKey = key0 + team;
-            r.Score(DecodeStreamKeys.Widen<T, TVec>(keys, unroll), qs, slot * 8, dim, unroll, rowsPadded, lanesPerKey);
+            r.Score(default(TVec).Widen(keys.R0), 0, rowsPadded, lanesPerKey);
+            r.Score(default(TVec).Widen(keys.R1), 1, rowsPadded, lanesPerKey);
+            if (unroll > 2)
+            {
+                r.Score(default(TVec).Widen(keys.R2), 2, rowsPadded, lanesPerKey);
+                r.Score(default(TVec).Widen(keys.R3), 3, rowsPadded, lanesPerKey);
+            }
             keys = DecodeStreamStep.Fetch(kRows, p.Cache, batch, firstKey + stepKeys, teams, keyEnd, slot, unroll);
             r.Softmax(firstKey, teams, unroll, rowsPadded);
             r.Accumulate(default(TVec).Widen(values.R0), 0, rowsPadded);
@@ -152,7 +154,8 @@ public static class DecodeStreamKernel
         }
 
         // The teams meet: each row's max over teams, then every team's acc and l rescaled to it.
-        var merge = new DecodeTeamMerge(smem.SubView(rowsPadded * dim, SharedFloats(dim, rowsPadded) - rowsPadded * dim), teams, rowsPadded, dim, team, slot);
+        var smem = default(TShared).Floats(SharedFloats(dim, rowsPadded));
+        var merge = new DecodeTeamMerge(smem, teams, rowsPadded, dim, team, slot);
         r.PublishMax(merge, rowsPadded);
         Group.Barrier();
         r.PublishScaled(merge, rowsPadded);
@@ -164,38 +167,34 @@ public static class DecodeStreamKernel
 
     /// <summary>
     /// Row <paramref name="r"/> of the kv head's rows (head-major: query head kvHead * group + r / seqlen_q,
-    /// position r % seqlen_q) before the key loop: nothing accumulated, and the last key it may see in
-    /// this split (bottom-right causal), or -1 for a padding row.
+    /// position r % seqlen_q) before the key loop: q scaled into the log2 domain, nothing accumulated, and
+    /// the last key it may see in this split (bottom-right causal), or -1 for a padding row.
     /// </summary>
-    private static DecodeStreamRow Start<T>(in DecodeParams<T> p, int r, int rows, int len, int keyEnd)
+    private static DecodeStreamRow Start<T, TOps>(in DecodeParams<T> p, int batch, int kvHead, int r, int rows, int slot, int len, int keyEnd)
         where T : unmanaged
+        where TOps : struct, IElementOps<T>
     {
         var row = new DecodeStreamRow { M = float.NegativeInfinity, Limit = -1 };
         if (r >= rows)
             return row;
+        int hLocal = r / p.SeqLenQ;
+        int query = r - hLocal * p.SeqLenQ;
+        long at = p.Q.RowOffset(batch, query, kvHead * p.QueryHeadsPerKvHead + hLocal) + slot * 8;
+        float s = p.ScaleLog2;
+        var q = p.Q.Data;
+        row.Q.Lo = new Float4
+        {
+            X = default(TOps).ToFloat(q[at]) * s, Y = default(TOps).ToFloat(q[at + 1]) * s,
+            Z = default(TOps).ToFloat(q[at + 2]) * s, W = default(TOps).ToFloat(q[at + 3]) * s,
+        };
+        row.Q.Hi = new Float4
+        {
+            X = default(TOps).ToFloat(q[at + 4]) * s, Y = default(TOps).ToFloat(q[at + 5]) * s,
+            Z = default(TOps).ToFloat(q[at + 6]) * s, W = default(TOps).ToFloat(q[at + 7]) * s,
+        };
         row.Limit = keyEnd - 1;
         if (p.Causal != 0)
-            row.Limit = Math.Min(row.Limit, r % p.SeqLenQ + len - p.SeqLenQ);
+            row.Limit = Math.Min(row.Limit, query + len - p.SeqLenQ);
         return row;
-    }
-
-    /// <summary>The kv head's query rows into qs [rowsPadded][dim], times scale * log2 e (so scores come out in the log2 domain); padding rows are zeros.</summary>
-    private static void LoadQueries<T, TOps>(in DecodeParams<T> p, ArrayView<float> qs, int batch, int kvHead, int rows, int rowsPadded, int dim)
-        where T : unmanaged
-        where TOps : struct, IElementOps<T>
-    {
-        for (int i = Group.IdxX; i < rowsPadded * dim; i += Threads)
-        {
-            int r = i / dim;
-            int d = i - r * dim;
-            float value = 0f;
-            if (r < rows)
-            {
-                int hLocal = r / p.SeqLenQ;
-                int query = r - hLocal * p.SeqLenQ;
-                value = default(TOps).ToFloat(p.Q.Data[p.Q.RowOffset(batch, query, kvHead * p.QueryHeadsPerKvHead + hLocal) + d]) * p.ScaleLog2;
-            }
-            qs[i] = value;
-        }
     }
 }

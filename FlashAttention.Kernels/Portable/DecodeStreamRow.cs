@@ -3,14 +3,17 @@ using ILGPU.Algorithms;
 namespace FlashAttention.Kernels.Portable;
 
 /// <summary>
-/// One query row of a streaming-decode team, in one lane's registers: the lane's eight dims of the
-/// running output acc (q itself stays in shared memory: registers bound the loads in flight), the row's running max m
+/// One query row of a streaming-decode team, in one lane's registers: the lane's eight dims of q
+/// (pre-multiplied by scale * log2 e) and of the running output acc, the row's running max m
 /// (log2 domain) and sum l, the current step's scores (then probabilities) S0..S3, and the last key
 /// the row may see in this split (<see cref="Limit"/>: the split's end, the causal bound, or -1 for a
 /// padding row, so one compare masks a key).
 /// </summary>
 internal struct DecodeStreamRow
 {
+    /// <summary>This lane's dims of q, times scale * log2 e.</summary>
+    public Float8 Q;
+
     /// <summary>This lane's dims of the unnormalised output.</summary>
     public Float8 Acc;
 
@@ -26,16 +29,14 @@ internal struct DecodeStreamRow
     /// <summary>Keys above this are hidden from the row.</summary>
     public int Limit;
 
-    /// <summary>S_u = q · k_u for the step's keys, q being this lane's dims of the row (every lane of the team ends with the whole sums).</summary>
-    public void Score(in Float8 q, in DecodeStreamKeys k, int unroll, int lanesPerKey)
+    /// <summary>S_u = q · k for the step's key <paramref name="u"/> (every lane of the team ends with the whole sum).</summary>
+    public void Score(in Float8 k, int u, int lanesPerKey)
     {
-        S0 = TeamSum(Float8.Dot(q, k.K0), lanesPerKey);
-        S1 = TeamSum(Float8.Dot(q, k.K1), lanesPerKey);
-        if (unroll > 2)
-        {
-            S2 = TeamSum(Float8.Dot(q, k.K2), lanesPerKey);
-            S3 = TeamSum(Float8.Dot(q, k.K3), lanesPerKey);
-        }
+        float s = TeamSum(Float8.Dot(Q, k), lanesPerKey);
+        if (u == 0) S0 = s;
+        else if (u == 1) S1 = s;
+        else if (u == 2) S2 = s;
+        else S3 = s;
     }
 
     /// <summary>

@@ -10,23 +10,23 @@ internal struct DecodeStreamRows
     /// <summary>The rows, in the kv head's row order.</summary>
     public DecodeStreamRow R0, R1, R2, R3, R4, R5, R6, R7;
 
-    /// <summary>S_u of every row for the step's keys; row i's q is qs[i * dim + offset ..] (this lane's eight dims).</summary>
-    public void Score(in DecodeStreamKeys k, ArrayView<float> qs, int offset, int dim, int unroll, int rows, int lanesPerKey)
+    /// <summary>S_u of every row for the step's key <paramref name="u"/>.</summary>
+    public void Score(in Float8 k, int u, int rows, int lanesPerKey)
     {
-        R0.Score(Float8.Load(qs, offset), k, unroll, lanesPerKey);
+        R0.Score(k, u, lanesPerKey);
         if (rows > 1)
-            R1.Score(Float8.Load(qs, dim + offset), k, unroll, lanesPerKey);
+            R1.Score(k, u, lanesPerKey);
         if (rows > 2)
         {
-            R2.Score(Float8.Load(qs, 2 * dim + offset), k, unroll, lanesPerKey);
-            R3.Score(Float8.Load(qs, 3 * dim + offset), k, unroll, lanesPerKey);
+            R2.Score(k, u, lanesPerKey);
+            R3.Score(k, u, lanesPerKey);
         }
         if (rows > 4)
         {
-            R4.Score(Float8.Load(qs, 4 * dim + offset), k, unroll, lanesPerKey);
-            R5.Score(Float8.Load(qs, 5 * dim + offset), k, unroll, lanesPerKey);
-            R6.Score(Float8.Load(qs, 6 * dim + offset), k, unroll, lanesPerKey);
-            R7.Score(Float8.Load(qs, 7 * dim + offset), k, unroll, lanesPerKey);
+            R4.Score(k, u, lanesPerKey);
+            R5.Score(k, u, lanesPerKey);
+            R6.Score(k, u, lanesPerKey);
+            R7.Score(k, u, lanesPerKey);
         }
     }
 

@@ -12,9 +12,6 @@ public struct Float8
     /// <summary>Elements 4-7.</summary>
     public Float4 Hi;
 
-    /// <summary>view[offset .. offset + 7] (offset a multiple of 4: two 16-byte loads).</summary>
-    public static Float8 Load(ArrayView<float> view, int offset) => new() { Lo = Float4.Load(view, offset), Hi = Float4.Load(view, offset + 4) };
-
     /// <summary>Σ a_i b_i, as one chain of a multiply and seven multiply-adds.</summary>
     public static float Dot(in Float8 a, in Float8 b) => Float4.DotAdd(Float4.Dot(a.Lo, b.Lo), a.Hi, b.Hi);
 
