@@ -91,4 +91,8 @@ public static class KernelCatalog
 
     /// <summary>The in-place fold of one partial (O_i, LSE_i) into a running float32 (O, LSE).</summary>
     public static MethodInfo PartialFold { get; } = typeof(PartialMergeKernel).GetMethod(nameof(PartialMergeKernel.Fold))!;
+
+    /// <summary>The widening of stored elements into float32 (ring attention's partials), for one storage type.</summary>
+    public static MethodInfo Widen(Type storageType) =>
+        typeof(WidenKernel).GetMethod(nameof(WidenKernel.Run))!.MakeGenericMethod(storageType, ElementOps[storageType]);
 }
