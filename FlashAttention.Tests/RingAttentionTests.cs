@@ -108,6 +108,37 @@ public class RingAttentionTests
         SameAsOneEngine(name, "dV", reference.DV, naive.DV, single.DV.Data, dv.Data);
     }
 
+    /// <summary>
+    /// Every copy goes through the ring's transport: forward, each device receives the other N - 1 shards
+    /// (K and V); backward, those again, the dK/dV sums at steps 1..N-1, and the final hop home.
+    /// </summary>
+    [Fact]
+    public void Shards_move_through_the_given_transport()
+    {
+        var transport = new CountingTransport();
+        var ring = new RingAttention(RingEngines.Take(3), transport);
+        var rng = new RandomTensors(5);
+        var q = rng.Bshd<float>(1, 12, 2, 32);
+        var options = new AttentionOptions { ReturnLse = true };
+        var forward = ring.Forward(q, q, q, options);
+        transport.Copies.Should().Be(3 * 2 * 2);
+        transport.Copies = 0;
+        ring.Backward(q, q, q, q, forward.Output, forward.Lse!, options);
+        transport.Copies.Should().Be(3 * 2 * 2 + 3 * 2 * 2 + 3 * 2);
+    }
+
+    private sealed class CountingTransport : IRingTransport
+    {
+        public int Copies;
+
+        public void Copy<TElement>(ArrayView<TElement> source, AcceleratorStream sourceStream, ArrayView<TElement> target, AcceleratorStream targetStream)
+            where TElement : unmanaged
+        {
+            Interlocked.Increment(ref Copies);
+            HostStagedTransport.Instance.Copy(source, sourceStream, target, targetStream);
+        }
+    }
+
     /// <summary>|ring - one engine| within the bound each must meet against the reference.</summary>
     private static void SameAsOneEngine<T>(string name, string what, double[] reference, double[] naive, T[] single, T[] ring) where T : unmanaged
     {
