@@ -32,8 +32,11 @@ public sealed class HostStagedTransport : IRingTransport
             {
                 int count = (int)Math.Min(PieceElements, source.Length - at);
                 var span = staging.AsSpan(0, count);
+                // CUDA contexts are current per thread, and ILGPU's copies do not make theirs current (ILGPU issue 705).
+                sourceStream.Accelerator.Bind();
                 ((ArrayView1D<TElement, Stride1D.Dense>)source.SubView(at, count)).CopyToCPU(sourceStream, span);
                 sourceStream.Synchronize();
+                targetStream.Accelerator.Bind();
                 ((ArrayView1D<TElement, Stride1D.Dense>)target.SubView(at, count)).CopyFromCPU(targetStream, (ReadOnlySpan<TElement>)span);
                 targetStream.Synchronize();
             }

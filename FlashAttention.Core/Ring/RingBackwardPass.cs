@@ -108,6 +108,7 @@ internal sealed class RingBackwardPass<T> : IDisposable where T : unmanaged
     {
         int n = devices.Length, slot = step & 1, previous = (device + n - 1) % n;
         var dev = devices[device];
+        dev.Bind();
         var from = devices[previous];
         long count = RingShards.Elements(keys, layout.ShardLength(layout.ShardSource(device, step)));
         long next = step + 1 < n ? RingShards.Elements(keys, layout.ShardLength(layout.ShardSource(previous, step))) : 0;
@@ -176,6 +177,7 @@ internal sealed class RingBackwardPass<T> : IDisposable where T : unmanaged
             return;
         int previous = (device + n - 1) % n, slot = (n - 1) & 1;
         long count = RingShards.Elements(keys, layout.ShardLength(device));
+        devices[device].Bind();
         transport.Copy(dkSum[previous][slot].SubView(0, count), devices[previous].SendStream, dkHome[device].SubView(0, count), devices[device].ReceiveStream);
         transport.Copy(dvSum[previous][slot].SubView(0, count), devices[previous].SendStream, dvHome[device].SubView(0, count), devices[device].ReceiveStream);
     }
@@ -187,10 +189,10 @@ internal sealed class RingBackwardPass<T> : IDisposable where T : unmanaged
         {
             var chunks = devices[i].Chunks;
             for (int c = 0; c < chunks.Count; c++)
-                RingShards.Scatter(RingDevice.Download(dqSum[i][c], RingShards.Elements(queries, chunks[c].Length)), [chunks[c]], dq);
+                RingShards.Scatter(devices[i].Download(dqSum[i][c], RingShards.Elements(queries, chunks[c].Length)), [chunks[c]], dq);
             long count = RingShards.Elements(keys, layout.ShardLength(i));
-            RingShards.Scatter(RingDevice.Download(dkHome[i], count), chunks, dk);
-            RingShards.Scatter(RingDevice.Download(dvHome[i], count), chunks, dv);
+            RingShards.Scatter(devices[i].Download(dkHome[i], count), chunks, dk);
+            RingShards.Scatter(devices[i].Download(dvHome[i], count), chunks, dv);
         }
     }
 

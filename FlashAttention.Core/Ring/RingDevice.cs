@@ -14,6 +14,7 @@ internal sealed class RingDevice : IDisposable
     {
         Engine = engine;
         Chunks = chunks;
+        Bind();
         SendStream = engine.Accelerator.CreateStream();
         ReceiveStream = engine.Accelerator.CreateStream();
     }
@@ -31,9 +32,16 @@ internal sealed class RingDevice : IDisposable
     /// <summary>The stream this device's incoming copies use.</summary>
     public AcceleratorStream ReceiveStream { get; }
 
+    /// <summary>
+    /// Makes this device's CUDA context current on the calling thread (a no-op elsewhere): the ring drives
+    /// its devices from several threads, and ILGPU's copies and launches do not bind the context themselves.
+    /// </summary>
+    public void Bind() => Accelerator.Bind();
+
     /// <summary>A buffer of at least one element (ILGPU views of empty shards stay valid), freed with the device.</summary>
     public ArrayView<TElement> Allocate<TElement>(long length) where TElement : unmanaged
     {
+        Bind();
         var buffer = Accelerator.Allocate1D<TElement>(Math.Max(1, length));
         owned.Add(buffer);
         return buffer.View;
@@ -57,8 +65,9 @@ internal sealed class RingDevice : IDisposable
     }
 
     /// <summary>The first <paramref name="length"/> elements of a view, on the host (after a synchronize).</summary>
-    public static float[] Download(ArrayView<float> view, long length)
+    public float[] Download(ArrayView<float> view, long length)
     {
+        Bind();
         var data = new float[length];
         if (length > 0)
             ((ArrayView1D<float, Stride1D.Dense>)view.SubView(0, length)).CopyToCPU(data);

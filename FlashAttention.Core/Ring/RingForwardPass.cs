@@ -83,6 +83,7 @@ internal sealed class RingForwardPass<T> : IDisposable where T : unmanaged
     {
         int n = devices.Length, slot = step & 1, previous = (device + n - 1) % n;
         var dev = devices[device];
+        dev.Bind();
         Task? receive = null;
         if (step + 1 < n)
         {
@@ -134,9 +135,9 @@ internal sealed class RingForwardPass<T> : IDisposable where T : unmanaged
                 if (chunks[c].Length == 0)
                     continue;
                 long rows = (long)queries.Batch * queries.Heads * chunks[c].Length;
-                RingShards.ScatterOutput(RingDevice.Download(runningO[i][c], rows * queries.HeadDim), chunks[c], output);
+                RingShards.ScatterOutput(devices[i].Download(runningO[i][c], rows * queries.HeadDim), chunks[c], output);
                 if (lse is not null)
-                    RingShards.ScatterRows(RingDevice.Download(runningLse[i][c], rows), queries.Batch, queries.Heads, queries.SeqLen, chunks[c], lse);
+                    RingShards.ScatterRows(devices[i].Download(runningLse[i][c], rows), queries.Batch, queries.Heads, queries.SeqLen, chunks[c], lse);
             }
         }
     }
