@@ -37,10 +37,10 @@ public class RingAttentionTests
 
     public static TheoryData<string, RingCase> Backwards() => new()
     {
-        { "float32", new RingCase(2, 64, 2, 2, 32, Causal: false) },
-        { "float32", new RingCase(3, 37, 4, 2, 32, Causal: true) },
-        { "float32", new RingCase(4, 5, 2, 1, 32, Causal: true) },
-        { "float16", new RingCase(4, 67, 2, 1, 32, Causal: true, Scale: 0.3f) },
+        { "float32", new RingCase(2, 40, 2, 2, 32, Causal: false) },
+        { "float32", new RingCase(3, 29, 4, 2, 32, Causal: true) },   // 6 chunks of 5 and 4
+        { "float32", new RingCase(4, 5, 2, 1, 32, Causal: true) },    // 8 chunks, 3 empty
+        { "float16", new RingCase(4, 45, 2, 1, 32, Causal: true, Scale: 0.3f) },
         { "float16", new RingCase(3, 41, 2, 2, 32, Causal: false) },
     };
 
