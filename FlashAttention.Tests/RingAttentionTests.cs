@@ -8,7 +8,7 @@ namespace FlashAttention.Tests;
 /// error at most 2 x the naive low-precision error + slack) and against one engine over the whole
 /// sequence (the same bound on the difference). Outputs are poisoned with NaN first, so a position
 /// the ring leaves unwritten fails. Lengths that do not divide over the chunks, GQA/MQA, a custom
-/// scale, soft cap, and sequences shorter than the chunk count (empty chunks) included.
+/// scale, soft cap, fp32/fp16 (bf16 forward), and sequences shorter than the chunk count (empty chunks) included.
 /// </summary>
 public class RingAttentionTests
 {
@@ -32,6 +32,7 @@ public class RingAttentionTests
         { "float32", new RingCase(4, 3, 2, 2, 32, Causal: true) },   // 8 chunks, 5 empty; device 3 holds nothing
         { "float16", new RingCase(4, 67, 2, 1, 32, Causal: true, Scale: 0.3f) },
         { "float16", new RingCase(3, 37, 2, 2, 32, Causal: false) },
+        { "bfloat16", new RingCase(2, 50, 4, 2, 32, Causal: true) },
         { "float16", new RingCase(3, 2, 2, 2, 32, Causal: false) },  // one device holds no position
     };
 
@@ -48,7 +49,12 @@ public class RingAttentionTests
     [MemberData(nameof(Forwards))]
     public void Forward_matches_one_engine_and_the_reference(string dtype, RingCase c)
     {
-        if (dtype == "float16") Forward<Half>(c); else Forward<float>(c);
+        switch (dtype)
+        {
+            case "float16": Forward<Half>(c); break;
+            case "bfloat16": Forward<BFloat16>(c); break;
+            default: Forward<float>(c); break;
+        }
     }
 
     [Theory]
