@@ -12,16 +12,17 @@ namespace FlashAttention.Tests;
 /// </summary>
 public class RingAttentionTests
 {
-    public sealed record RingCase(int Devices, int SeqLen, int HeadsQ, int HeadsKv, int HeadDim, bool Causal, float? Scale = null, float Softcap = 0)
+    public sealed record RingCase(int Devices, int SeqLen, int HeadsQ, int HeadsKv, int HeadDim, bool Causal, float? Scale = null, float Softcap = 0,
+        int Batch = 1)
     {
         public override string ToString() =>
-            $"ring{Devices} s{SeqLen} hq{HeadsQ} hkv{HeadsKv} d{HeadDim}{(Causal ? " causal" : "")}{(Scale is { } s ? $" scale{s}" : "")}" +
+            $"ring{Devices}{(Batch != 1 ? $" b{Batch}" : "")} s{SeqLen} hq{HeadsQ} hkv{HeadsKv} d{HeadDim}{(Causal ? " causal" : "")}{(Scale is { } s ? $" scale{s}" : "")}" +
             $"{(Softcap != 0 ? $" softcap{Softcap}" : "")}";
 
         public AttentionOptions Options => new() { Causal = Causal, Scale = Scale, Softcap = Softcap, ReturnLse = true };
 
         /// <summary>The forward judge of the single-device tests, for the same shape and options.</summary>
-        public ForwardCase Judge => new(1, SeqLen, SeqLen, HeadsQ, HeadsKv, HeadDim, Causal, Scale: Scale, Softcap: Softcap);
+        public ForwardCase Judge => new(Batch, SeqLen, SeqLen, HeadsQ, HeadsKv, HeadDim, Causal, Scale: Scale, Softcap: Softcap);
     }
 
     public static TheoryData<string, RingCase> Forwards() => new()
@@ -29,6 +30,7 @@ public class RingAttentionTests
         { "float32", new RingCase(2, 64, 2, 2, 32, Causal: false) },
         { "float32", new RingCase(3, 113, 4, 2, 32, Causal: true) },
         { "float32", new RingCase(2, 50, 2, 1, 32, Causal: true, Softcap: 5f) },
+        { "float32", new RingCase(3, 19, 2, 1, 32, Causal: true, Batch: 2) },
         { "float32", new RingCase(4, 3, 2, 2, 32, Causal: true) },   // 8 chunks, 5 empty; device 3 holds nothing
         { "float16", new RingCase(4, 67, 2, 1, 32, Causal: true, Scale: 0.3f) },
         { "float16", new RingCase(3, 37, 2, 2, 32, Causal: false) },
@@ -38,10 +40,11 @@ public class RingAttentionTests
 
     public static TheoryData<string, RingCase> Backwards() => new()
     {
-        { "float32", new RingCase(2, 40, 2, 2, 32, Causal: false) },
-        { "float32", new RingCase(3, 29, 4, 2, 32, Causal: true) },   // 6 chunks of 5 and 4
+        { "float32", new RingCase(2, 24, 2, 2, 32, Causal: false) },
+        { "float32", new RingCase(3, 21, 4, 2, 32, Causal: true) },   // 6 chunks of 4 and 3
         { "float32", new RingCase(4, 5, 2, 1, 32, Causal: true) },    // 8 chunks, 3 empty
-        { "float16", new RingCase(4, 45, 2, 1, 32, Causal: true, Scale: 0.3f) },
+        { "float32", new RingCase(2, 23, 2, 2, 32, Causal: true, Batch: 2) },
+        { "float16", new RingCase(4, 33, 2, 1, 32, Causal: true, Scale: 0.3f) },
         { "float16", new RingCase(3, 41, 2, 2, 32, Causal: false) },
     };
 
@@ -68,11 +71,11 @@ public class RingAttentionTests
     {
         string name = $"{Elements.Name<T>()} {c}";
         var rng = new RandomTensors(RandomTensors.SeedFor(name));
-        var q = rng.Bshd<T>(1, c.SeqLen, c.HeadsQ, c.HeadDim);
-        var k = rng.Bshd<T>(1, c.SeqLen, c.HeadsKv, c.HeadDim);
-        var v = rng.Bshd<T>(1, c.SeqLen, c.HeadsKv, c.HeadDim);
+        var q = rng.Bshd<T>(c.Batch, c.SeqLen, c.HeadsQ, c.HeadDim);
+        var k = rng.Bshd<T>(c.Batch, c.SeqLen, c.HeadsKv, c.HeadDim);
+        var v = rng.Bshd<T>(c.Batch, c.SeqLen, c.HeadsKv, c.HeadDim);
         var output = GradientJudge.Poisoned<T>(q.Layout);
-        var lse = Enumerable.Repeat(float.NaN, c.HeadsQ * c.SeqLen).ToArray();
+        var lse = Enumerable.Repeat(float.NaN, c.Batch * c.HeadsQ * c.SeqLen).ToArray();
 
         RingEngines.Ring(c.Devices).Forward(q, k, v, output, lse, c.Options);
 
@@ -91,10 +94,10 @@ public class RingAttentionTests
     {
         string name = $"{Elements.Name<T>()} backward {c}";
         var rng = new RandomTensors(RandomTensors.SeedFor(name));
-        var q = rng.Bshd<T>(1, c.SeqLen, c.HeadsQ, c.HeadDim);
-        var k = rng.Bshd<T>(1, c.SeqLen, c.HeadsKv, c.HeadDim);
-        var v = rng.Bshd<T>(1, c.SeqLen, c.HeadsKv, c.HeadDim);
-        var dOut = rng.Bshd<T>(1, c.SeqLen, c.HeadsQ, c.HeadDim);
+        var q = rng.Bshd<T>(c.Batch, c.SeqLen, c.HeadsQ, c.HeadDim);
+        var k = rng.Bshd<T>(c.Batch, c.SeqLen, c.HeadsKv, c.HeadDim);
+        var v = rng.Bshd<T>(c.Batch, c.SeqLen, c.HeadsKv, c.HeadDim);
+        var dOut = rng.Bshd<T>(c.Batch, c.SeqLen, c.HeadsQ, c.HeadDim);
         var ring = RingEngines.Ring(c.Devices);
         var forward = ring.Forward(q, k, v, c.Options);
         var dq = GradientJudge.Poisoned<T>(q.Layout);
@@ -131,6 +134,101 @@ public class RingAttentionTests
         transport.Copies = 0;
         ring.Backward(q, q, q, q, forward.Output, forward.Lse!, options);
         transport.Copies.Should().Be(3 * 2 * 2 + 3 * 2 * 2 + 3 * 2);
+    }
+
+    /// <summary>
+    /// The device-resident forms on shards the caller laid out ([batch, shard, heads, d] inputs, a
+    /// [batch, heads, shard, d] output, batch 2): bit for bit the host forms' results, which the
+    /// accuracy cases above judge. Nothing but the layouts differs between the two.
+    /// </summary>
+    [Fact]
+    public void Device_shards_give_the_host_forms_results()
+    {
+        const int devices = 3, seq = 13, batch = 2, hq = 2, hkv = 1, d = 32;
+        var rng = new RandomTensors(13);
+        var (q, k, v, dOut) = (rng.Bshd<float>(batch, seq, hq, d), rng.Bshd<float>(batch, seq, hkv, d), rng.Bshd<float>(batch, seq, hkv, d),
+            rng.Bshd<float>(batch, seq, hq, d));
+        var options = new AttentionOptions { Causal = true, ReturnLse = true };
+        var ring = RingEngines.Ring(devices);
+        var host = ring.Forward(q, k, v, options);
+        var hostGrads = ring.Backward(dOut, q, k, v, host.Output, host.Lse!, options);
+
+        var layout = ring.LayoutFor(seq, causal: true);
+        var buffers = new List<MemoryBuffer>();
+        ArrayView<float> Put(int device, float[] data)
+        {
+            var b = ring.Engines[device].Accelerator.Allocate1D(data.Length == 0 ? [0f] : data);
+            buffers.Add(b);
+            return b.View;
+        }
+        static float[] Host(ArrayView<float> view) => ((ArrayView1D<float, Stride1D.Dense>)view).GetAsArray1D();
+        // Device i's positions of a whole tensor, [batch, shard, heads, d].
+        float[] Shard(HostTensor<float> whole, int device)
+        {
+            int[] positions = [.. layout.ChunksOf(device).SelectMany(c => Enumerable.Range(c.Start, c.Length))];
+            int heads = whole.Layout.Heads;
+            var data = new float[batch * positions.Length * heads * d];
+            for (int b = 0; b < batch; b++)
+            for (int t = 0; t < positions.Length; t++)
+            for (int h = 0; h < heads; h++)
+                Array.Copy(whole.Data, whole.Layout.IndexOf(b, positions[t], h, 0), data, ((b * positions.Length + t) * heads + h) * d, d);
+            return data;
+        }
+        try
+        {
+            var shards = new RingShard<float>[devices];
+            var outputs = new DeviceTensor<float>[devices];
+            var lse = new ArrayView<float>[devices];
+            var dOuts = new DeviceTensor<float>[devices];
+            var grads = new RingShard<float>[devices];
+            for (int i = 0; i < devices; i++)
+            {
+                int n = layout.ShardLength(i);
+                shards[i] = new RingShard<float>(DeviceTensor<float>.Bshd(Put(i, Shard(q, i)), batch, n, hq, d),
+                    DeviceTensor<float>.Bshd(Put(i, Shard(k, i)), batch, n, hkv, d), DeviceTensor<float>.Bshd(Put(i, Shard(v, i)), batch, n, hkv, d));
+                outputs[i] = DeviceTensor<float>.Bhsd(Put(i, Enumerable.Repeat(float.NaN, batch * n * hq * d).ToArray()), batch, hq, n, d);
+                lse[i] = Put(i, Enumerable.Repeat(float.NaN, batch * hq * n).ToArray()).SubView(0, batch * hq * n);
+                dOuts[i] = DeviceTensor<float>.Bshd(Put(i, Shard(dOut, i)), batch, n, hq, d);
+                grads[i] = new RingShard<float>(DeviceTensor<float>.Bshd(Put(i, new float[batch * n * hq * d]), batch, n, hq, d),
+                    DeviceTensor<float>.Bshd(Put(i, new float[batch * n * hkv * d]), batch, n, hkv, d),
+                    DeviceTensor<float>.Bshd(Put(i, new float[batch * n * hkv * d]), batch, n, hkv, d));
+            }
+            ring.Forward(seq, shards, outputs, lse, options);
+            ring.Backward(seq, shards, dOuts, outputs, lse, grads, options);
+
+            for (int i = 0; i < devices; i++)
+            {
+                int[] positions = [.. layout.ChunksOf(i).SelectMany(c => Enumerable.Range(c.Start, c.Length))];
+                var o = Host(outputs[i].View);
+                var l = Host(lse[i]);
+                var (gq, gk, gv) = (Host(grads[i].Q.View), Host(grads[i].K.View), Host(grads[i].V.View));
+                for (int b = 0; b < batch; b++)
+                for (int t = 0; t < positions.Length; t++)
+                {
+                    int p = positions[t];
+                    for (int h = 0; h < hq; h++)
+                    {
+                        l[(b * hq + h) * positions.Length + t].Should().Be(host.Lse![(b * hq + h) * seq + p], $"LSE of device {i}, ({b}, {p}, {h})");
+                        for (int e = 0; e < d; e++)
+                        {
+                            o[outputs[i].Layout.IndexOf(b, t, h, e)].Should().Be(host.Output[b, p, h, e], $"O of device {i}, ({b}, {p}, {h}, {e})");
+                            gq[grads[i].Q.Layout.IndexOf(b, t, h, e)].Should().Be(hostGrads.DQ[b, p, h, e], $"dQ of device {i}, ({b}, {p}, {h}, {e})");
+                        }
+                    }
+                    for (int h = 0; h < hkv; h++)
+                    for (int e = 0; e < d; e++)
+                    {
+                        gk[grads[i].K.Layout.IndexOf(b, t, h, e)].Should().Be(hostGrads.DK[b, p, h, e], $"dK of device {i}, ({b}, {p}, {h}, {e})");
+                        gv[grads[i].V.Layout.IndexOf(b, t, h, e)].Should().Be(hostGrads.DV[b, p, h, e], $"dV of device {i}, ({b}, {p}, {h}, {e})");
+                    }
+                }
+            }
+        }
+        finally
+        {
+            foreach (var b in buffers)
+                b.Dispose();
+        }
     }
 
     private sealed class CountingTransport : IRingTransport

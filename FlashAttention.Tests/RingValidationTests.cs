@@ -84,4 +84,24 @@ public class RingValidationTests
         var act = () => RingEngines.Ring(2).Backward(q, q, q, q, q, new float[16], q, Tensor(8, 1), q);
         act.Should().Throw<ArgumentException>().Where(e => e.ParamName == "dk" && e.Message.Contains("expected k's shape"));
     }
+
+    [Fact]
+    public void Device_form_with_a_shard_per_engine_missing()
+    {
+        var ring = RingEngines.Ring(2);
+        var t = DeviceTensor<float>.Bshd(default, 1, 4, 2, 32);
+        var act = () => ring.Forward(8, [new RingShard<float>(t, t, t)], [t], null);
+        act.Should().Throw<ArgumentException>().Where(e => e.ParamName == "shards" && e.Message.Contains("count is 1; expected one per engine (2)"));
+    }
+
+    [Fact]
+    public void Device_form_with_a_shard_of_another_length()
+    {
+        var ring = RingEngines.Ring(2);
+        using var buffer = ring.Engines[0].Accelerator.Allocate1D<float>(5 * 2 * 32);
+        var t = DeviceTensor<float>.Bshd(buffer.View, 1, 5, 2, 32);
+        // seqlen 8 over 2 devices, causal: 4 chunks of 2, each device holds 4 positions.
+        var act = () => ring.Forward(8, [new RingShard<float>(t, t, t), new RingShard<float>(t, t, t)], [t, t], null, new AttentionOptions { Causal = true });
+        act.Should().Throw<ArgumentException>().Where(e => e.ParamName == "shards" && e.Message.Contains("shards[0].Q seqlen is 5; expected device 0's shard length 4"));
+    }
 }

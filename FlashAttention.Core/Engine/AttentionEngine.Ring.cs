@@ -23,6 +23,23 @@ public sealed partial class AttentionEngine
     }
 
     /// <summary>
+    /// Copies <paramref name="source"/> into <paramref name="target"/> (same logical shape, any layouts, on
+    /// this accelerator), converting the element type through float32; on the default stream. Checked by the caller.
+    /// </summary>
+    internal void CopyTensor<TSource, TTarget>(DeviceTensor<TSource> source, DeviceTensor<TTarget> target)
+        where TSource : unmanaged
+        where TTarget : unmanaged
+    {
+        ThrowIfDisposed();
+        var l = source.Layout;
+        widenLauncher ??= new WidenLauncher(Accelerator, backendProfile);
+        widenLauncher.Copy(Accelerator.DefaultStream, new TensorCopyParams<TSource, TTarget>
+        {
+            Source = source.ToKernel(), Target = target.ToKernel(), Batch = l.Batch, SeqLen = l.SeqLen, Heads = l.Heads, HeadDim = l.HeadDim,
+        });
+    }
+
+    /// <summary>
     /// Throws what a forward (and, with <paramref name="backward"/>, a backward) call with these options and
     /// head dim would throw for its kernel choice, launching nothing: the ring checks every device before any starts.
     /// </summary>

@@ -85,13 +85,52 @@ public sealed class RingAttention
         if (lse is not null)
             AttentionValidator.Lse(lse.LongLength, q.Layout, nameof(lse));
 
-        using var pass = new RingForwardPass<T>(LayoutFor(q.Layout.SeqLen, options.Causal), engines, Transport, q, k, v, options);
+        var layout = LayoutFor(q.Layout.SeqLen, options.Causal);
+        var shape = new RingShape(q.Layout.Batch, q.Layout.Heads, k.Layout.Heads, q.Layout.HeadDim);
+        using var staging = new RingHostStaging(engines, layout);
+        int rows = q.Layout.Batch * q.Layout.Heads;
+        var shards = Enumerable.Range(0, Devices).Select(i => new RingShard<T>(staging.Upload(i, q), staging.Upload(i, k), staging.Upload(i, v))).ToArray();
+        var outputs = Enumerable.Range(0, Devices).Select(i => staging.Shard<T>(i, q.Layout)).ToArray();
+        var lseShards = lse is null ? null : Enumerable.Range(0, Devices).Select(i => staging.Rows(i, rows)).ToArray();
+        Run(layout, shape, shards, outputs, lseShards, options);
+        for (int i = 0; i < Devices; i++)
+        {
+            staging.Download(i, outputs[i], output);
+            if (lse is not null)
+                staging.DownloadRows(i, lseShards![i], rows, lse);
+        }
+    }
+
+    /// <summary>
+    /// Attention over the ring on shards already on their devices: device i holds the positions of
+    /// <see cref="RingLayout.ChunksOf"/>(i) of <see cref="LayoutFor"/>(<paramref name="seqLen"/>,
+    /// options.Causal), in that order, and receives its output and LSE rows for them. Returns when
+    /// every device is done. On invalid input nothing is launched or written.
+    /// </summary>
+    /// <param name="seqLen">The whole sequence's length.</param>
+    /// <param name="shards">Per device: q [batch, shard length, heads_q, headdim], k and v [batch, shard length, heads_kv, headdim]; any layouts.</param>
+    /// <param name="outputs">Per device: the output shard, q's shape there; written.</param>
+    /// <param name="lse">Per device: float32 [batch, heads_q, shard length], or an empty view to skip; null skips all.</param>
+    /// <param name="options">As for the host form.</param>
+    public void Forward<T>(int seqLen, IReadOnlyList<RingShard<T>> shards, IReadOnlyList<DeviceTensor<T>> outputs,
+        IReadOnlyList<ArrayView<float>>? lse, AttentionOptions? options = null) where T : unmanaged
+    {
+        options ??= AttentionOptions.Default;
+        var layout = LayoutFor(seqLen, options.Causal);
+        var shape = RingValidator.Shards(engines, layout, shards, outputs, lse, options, backward: false);
+        Run(layout, shape, shards, outputs, lse, options);
+    }
+
+    private void Run<T>(RingLayout layout, RingShape shape, IReadOnlyList<RingShard<T>> shards, IReadOnlyList<DeviceTensor<T>> outputs,
+        IReadOnlyList<ArrayView<float>>? lse, AttentionOptions options) where T : unmanaged
+    {
+        using var pass = new RingForwardPass<T>(layout, shape, engines, Transport, shards, options);
         for (int step = 0; step < Devices; step++)
         {
             int s = step;
             OnEveryDevice(device => pass.Step(device, s));
         }
-        pass.Download(output, lse);
+        OnEveryDevice(device => pass.Finish(device, outputs[device], lse?[device] ?? default));
     }
 
     /// <summary>
@@ -141,14 +180,61 @@ public sealed class RingAttention
             AttentionValidator.Fits(t.Layout, t.Data.LongLength, name);
         }
 
-        using var pass = new RingBackwardPass<T>(LayoutFor(q.Layout.SeqLen, options.Causal), engines, Transport, dOut, q, k, v, output, lse, options);
+        var layout = LayoutFor(q.Layout.SeqLen, options.Causal);
+        var shape = new RingShape(q.Layout.Batch, q.Layout.Heads, k.Layout.Heads, q.Layout.HeadDim);
+        using var staging = new RingHostStaging(engines, layout);
+        int rows = q.Layout.Batch * q.Layout.Heads;
+        var all = Enumerable.Range(0, Devices).ToArray();
+        var shards = all.Select(i => new RingShard<T>(staging.Upload(i, q), staging.Upload(i, k), staging.Upload(i, v))).ToArray();
+        var dOutShards = all.Select(i => staging.Upload(i, dOut)).ToArray();
+        var outputShards = all.Select(i => staging.Upload(i, output)).ToArray();
+        var lseShards = all.Select(i => staging.UploadRows(i, lse, rows)).ToArray();
+        var gradients = all.Select(i => new RingShard<T>(staging.Shard<T>(i, q.Layout), staging.Shard<T>(i, k.Layout), staging.Shard<T>(i, k.Layout))).ToArray();
+        RunBackward(layout, shape, shards, dOutShards, outputShards, lseShards, gradients, options);
+        foreach (int i in all)
+        {
+            staging.Download(i, gradients[i].Q, dq);
+            staging.Download(i, gradients[i].K, dk);
+            staging.Download(i, gradients[i].V, dv);
+        }
+    }
+
+    /// <summary>
+    /// Gradients over the ring on shards already on their devices (laid out as for the device-resident
+    /// <see cref="Forward{T}(int, IReadOnlyList{RingShard{T}}, IReadOnlyList{DeviceTensor{T}}, IReadOnlyList{ArrayView{float}}?, AttentionOptions?)"/>),
+    /// given the forward's output and LSE shards. Writes each device's dQ, dK, dV shards. On invalid input
+    /// nothing is launched or written.
+    /// </summary>
+    /// <param name="seqLen">The whole sequence's length.</param>
+    /// <param name="shards">Per device: the forward's q, k, v shards.</param>
+    /// <param name="dOut">Per device: dO, the output shard's shape.</param>
+    /// <param name="outputs">Per device: the forward's output shard.</param>
+    /// <param name="lse">Per device: the forward's LSE rows, float32 [batch, heads_q, shard length].</param>
+    /// <param name="gradients">Per device: dQ, dK, dV shards of q's, k's and v's shapes; written.</param>
+    /// <param name="options">The forward's options.</param>
+    public void Backward<T>(int seqLen, IReadOnlyList<RingShard<T>> shards, IReadOnlyList<DeviceTensor<T>> dOut,
+        IReadOnlyList<DeviceTensor<T>> outputs, IReadOnlyList<ArrayView<float>> lse, IReadOnlyList<RingShard<T>> gradients,
+        AttentionOptions? options = null) where T : unmanaged
+    {
+        options ??= AttentionOptions.Default;
+        var layout = LayoutFor(seqLen, options.Causal);
+        var shape = RingValidator.Shards(engines, layout, shards, outputs, lse, options, backward: true);
+        RingValidator.Gradients(layout, shards, dOut, gradients);
+        RunBackward(layout, shape, shards, dOut, outputs, lse, gradients, options);
+    }
+
+    private void RunBackward<T>(RingLayout layout, RingShape shape, IReadOnlyList<RingShard<T>> shards, IReadOnlyList<DeviceTensor<T>> dOut,
+        IReadOnlyList<DeviceTensor<T>> outputs, IReadOnlyList<ArrayView<float>> lse, IReadOnlyList<RingShard<T>> gradients,
+        AttentionOptions options) where T : unmanaged
+    {
+        using var pass = new RingBackwardPass<T>(layout, shape, engines, Transport, shards, dOut, outputs, lse, options);
         for (int step = 0; step < Devices; step++)
         {
             int s = step;
             OnEveryDevice(device => pass.Step(device, s));
         }
         OnEveryDevice(pass.SendHome);
-        pass.Download(dq, dk, dv);
+        OnEveryDevice(device => pass.Finish(device, gradients[device]));
     }
 
     /// <summary>Runs <paramref name="work"/> for every device at once and waits; rethrows the first failure as itself.</summary>

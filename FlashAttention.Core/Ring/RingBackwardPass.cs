@@ -12,10 +12,9 @@ namespace FlashAttention;
 internal sealed class RingBackwardPass<T> : IDisposable where T : unmanaged
 {
     private readonly RingLayout layout;
+    private readonly RingShape shape;
     private readonly RingDevice[] devices;
     private readonly IRingTransport transport;
-    private readonly TensorLayout queries;
-    private readonly TensorLayout keys;
     private readonly AttentionOptions full;
     private readonly AttentionOptions causal;
     private readonly DeviceTensor<T>[][] q, dOut, o;
@@ -25,13 +24,17 @@ internal sealed class RingBackwardPass<T> : IDisposable where T : unmanaged
     private readonly ArrayView<float>[] dkLocal, dvLocal, dkHome, dvHome;
     private readonly ArrayView<T>[] dqPart, dkPart, dvPart;
 
-    public RingBackwardPass(RingLayout layout, AttentionEngine[] engines, IRingTransport transport, HostTensor<T> dOutHost,
-        HostTensor<T> qHost, HostTensor<T> kHost, HostTensor<T> vHost, HostTensor<T> oHost, float[] lseHost, AttentionOptions options)
+    /// <summary>
+    /// Takes the shards (valid, checked by the caller): q, dO and O in place, each chunk's LSE rows and
+    /// the keys and values copied into buffers of the ring's own.
+    /// </summary>
+    public RingBackwardPass(RingLayout layout, RingShape shape, AttentionEngine[] engines, IRingTransport transport,
+        IReadOnlyList<RingShard<T>> shards, IReadOnlyList<DeviceTensor<T>> dOutShards, IReadOnlyList<DeviceTensor<T>> outputShards,
+        IReadOnlyList<ArrayView<float>> lseShards, AttentionOptions options)
     {
         this.layout = layout;
+        this.shape = shape;
         this.transport = transport;
-        queries = qHost.Layout;
-        keys = kHost.Layout;
         full = options with { Causal = false, ReturnLse = false };
         causal = options with { Causal = true, ReturnLse = false };
         int n = engines.Length;
@@ -52,32 +55,50 @@ internal sealed class RingBackwardPass<T> : IDisposable where T : unmanaged
         dqPart = new ArrayView<T>[n];
         dkPart = new ArrayView<T>[n];
         dvPart = new ArrayView<T>[n];
-        long shard = RingShards.Elements(keys, Enumerable.Range(0, n).Max(layout.ShardLength));
-        long chunk = RingShards.Elements(queries, layout.Chunks.Max(c => c.Length));
+        long slot = shape.KeyElements(Enumerable.Range(0, n).Max(layout.ShardLength));
+        long chunk = shape.QueryElements(layout.Chunks.Max(c => c.Length));
         try
         {
             for (int i = 0; i < n; i++)
             {
                 var dev = devices[i] = new RingDevice(engines[i], layout.ChunksOf(i));
-                q[i] = Chunks(dev, qHost);
-                dOut[i] = Chunks(dev, dOutHost);
-                o[i] = Chunks(dev, oHost);
-                lse[i] = [.. dev.Chunks.Select(c => dev.Upload(RingShards.GatherRows(lseHost, queries.Batch, queries.Heads, queries.SeqLen, c)))];
-                dqSum[i] = [.. dev.Chunks.Select(c => dev.Filled(RingShards.Elements(queries, c.Length), 0f))];
-                k[i] = [dev.Allocate<T>(shard), dev.Allocate<T>(shard)];
-                v[i] = [dev.Allocate<T>(shard), dev.Allocate<T>(shard)];
-                Put(k[i][0], RingShards.Gather(kHost, dev.Chunks));
-                Put(v[i][0], RingShards.Gather(vHost, dev.Chunks));
-                dkSum[i] = [dev.Allocate<float>(shard), dev.Allocate<float>(shard)];
-                dvSum[i] = [dev.Allocate<float>(shard), dev.Allocate<float>(shard)];
-                dkLocal[i] = dev.Allocate<float>(shard);
-                dvLocal[i] = dev.Allocate<float>(shard);
+                var chunks = dev.Chunks;
+                int length = layout.ShardLength(i);
+                q[i] = new DeviceTensor<T>[chunks.Count];
+                dOut[i] = new DeviceTensor<T>[chunks.Count];
+                o[i] = new DeviceTensor<T>[chunks.Count];
+                lse[i] = new ArrayView<float>[chunks.Count];
+                for (int c = 0, at = 0; c < chunks.Count; at += chunks[c].Length, c++)
+                {
+                    int len = chunks[c].Length;
+                    q[i][c] = RingShards.Positions(shards[i].Q, at, len);
+                    dOut[i][c] = RingShards.Positions(dOutShards[i], at, len);
+                    o[i][c] = RingShards.Positions(outputShards[i], at, len);
+                    lse[i][c] = dev.Allocate<float>(shape.Rows(len));
+                    if (len > 0)
+                        dev.Engine.CopyTensor(new DeviceTensor<float>(lseShards[i], shape.LseRows(len, length, at)),
+                            new DeviceTensor<float>(lse[i][c], shape.LseRows(len, len, 0)));
+                }
+                dqSum[i] = [.. chunks.Select(c => dev.Filled(shape.QueryElements(c.Length), 0f))];
+                k[i] = [dev.Allocate<T>(slot), dev.Allocate<T>(slot)];
+                v[i] = [dev.Allocate<T>(slot), dev.Allocate<T>(slot)];
+                if (length > 0)
+                {
+                    dev.Engine.CopyTensor(shards[i].K, new DeviceTensor<T>(k[i][0], shape.Keys(length)));
+                    dev.Engine.CopyTensor(shards[i].V, new DeviceTensor<T>(v[i][0], shape.Keys(length)));
+                }
+                dkSum[i] = [dev.Allocate<float>(slot), dev.Allocate<float>(slot)];
+                dvSum[i] = [dev.Allocate<float>(slot), dev.Allocate<float>(slot)];
+                dkLocal[i] = dev.Allocate<float>(slot);
+                dvLocal[i] = dev.Allocate<float>(slot);
                 // With one device the sum never leaves home.
-                dkHome[i] = n == 1 ? dkSum[i][0] : dev.Allocate<float>(shard);
-                dvHome[i] = n == 1 ? dvSum[i][0] : dev.Allocate<float>(shard);
+                dkHome[i] = n == 1 ? dkSum[i][0] : dev.Allocate<float>(slot);
+                dvHome[i] = n == 1 ? dvSum[i][0] : dev.Allocate<float>(slot);
                 dqPart[i] = dev.Allocate<T>(chunk);
-                dkPart[i] = dev.Allocate<T>(shard);
-                dvPart[i] = dev.Allocate<T>(shard);
+                dkPart[i] = dev.Allocate<T>(slot);
+                dvPart[i] = dev.Allocate<T>(slot);
+                // The next device reads slot 0 on another stream at step 0.
+                dev.Accelerator.Synchronize();
             }
         }
         catch
@@ -85,16 +106,6 @@ internal sealed class RingBackwardPass<T> : IDisposable where T : unmanaged
             Dispose();
             throw;
         }
-    }
-
-    private DeviceTensor<T>[] Chunks(RingDevice dev, HostTensor<T> host) =>
-        [.. dev.Chunks.Select(c => new DeviceTensor<T>(dev.Upload(RingShards.Gather(host, [c])),
-            RingShards.SequenceMajor(queries.Batch, c.Length, queries.Heads, queries.HeadDim)))];
-
-    private static void Put(ArrayView<T> view, T[] data)
-    {
-        if (data.Length > 0)
-            ((ArrayView1D<T, Stride1D.Dense>)view.SubView(0, data.LongLength)).CopyFromCPU(data);
     }
 
     private static void Zero(ArrayView<float> view, long count, AcceleratorStream stream)
@@ -110,8 +121,8 @@ internal sealed class RingBackwardPass<T> : IDisposable where T : unmanaged
         var dev = devices[device];
         dev.Bind();
         var from = devices[previous];
-        long count = RingShards.Elements(keys, layout.ShardLength(layout.ShardSource(device, step)));
-        long next = step + 1 < n ? RingShards.Elements(keys, layout.ShardLength(layout.ShardSource(previous, step))) : 0;
+        long count = shape.KeyElements(layout.ShardLength(layout.ShardSource(device, step)));
+        long next = step + 1 < n ? shape.KeyElements(layout.ShardLength(layout.ShardSource(previous, step))) : 0;
         Task? receive = null;
         if ((step > 0 && count > 0) || next > 0)
         {
@@ -139,19 +150,19 @@ internal sealed class RingBackwardPass<T> : IDisposable where T : unmanaged
         {
             Zero(dk, count, stream);
             Zero(dv, count, stream);
-            int d = queries.HeadDim;
+            int d = shape.HeadDim;
             foreach (var block in layout.Blocks(device, step))
             {
                 int c = block.QueryChunk;
-                var keyLayout = RingShards.SequenceMajor(keys.Batch, block.KeyLength, keys.Heads, d);
-                var queryLayout = RingShards.SequenceMajor(queries.Batch, block.Query.Length, queries.Heads, d);
+                var keyLayout = shape.Keys(block.KeyLength);
+                var queryLayout = shape.Queries(block.Query.Length);
                 engine.Backward(dOut[device][c], q[device][c], new DeviceTensor<T>(k[device][slot], keyLayout),
-                    new DeviceTensor<T>(v[device][slot], keyLayout), o[device][c], lse[device][c].SubView(0, (long)queries.Batch * queries.Heads * block.Query.Length),
+                    new DeviceTensor<T>(v[device][slot], keyLayout), o[device][c], lse[device][c].SubView(0, shape.Rows(block.Query.Length)),
                     new DeviceTensor<T>(dqPart[device], queryLayout), new DeviceTensor<T>(dkPart[device], keyLayout),
                     new DeviceTensor<T>(dvPart[device], keyLayout), block.Causal ? causal : full);
-                engine.Widen(dqPart[device], dqSum[device][c], RingShards.Elements(queries, block.Query.Length), add: true);
+                engine.Widen(dqPart[device], dqSum[device][c], shape.QueryElements(block.Query.Length), add: true);
                 // A prefix of a sequence-major shard is a prefix of its memory.
-                long keyElements = RingShards.Elements(keys, block.KeyLength);
+                long keyElements = shape.KeyElements(block.KeyLength);
                 engine.Widen(dkPart[device], dk, keyElements, add: true);
                 engine.Widen(dvPart[device], dv, keyElements, add: true);
             }
@@ -176,24 +187,29 @@ internal sealed class RingBackwardPass<T> : IDisposable where T : unmanaged
         if (n == 1)
             return;
         int previous = (device + n - 1) % n, slot = (n - 1) & 1;
-        long count = RingShards.Elements(keys, layout.ShardLength(device));
+        long count = shape.KeyElements(layout.ShardLength(device));
         devices[device].Bind();
         transport.Copy(dkSum[previous][slot].SubView(0, count), devices[previous].SendStream, dkHome[device].SubView(0, count), devices[device].ReceiveStream);
         transport.Copy(dvSum[previous][slot].SubView(0, count), devices[previous].SendStream, dvHome[device].SubView(0, count), devices[device].ReceiveStream);
     }
 
-    /// <summary>The gradients, rounded to T, into the caller's tensors.</summary>
-    public void Download(HostTensor<T> dq, HostTensor<T> dk, HostTensor<T> dv)
+    /// <summary>Device <paramref name="device"/>'s gradients, rounded to T, into its gradient shard.</summary>
+    public void Finish(int device, RingShard<T> gradients)
     {
-        for (int i = 0; i < devices.Length; i++)
+        var dev = devices[device];
+        dev.Bind();
+        var chunks = dev.Chunks;
+        for (int c = 0, at = 0; c < chunks.Count; at += chunks[c].Length, c++)
+            if (chunks[c].Length > 0)
+                dev.Engine.CopyTensor(new DeviceTensor<float>(dqSum[device][c], shape.Queries(chunks[c].Length)),
+                    RingShards.Positions(gradients.Q, at, chunks[c].Length));
+        int length = layout.ShardLength(device);
+        if (length > 0)
         {
-            var chunks = devices[i].Chunks;
-            for (int c = 0; c < chunks.Count; c++)
-                RingShards.Scatter(devices[i].Download(dqSum[i][c], RingShards.Elements(queries, chunks[c].Length)), [chunks[c]], dq);
-            long count = RingShards.Elements(keys, layout.ShardLength(i));
-            RingShards.Scatter(devices[i].Download(dkHome[i], count), chunks, dk);
-            RingShards.Scatter(devices[i].Download(dvHome[i], count), chunks, dv);
+            dev.Engine.CopyTensor(new DeviceTensor<float>(dkHome[device], shape.Keys(length)), gradients.K);
+            dev.Engine.CopyTensor(new DeviceTensor<float>(dvHome[device], shape.Keys(length)), gradients.V);
         }
+        dev.Accelerator.Synchronize();
     }
 
     public void Dispose()

@@ -64,16 +64,6 @@ internal sealed class RingDevice : IDisposable
         return Upload(data);
     }
 
-    /// <summary>The first <paramref name="length"/> elements of a view, on the host (after a synchronize).</summary>
-    public float[] Download(ArrayView<float> view, long length)
-    {
-        Bind();
-        var data = new float[length];
-        if (length > 0)
-            ((ArrayView1D<float, Stride1D.Dense>)view.SubView(0, length)).CopyToCPU(data);
-        return data;
-    }
-
     public void Dispose()
     {
         foreach (var buffer in owned)

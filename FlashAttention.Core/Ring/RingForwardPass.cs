@@ -9,10 +9,9 @@ namespace FlashAttention;
 internal sealed class RingForwardPass<T> : IDisposable where T : unmanaged
 {
     private readonly RingLayout layout;
+    private readonly RingShape shape;
     private readonly RingDevice[] devices;
     private readonly IRingTransport transport;
-    private readonly TensorLayout queries;
-    private readonly TensorLayout keys;
     private readonly AttentionOptions full;
     private readonly AttentionOptions causal;
     private readonly DeviceTensor<T>[][] q;
@@ -24,13 +23,13 @@ internal sealed class RingForwardPass<T> : IDisposable where T : unmanaged
     private readonly ArrayView<float>[] partOFloat;
     private readonly ArrayView<float>[] partLse;
 
-    public RingForwardPass(RingLayout layout, AttentionEngine[] engines, IRingTransport transport,
-        HostTensor<T> qHost, HostTensor<T> kHost, HostTensor<T> vHost, AttentionOptions options)
+    /// <summary>Takes the shards (valid, checked by the caller): queries in place, keys and values copied into slot 0.</summary>
+    public RingForwardPass(RingLayout layout, RingShape shape, AttentionEngine[] engines, IRingTransport transport,
+        IReadOnlyList<RingShard<T>> shards, AttentionOptions options)
     {
         this.layout = layout;
+        this.shape = shape;
         this.transport = transport;
-        queries = qHost.Layout;
-        keys = kHost.Layout;
         full = options with { Causal = false, ReturnLse = false };
         causal = options with { Causal = true, ReturnLse = false };
         int n = engines.Length;
@@ -43,26 +42,32 @@ internal sealed class RingForwardPass<T> : IDisposable where T : unmanaged
         partO = new ArrayView<T>[n];
         partOFloat = new ArrayView<float>[n];
         partLse = new ArrayView<float>[n];
-        long shardElements = RingShards.Elements(keys, Enumerable.Range(0, n).Max(layout.ShardLength));
-        int longestChunk = layout.Chunks.Max(c => c.Length);
-        long chunkRows = (long)queries.Batch * queries.Heads * longestChunk;
+        long slot = shape.KeyElements(Enumerable.Range(0, n).Max(layout.ShardLength));
+        long chunkRows = shape.Rows(layout.Chunks.Max(c => c.Length));
         try
         {
             for (int i = 0; i < n; i++)
             {
                 var dev = devices[i] = new RingDevice(engines[i], layout.ChunksOf(i));
-                q[i] = [.. dev.Chunks.Select(c => new DeviceTensor<T>(dev.Upload(RingShards.Gather(qHost, [c])),
-                    RingShards.SequenceMajor(queries.Batch, c.Length, queries.Heads, queries.HeadDim)))];
-                k[i] = [dev.Allocate<T>(shardElements), dev.Allocate<T>(shardElements)];
-                v[i] = [dev.Allocate<T>(shardElements), dev.Allocate<T>(shardElements)];
-                Put(k[i][0], RingShards.Gather(kHost, dev.Chunks));
-                Put(v[i][0], RingShards.Gather(vHost, dev.Chunks));
-                long[] rows = [.. dev.Chunks.Select(c => (long)queries.Batch * queries.Heads * c.Length)];
-                runningO[i] = [.. rows.Select(r => dev.Allocate<float>(r * queries.HeadDim))];
-                runningLse[i] = [.. rows.Select(r => dev.Filled(r, float.NegativeInfinity))]; // the empty state FoldPartial starts from
-                partO[i] = dev.Allocate<T>(chunkRows * queries.HeadDim);
-                partOFloat[i] = typeof(T) == typeof(float) ? partO[i].Cast<float>() : dev.Allocate<float>(chunkRows * queries.HeadDim);
+                var chunks = dev.Chunks;
+                q[i] = new DeviceTensor<T>[chunks.Count];
+                for (int c = 0, at = 0; c < chunks.Count; at += chunks[c].Length, c++)
+                    q[i][c] = RingShards.Positions(shards[i].Q, at, chunks[c].Length);
+                k[i] = [dev.Allocate<T>(slot), dev.Allocate<T>(slot)];
+                v[i] = [dev.Allocate<T>(slot), dev.Allocate<T>(slot)];
+                int length = layout.ShardLength(i);
+                if (length > 0)
+                {
+                    dev.Engine.CopyTensor(shards[i].K, new DeviceTensor<T>(k[i][0], shape.Keys(length)));
+                    dev.Engine.CopyTensor(shards[i].V, new DeviceTensor<T>(v[i][0], shape.Keys(length)));
+                }
+                runningO[i] = [.. chunks.Select(c => dev.Allocate<float>(shape.Rows(c.Length) * shape.HeadDim))];
+                runningLse[i] = [.. chunks.Select(c => dev.Filled(shape.Rows(c.Length), float.NegativeInfinity))]; // the empty state FoldPartial starts from
+                partO[i] = dev.Allocate<T>(chunkRows * shape.HeadDim);
+                partOFloat[i] = typeof(T) == typeof(float) ? partO[i].Cast<float>() : dev.Allocate<float>(chunkRows * shape.HeadDim);
                 partLse[i] = dev.Allocate<float>(chunkRows);
+                // The next device reads slot 0 on another stream at step 0.
+                dev.Accelerator.Synchronize();
             }
         }
         catch
@@ -70,12 +75,6 @@ internal sealed class RingForwardPass<T> : IDisposable where T : unmanaged
             Dispose();
             throw;
         }
-    }
-
-    private static void Put(ArrayView<T> view, T[] data)
-    {
-        if (data.Length > 0)
-            ((ArrayView1D<T, Stride1D.Dense>)view.SubView(0, data.LongLength)).CopyFromCPU(data);
     }
 
     /// <summary>Device <paramref name="device"/>'s step <paramref name="step"/>: send on the shard it holds while computing on it.</summary>
@@ -88,7 +87,7 @@ internal sealed class RingForwardPass<T> : IDisposable where T : unmanaged
         if (step + 1 < n)
         {
             // What the previous device holds now is what this one computes on next.
-            long count = RingShards.Elements(keys, layout.ShardLength(layout.ShardSource(previous, step)));
+            long count = shape.KeyElements(layout.ShardLength(layout.ShardSource(previous, step)));
             if (count > 0)
             {
                 var from = devices[previous];
@@ -102,14 +101,14 @@ internal sealed class RingForwardPass<T> : IDisposable where T : unmanaged
         try
         {
             var engine = dev.Engine;
-            int d = queries.HeadDim;
+            int d = shape.HeadDim;
             foreach (var block in layout.Blocks(device, step))
             {
                 int length = block.Query.Length;
-                long rows = (long)queries.Batch * queries.Heads * length;
-                var keyLayout = RingShards.SequenceMajor(keys.Batch, block.KeyLength, keys.Heads, d);
+                long rows = shape.Rows(length);
+                var keyLayout = shape.Keys(block.KeyLength);
                 engine.Forward(q[device][block.QueryChunk], new DeviceTensor<T>(k[device][slot], keyLayout),
-                    new DeviceTensor<T>(v[device][slot], keyLayout), DeviceTensor<T>.Bhsd(partO[device], queries.Batch, queries.Heads, length, d),
+                    new DeviceTensor<T>(v[device][slot], keyLayout), DeviceTensor<T>.Bhsd(partO[device], shape.Batch, shape.HeadsQ, length, d),
                     partLse[device].SubView(0, rows), block.Causal ? causal : full);
                 if (typeof(T) != typeof(float))
                     engine.Widen(partO[device], partOFloat[device], rows * d, add: false);
@@ -124,22 +123,25 @@ internal sealed class RingForwardPass<T> : IDisposable where T : unmanaged
         }
     }
 
-    /// <summary>Every device's running result, rounded to T, into the caller's output and LSE.</summary>
-    public void Download(HostTensor<T> output, float[]? lse)
+    /// <summary>Device <paramref name="device"/>'s running result, rounded to T, into its output shard and LSE rows (an empty view skips them).</summary>
+    public void Finish(int device, DeviceTensor<T> output, ArrayView<float> lse)
     {
-        for (int i = 0; i < devices.Length; i++)
+        var dev = devices[device];
+        dev.Bind();
+        var chunks = dev.Chunks;
+        int shardLength = layout.ShardLength(device);
+        for (int c = 0, at = 0; c < chunks.Count; at += chunks[c].Length, c++)
         {
-            var chunks = devices[i].Chunks;
-            for (int c = 0; c < chunks.Count; c++)
-            {
-                if (chunks[c].Length == 0)
-                    continue;
-                long rows = (long)queries.Batch * queries.Heads * chunks[c].Length;
-                RingShards.ScatterOutput(devices[i].Download(runningO[i][c], rows * queries.HeadDim), chunks[c], output);
-                if (lse is not null)
-                    RingShards.ScatterRows(devices[i].Download(runningLse[i][c], rows), queries.Batch, queries.Heads, queries.SeqLen, chunks[c], lse);
-            }
+            int length = chunks[c].Length;
+            if (length == 0)
+                continue;
+            dev.Engine.CopyTensor(new DeviceTensor<float>(runningO[device][c], TensorLayout.Bhsd(shape.Batch, shape.HeadsQ, length, shape.HeadDim)),
+                RingShards.Positions(output, at, length));
+            if (lse.Length != 0)
+                dev.Engine.CopyTensor(new DeviceTensor<float>(runningLse[device][c], shape.LseRows(length, length, 0)),
+                    new DeviceTensor<float>(lse, shape.LseRows(length, shardLength, at)));
         }
+        dev.Accelerator.Synchronize();
     }
 
     public void Dispose()

@@ -95,4 +95,9 @@ public static class KernelCatalog
     /// <summary>The widening of stored elements into float32 (ring attention's partials), for one storage type.</summary>
     public static MethodInfo Widen(Type storageType) =>
         typeof(WidenKernel).GetMethod(nameof(WidenKernel.Run))!.MakeGenericMethod(storageType, ElementOps[storageType]);
+
+    /// <summary>The copy of a tensor between layouts (and element types) for one source and one target storage type.</summary>
+    public static MethodInfo TensorCopy(Type sourceType, Type targetType) =>
+        typeof(TensorCopyKernel).GetMethod(nameof(TensorCopyKernel.Run))!.MakeGenericMethod(
+            sourceType, ElementOps[sourceType], targetType, ElementOps[targetType]);
 }
