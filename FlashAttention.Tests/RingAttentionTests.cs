@@ -44,7 +44,7 @@ public class RingAttentionTests
         { "float32", new RingCase(3, 21, 4, 2, 32, Causal: true) },   // 6 chunks of 4 and 3
         { "float32", new RingCase(4, 5, 2, 1, 32, Causal: true) },    // 8 chunks, 3 empty
         { "float32", new RingCase(2, 23, 2, 2, 32, Causal: true, Batch: 2) },
-        { "float16", new RingCase(4, 33, 2, 1, 32, Causal: true, Scale: 0.3f) },
+        { "float16", new RingCase(4, 25, 2, 1, 32, Causal: true, Scale: 0.3f) },
         { "float16", new RingCase(3, 41, 2, 2, 32, Causal: false) },
     };
 
@@ -144,7 +144,7 @@ public class RingAttentionTests
     [Fact]
     public void Device_shards_give_the_host_forms_results()
     {
-        const int devices = 3, seq = 13, batch = 2, hq = 2, hkv = 1, d = 32;
+        const int devices = 2, seq = 13, batch = 2, hq = 2, hkv = 1, d = 32;
         var rng = new RandomTensors(13);
         var (q, k, v, dOut) = (rng.Bshd<float>(batch, seq, hq, d), rng.Bshd<float>(batch, seq, hkv, d), rng.Bshd<float>(batch, seq, hkv, d),
             rng.Bshd<float>(batch, seq, hq, d));
