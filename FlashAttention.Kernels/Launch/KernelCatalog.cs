@@ -98,4 +98,13 @@ public static class KernelCatalog
 
     /// <summary>The in-place fold of one partial (O_i, LSE_i) into a running float32 (O, LSE).</summary>
     public static MethodInfo PartialFold { get; } = typeof(PartialMergeKernel).GetMethod(nameof(PartialMergeKernel.Fold))!;
+
+    /// <summary>The widening of stored elements into float32 (ring attention's partials), for one storage type.</summary>
+    public static MethodInfo Widen(Type storageType) =>
+        typeof(WidenKernel).GetMethod(nameof(WidenKernel.Run))!.MakeGenericMethod(storageType, ElementOps[storageType]);
+
+    /// <summary>The copy of a tensor between layouts (and element types) for one source and one target storage type.</summary>
+    public static MethodInfo TensorCopy(Type sourceType, Type targetType) =>
+        typeof(TensorCopyKernel).GetMethod(nameof(TensorCopyKernel.Run))!.MakeGenericMethod(
+            sourceType, ElementOps[sourceType], targetType, ElementOps[targetType]);
 }
