@@ -35,19 +35,23 @@ public static class RingBenchCommand
         var headdim = new Option<int>("--headdim") { Description = "Head dim.", DefaultValueFactory = _ => 128 };
         var causal = new Option<bool>("--causal") { Description = "Causal attention (zigzag layout)." };
         var backward = new Option<bool>("--backward") { Description = "Also time the backward." };
+        var shareDevice = new Option<bool>("--share-device")
+        {
+            Description = "With fewer GPUs than the ring needs, put every ring member on GPU 0 (one context each): checks the ring's CUDA path (threads, contexts, copies) on one GPU; speedups then mean nothing.",
+        };
         var repeats = new Option<int>("--repeats") { Description = "Timed runs per configuration (median reported).", DefaultValueFactory = _ => 3 };
         var warmup = new Option<int>("--warmup") { Description = "Untimed runs first.", DefaultValueFactory = _ => 1 };
         var outJson = new Option<FileInfo?>("--out-json") { Description = "Write every figure as JSON." };
         var command = new Command("ring", "Time ring attention over several accelerators against one engine; efficiency = (one engine / ring) / devices.")
         {
-            device, dtype, devices, seqlens, heads, headsKv, headdim, causal, backward, repeats, warmup, outJson,
+            device, dtype, devices, seqlens, heads, headsKv, headdim, causal, backward, shareDevice, repeats, warmup, outJson,
         };
         command.SetAction(parse =>
         {
             int[] Ints(string s) => [.. s.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(int.Parse)];
             var plan = new RingBenchPlan(parse.GetValue(dtype)!, Ints(parse.GetValue(devices)!), Ints(parse.GetValue(seqlens)!), parse.GetValue(heads),
                 parse.GetValue(headsKv), parse.GetValue(headdim), parse.GetValue(causal), parse.GetValue(backward),
-                Math.Max(1, parse.GetValue(repeats)), Math.Max(0, parse.GetValue(warmup)));
+                Math.Max(1, parse.GetValue(repeats)), Math.Max(0, parse.GetValue(warmup)), parse.GetValue(shareDevice));
             return plan.Dtype switch
             {
                 "float32" => Run<float>(parse.GetValue(device), plan, parse.GetValue(outJson)),
@@ -60,7 +64,7 @@ public static class RingBenchCommand
 
     /// <summary>What the command covers.</summary>
     public sealed record RingBenchPlan(string Dtype, IReadOnlyList<int> Devices, IReadOnlyList<int> Seqlens, int HeadsQ, int HeadsKv, int Headdim,
-        bool Causal, bool Backward, int Repeats, int Warmup);
+        bool Causal, bool Backward, int Repeats, int Warmup, bool ShareDevice = false);
 
     private static int Run<T>(AcceleratorChoice choice, RingBenchPlan plan, FileInfo? json) where T : unmanaged
     {
@@ -72,7 +76,7 @@ public static class RingBenchCommand
             if (choice is AcceleratorChoice.OpenCL) b.OpenCL();
             if (choice is AcceleratorChoice.Auto or AcceleratorChoice.Cpu) b.CPU(CPUDeviceKind.Nvidia);
         });
-        var accelerators = Accelerators(context, choice, most);
+        var accelerators = Accelerators(context, choice, most, plan.ShareDevice);
         var engines = accelerators.Select(AttentionEngine.ForAccelerator).ToArray();
         try
         {
@@ -130,7 +134,7 @@ public static class RingBenchCommand
     }
 
     /// <summary>Up to <paramref name="count"/> accelerators of the chosen kind: CUDA devices one each; the CPU as that many accelerators.</summary>
-    private static List<Accelerator> Accelerators(Context context, AcceleratorChoice choice, int count)
+    private static List<Accelerator> Accelerators(Context context, AcceleratorChoice choice, int count, bool shareDevice)
     {
         var kind = choice switch
         {
@@ -142,7 +146,7 @@ public static class RingBenchCommand
         var devices = context.Devices.Where(d => d.AcceleratorType == kind).ToList();
         if (devices.Count == 0)
             throw new InvalidOperationException($"no {kind} accelerator is present on this machine");
-        return kind == AcceleratorType.CPU
+        return kind == AcceleratorType.CPU || shareDevice && devices.Count < count
             ? [.. Enumerable.Range(0, count).Select(_ => devices[0].CreateAccelerator(context))]
             : [.. devices.Take(count).Select(d => d.CreateAccelerator(context))];
     }
