@@ -44,16 +44,22 @@ public class DecodeStreamingTests
     public void Paged_with_append() =>
         DecodeCase.Run("float16", new DecodeCase([60, 17], 96, 2, 8, 2, 128, Causal: true, Splits: 2, PageSize: 16, SeqNew: 2, Path: DecodePath.Streaming), Engine);
 
-    /// <summary>One step is 16-32 keys and a group holds 1-8 rows: the launcher's choices stay in those bounds.</summary>
+    /// <summary>
+    /// The launcher's choices: a lane holds at most 4 rows (8 rows take two lane sets per key), a step is
+    /// unroll x teams keys, and a group's shared memory stays under the CUDA default of 48 KB.
+    /// </summary>
     [Theory]
-    [InlineData(32, 1, 1, 4)]
-    [InlineData(128, 4, 4, 2)]
-    [InlineData(256, 8, 8, 2)]
-    public void Compiled_shapes(int dim, long rows, int rowsCompiled, int unroll)
+    [InlineData(32, 1, 1, 4, 1, 128)]
+    [InlineData(128, 4, 4, 2, 1, 16)]
+    [InlineData(128, 7, 8, 2, 2, 8)]
+    [InlineData(256, 8, 8, 2, 2, 4)]
+    public void Compiled_shapes(int dim, long rows, int rowsCompiled, int unroll, int halves, int stepKeys)
     {
         DecodeStreamKernel.RowsFor(rows).Should().Be(rowsCompiled);
         DecodeStreamKernel.Unroll(rowsCompiled).Should().Be(unroll);
-        DecodeStreamKernel.StepKeys(dim, rowsCompiled).Should().Be(unroll * DecodeStreamKernel.Threads / (dim / 8));
+        DecodeStreamKernel.RowHalves(rowsCompiled).Should().Be(halves);
+        DecodeStreamKernel.RowsPerLane(rowsCompiled).Should().BeLessThanOrEqualTo(4);
+        DecodeStreamKernel.StepKeys(dim, rowsCompiled).Should().Be(stepKeys);
         (DecodeStreamKernel.SharedFloats(dim, rowsCompiled) * sizeof(float)).Should().BeLessThan(48 * 1024);
     }
 

@@ -39,8 +39,19 @@ public static class DecodeStreamKernel
     /// <summary>Lanes per key row: one per 16-byte slice of 8 elements.</summary>
     public static int LanesPerKey(int dim) => dim / 8;
 
-    /// <summary>Teams per group, each with its own online softmax.</summary>
-    public static int Teams(int dim) => Threads / LanesPerKey(dim);
+    /// <summary>
+    /// Lanes sets that read the same key rows and share the group's rows between them: 2 for 8 rows (a
+    /// lane then holds 4 rows, as for 4: 8 rows in one lane's registers left room for only 2 groups per
+    /// SM and 43-50 % of the copy bandwidth), else 1. Both halves of a key read the same addresses in one
+    /// warp instruction, so memory serves the key once.
+    /// </summary>
+    public static int RowHalves(int rows) => rows == 8 ? 2 : 1;
+
+    /// <summary>Rows in one lane's registers.</summary>
+    public static int RowsPerLane(int rows) => rows / RowHalves(rows);
+
+    /// <summary>Teams per group, each with its own online softmax over its own keys.</summary>
+    public static int Teams(int dim, int rows) => Threads / (LanesPerKey(dim) * RowHalves(rows));
 
     /// <summary>
     /// Keys per team and step, chosen with <see cref="GroupsPerMultiprocessor"/> so that nothing spills: each
@@ -49,13 +60,13 @@ public static class DecodeStreamKernel
     /// 2 keys with 4 groups per SM reached 93 % of the copy bandwidth, 4 keys with 3 groups 80 %,
     /// 4 keys unbounded (191 registers, 2 groups) 88 %, 2 keys with 5 groups (spills) 68 %.
     /// </summary>
-    public static int Unroll(int rows) => UnrollOverride is 2 or 4 ? UnrollOverride : rows == 1 ? 4 : 2;
+    public static int Unroll(int rows) => UnrollOverride is 2 or 4 ? UnrollOverride : RowsPerLane(rows) == 1 ? 4 : 2;
 
     /// <summary>
     /// Groups per multiprocessor the kernel is compiled for (launch bounds: registers per thread at most
-    /// 65536 / (groups x 128)); 0 for no bound (8 rows: their q and acc alone take 128 registers).
+    /// 65536 / (groups x 128)): 5 for up to 2 rows per lane, 4 for 4.
     /// </summary>
-    public static int GroupsPerMultiprocessor(int rows) => GroupsOverride >= 0 ? GroupsOverride : rows <= 2 ? 5 : rows == 4 ? 4 : 0;
+    public static int GroupsPerMultiprocessor(int rows) => GroupsOverride >= 0 ? GroupsOverride : RowsPerLane(rows) <= 2 ? 5 : 4;
 
     // Experiments only: FLASH_DECODE_UNROLL=2|4 and FLASH_DECODE_MIN_GROUPS=N override the two choices above.
     private static readonly int UnrollOverride = int.TryParse(Environment.GetEnvironmentVariable("FLASH_DECODE_UNROLL"), out int u) ? u : 0;
@@ -70,10 +81,10 @@ public static class DecodeStreamKernel
     public const int MinKeysPerSplit = 256;
 
     /// <summary>Keys the group consumes per step: splits are whole numbers of steps.</summary>
-    public static int StepKeys(int dim, int rows) => Unroll(rows) * Teams(dim);
+    public static int StepKeys(int dim, int rows) => Unroll(rows) * Teams(dim, rows);
 
     /// <summary>Shared floats: the teams' scaled outputs [team][row][dim], their m and l, and the group's m and l per row.</summary>
-    public static int SharedFloats(int dim, int rows) => Teams(dim) * rows * (dim + 2) + 2 * rows;
+    public static int SharedFloats(int dim, int rows) => Teams(dim, rows) * rows * (dim + 2) + 2 * rows;
 
     /// <summary>The kernel body for storage type T (16-bit), head dim TDim, TRows query rows per group and TUnroll (2 or 4) keys per team and step.</summary>
     public static void Run<T, TOps, TVec, TShared, TDim, TRows, TUnroll>(DecodeParams<T> p)
@@ -88,7 +99,9 @@ public static class DecodeStreamKernel
         int dim = default(TDim).Value;
         int rowsPadded = default(TRows).Value;
         int lanesPerKey = LanesPerKey(dim);
-        int teams = Teams(dim);
+        int teams = Teams(dim, rowsPadded);
+        int halves = RowHalves(rowsPadded);
+        int laneRows = RowsPerLane(rowsPadded);
         int unroll = default(TUnroll).Value;
         int stepKeys = unroll * teams;
 
@@ -96,8 +109,11 @@ public static class DecodeStreamKernel
         int kvHead = Grid.IdxY;
         int batch = Grid.IdxZ;
         int rows = Math.Min(rowsPadded, p.QueryHeadsPerKvHead * p.SeqLenQ);
-        int team = Group.IdxX / lanesPerKey;
-        int slot = Group.IdxX - team * lanesPerKey; // this lane's dims: slot * 8 .. + 7
+        // Lane sets of lanesPerKey lanes: set s is half s % halves of team s / halves.
+        int set = Group.IdxX / lanesPerKey;
+        int slot = Group.IdxX - set * lanesPerKey; // this lane's dims: slot * 8 .. + 7
+        int team = set / halves;
+        int firstRow = (set - team * halves) * laneRows; // this lane's rows: firstRow .. + laneRows - 1
 
         // Splits are whole steps, split evenly: only an item's last step is partial.
         int len = p.Cache.Length(batch, p.SeqLenNew);
@@ -107,20 +123,20 @@ public static class DecodeStreamKernel
         int keyEnd = Math.Min(len, keyStart + stepsPerSplit * stepKeys);
 
         var r = default(DecodeStreamRows);
-        r.R0 = Start<T, TOps>(p, batch, kvHead, 0, rows, slot, len, keyEnd);
-        if (rowsPadded > 1)
-            r.R1 = Start<T, TOps>(p, batch, kvHead, 1, rows, slot, len, keyEnd);
-        if (rowsPadded > 2)
+        r.R0 = Start<T, TOps>(p, batch, kvHead, firstRow, rows, slot, len, keyEnd);
+        if (laneRows > 1)
+            r.R1 = Start<T, TOps>(p, batch, kvHead, firstRow + 1, rows, slot, len, keyEnd);
+        if (laneRows > 2)
         {
-            r.R2 = Start<T, TOps>(p, batch, kvHead, 2, rows, slot, len, keyEnd);
-            r.R3 = Start<T, TOps>(p, batch, kvHead, 3, rows, slot, len, keyEnd);
+            r.R2 = Start<T, TOps>(p, batch, kvHead, firstRow + 2, rows, slot, len, keyEnd);
+            r.R3 = Start<T, TOps>(p, batch, kvHead, firstRow + 3, rows, slot, len, keyEnd);
         }
-        if (rowsPadded > 4)
+        if (laneRows > 4)
         {
-            r.R4 = Start<T, TOps>(p, batch, kvHead, 4, rows, slot, len, keyEnd);
-            r.R5 = Start<T, TOps>(p, batch, kvHead, 5, rows, slot, len, keyEnd);
-            r.R6 = Start<T, TOps>(p, batch, kvHead, 6, rows, slot, len, keyEnd);
-            r.R7 = Start<T, TOps>(p, batch, kvHead, 7, rows, slot, len, keyEnd);
+            r.R4 = Start<T, TOps>(p, batch, kvHead, firstRow + 4, rows, slot, len, keyEnd);
+            r.R5 = Start<T, TOps>(p, batch, kvHead, firstRow + 5, rows, slot, len, keyEnd);
+            r.R6 = Start<T, TOps>(p, batch, kvHead, firstRow + 6, rows, slot, len, keyEnd);
+            r.R7 = Start<T, TOps>(p, batch, kvHead, firstRow + 7, rows, slot, len, keyEnd);
         }
 
         int per = default(TVec).PerVector;
@@ -134,21 +150,21 @@ public static class DecodeStreamKernel
         for (int key0 = keyStart; key0 < keyEnd; key0 += stepKeys)
         {
             int firstKey = key0 + team;
-            r.Score(default(TVec).Widen(keys.R0), 0, rowsPadded, lanesPerKey);
-            r.Score(default(TVec).Widen(keys.R1), 1, rowsPadded, lanesPerKey);
+            r.Score(default(TVec).Widen(keys.R0), 0, laneRows, lanesPerKey);
+            r.Score(default(TVec).Widen(keys.R1), 1, laneRows, lanesPerKey);
             if (unroll > 2)
             {
-                r.Score(default(TVec).Widen(keys.R2), 2, rowsPadded, lanesPerKey);
-                r.Score(default(TVec).Widen(keys.R3), 3, rowsPadded, lanesPerKey);
+                r.Score(default(TVec).Widen(keys.R2), 2, laneRows, lanesPerKey);
+                r.Score(default(TVec).Widen(keys.R3), 3, laneRows, lanesPerKey);
             }
             keys = DecodeStreamStep.Fetch(kRows, p.Cache, batch, firstKey + stepKeys, teams, keyEnd, slot, unroll);
-            r.Softmax(firstKey, teams, unroll, rowsPadded);
-            r.Accumulate(default(TVec).Widen(values.R0), 0, rowsPadded);
-            r.Accumulate(default(TVec).Widen(values.R1), 1, rowsPadded);
+            r.Softmax(firstKey, teams, unroll, laneRows);
+            r.Accumulate(default(TVec).Widen(values.R0), 0, laneRows);
+            r.Accumulate(default(TVec).Widen(values.R1), 1, laneRows);
             if (unroll > 2)
             {
-                r.Accumulate(default(TVec).Widen(values.R2), 2, rowsPadded);
-                r.Accumulate(default(TVec).Widen(values.R3), 3, rowsPadded);
+                r.Accumulate(default(TVec).Widen(values.R2), 2, laneRows);
+                r.Accumulate(default(TVec).Widen(values.R3), 3, laneRows);
             }
             values = DecodeStreamStep.Fetch(vRows, p.Cache, batch, firstKey + stepKeys, teams, keyEnd, slot, unroll);
         }
@@ -156,9 +172,9 @@ public static class DecodeStreamKernel
         // The teams meet: each row's max over teams, then every team's acc and l rescaled to it.
         var smem = default(TShared).Floats(SharedFloats(dim, rowsPadded));
         var merge = new DecodeTeamMerge(smem, teams, rowsPadded, dim, team, slot);
-        r.PublishMax(merge, rowsPadded);
+        r.PublishMax(merge, firstRow, laneRows);
         Group.Barrier();
-        r.PublishScaled(merge, rowsPadded);
+        r.PublishScaled(merge, firstRow, laneRows);
         Group.Barrier();
         merge.SumRows();
         Group.Barrier();

@@ -70,43 +70,43 @@ internal struct DecodeStreamRows
         }
     }
 
-    /// <summary>Step 1 of the team merge for every row.</summary>
-    public readonly void PublishMax(in DecodeTeamMerge merge, int rows)
+    /// <summary>Step 1 of the team merge for every row (R0 is the kv head's row <paramref name="first"/>).</summary>
+    public readonly void PublishMax(in DecodeTeamMerge merge, int first, int rows)
     {
-        merge.PublishMax(R0, 0);
+        merge.PublishMax(R0, first);
         if (rows > 1)
-            merge.PublishMax(R1, 1);
+            merge.PublishMax(R1, first + 1);
         if (rows > 2)
         {
-            merge.PublishMax(R2, 2);
-            merge.PublishMax(R3, 3);
+            merge.PublishMax(R2, first + 2);
+            merge.PublishMax(R3, first + 3);
         }
         if (rows > 4)
         {
-            merge.PublishMax(R4, 4);
-            merge.PublishMax(R5, 5);
-            merge.PublishMax(R6, 6);
-            merge.PublishMax(R7, 7);
+            merge.PublishMax(R4, first + 4);
+            merge.PublishMax(R5, first + 5);
+            merge.PublishMax(R6, first + 6);
+            merge.PublishMax(R7, first + 7);
         }
     }
 
-    /// <summary>Step 2 of the team merge for every row.</summary>
-    public readonly void PublishScaled(in DecodeTeamMerge merge, int rows)
+    /// <summary>Step 2 of the team merge for every row (R0 is the kv head's row <paramref name="first"/>).</summary>
+    public readonly void PublishScaled(in DecodeTeamMerge merge, int first, int rows)
     {
-        merge.PublishScaled(R0, 0);
+        merge.PublishScaled(R0, first);
         if (rows > 1)
-            merge.PublishScaled(R1, 1);
+            merge.PublishScaled(R1, first + 1);
         if (rows > 2)
         {
-            merge.PublishScaled(R2, 2);
-            merge.PublishScaled(R3, 3);
+            merge.PublishScaled(R2, first + 2);
+            merge.PublishScaled(R3, first + 3);
         }
         if (rows > 4)
         {
-            merge.PublishScaled(R4, 4);
-            merge.PublishScaled(R5, 5);
-            merge.PublishScaled(R6, 6);
-            merge.PublishScaled(R7, 7);
+            merge.PublishScaled(R4, first + 4);
+            merge.PublishScaled(R5, first + 5);
+            merge.PublishScaled(R6, first + 6);
+            merge.PublishScaled(R7, first + 7);
         }
     }
 }
