@@ -93,7 +93,8 @@ public static class RingBenchCommand
                 var options = new AttentionOptions { Causal = plan.Causal, ReturnLse = true };
                 AttentionResult<T>? reference = null;
                 double oneForward = Median(plan, () => reference = engines[0].Forward(q, k, v, options));
-                double oneBackward = plan.Backward ? Median(plan, () => engines[0].Backward(dOut, q, k, v, reference!.Output, reference.Lse!, options)) : double.NaN;
+                AttentionGradients<T>? oneGrads = null;
+                double oneBackward = plan.Backward ? Median(plan, () => oneGrads = engines[0].Backward(dOut, q, k, v, reference!.Output, reference.Lse!, options)) : double.NaN;
                 foreach (int n in plan.Devices)
                 {
                     if (n > engines.Length)
@@ -110,7 +111,8 @@ public static class RingBenchCommand
                     {
                         AttentionGradients<T>? grads = null;
                         results.Add(Measure(plan, seqlen, n, "bwd", oneBackward, transport,
-                            () => grads = ring.Backward(dOut, q, k, v, reference!.Output, reference.Lse!, options), () => double.NaN));
+                            () => grads = ring.Backward(dOut, q, k, v, reference!.Output, reference.Lse!, options),
+                            () => Math.Max(MaxDiff(oneGrads!.DQ.Data, grads!.DQ.Data), Math.Max(MaxDiff(oneGrads.DK.Data, grads.DK.Data), MaxDiff(oneGrads.DV.Data, grads.DV.Data)))));
                     }
                     foreach (var r in results.TakeLast(plan.Backward ? 2 : 1))
                         Console.WriteLine($"  N{seqlen} {r.Pass} x{n}: {F(r.MedianMs)} ms (one engine {F(r.OneEngineMs)} ms), efficiency {F(r.Efficiency, "F2")}, copies {F(r.CopyMsPerDevice)} ms/device");
