@@ -12,10 +12,15 @@ public sealed class DecodeLauncher
     private readonly BackendProfile profile;
     private readonly bool addressesKnown;
     private readonly bool warpShuffles;
+    private readonly Accelerator accelerator;
+
+    /// <summary>Steps ahead the streaming kernel prefetches into L2 on CUDA (experiments: FLASH_DECODE_PREFETCH=N, 0 = off).</summary>
+    private static readonly int PrefetchSteps = int.TryParse(Environment.GetEnvironmentVariable("FLASH_DECODE_PREFETCH"), out int s) ? s : 2;
 
     /// <summary>Makes a launcher for <paramref name="accelerator"/>; <paramref name="profile"/> overrides its backend's variants (tests).</summary>
     public DecodeLauncher(Accelerator accelerator, BackendProfile? profile = null)
     {
+        this.accelerator = accelerator;
         kernels = new KernelCache(accelerator);
         this.profile = profile ?? BackendProfile.For(accelerator);
         // OpenCL views carry buffer handles, not addresses: alignment cannot be checked there, so K and V load element by element.
@@ -137,7 +142,16 @@ public sealed class DecodeLauncher
             int floats = DecodeStreamKernel.SharedFloats(p.HeadDim, rowsStreamed);
             // Launch bounds ride on the compile path that takes them (harmless for a kernel without inline PTX).
             int groupsPerSM = DecodeStreamKernel.GroupsPerMultiprocessor(rowsStreamed);
-            var streamKernel = kernels.Get<DecodeParams<T>>(KernelCatalog.DecodeStream(typeof(T), p.HeadDim, rowsStreamed, profile.DynamicShared),
+            bool nativePtx = accelerator is ILGPU.Runtime.Cuda.CudaAccelerator;
+            if (nativePtx)
+            {
+                var cache = p.Cache;
+                cache.K.Address = AddressOf(cache.K);
+                cache.V.Address = AddressOf(cache.V);
+                p.Cache = cache;
+                p.PrefetchSteps = PrefetchSteps;
+            }
+            var streamKernel = kernels.Get<DecodeParams<T>>(KernelCatalog.DecodeStream(typeof(T), p.HeadDim, rowsStreamed, profile.DynamicShared, nativePtx),
                 floats * sizeof(float), groupsPerSM > 0 ? DecodeStreamKernel.Threads : 0, promoteAsmOperands: groupsPerSM > 0, minGroupsPerSM: groupsPerSM);
             var config = new KernelConfig(new Index3D(p.NumSplits, headsKv, batch), new Index3D(DecodeStreamKernel.Threads, 1, 1),
                 profile.DynamicShared ? SharedMemoryConfig.RequestDynamic<float>(floats) : default);
@@ -204,6 +218,9 @@ public sealed class DecodeLauncher
             && t.HeadStride * size % 16 == 0 && (t.Data.Length == 0 || (long)t.Data.LoadEffectiveAddressAsPtr() % 16 == 0);
     }
 
+    private static ulong AddressOf<T>(in StridedTensor<T> t) where T : unmanaged =>
+        t.Data.Length == 0 ? 0 : (ulong)(long)t.Data.LoadEffectiveAddressAsPtr();
+
     private static KernelConfig Elementwise(long elements)
     {
         long groups = Math.Max(1, (elements + ElementwiseThreads - 1) / ElementwiseThreads);
@@ -227,6 +244,6 @@ public sealed class DecodeLauncher
         Q = p.Q.As<TFrom, TTo>(), O = p.O.As<TFrom, TTo>(), Cache = Cast<TFrom, TTo>(p.Cache), Lse = p.Lse, WriteLse = p.WriteLse,
         OPartial = p.OPartial, LsePartial = p.LsePartial, NumSplits = p.NumSplits, SeqLenQ = p.SeqLenQ, SeqLenNew = p.SeqLenNew,
         HeadsQ = p.HeadsQ, HeadDim = p.HeadDim, QueryHeadsPerKvHead = p.QueryHeadsPerKvHead, ScaleLog2 = p.ScaleLog2,
-        Causal = p.Causal, VectorAligned = p.VectorAligned,
+        Causal = p.Causal, VectorAligned = p.VectorAligned, PrefetchSteps = p.PrefetchSteps,
     };
 }

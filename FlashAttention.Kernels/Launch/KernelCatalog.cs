@@ -81,10 +81,10 @@ public static class KernelCatalog
             dynamicShared ? typeof(DynamicSharedTiles) : typeof(StaticSharedTiles), Constants.TypeOf(dimPadded), Constants.TypeOf(bc),
             Constants.TypeOf(rows));
 
-    /// <summary>The streaming decode kernel for one 16-bit storage type, head dim (32, 64, 128 or 256) and query rows per group (1, 2, 4 or 8).</summary>
-    public static MethodInfo DecodeStream(Type storageType, int dim, int rows, bool dynamicShared = true) =>
+    /// <summary>The streaming decode kernel for one 16-bit storage type, head dim (32, 64, 128 or 256) and query rows per group (1, 2, 4 or 8); <paramref name="nativePtx"/> on CUDA (the L2 prefetch).</summary>
+    public static MethodInfo DecodeStream(Type storageType, int dim, int rows, bool dynamicShared = true, bool nativePtx = false) =>
         typeof(DecodeStreamKernel).GetMethod(nameof(DecodeStreamKernel.Run))!.MakeGenericMethod(
-            storageType, ElementOps[storageType], VectorElements[storageType],
+            Target(nativePtx), storageType, ElementOps[storageType], VectorElements[storageType],
             dynamicShared ? typeof(DynamicSharedTiles) : typeof(StaticSharedTiles), Constants.TypeOf(dim), Constants.TypeOf(rows),
             Constants.TypeOf(DecodeStreamKernel.Unroll(rows)));
 

@@ -53,4 +53,10 @@ public struct DecodeParams<T> where T : unmanaged
 
     /// <summary>1 when every cache row starts on a 16-byte boundary and the head dim fills whole 16-byte vectors: K and V then load as 16-byte vectors.</summary>
     public int VectorAligned;
+
+    /// <summary>
+    /// Streaming kernel on CUDA: how many steps ahead each lane prefetches its keys and values into L2
+    /// (0: none). Needs <see cref="KvCacheView{T}.K"/>'s and V's <see cref="StridedTensor{T}.Address"/>.
+    /// </summary>
+    public int PrefetchSteps;
 }

@@ -86,8 +86,12 @@ public static class DecodeStreamKernel
     /// <summary>Shared floats: the teams' scaled outputs [team][row][dim], their m and l, and the group's m and l per row.</summary>
     public static int SharedFloats(int dim, int rows) => Teams(dim, rows) * rows * (dim + 2) + 2 * rows;
 
-    /// <summary>The kernel body for storage type T (16-bit), head dim TDim, TRows query rows per group and TUnroll (2 or 4) keys per team and step.</summary>
-    public static void Run<T, TOps, TVec, TShared, TDim, TRows, TUnroll>(DecodeParams<T> p)
+    /// <summary>
+    /// The kernel body for storage type T (16-bit), head dim TDim, TRows query rows per group and TUnroll
+    /// (2 or 4) keys per team and step; TTarget: inline PTX (the L2 prefetch) on CUDA or none.
+    /// </summary>
+    public static void Run<TTarget, T, TOps, TVec, TShared, TDim, TRows, TUnroll>(DecodeParams<T> p)
+        where TTarget : struct, TensorCore.ITensorCoreTarget
         where T : unmanaged
         where TOps : struct, IElementOps<T>
         where TVec : struct, IVectorElements<T>
@@ -167,6 +171,8 @@ public static class DecodeStreamKernel
                 r.Accumulate(default(TVec).Widen(values.R3), 3, laneRows);
             }
             values = DecodeStreamStep.Fetch(vRows, p.Cache, batch, firstKey + stepKeys, teams, keyEnd, slot, unroll);
+            if (p.PrefetchSteps > 0)
+                Prefetch<TTarget, T>(p, kRows, vRows, firstKey + p.PrefetchSteps * stepKeys, teams, keyEnd, slot, unroll);
         }
 
         // The teams meet: each row's max over teams, then every team's acc and l rescaled to it.
@@ -179,6 +185,35 @@ public static class DecodeStreamKernel
         merge.SumRows();
         Group.Barrier();
         DecodeOutput.Write<T, TOps>(p, merge.Outputs, merge.M, merge.L, split, batch, kvHead, 0, rows, rowsPadded, teams, dim);
+    }
+
+    /// <summary>
+    /// Prefetches into L2 the lane's slices of the keys and values a later step will load (rows
+    /// firstKey + u * keys; contiguous caches only, nothing at or past the end).
+    /// </summary>
+    private static void Prefetch<TTarget, T>(in DecodeParams<T> p, in DecodeVectorRows kRows, in DecodeVectorRows vRows,
+        int firstKey, int keys, int end, int slot, int unroll)
+        where TTarget : struct, TensorCore.ITensorCoreTarget
+        where T : unmanaged
+    {
+        if (p.Cache.Paged != 0 || firstKey + (unroll - 1) * keys >= end)
+            return;
+        // Vector indices are 16-byte units from the start of each tensor's buffer.
+        ulong k = p.Cache.K.Address + (ulong)(kRows.Base + (long)firstKey * kRows.RowStride + slot) * 16;
+        ulong v = p.Cache.V.Address + (ulong)(vRows.Base + (long)firstKey * vRows.RowStride + slot) * 16;
+        ulong kStep = (ulong)(keys * kRows.RowStride * 16);
+        ulong vStep = (ulong)(keys * vRows.RowStride * 16);
+        L2Prefetch.Line<TTarget>(k);
+        L2Prefetch.Line<TTarget>(v);
+        L2Prefetch.Line<TTarget>(k + kStep);
+        L2Prefetch.Line<TTarget>(v + vStep);
+        if (unroll > 2)
+        {
+            L2Prefetch.Line<TTarget>(k + 2 * kStep);
+            L2Prefetch.Line<TTarget>(v + 2 * vStep);
+            L2Prefetch.Line<TTarget>(k + 3 * kStep);
+            L2Prefetch.Line<TTarget>(v + 3 * vStep);
+        }
     }
 
     /// <summary>
