@@ -20,6 +20,10 @@ public sealed class TensorCoreForwardLauncher(Accelerator accelerator)
     {
         var bits = p.As<T, ushort>();
         bits.VectorAligned = RowsAligned(bits) ? 1 : 0;
+        ref var tensors = ref bits.Scores.Elements;
+        // The prefetch reads pairs, and reads pair 0 of an absent tensor's placeholder: both views need two elements.
+        tensors.PairAligned = tensors.SeqLenK % 2 == 0 && tensors.Bias.Length >= 2 && tensors.Mask.Length >= 2
+                              && AddressOf(tensors.Bias) % 8 == 0 && AddressOf(tensors.Mask) % 2 == 0 ? 1 : 0;
         if (nativePtx)
         {
             bits.Q.Address = AddressOf(bits.Q);
@@ -42,5 +46,8 @@ public sealed class TensorCoreForwardLauncher(Accelerator accelerator)
     private static bool Aligned(in StridedTensor<ushort> t) =>
         t.BatchStride % 8 == 0 && t.RowStride % 8 == 0 && t.HeadStride % 8 == 0 && AddressOf(t) % 16 == 0;
 
-    private static ulong AddressOf(in StridedTensor<ushort> t) => t.Data.Length == 0 ? 0 : (ulong)(long)t.Data.LoadEffectiveAddressAsPtr();
+    private static ulong AddressOf(in StridedTensor<ushort> t) => AddressOf(t.Data);
+
+    private static ulong AddressOf<TElem>(ArrayView<TElem> view) where TElem : unmanaged =>
+        view.Length == 0 ? 0 : (ulong)(long)view.LoadEffectiveAddressAsPtr();
 }

@@ -1,0 +1,111 @@
+using FlashAttention.Kernels.Portable;
+
+namespace FlashAttention.Kernels.TensorCore;
+
+/// <summary>
+/// This lane's elements of the bias and mask tensors for one 16-row block of a key tile, in the
+/// layout of its S fragments (<see cref="FragmentSoftmax"/>: rows g and g + 8, columns 8n + 2q and
+/// 8n + 2q + 1 of n-tile n), held in registers. The kernel loads them a tile ahead, right after the
+/// previous tile's softmax, so the loads are in flight during that tile's P V and this tile's
+/// S = Q K^T; read inside the softmax instead, each element was a global load the warp waited on
+/// with nothing else to do (3-4x the plain kernel's time on the H100). Elements outside the
+/// sequences (padding rows, keys past seqlen_k) are not read: they hold bias 0 and "keep".
+/// </summary>
+internal struct BiasFragment
+{
+    /// <summary>Columns 8n .. 8n + 7 of the tile.</summary>
+    public BiasTerms N0, N1, N2, N3, N4, N5, N6, N7;
+
+    /// <summary>
+    /// Issues the loads of rows <paramref name="rowLow"/> and + 8 for the tile's first
+    /// <paramref name="columns"/> (32 or 64, compile-time) keys from <paramref name="firstCol"/>, when
+    /// <see cref="ScoreBias.PairAligned"/>; otherwise nothing is loaded and the softmax reads the
+    /// elements itself.
+    /// </summary>
+    /// <remarks>
+    /// One uniform branch and no other: a load under its own condition becomes a value merged with
+    /// the default at the end of the branch, and ptxas then copied each load's result into the merged
+    /// register right after issuing it, which waits for the load and undoes the prefetch. So every
+    /// load here reads a valid element (indices clamped into the tensors, placeholders of two
+    /// elements for absent ones), and <see cref="BiasTerms.Apply"/> sorts out what counts.
+    /// </remarks>
+    public static BiasFragment Load(in ScoreBias e, int rowLow, int firstCol, int columns)
+    {
+        var f = default(BiasFragment);
+        if (e.PairAligned == 0)
+            return f;
+        int c0 = firstCol + 2 * (Warp.LaneIdx & 3);
+        f.N0 = BiasTerms.Load(e, rowLow, c0);
+        f.N1 = BiasTerms.Load(e, rowLow, c0 + 8);
+        f.N2 = BiasTerms.Load(e, rowLow, c0 + 16);
+        f.N3 = BiasTerms.Load(e, rowLow, c0 + 24);
+        if (columns > 32)
+        {
+            f.N4 = BiasTerms.Load(e, rowLow, c0 + 32);
+            f.N5 = BiasTerms.Load(e, rowLow, c0 + 40);
+            f.N6 = BiasTerms.Load(e, rowLow, c0 + 48);
+            f.N7 = BiasTerms.Load(e, rowLow, c0 + 56);
+        }
+        return f;
+    }
+}
+
+/// <summary>
+/// The bias and mask elements behind one accumulator fragment (<see cref="FragmentC"/>): bias in
+/// C0-C3 order, and the mask bytes of each row's two columns as one 16-bit word (column col in bits
+/// 0-7, col + 1 in bits 8-15; nonzero = keep). Kept raw until the softmax: combining them where they
+/// are loaded would make the warp wait for the loads there.
+/// </summary>
+internal struct BiasTerms
+{
+    public float BiasLow0, BiasLow1, BiasHigh0, BiasHigh1;
+    public uint KeepLow, KeepHigh;
+
+    /// <summary>
+    /// Rows rowLow and rowLow + 8 at columns col (even) and col + 1: one 8-byte bias and one 2-byte
+    /// mask load per row (<see cref="ScoreBias.PairAligned"/>: seqlen_k is even, so every pair starts on
+    /// its own size and col + 1 is inside whenever col is). Rows and keys outside the sequences, and
+    /// absent tensors, read a valid element that <see cref="Apply"/> ignores.
+    /// </summary>
+    public static BiasTerms Load(in ScoreBias e, int rowLow, int col)
+    {
+        int c = Math.Min(col, e.SeqLenK - 2);
+        long low = (long)Math.Min(rowLow, e.SeqLenQ - 1) * e.SeqLenK + c;
+        long high = (long)Math.Min(rowLow + 8, e.SeqLenQ - 1) * e.SeqLenK + c;
+        var bias = e.Bias.Cast<ulong>();
+        var mask = e.Mask.Cast<ushort>();
+        bool hasBias = e.HasBias != 0, hasMask = e.HasMask != 0;
+        ulong biasLow = bias[hasBias ? (e.BiasBase + low) >> 1 : 0];
+        ulong biasHigh = bias[hasBias ? (e.BiasBase + high) >> 1 : 0];
+        return new BiasTerms
+        {
+            BiasLow0 = Interop.IntAsFloat((uint)biasLow),
+            BiasLow1 = Interop.IntAsFloat((uint)(biasLow >> 32)),
+            BiasHigh0 = Interop.IntAsFloat((uint)biasHigh),
+            BiasHigh1 = Interop.IntAsFloat((uint)(biasHigh >> 32)),
+            KeepLow = mask[hasMask ? (e.MaskBase + low) >> 1 : 0],
+            KeepHigh = mask[hasMask ? (e.MaskBase + high) >> 1 : 0],
+        };
+    }
+
+    /// <summary>
+    /// <see cref="ScoreBias.Apply"/> on the loaded elements: the fragment's logits (log2 domain, after
+    /// soft cap and ALiBi) of rows rowLow, rowLow + 8 and columns col, col + 1 with the bias added, or
+    /// -inf where the mask hides them; left alone outside the sequences.
+    /// </summary>
+    public readonly void Apply(ref FragmentC c, in ScoreBias e, int rowLow, int col)
+    {
+        bool inside = col < e.SeqLenK;
+        bool low = inside && rowLow < e.SeqLenQ, high = inside && rowLow + 8 < e.SeqLenQ;
+        c.C0 = Term(c.C0, e, low, KeepLow & 0xFFu, BiasLow0);
+        c.C1 = Term(c.C1, e, low, KeepLow & 0xFF00u, BiasLow1);
+        c.C2 = Term(c.C2, e, high, KeepHigh & 0xFFu, BiasHigh0);
+        c.C3 = Term(c.C3, e, high, KeepHigh & 0xFF00u, BiasHigh1);
+    }
+
+    private static float Term(float logit, in ScoreBias e, bool inside, uint keep, float bias) =>
+        !inside ? logit
+        : e.HasMask != 0 && keep == 0 ? float.NegativeInfinity
+        : e.HasBias != 0 ? logit + bias * ScoreBias.Log2E
+        : logit;
+}
