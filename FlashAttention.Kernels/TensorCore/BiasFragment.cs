@@ -5,11 +5,11 @@ namespace FlashAttention.Kernels.TensorCore;
 /// <summary>
 /// This lane's elements of the bias and mask tensors for one 16-row block of a key tile, in the
 /// layout of its S fragments (<see cref="FragmentSoftmax"/>: rows g and g + 8, columns 8n + 2q and
-/// 8n + 2q + 1 of n-tile n), held in registers. The kernel loads them a tile ahead, right after the
-/// previous tile's softmax, so the loads are in flight during that tile's P V and this tile's
-/// S = Q K^T; read inside the softmax instead, each element was a global load the warp waited on
-/// with nothing else to do (3-4x the plain kernel's time on the H100). Elements outside the
-/// sequences (padding rows, keys past seqlen_k) are not read: they hold bias 0 and "keep".
+/// 8n + 2q + 1 of n-tile n), held in registers. The kernel issues the loads at the top of the tile's
+/// iteration, so they are in flight through the cp.async wait, the barrier and S = Q K^T; read
+/// inside the softmax instead, each element was a global load the warp waited on with nothing else
+/// to do (3-4x the plain kernel's time on the H100). What lies outside the sequences (padding rows,
+/// keys past seqlen_k) does not count (<see cref="BiasTerms.Apply"/>).
 /// </summary>
 internal struct BiasFragment
 {

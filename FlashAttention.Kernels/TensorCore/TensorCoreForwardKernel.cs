@@ -61,6 +61,16 @@ public static class TensorCoreForwardKernel
             p = PackedSequences.ForSequence(p, sequence);
             batch = 0;
         }
+        if (default(TScores).Tensors && p.Sequences.Enabled == 0 && Grid.DimX * br >= p.SeqLenQ + br)
+        {
+            // The launcher folded the batch into grid x (batch fastest; never with varlen, whose rebased seqlen_q would
+            // look folded here; see TensorCoreForwardLauncher):
+            // the batch items of one query block start side by side and share a broadcast bias or mask through L2.
+            int blocks = (p.SeqLenQ + br - 1) / br;
+            int batches = Grid.DimX / blocks;
+            batch = Grid.IdxX % batches;
+            firstRow = (blocks - 1 - Grid.IdxX / batches) * br;
+        }
         int kvHead = head / p.QueryHeadsPerKvHead;
         int rowsHere = Math.Min(br, p.SeqLenQ - firstRow);
         int warp = Group.IdxX >> 5;
