@@ -34,20 +34,49 @@ internal struct BiasFragment
         var f = default(BiasFragment);
         if (e.PairAligned == 0)
             return f;
-        int c0 = firstCol + 2 * (Warp.LaneIdx & 3);
-        f.N0 = BiasTerms.Load(e, rowLow, c0);
-        f.N1 = BiasTerms.Load(e, rowLow, c0 + 8);
-        f.N2 = BiasTerms.Load(e, rowLow, c0 + 16);
-        f.N3 = BiasTerms.Load(e, rowLow, c0 + 24);
+        // Pair units throughout (seqlen_k and the bases are even): the row bases are computed once,
+        // and each load adds only a clamped 32-bit pair index.
+        int pairs = e.SeqLenK >> 1;
+        long low = (long)Math.Min(rowLow, e.SeqLenQ - 1) * pairs;
+        long high = (long)Math.Min(rowLow + 8, e.SeqLenQ - 1) * pairs;
+        bool hasBias = e.HasBias != 0, hasMask = e.HasMask != 0;
+        var rows = new PairRows
+        {
+            BiasLow = Row(e.Bias.Cast<ulong>(), hasBias ? (e.BiasBase >> 1) + low : 0),
+            BiasHigh = Row(e.Bias.Cast<ulong>(), hasBias ? (e.BiasBase >> 1) + high : 0),
+            MaskLow = Row(e.Mask.Cast<ushort>(), hasMask ? (e.MaskBase >> 1) + low : 0),
+            MaskHigh = Row(e.Mask.Cast<ushort>(), hasMask ? (e.MaskBase >> 1) + high : 0),
+            BiasLast = hasBias ? pairs - 1 : 0,
+            MaskLast = hasMask ? pairs - 1 : 0,
+        };
+        int p0 = (firstCol >> 1) + (Warp.LaneIdx & 3);
+        f.N0 = BiasTerms.Load(rows, p0);
+        f.N1 = BiasTerms.Load(rows, p0 + 4);
+        f.N2 = BiasTerms.Load(rows, p0 + 8);
+        f.N3 = BiasTerms.Load(rows, p0 + 12);
         if (columns > 32)
         {
-            f.N4 = BiasTerms.Load(e, rowLow, c0 + 32);
-            f.N5 = BiasTerms.Load(e, rowLow, c0 + 40);
-            f.N6 = BiasTerms.Load(e, rowLow, c0 + 48);
-            f.N7 = BiasTerms.Load(e, rowLow, c0 + 56);
+            f.N4 = BiasTerms.Load(rows, p0 + 16);
+            f.N5 = BiasTerms.Load(rows, p0 + 20);
+            f.N6 = BiasTerms.Load(rows, p0 + 24);
+            f.N7 = BiasTerms.Load(rows, p0 + 28);
         }
         return f;
     }
+
+    private static ArrayView<T> Row<T>(ArrayView<T> view, long start) where T : unmanaged => view.SubView(start, view.Length - start);
+}
+
+/// <summary>
+/// The two rows (g and g + 8) of the bias and mask that a lane reads, as views of (col, col + 1)
+/// pairs starting at the row, and the last pair index each may read (0 for an absent tensor, whose
+/// placeholder holds one pair).
+/// </summary>
+internal struct PairRows
+{
+    public ArrayView<ulong> BiasLow, BiasHigh;
+    public ArrayView<ushort> MaskLow, MaskHigh;
+    public int BiasLast, MaskLast;
 }
 
 /// <summary>
@@ -62,29 +91,23 @@ internal struct BiasTerms
     public uint KeepLow, KeepHigh;
 
     /// <summary>
-    /// Rows rowLow and rowLow + 8 at columns col (even) and col + 1: one 8-byte bias and one 2-byte
-    /// mask load per row (<see cref="ScoreBias.PairAligned"/>: seqlen_k is even, so every pair starts on
-    /// its own size and col + 1 is inside whenever col is). Rows and keys outside the sequences, and
-    /// absent tensors, read a valid element that <see cref="Apply"/> ignores.
+    /// Rows g and g + 8 at pair <paramref name="pair"/> (columns 2 pair and 2 pair + 1): one 8-byte bias
+    /// and one 2-byte mask load per row. Keys past seqlen_k read the row's last pair, which
+    /// <see cref="Apply"/> ignores.
     /// </summary>
-    public static BiasTerms Load(in ScoreBias e, int rowLow, int col)
+    public static BiasTerms Load(in PairRows rows, int pair)
     {
-        int c = Math.Min(col, e.SeqLenK - 2);
-        long low = (long)Math.Min(rowLow, e.SeqLenQ - 1) * e.SeqLenK + c;
-        long high = (long)Math.Min(rowLow + 8, e.SeqLenQ - 1) * e.SeqLenK + c;
-        var bias = e.Bias.Cast<ulong>();
-        var mask = e.Mask.Cast<ushort>();
-        bool hasBias = e.HasBias != 0, hasMask = e.HasMask != 0;
-        ulong biasLow = bias[hasBias ? (e.BiasBase + low) >> 1 : 0];
-        ulong biasHigh = bias[hasBias ? (e.BiasBase + high) >> 1 : 0];
+        int b = Math.Min(pair, rows.BiasLast), m = Math.Min(pair, rows.MaskLast);
+        ulong biasLow = rows.BiasLow[b];
+        ulong biasHigh = rows.BiasHigh[b];
         return new BiasTerms
         {
             BiasLow0 = Interop.IntAsFloat((uint)biasLow),
             BiasLow1 = Interop.IntAsFloat((uint)(biasLow >> 32)),
             BiasHigh0 = Interop.IntAsFloat((uint)biasHigh),
             BiasHigh1 = Interop.IntAsFloat((uint)(biasHigh >> 32)),
-            KeepLow = mask[hasMask ? (e.MaskBase + low) >> 1 : 0],
-            KeepHigh = mask[hasMask ? (e.MaskBase + high) >> 1 : 0],
+            KeepLow = rows.MaskLow[m],
+            KeepHigh = rows.MaskHigh[m],
         };
     }
 
