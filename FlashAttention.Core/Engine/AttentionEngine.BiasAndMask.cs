@@ -24,11 +24,12 @@ public sealed partial class AttentionEngine
     {
         var bias = LogitTensorShape.BiasOf(options);
         var mask = LogitTensorShape.MaskOf(options);
-        // A device form is read in place; a host form (or none: one element) goes through the engine's buffer.
+        // A device form is read in place; a host form (or none: two elements, which the tensor-core
+        // kernel's prefetch reads as one pair) goes through the engine's buffer.
         var biasView = options.DeviceBias?.Data
-                       ?? Upload(ref biasBuffer, options.Bias?.Data ?? [], options.Bias?.Data.LongLength ?? 1);
+                       ?? Upload(ref biasBuffer, options.Bias?.Data ?? [], options.Bias?.Data.LongLength ?? 2);
         var maskView = options.DeviceMask?.Data
-                       ?? Upload(ref maskBuffer, options.Mask is { } m ? MemoryMarshal.Cast<bool, byte>(m.Data) : [], options.Mask?.Data.LongLength ?? 1);
+                       ?? Upload(ref maskBuffer, options.Mask is { } m ? MemoryMarshal.Cast<bool, byte>(m.Data) : [], options.Mask?.Data.LongLength ?? 2);
         long plane = (long)q.SeqLen * seqLenK;
         return new ScoreBias
         {

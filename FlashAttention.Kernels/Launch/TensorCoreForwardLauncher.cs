@@ -20,6 +20,10 @@ public sealed class TensorCoreForwardLauncher(Accelerator accelerator)
     {
         var bits = p.As<T, ushort>();
         bits.VectorAligned = RowsAligned(bits) ? 1 : 0;
+        ref var tensors = ref bits.Scores.Elements;
+        // The prefetch reads pairs, and reads pair 0 of an absent tensor's placeholder: both views need two elements.
+        tensors.PairAligned = tensors.SeqLenK % 2 == 0 && tensors.Bias.Length >= 2 && tensors.Mask.Length >= 2
+                              && AddressOf(tensors.Bias) % 8 == 0 && AddressOf(tensors.Mask) % 2 == 0 ? 1 : 0;
         if (nativePtx)
         {
             bits.Q.Address = AddressOf(bits.Q);
@@ -31,8 +35,26 @@ public sealed class TensorCoreForwardLauncher(Accelerator accelerator)
             p.Dropout.Enabled != 0);
         int elements = TensorCoreForwardKernel.SharedElements(dim, tile.Br, tile.Bc);
         var kernel = kernels.Get<ForwardParams<ushort>>(method, elements * sizeof(ushort), tile.Threads, promoteAsmOperands: true, tile.GroupsPerSM);
-        var grid = new Index3D((p.SeqLenQ + tile.Br - 1) / tile.Br, p.HeadsQ, batch);
+        int queryBlocks = (p.SeqLenQ + tile.Br - 1) / tile.Br;
+        var grid = SharesTensorsAcrossBatch(bits, batch)
+            ? new Index3D(queryBlocks * batch, p.HeadsQ, 1)
+            : new Index3D(queryBlocks, p.HeadsQ, batch);
         kernel(stream, new KernelConfig(grid, new Index3D(tile.Threads, 1, 1), SharedMemoryConfig.RequestDynamic<ushort>(elements)), bits);
+    }
+
+    /// <summary>
+    /// Whether the batch items read the same bias and mask (every tensor present broadcasts over the
+    /// batch): then grid x takes (query block, batch item) with the batch fastest, so a broadcast
+    /// tile's second read comes from L2. With the batch in grid z the items' groups run a grid's
+    /// worth of heads apart, and a [1, H, N, N] bias is fetched from memory once per item. Only
+    /// kernels with the tensors decode the folded grid (<see cref="TensorCoreForwardKernel"/>);
+    /// varlen calls never have them.
+    /// </summary>
+    private static bool SharesTensorsAcrossBatch(in ForwardParams<ushort> p, int batch)
+    {
+        var e = p.Scores.Elements;
+        return batch > 1 && p.Sequences.Enabled == 0 && e.IsActive
+               && (e.HasBias == 0 || e.BiasBatchStride == 0) && (e.HasMask == 0 || e.MaskBatchStride == 0);
     }
 
     /// <summary>Whether every row of Q, K, V and O starts on a 16-byte boundary, as cp.async needs.</summary>
@@ -42,5 +64,8 @@ public sealed class TensorCoreForwardLauncher(Accelerator accelerator)
     private static bool Aligned(in StridedTensor<ushort> t) =>
         t.BatchStride % 8 == 0 && t.RowStride % 8 == 0 && t.HeadStride % 8 == 0 && AddressOf(t) % 16 == 0;
 
-    private static ulong AddressOf(in StridedTensor<ushort> t) => t.Data.Length == 0 ? 0 : (ulong)(long)t.Data.LoadEffectiveAddressAsPtr();
+    private static ulong AddressOf(in StridedTensor<ushort> t) => AddressOf(t.Data);
+
+    private static ulong AddressOf<TElem>(ArrayView<TElem> view) where TElem : unmanaged =>
+        view.Length == 0 ? 0 : (ulong)(long)view.LoadEffectiveAddressAsPtr();
 }

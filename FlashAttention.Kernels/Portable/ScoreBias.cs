@@ -13,10 +13,19 @@ namespace FlashAttention.Kernels.Portable;
 /// </summary>
 public struct ScoreBias
 {
-    private const float Log2E = 1.4426950408889634f;
+    internal const float Log2E = 1.4426950408889634f;
 
     /// <summary>1 when <see cref="Bias"/> holds a bias.</summary>
     public int HasBias;
+
+    /// <summary>
+    /// 1 when every (i, j) with j even can be read together with (i, j + 1) in one access: seqlen_k is
+    /// even, the bias view starts on 8 bytes and the mask view on 2. Set by the tensor-core launcher
+    /// (the portable kernels read element by element and ignore it). It sits after
+    /// <see cref="HasBias"/>, in the padding before the 8-byte-aligned view, so that no kernel's
+    /// parameter layout moves.
+    /// </summary>
+    public int PairAligned;
 
     /// <summary>float32 [batch | 1, heads_q | 1, seqlen_q, seqlen_k].</summary>
     public ArrayView<float> Bias;

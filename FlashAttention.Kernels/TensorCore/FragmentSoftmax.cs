@@ -25,7 +25,8 @@ internal struct FragmentSoftmax
 
     /// <summary>
     /// Scales S (see below), applies soft-capping and ALiBi when the kernel is compiled with them (<paramref name="pointwise"/>)
-    /// and they are on, and the bias and mask tensors too when compiled with them (<paramref name="tensors"/>), masks S when
+    /// and they are on, and the bias and mask tensors too when compiled with them (<paramref name="tensors"/>: their elements
+    /// come in <paramref name="terms"/>, loaded a tile ahead, when <paramref name="prefetched"/>, else they are read here), masks S when
     /// <paramref name="applyMask"/> (only tiles that cross the sequence end, the causal diagonal or a
     /// window edge pay for the per-element test), folds it into m and l, turns it into P in place, and
     /// returns the rescale factors of rows g and g + 8 for the output. <paramref name="columns"/> is the
@@ -34,8 +35,8 @@ internal struct FragmentSoftmax
     /// S (max(c s) = c max(s) for c &gt; 0) and P = 2^(s c - m) is one FFMA and one MUFU per element,
     /// as in FlashAttention-2; soft-capping, ALiBi and bias need the scaled score itself.
     /// </summary>
-    public (float Low, float High) Update<TTarget>(ref Tile8 s, AttentionMask mask, in ScoreModifier scores, bool pointwise, bool tensors, float scaleLog2, int rowLow, int firstCol,
-        bool applyMask, int columns, in Dropout dropout, bool dropping)
+    public (float Low, float High) Update<TTarget>(ref Tile8 s, AttentionMask mask, in ScoreModifier scores, bool pointwise, bool tensors, bool prefetched,
+        in BiasFragment terms, float scaleLog2, int rowLow, int firstCol, bool applyMask, int columns, in Dropout dropout, bool dropping)
         where TTarget : struct, ITensorCoreTarget
     {
         // pointwise and tensors are compile-time constants; the sign test is uniform across the group.
@@ -46,16 +47,16 @@ internal struct FragmentSoftmax
         int c0 = firstCol + 2 * (Warp.LaneIdx & 3);
         if (tensors ? scores.IsActive : pointwise && scores.HasPointwise)
         {
-            Modify(ref s.N0, scores, tensors, rowLow, c0);
-            Modify(ref s.N1, scores, tensors, rowLow, c0 + 8);
-            Modify(ref s.N2, scores, tensors, rowLow, c0 + 16);
-            Modify(ref s.N3, scores, tensors, rowLow, c0 + 24);
+            Modify(ref s.N0, scores, tensors, prefetched, terms.N0, rowLow, c0);
+            Modify(ref s.N1, scores, tensors, prefetched, terms.N1, rowLow, c0 + 8);
+            Modify(ref s.N2, scores, tensors, prefetched, terms.N2, rowLow, c0 + 16);
+            Modify(ref s.N3, scores, tensors, prefetched, terms.N3, rowLow, c0 + 24);
             if (columns > 32)
             {
-                Modify(ref s.N4, scores, tensors, rowLow, c0 + 32);
-                Modify(ref s.N5, scores, tensors, rowLow, c0 + 40);
-                Modify(ref s.N6, scores, tensors, rowLow, c0 + 48);
-                Modify(ref s.N7, scores, tensors, rowLow, c0 + 56);
+                Modify(ref s.N4, scores, tensors, prefetched, terms.N4, rowLow, c0 + 32);
+                Modify(ref s.N5, scores, tensors, prefetched, terms.N5, rowLow, c0 + 40);
+                Modify(ref s.N6, scores, tensors, prefetched, terms.N6, rowLow, c0 + 48);
+                Modify(ref s.N7, scores, tensors, prefetched, terms.N7, rowLow, c0 + 56);
             }
         }
         if (applyMask)
@@ -126,16 +127,28 @@ internal struct FragmentSoftmax
     /// <summary>The full row sums (reduced over the quad), for the end of the key loop.</summary>
     public readonly (float Low, float High) RowSums() => (QuadSum(LLow), QuadSum(LHigh));
 
-    private static void Modify(ref FragmentC c, in ScoreModifier scores, bool tensors, int rowLow, int col)
+    /// <summary>
+    /// Soft cap and ALiBi, then (<paramref name="tensors"/>) the bias and mask elements: those the
+    /// kernel loaded ahead (<paramref name="prefetched"/> and <see cref="ScoreBias.PairAligned"/>) or,
+    /// where it did not, read here one by one.
+    /// </summary>
+    private static void Modify(ref FragmentC c, in ScoreModifier scores, bool tensors, bool prefetched, in BiasTerms terms, int rowLow, int col)
     {
-        c.C0 = Modify(c.C0, scores, tensors, rowLow, col);
-        c.C1 = Modify(c.C1, scores, tensors, rowLow, col + 1);
-        c.C2 = Modify(c.C2, scores, tensors, rowLow + 8, col);
-        c.C3 = Modify(c.C3, scores, tensors, rowLow + 8, col + 1);
+        if (tensors && (!prefetched || scores.Elements.PairAligned == 0))
+        {
+            c.C0 = scores.Apply(c.C0, rowLow, col);
+            c.C1 = scores.Apply(c.C1, rowLow, col + 1);
+            c.C2 = scores.Apply(c.C2, rowLow + 8, col);
+            c.C3 = scores.Apply(c.C3, rowLow + 8, col + 1);
+            return;
+        }
+        c.C0 = scores.ApplyPointwise(c.C0, rowLow, col);
+        c.C1 = scores.ApplyPointwise(c.C1, rowLow, col + 1);
+        c.C2 = scores.ApplyPointwise(c.C2, rowLow + 8, col);
+        c.C3 = scores.ApplyPointwise(c.C3, rowLow + 8, col + 1);
+        if (tensors)
+            terms.Apply(ref c, scores.Elements, rowLow, col);
     }
-
-    private static float Modify(float y, in ScoreModifier scores, bool tensors, int i, int j) =>
-        tensors ? scores.Apply(y, i, j) : scores.ApplyPointwise(y, i, j);
 
     /// <summary>
     /// P * Z / (1 - p) for a lane's four values: columns col and col + 1 of rows rowLow and rowLow + 8.

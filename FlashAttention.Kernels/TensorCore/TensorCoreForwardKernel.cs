@@ -61,6 +61,16 @@ public static class TensorCoreForwardKernel
             p = PackedSequences.ForSequence(p, sequence);
             batch = 0;
         }
+        if (default(TScores).Tensors && p.Sequences.Enabled == 0 && Grid.DimX * br >= p.SeqLenQ + br)
+        {
+            // The launcher folded the batch into grid x (batch fastest; never with varlen, whose rebased seqlen_q would
+            // look folded here; see TensorCoreForwardLauncher):
+            // the batch items of one query block start side by side and share a broadcast bias or mask through L2.
+            int blocks = (p.SeqLenQ + br - 1) / br;
+            int batches = Grid.DimX / blocks;
+            batch = Grid.IdxX % batches;
+            firstRow = (blocks - 1 - Grid.IdxX / batches) * br;
+        }
         int kvHead = head / p.QueryHeadsPerKvHead;
         int rowsHere = Math.Min(br, p.SeqLenQ - firstRow);
         int warp = Group.IdxX >> 5;
@@ -93,6 +103,11 @@ public static class TensorCoreForwardKernel
         }
         CpAsync.Commit<TTarget>();
 
+        // Tiles' bias and mask elements are loaded ahead (BiasFragment), except in kernels without the
+        // tensors and in 32-row warps: their S and O fragments leave no room for 48 more registers per
+        // block (ptxas spilled ~700 bytes per thread at d 128), so they read the elements in the softmax.
+        bool prefetched = tensors && !two;
+
         var softmaxTop = FragmentSoftmax.Start();
         var softmaxBottom = FragmentSoftmax.Start();
         // O by 64-dim blocks: dims 0-63, 64-127, 128-191, 192-255; of the top and the bottom 16 rows.
@@ -102,6 +117,9 @@ public static class TensorCoreForwardKernel
         {
             int firstCol = j * bc;
             int nextTile = p.Blocks.NextVisibleTile(batch, head, firstRow, j + 1, endTile, bc);
+            // In flight through the wait, the barrier and S = Q K^T. Not a tile earlier: ptxas then
+            // moved the loop-carried registers before P V, which waited for the loads there.
+            var terms = prefetched ? BiasFragment.Load(scores.Elements, rowTop, firstCol, bc) : default;
             CpAsync.WaitAll<TTarget>();
             Group.Barrier(); // K_j has landed; every warp is done with V_{j-1}
             TileCopy.Load<TTarget>(p.V, batch, kvHead, firstCol, Math.Min(bc, p.SeqLenK - firstCol), bc, dim, p.HeadDim, vectorized, shared, vBase, stride);
@@ -111,13 +129,15 @@ public static class TensorCoreForwardKernel
             Scores<TTarget, TElement>(ref sTop, ref sBottom, two, shared, qTop, qBottom, kLane, dim, bc);
             // Only tiles that cross the key sequence's end, the causal diagonal or a window edge of this warp's rows need the per-element mask.
             bool applyMask = !p.Mask.AllVisible(warpFirstRow, warpFirstRow + warpRows - 1, firstCol, firstCol + bc - 1);
-            var (alphaTopLow, alphaTopHigh) = softmaxTop.Update<TTarget>(ref sTop, p.Mask, scores, pointwise, tensors, p.ScaleLog2, rowTop, firstCol, applyMask, bc, dropout, dropping);
+            var (alphaTopLow, alphaTopHigh) = softmaxTop.Update<TTarget>(ref sTop, p.Mask, scores, pointwise, tensors, prefetched, terms, p.ScaleLog2, rowTop, firstCol, applyMask, bc,
+                dropout, dropping);
             var pTop = ProbabilityFragments.From<TTarget, TElement>(sTop, bc);
             float alphaBottomLow = 1f, alphaBottomHigh = 1f;
             ProbabilityFragments pBottom = default;
             if (two)
             {
-                (alphaBottomLow, alphaBottomHigh) = softmaxBottom.Update<TTarget>(ref sBottom, p.Mask, scores, pointwise, tensors, p.ScaleLog2, rowTop + 16, firstCol, applyMask, bc, dropout, dropping);
+                (alphaBottomLow, alphaBottomHigh) = softmaxBottom.Update<TTarget>(ref sBottom, p.Mask, scores, pointwise, tensors, false, default, p.ScaleLog2, rowTop + 16,
+                    firstCol, applyMask, bc, dropout, dropping);
                 pBottom = ProbabilityFragments.From<TTarget, TElement>(sBottom, bc);
             }
 
