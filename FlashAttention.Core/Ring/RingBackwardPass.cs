@@ -80,13 +80,8 @@ internal sealed class RingBackwardPass<T> : IDisposable where T : unmanaged
                             new DeviceTensor<float>(lse[i][c], shape.LseRows(len, len, 0)));
                 }
                 dqSum[i] = [.. chunks.Select(c => dev.Filled(shape.QueryElements(c.Length), 0f))];
-                k[i] = [dev.Allocate<T>(slot), dev.Allocate<T>(slot)];
-                v[i] = [dev.Allocate<T>(slot), dev.Allocate<T>(slot)];
-                if (length > 0)
-                {
-                    dev.Engine.CopyTensor(shards[i].K, new DeviceTensor<T>(k[i][0], shape.Keys(length)));
-                    dev.Engine.CopyTensor(shards[i].V, new DeviceTensor<T>(v[i][0], shape.Keys(length)));
-                }
+                k[i] = dev.Slots(shards[i].K, shape, length, slot);
+                v[i] = dev.Slots(shards[i].V, shape, length, slot);
                 dkSum[i] = [dev.Allocate<float>(slot), dev.Allocate<float>(slot)];
                 dvSum[i] = [dev.Allocate<float>(slot), dev.Allocate<float>(slot)];
                 dkLocal[i] = dev.Allocate<float>(slot);

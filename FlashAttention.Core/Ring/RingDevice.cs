@@ -56,6 +56,19 @@ internal sealed class RingDevice : IDisposable
         return view;
     }
 
+    /// <summary>
+    /// The two key (or value) slots of <paramref name="slotElements"/> each, slot 0 holding this device's
+    /// own shard <paramref name="home"/> (<paramref name="length"/> positions) in the ring's sequence-major layout.
+    /// </summary>
+    public ArrayView<TElement>[] Slots<TElement>(DeviceTensor<TElement> home, RingShape shape, int length, long slotElements)
+        where TElement : unmanaged
+    {
+        ArrayView<TElement>[] slots = [Allocate<TElement>(slotElements), Allocate<TElement>(slotElements)];
+        if (length > 0)
+            Engine.CopyTensor(home, new DeviceTensor<TElement>(slots[0], shape.Keys(length)));
+        return slots;
+    }
+
     /// <summary>A float32 buffer of <paramref name="length"/> elements, all <paramref name="value"/>.</summary>
     public ArrayView<float> Filled(long length, float value)
     {

@@ -53,14 +53,9 @@ internal sealed class RingForwardPass<T> : IDisposable where T : unmanaged
                 q[i] = new DeviceTensor<T>[chunks.Count];
                 for (int c = 0, at = 0; c < chunks.Count; at += chunks[c].Length, c++)
                     q[i][c] = RingShards.Positions(shards[i].Q, at, chunks[c].Length);
-                k[i] = [dev.Allocate<T>(slot), dev.Allocate<T>(slot)];
-                v[i] = [dev.Allocate<T>(slot), dev.Allocate<T>(slot)];
                 int length = layout.ShardLength(i);
-                if (length > 0)
-                {
-                    dev.Engine.CopyTensor(shards[i].K, new DeviceTensor<T>(k[i][0], shape.Keys(length)));
-                    dev.Engine.CopyTensor(shards[i].V, new DeviceTensor<T>(v[i][0], shape.Keys(length)));
-                }
+                k[i] = dev.Slots(shards[i].K, shape, length, slot);
+                v[i] = dev.Slots(shards[i].V, shape, length, slot);
                 runningO[i] = [.. chunks.Select(c => dev.Allocate<float>(shape.Rows(c.Length) * shape.HeadDim))];
                 runningLse[i] = [.. chunks.Select(c => dev.Filled(shape.Rows(c.Length), float.NegativeInfinity))]; // the empty state FoldPartial starts from
                 partO[i] = dev.Allocate<T>(chunkRows * shape.HeadDim);
