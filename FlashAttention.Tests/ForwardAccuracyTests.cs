@@ -47,6 +47,38 @@ public class ForwardAccuracyTests
     [InlineData("float32")] [InlineData("float16")] [InlineData("bfloat16")]
     public void Strided_bhsd_layout(string dtype) => Run(dtype, new ForwardCase(2, 113, 203, 4, 2, 64, Causal: true, BhsdLayout: true));
 
+    /// <summary>
+    /// K and V whose rows do not start on 16-byte boundaries (K one element into its buffer, V rows two
+    /// elements longer than its heads) cannot be read as 16-byte vectors: the v4 forward then loads
+    /// them element by element (TileLoader) instead of staging vectors (TileStage).
+    /// </summary>
+    [Theory]
+    [InlineData("float16", 64)] [InlineData("bfloat16", 128)] [InlineData("float32", 128)]
+    public void Rows_off_16_byte_boundaries(string dtype, int dim) => ElementTypes.Run(dtype, new UnalignedKeysValues(dim), TestDevice.Engine);
+
+    private sealed record UnalignedKeysValues(int HeadDim) : IAttentionCase
+    {
+        public void Check<T>(AttentionEngine engine) where T : unmanaged
+        {
+            const int b = 2, nq = 113, nk = 203, hq = 4, hkv = 2;
+            var c = new ForwardCase(b, nq, nk, hq, hkv, HeadDim, Causal: true);
+            string name = $"{Elements.Name<T>()} unaligned k/v d{HeadDim}";
+            var rng = new RandomTensors(RandomTensors.SeedFor(name));
+            var q = rng.Bshd<T>(b, nq, hq, HeadDim);
+            var kl = TensorLayout.Bshd(b, nk, hkv, HeadDim) with { Offset = 1 };
+            long vRow = hkv * HeadDim + 2;
+            var vl = new TensorLayout(b, nk, hkv, HeadDim, vRow * nk, vRow, HeadDim);
+            var k = new HostTensor<T>(rng.Array<T>(kl.RequiredLength), kl);
+            var v = new HostTensor<T>(rng.Array<T>(vl.RequiredLength), vl);
+            var output = GradientJudge.Poisoned<T>(q.Layout);
+            var lse = Enumerable.Repeat(float.NaN, b * hq * nq).ToArray();
+
+            engine.Forward(q, k, v, output, lse, c.Options);
+
+            c.Judge(name, rng.Seed, q, k, v, c.Options.ScaleFor(HeadDim), output, lse);
+        }
+    }
+
     [Fact]
     public void Custom_scale() => Run("float32", new ForwardCase(1, 77, 130, 2, 2, 64, Causal: false, Scale: 0.9f));
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Tensor-core forward checks and timings in one GPU-machine call (carry .gpu):
 #   .gpu/app.tar.xz (Bench), .gpu/tests.tar.xz (Tests), .gpu/ptx.tar.xz (folder ptx/ from dump-ptx --only tc, made here)
-#   bash scripts/gpu-tc.sh $OUT [tests|ptx|bench|torch ...]   (default: all four)
+#   bash scripts/gpu-tc.sh $OUT [tests|ptx|bench|torch|portable|stage|ncu|sanitizer|sweep ...]   (default: the first four)
 set -u
 OUT=${1:?usage: gpu-tc.sh OUTDIR [parts...]}; shift
 PARTS=${*:-tests ptx bench torch}
@@ -57,6 +57,30 @@ if has portable; then
       --causal no --passes fwd --repeats 20 --warmup 3 --out-json "$OUT/portable-$v.json" > "$OUT/portable-$v.log" 2>&1
   done
   grep -h "flash-portable" "$OUT"/portable-v*.log | head; true
+fi
+
+if has ptx-portable; then
+  "$APP" dump-ptx --out /tmp/pptx --only portable --match "${PORTABLE_MATCH:-_v4}" > /dev/null 2>&1
+  for f in /tmp/pptx/*.ptx; do
+    sed 's/\.target sm_80/.target sm_90/' "$f" > /tmp/k.ptx
+    echo "$(basename "$f" .ptx): $(ptxas -arch=sm_90 -v /tmp/k.ptx -o /tmp/k.cubin 2>&1 | grep -E 'registers|spill|stack' | tr -s ' \n' ' ')"
+  done > "$OUT/ptxas-portable.txt" 2>&1
+  cat "$OUT/ptxas-portable.txt"
+fi
+
+if has stage; then
+  # The v4 forward with K/V staged through registers (default) and element by element (FLASH_PORTABLE_STAGE=0), same call.
+  # STAGE_RUNS: "name:stage:bounds[:app]" (app: a second published bench, e.g. the previous commit's, under .gpu/).
+  for r in ${STAGE_RUNS:-stage:1:1 elements:0:1}; do
+    IFS=: read -r name s b app <<< "$r"
+    a=$APP; if [ -n "$app" ]; then mkdir -p /tmp/$app && tar -C /tmp/$app -xJf .gpu/$app.tar.xz && a=/tmp/$app/app/FlashAttention.Bench; fi
+    FLASH_PORTABLE_STAGE=$s FLASH_PORTABLE_BOUNDS=$b timeout 150 "$a" bench --device cuda --kernels portable --dtype float16 --headdims 64,128 --seqlens 2048,8192 \
+      --causal ${CAUSAL:-no} --passes fwd --repeats 20 --warmup 3 --out-json "$OUT/portable-$name.json" > "$OUT/portable-$name.log" 2>&1
+  done
+  tail -n 6 "$OUT"/portable-*.log
+  timeout 120 python3 FlashAttention.Bench/peers/torch_sdpa.py --headdims 64,128 --seqlens 2048,8192 --causal no --passes fwd \
+    --backends efficient,math --repeats 20 --out-json "$OUT/torch-portable.json" > "$OUT/torch-portable.log" 2>&1
+  tail -10 "$OUT/torch-portable.log"
 fi
 
 if has ncu; then

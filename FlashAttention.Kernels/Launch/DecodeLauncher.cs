@@ -212,14 +212,12 @@ public sealed class DecodeLauncher
     /// <summary>Whether every row of <paramref name="t"/> starts on a 16-byte boundary and the head dim fills whole 16-byte vectors.</summary>
     private bool RowsAligned<T>(in StridedTensor<T> t, int headDim) where T : unmanaged
     {
-        long size = Unsafe.SizeOf<T>();
         // Whole compiled rows only: the loader's vectors per row is then a compile-time constant.
-        return addressesKnown && headDim == TileConfig.PadHeadDim(headDim) && headDim * size % 16 == 0 && t.BatchStride * size % 16 == 0 && t.RowStride * size % 16 == 0
-            && t.HeadStride * size % 16 == 0 && (t.Data.Length == 0 || (long)t.Data.LoadEffectiveAddressAsPtr() % 16 == 0);
+        return addressesKnown && headDim == TileConfig.PadHeadDim(headDim) && headDim * Unsafe.SizeOf<T>() % 16 == 0
+               && VectorAlignment.RowsAligned(t);
     }
 
-    private static ulong AddressOf<T>(in StridedTensor<T> t) where T : unmanaged =>
-        t.Data.Length == 0 ? 0 : (ulong)(long)t.Data.LoadEffectiveAddressAsPtr();
+    private static ulong AddressOf<T>(in StridedTensor<T> t) where T : unmanaged => VectorAlignment.AddressOf(t.Data);
 
     private static KernelConfig Elementwise(long elements)
     {

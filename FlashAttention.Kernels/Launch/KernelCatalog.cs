@@ -28,9 +28,15 @@ public static class KernelCatalog
     /// <remarks><paramref name="variant"/> picks the kernel body (<see cref="ForwardVariant"/>).</remarks>
     public static MethodInfo PortableForward(Type storageType, int dimPadded, int br, int bc, bool dynamicShared = true,
         ForwardVariant variant = ForwardVariant.V3) =>
-        (variant == ForwardVariant.V4 ? typeof(ParallelForwardKernel) : typeof(ForwardKernel)).GetMethod("Run")!.MakeGenericMethod(
-            storageType, ElementOps[storageType], dynamicShared ? typeof(DynamicSharedTiles) : typeof(StaticSharedTiles),
-            Constants.TypeOf(dimPadded), Constants.TypeOf(br), Constants.TypeOf(bc));
+        variant == ForwardVariant.V4
+            ? typeof(ParallelForwardKernel).GetMethod(nameof(ParallelForwardKernel.Run))!.MakeGenericMethod(
+                storageType, ElementOps[storageType], VectorElements[storageType], SharedTiles(dynamicShared),
+                Constants.TypeOf(dimPadded), Constants.TypeOf(br), Constants.TypeOf(bc))
+            : typeof(ForwardKernel).GetMethod(nameof(ForwardKernel.Run))!.MakeGenericMethod(
+                storageType, ElementOps[storageType], SharedTiles(dynamicShared),
+                Constants.TypeOf(dimPadded), Constants.TypeOf(br), Constants.TypeOf(bc));
+
+    private static Type SharedTiles(bool dynamicShared) => dynamicShared ? typeof(DynamicSharedTiles) : typeof(StaticSharedTiles);
 
     /// <summary>
     /// The tensor-core forward as inline PTX (<paramref name="nativePtx"/>, CUDA) or its emulation,
@@ -62,10 +68,10 @@ public static class KernelCatalog
 
     private static MethodInfo Backward(Type kernel, Type storageType, int dimPadded, int br, int bc, bool dynamicShared) =>
         kernel.GetMethod("Run")!.MakeGenericMethod(
-            storageType, ElementOps[storageType], dynamicShared ? typeof(DynamicSharedTiles) : typeof(StaticSharedTiles),
+            storageType, ElementOps[storageType], SharedTiles(dynamicShared),
             Constants.TypeOf(dimPadded), Constants.TypeOf(br), Constants.TypeOf(bc));
 
-    /// <summary>Vector unpackers per storage type, for the decode kernel's 16-byte loads.</summary>
+    /// <summary>Vector unpackers per storage type, for the 16-byte loads of the decode kernels and the v4 forward.</summary>
     private static readonly Dictionary<Type, Type> VectorElements = new()
     {
         [typeof(float)] = typeof(Float32Vector),
@@ -78,14 +84,14 @@ public static class KernelCatalog
     public static MethodInfo Decode(Type storageType, int dimPadded, int bc, int rows, bool dynamicShared = true) =>
         typeof(DecodeKernel).GetMethod(nameof(DecodeKernel.Run))!.MakeGenericMethod(
             storageType, ElementOps[storageType], VectorElements[storageType],
-            dynamicShared ? typeof(DynamicSharedTiles) : typeof(StaticSharedTiles), Constants.TypeOf(dimPadded), Constants.TypeOf(bc),
+            SharedTiles(dynamicShared), Constants.TypeOf(dimPadded), Constants.TypeOf(bc),
             Constants.TypeOf(rows));
 
     /// <summary>The streaming decode kernel for one 16-bit storage type, head dim (32, 64, 128 or 256) and query rows per group (1, 2, 4 or 8); <paramref name="nativePtx"/> on CUDA (the L2 prefetch).</summary>
     public static MethodInfo DecodeStream(Type storageType, int dim, int rows, bool dynamicShared = true, bool nativePtx = false) =>
         typeof(DecodeStreamKernel).GetMethod(nameof(DecodeStreamKernel.Run))!.MakeGenericMethod(
             Target(nativePtx), storageType, ElementOps[storageType], VectorElements[storageType],
-            dynamicShared ? typeof(DynamicSharedTiles) : typeof(StaticSharedTiles), Constants.TypeOf(dim), Constants.TypeOf(rows),
+            SharedTiles(dynamicShared), Constants.TypeOf(dim), Constants.TypeOf(rows),
             Constants.TypeOf(DecodeStreamKernel.Unroll(rows)));
 
     /// <summary>The in-place cache append for one storage type.</summary>

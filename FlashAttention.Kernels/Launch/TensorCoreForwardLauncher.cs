@@ -59,13 +59,10 @@ public sealed class TensorCoreForwardLauncher(Accelerator accelerator)
 
     /// <summary>Whether every row of Q, K, V and O starts on a 16-byte boundary, as cp.async needs.</summary>
     private static bool RowsAligned(in ForwardParams<ushort> p) =>
-        p.HeadDim % 8 == 0 && Aligned(p.Q) && Aligned(p.K) && Aligned(p.V) && Aligned(p.O);
+        p.HeadDim % 8 == 0 && VectorAlignment.RowsAligned(p.Q) && VectorAlignment.RowsAligned(p.K)
+        && VectorAlignment.RowsAligned(p.V) && VectorAlignment.RowsAligned(p.O);
 
-    private static bool Aligned(in StridedTensor<ushort> t) =>
-        t.BatchStride % 8 == 0 && t.RowStride % 8 == 0 && t.HeadStride % 8 == 0 && AddressOf(t) % 16 == 0;
+    private static ulong AddressOf(in StridedTensor<ushort> t) => VectorAlignment.AddressOf(t.Data);
 
-    private static ulong AddressOf(in StridedTensor<ushort> t) => AddressOf(t.Data);
-
-    private static ulong AddressOf<TElem>(ArrayView<TElem> view) where TElem : unmanaged =>
-        view.Length == 0 ? 0 : (ulong)(long)view.LoadEffectiveAddressAsPtr();
+    private static ulong AddressOf<TElem>(ArrayView<TElem> view) where TElem : unmanaged => VectorAlignment.AddressOf(view);
 }

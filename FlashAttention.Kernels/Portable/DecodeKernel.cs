@@ -98,8 +98,8 @@ public static class DecodeKernel
         var a3 = default(Float4);
 
         bool vectors = p.VectorAligned != 0;
-        var kRows = default(DecodeVectorRows);
-        var vRows = default(DecodeVectorRows);
+        var kRows = default(VectorRows);
+        var vRows = default(VectorRows);
         // Vector path: a tile's K and V are fetched into registers a tile before they are stored, so
         // the memory system never waits for the group's arithmetic.
         var kBatch = default(DecodeTileLoader.VectorBatch);
@@ -109,8 +109,8 @@ public static class DecodeKernel
             int cols = Math.Min(bc, keyEnd - keyStart);
             if (vectors)
             {
-                kRows = DecodeVectorRows.For(p.Cache.K, batch, kvHead, default(TVec).PerVector);
-                vRows = DecodeVectorRows.For(p.Cache.V, batch, kvHead, default(TVec).PerVector);
+                kRows = VectorRows.For(p.Cache.K, batch, kvHead, default(TVec).PerVector);
+                vRows = VectorRows.For(p.Cache.V, batch, kvHead, default(TVec).PerVector);
                 var first = DecodeTileLoader.Fetch<T, TVec>(kRows, p.Cache, batch, keyStart, cols, dim, threads);
                 vBatch = DecodeTileLoader.Fetch<T, TVec>(vRows, p.Cache, batch, keyStart, cols, dim, threads);
                 int nextKey = keyStart + bc;

@@ -144,8 +144,8 @@ public static class DecodeStreamKernel
         }
 
         int per = default(TVec).PerVector;
-        var kRows = DecodeVectorRows.For(p.Cache.K, batch, kvHead, per);
-        var vRows = DecodeVectorRows.For(p.Cache.V, batch, kvHead, per);
+        var kRows = VectorRows.For(p.Cache.K, batch, kvHead, per);
+        var vRows = VectorRows.For(p.Cache.V, batch, kvHead, per);
         // Team t takes keys t, t + teams, ...: a warp's load covers 32 / lanesPerKey adjacent key rows.
         // The next step's keys are issued once this step's scores are done, its values once this step's
         // are accumulated: loads stay in flight while a lane holds one step's raw words at a time.
@@ -191,7 +191,7 @@ public static class DecodeStreamKernel
     /// Prefetches into L2 the lane's slices of the keys and values a later step will load (rows
     /// firstKey + u * keys; contiguous caches only, nothing at or past the end).
     /// </summary>
-    private static void Prefetch<TTarget, T>(in DecodeParams<T> p, in DecodeVectorRows kRows, in DecodeVectorRows vRows,
+    private static void Prefetch<TTarget, T>(in DecodeParams<T> p, in VectorRows kRows, in VectorRows vRows,
         int firstKey, int keys, int end, int slot, int unroll)
         where TTarget : struct, TensorCore.ITensorCoreTarget
         where T : unmanaged

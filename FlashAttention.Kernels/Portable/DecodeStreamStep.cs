@@ -15,7 +15,7 @@ internal struct DecodeStreamStep
     /// Issues the loads of rows firstKey + u * keys (u &lt; unroll) at vector <paramref name="slot"/>;
     /// keys at or past <paramref name="end"/> read nothing and give zeros.
     /// </summary>
-    public static DecodeStreamStep Fetch<T>(in DecodeVectorRows rows, in KvCacheView<T> cache, int batch,
+    public static DecodeStreamStep Fetch<T>(in VectorRows rows, in KvCacheView<T> cache, int batch,
         int firstKey, int keys, int end, int slot, int unroll)
         where T : unmanaged
     {
@@ -47,7 +47,7 @@ internal struct DecodeStreamStep
     }
 
     /// <summary>One row, found through the page table where the cache is paged; nothing past the end.</summary>
-    private static Raw16 Load<T>(in DecodeVectorRows rows, in KvCacheView<T> cache, int batch, int key, int end, int slot)
+    private static Raw16 Load<T>(in VectorRows rows, in KvCacheView<T> cache, int batch, int key, int end, int slot)
         where T : unmanaged =>
         key < end ? rows.Vectors[rows.Row(cache, batch, key) + slot] : default;
 }

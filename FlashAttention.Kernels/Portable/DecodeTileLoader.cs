@@ -22,7 +22,7 @@ internal static class DecodeTileLoader
     }
 
     /// <summary>Issues the loads of vectors tid + k * threads (k &lt; 4) of the tile: keys firstKey .. + cols, whole rows of <paramref name="dim"/> (the real head dim).</summary>
-    public static VectorBatch Fetch<T, TVec>(in DecodeVectorRows src, in KvCacheView<T> cache, int batch, int firstKey, int cols, int dim, int threads)
+    public static VectorBatch Fetch<T, TVec>(in VectorRows src, in KvCacheView<T> cache, int batch, int firstKey, int cols, int dim, int threads)
         where T : unmanaged
         where TVec : struct, IVectorElements<T>
     {
@@ -56,10 +56,10 @@ internal static class DecodeTileLoader
         };
     }
 
-    private static Raw16 Load(in DecodeVectorRows src, long at, bool inTile) => inTile ? src.Vectors[at] : default;
+    private static Raw16 Load(in VectorRows src, long at, bool inTile) => inTile ? src.Vectors[at] : default;
 
     /// <summary>Writes a fetched batch to dst [key][stride], then loads the tile's remaining vectors (more than four per thread: float32, d &gt; 128) directly.</summary>
-    public static void Store<T, TVec>(in VectorBatch b, in DecodeVectorRows src, in KvCacheView<T> cache, int batch, int firstKey,
+    public static void Store<T, TVec>(in VectorBatch b, in VectorRows src, in KvCacheView<T> cache, int batch, int firstKey,
         int cols, int dim, int threads, ArrayView<float> dst, int stride)
         where T : unmanaged
         where TVec : struct, IVectorElements<T>
@@ -100,7 +100,7 @@ internal static class DecodeTileLoader
     }
 
     /// <summary>Vector <paramref name="idx"/> of the tile (perRow is a compile-time constant: the division is a multiply and a shift).</summary>
-    private static Raw16 Read<T>(in DecodeVectorRows src, in KvCacheView<T> cache, int batch, int firstKey, int perRow, int idx, int count)
+    private static Raw16 Read<T>(in VectorRows src, in KvCacheView<T> cache, int batch, int firstKey, int perRow, int idx, int count)
         where T : unmanaged
     {
         if (idx >= count)

@@ -9,6 +9,8 @@ namespace FlashAttention.Kernels.Portable;
 /// (<see cref="ScoreTile.ComputeSplit"/>), and the online softmax runs head dim / 32 threads per
 /// query row (<see cref="SoftmaxRowShare"/>). That lets Bc = 32 serve head dim 128 with all 256
 /// threads busy in 70 KB of shared memory (3 groups per H100 SM instead of 2 at 64 x 64).
+/// K and V tiles whose rows start on 16-byte boundaries are copied a phase ahead through registers
+/// (<see cref="TileStage"/>); others element by element (<see cref="TileLoader"/>).
 /// Group barriers and shared memory only, so it runs on CUDA, OpenCL and the CPU.
 /// </summary>
 public static class ParallelForwardKernel
@@ -17,9 +19,10 @@ public static class ParallelForwardKernel
     /// One group computes Br query rows of one (batch, head): grid = (ceil(seqlen_q / Br), heads_q, batch),
     /// Br x <typeparamref name="TDim"/> / 32 threads per group (each owns a 4 x 8 block of the output).
     /// </summary>
-    public static void Run<T, TOps, TShared, TDim, TBr, TBc>(ForwardParams<T> p)
+    public static void Run<T, TOps, TVec, TShared, TDim, TBr, TBc>(ForwardParams<T> p)
         where T : unmanaged
         where TOps : struct, IElementOps<T>
+        where TVec : struct, IVectorElements<T>
         where TShared : struct, ISharedTiles
         where TDim : struct, IConstant
         where TBr : struct, IConstant
@@ -58,18 +61,37 @@ public static class ParallelForwardKernel
         var scores = p.Scores.ForHead(batch, head);
         var dropout = p.Dropout.ForHead(batch, head);
 
+        // K and V move through registers as 16-byte vectors when their rows allow it (TileStage):
+        // V is fetched before S = Q Kᵀ and stored after it, the next K before the softmax and P V.
+        int per = default(TVec).PerVector;
+        int perRow = dim / per;
+        bool staged = p.VectorAligned != 0 && p.HeadDim == dim && TileStage.Fits(dim, bc, layout.Threads, per);
+
         // The causal mask and the sliding window hide every key tile before the block's first
         // visible key and at or past keyEnd from all its rows: those tiles are skipped, so the
-        // work is proportional to the window, not to seqlen_k.
+        // work is proportional to the window, not to seqlen_k. Tiles of a block the block mask
+        // hides are skipped whole too (the same decision for the whole group).
         int keyEnd = p.Mask.KeyEnd(firstRow + rowsHere);
-        for (int firstCol = p.Mask.KeyTileStart(firstRow, bc); firstCol < keyEnd; firstCol += bc)
+        int endTile = (keyEnd + bc - 1) / bc;
+        int tile = p.Blocks.NextVisibleTile(batch, head, firstRow, p.Mask.KeyTileStart(firstRow, bc) / bc, endTile, bc);
+        var stage = staged && tile < endTile
+            ? TileStage.FetchForTranspose(VectorRows.For(p.K, batch, kvHead, per), tile * bc, Math.Min(bc, p.SeqLenK - tile * bc), bc, perRow, layout.Threads)
+            : default;
+        while (tile < endTile)
         {
-            // Tiles of a block the block mask hides are skipped whole (the same decision for the whole group).
-            if (!p.Blocks.Visible(batch, head, firstRow, firstCol))
-                continue;
+            int firstCol = tile * bc;
             int colsHere = Math.Min(bc, p.SeqLenK - firstCol);
+            tile = p.Blocks.NextVisibleTile(batch, head, firstRow, tile + 1, endTile, bc);
             Group.Barrier(); // the previous tile's P V product is done with K/V, Pt and alpha
-            TileLoader.LoadTransposed<T, TOps>(p.K, batch, kvHead, firstCol, colsHere, p.HeadDim, bc, dim, kv, layout.KtStride);
+            if (staged)
+            {
+                stage.StoreTransposed<T, TVec>(kv, layout.KtStride, bc, perRow, layout.Threads);
+                stage = TileStage.FetchRowMajor(VectorRows.For(p.V, batch, kvHead, per), firstCol, colsHere, bc, perRow, layout.Threads);
+            }
+            else
+            {
+                TileLoader.LoadTransposed<T, TOps>(p.K, batch, kvHead, firstCol, colsHere, p.HeadDim, bc, dim, kv, layout.KtStride);
+            }
             Group.Barrier();
             ScoreTile.ComputeSplit(qt, layout.QtStride, kv, layout.KtStride, pt, layout.PtStride, layout.PtSliceFloats,
                 layout.Splits, br, bc, dim, p.ScaleLog2);
@@ -77,7 +99,16 @@ public static class ParallelForwardKernel
             row.PartialMax(pt, layout.PtStride, layout.PtSliceFloats, layout.Splits, reduce, p.Mask, scores, firstRow, firstCol,
                 br, bc, layout.ThreadsPerRow);
             // S is done with K: V overwrites it while the row maxima are combined.
-            TileLoader.LoadRowMajor<T, TOps>(p.V, batch, kvHead, firstCol, colsHere, p.HeadDim, bc, dim, kv, dim);
+            if (staged)
+            {
+                stage.StoreRowMajor<T, TVec>(kv, dim, bc, perRow, layout.Threads);
+                if (tile < endTile)
+                    stage = TileStage.FetchForTranspose(VectorRows.For(p.K, batch, kvHead, per), tile * bc, Math.Min(bc, p.SeqLenK - tile * bc), bc, perRow, layout.Threads);
+            }
+            else
+            {
+                TileLoader.LoadRowMajor<T, TOps>(p.V, batch, kvHead, firstCol, colsHere, p.HeadDim, bc, dim, kv, dim);
+            }
             Group.Barrier();
             row.Exponentiate(pt, layout.PtStride, reduce, alpha, br, bc, layout.ThreadsPerRow, dropout, firstRow, firstCol);
             Group.Barrier();

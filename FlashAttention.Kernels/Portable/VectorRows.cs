@@ -1,12 +1,12 @@
 namespace FlashAttention.Kernels.Portable;
 
 /// <summary>
-/// One cache tensor (K or V) of one kv head addressed in 16-byte vectors. The strides are divided
-/// into vector units and the head's offset is added once per group, so a vector's address costs one
-/// 64-bit multiply-add per key row instead of three multiplies, a division and the rest per vector
-/// (the loader's integer work was most of the kernel's instructions).
+/// One head of a tensor (a decode cache's K or V, or the forward's K or V) addressed in 16-byte
+/// vectors. The strides are divided into vector units and the head's offset is added once per
+/// group, so a vector's address costs one 64-bit multiply-add per row instead of three multiplies,
+/// a division and the rest per vector (the decode loader's integer work was most of its instructions).
 /// </summary>
-internal struct DecodeVectorRows
+internal struct VectorRows
 {
     /// <summary>The tensor as 16-byte vectors.</summary>
     public ArrayView<Raw16> Vectors;
@@ -24,12 +24,12 @@ internal struct DecodeVectorRows
     public long RowStride;
 
     /// <summary>Rows of <paramref name="head"/> of <paramref name="src"/> for batch item <paramref name="batch"/>, <paramref name="per"/> elements per vector (every stride is a multiple of it: the launcher checks).</summary>
-    public static DecodeVectorRows For<T>(in StridedTensor<T> src, int batch, int head, int per)
+    public static VectorRows For<T>(in StridedTensor<T> src, int batch, int head, int per)
         where T : unmanaged
     {
         long headBase = head * src.HeadStride / per;
         long batchStride = src.BatchStride / per;
-        return new DecodeVectorRows
+        return new VectorRows
         {
             Vectors = src.Data.Cast<Raw16>(),
             HeadBase = headBase,
@@ -38,6 +38,9 @@ internal struct DecodeVectorRows
             RowStride = src.RowStride / per,
         };
     }
+
+    /// <summary>The index of the first vector of row <paramref name="row"/> of the group's (batch item, head), in an unpaged tensor.</summary>
+    public readonly long Row(int row) => Base + row * RowStride;
 
     /// <summary>The index of the first vector of key <paramref name="key"/> of batch item <paramref name="batch"/> (the group's own).</summary>
     public readonly long Row<T>(in KvCacheView<T> cache, int batch, int key)
