@@ -40,10 +40,13 @@ public static class DumpPtxCommand
                 foreach (int warps in TensorCoreTile.SupportedWarps)
                 foreach (int rows in TensorCoreTile.SupportedWarpRows)
                 foreach (int bc in TensorCoreTile.SupportedBc)
-                foreach (var (mode, pointwise, tensors, dropout) in new[]
-                         { ("", false, false, false), ("_scores", true, false, false), ("_tensors", true, true, false), ("_dropout", true, true, true) })
+                foreach (var (mode, pointwise, tensors, dropout, bits) in new[]
+                         {
+                             ("", false, false, false, false), ("_scores", true, false, false, false), ("_tensors", true, true, false, false),
+                             ("_dropout", true, true, true, false), ("_bits", false, false, false, true),
+                         })
                     Write($"tc_fwd_{(bf16 ? "bf16" : "f16")}_d{dim}_w{warps}{(rows == 16 ? "" : $"x{rows}")}{(bc == 64 ? "" : $"b{bc}")}{mode}",
-                        KernelCatalog.TensorCoreForward(nativePtx: true, bf16, dim, warps, rows, bc, pointwise, tensors, dropout), promoteAsmOperands: true);
+                        KernelCatalog.TensorCoreForward(nativePtx: true, bf16, dim, warps, rows, bc, pointwise, tensors, dropout, bits), promoteAsmOperands: true);
             }
             if (which is "all" or "portable")
             foreach (var (name, type) in new[] { ("f16", typeof(Half)), ("bf16", typeof(BFloat16)), ("f32", typeof(float)) })

@@ -59,7 +59,7 @@ public class TensorCoreForwardTests
         return data;
     }
 
-    private static ForwardCase Tc(int b, int sq, int sk, int hq, int hkv, int d, bool causal, int warps = 4, bool bhsd = false,
+    internal static ForwardCase Tc(int b, int sq, int sk, int hq, int hkv, int d, bool causal, int warps = 4, bool bhsd = false,
         int rows = 16, int bc = 64) =>
         new(b, sq, sk, hq, hkv, d, causal, BhsdLayout: bhsd, Kernel: KernelPath.TensorCore, TensorCoreTile: new TensorCoreTile(warps, WarpRows: rows, Bc: bc));
 

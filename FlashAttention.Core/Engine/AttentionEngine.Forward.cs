@@ -145,7 +145,7 @@ public sealed partial class AttentionEngine
                 $"which emulates it); this engine runs on {Accelerator.AcceleratorType} '{DeviceName}'", nameof(options));
         if (options.TensorCoreTile is null)
             return new ForwardPlan(null, DefaultTensorCoreTile(headDim, options.Causal,
-                scoreTensors: LogitTensorShape.BiasOf(options) is not null || LogitTensorShape.MaskOf(options) is not null));
+                scoreTensors: LogitTensorShape.BiasOf(options) is not null || (LogitTensorShape.MaskOf(options) is not null && !TakesMaskBits(options))));
         options.TensorCoreTile.Validate(headDim, SharedMemoryLimitBytes, nameof(options));
         return new ForwardPlan(null, options.TensorCoreTile);
     }
@@ -176,6 +176,7 @@ public sealed partial class AttentionEngine
             Dropout = DropoutOf(options, ql),
             Blocks = BlocksOf(options, ql, k.Layout.SeqLen),
             Sequences = NoSequences(),
+            Bits = NoMaskBits(),
         };
     }
 
@@ -192,6 +193,8 @@ public sealed partial class AttentionEngine
             p.Sequences = packed.Sequences;
             batch = packed.Batch;
         }
+        if (plan.TensorCore is not null && varLen is null && TakesMaskBits(options))
+            UseMaskBits(ref p, options);
         if (plan.TensorCore is not null)
             tensorCoreForward.Launch(Accelerator.DefaultStream, p, batch, plan.TensorCore);
         else

@@ -17,6 +17,7 @@ public sealed partial class AttentionEngine : IDisposable
     private readonly bool ownsAccelerator;
     private readonly PortableForwardLauncher forward;
     private readonly TensorCoreForwardLauncher tensorCoreForward;
+    private readonly MaskBitsLauncher maskBitsLauncher;
     private readonly PortableBackwardLauncher backward;
     private readonly BackendProfile? backendProfile;
     private bool disposed;
@@ -28,6 +29,7 @@ public sealed partial class AttentionEngine : IDisposable
         this.ownsAccelerator = ownsAccelerator;
         forward = new PortableForwardLauncher(accelerator, profile);
         tensorCoreForward = new TensorCoreForwardLauncher(accelerator);
+        maskBitsLauncher = new MaskBitsLauncher(accelerator);
         backward = new PortableBackwardLauncher(accelerator, profile);
         backendProfile = profile;
         SharedMemoryLimitBytes = DeviceLimits.SharedMemoryPerGroup(accelerator);

@@ -32,7 +32,7 @@ public sealed class TensorCoreForwardLauncher(Accelerator accelerator)
         }
         int dim = TileConfig.PadHeadDim(p.HeadDim);
         var method = KernelCatalog.TensorCoreForward(nativePtx, typeof(T) == typeof(BFloat16), dim, tile.Warps, tile.WarpRows, tile.Bc, p.Scores.HasPointwise, p.Scores.Elements.IsActive,
-            p.Dropout.Enabled != 0);
+            p.Dropout.Enabled != 0, p.Bits.Enabled != 0);
         int elements = TensorCoreForwardKernel.SharedElements(dim, tile.Br, tile.Bc);
         var kernel = kernels.Get<ForwardParams<ushort>>(method, elements * sizeof(ushort), tile.Threads, promoteAsmOperands: true, tile.GroupsPerSM);
         int queryBlocks = (p.SeqLenQ + tile.Br - 1) / tile.Br;

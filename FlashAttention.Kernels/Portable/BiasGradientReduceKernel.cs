@@ -33,19 +33,31 @@ public static class BiasGradientReduceKernel
     public static void Run(Index1D index, ArrayView<float> full, ArrayView<float> reduced, BiasReduceShape s)
     {
         int outHeads = s.SumHeads != 0 ? 1 : s.Heads;
-        for (long o = index; o < s.Total; o += s.Stride)
+        // The same number of steps for every thread, the last one guarded: ILGPU marks the loop's exit
+        // branch bra.uni, and a trip count that differs inside a warp broke such a loop on the H100
+        // (see MaskBitsKernel).
+        long steps = (s.Total + s.Stride - 1) / s.Stride;
+        for (long step = 0; step < steps; step++)
         {
-            long plane = o / s.Plane;
-            long ij = o - plane * s.Plane;
-            int bo = (int)(plane / outHeads);
-            int ho = (int)(plane - (long)bo * outHeads);
-            int b0 = s.SumBatch != 0 ? 0 : bo, b1 = s.SumBatch != 0 ? s.Batch : bo + 1;
-            int h0 = s.SumHeads != 0 ? 0 : ho, h1 = s.SumHeads != 0 ? s.Heads : ho + 1;
-            float sum = 0f;
-            for (int b = b0; b < b1; b++)
-                for (int h = h0; h < h1; h++)
-                    sum += full[((long)b * s.Heads + h) * s.Plane + ij];
-            reduced[o] = sum;
+            long o = index + step * s.Stride;
+            if (o < s.Total)
+                reduced[o] = Sum(full, s, o, outHeads);
         }
+    }
+
+    /// <summary>Output <paramref name="o"/>: its (batch, head) planes of the full gradient summed in a fixed order.</summary>
+    private static float Sum(ArrayView<float> full, in BiasReduceShape s, long o, int outHeads)
+    {
+        long plane = o / s.Plane;
+        long ij = o - plane * s.Plane;
+        int bo = (int)(plane / outHeads);
+        int ho = (int)(plane - (long)bo * outHeads);
+        int b0 = s.SumBatch != 0 ? 0 : bo, b1 = s.SumBatch != 0 ? s.Batch : bo + 1;
+        int h0 = s.SumHeads != 0 ? 0 : ho, h1 = s.SumHeads != 0 ? s.Heads : ho + 1;
+        float sum = 0f;
+        for (int b = b0; b < b1; b++)
+            for (int h = h0; h < h1; h++)
+                sum += full[((long)b * s.Heads + h) * s.Plane + ij];
+        return sum;
     }
 }

@@ -69,4 +69,11 @@ public struct ForwardParams<T> where T : unmanaged
     /// <see cref="SeqLenQ"/> / <see cref="SeqLenK"/> are the longest sequence's lengths.
     /// </summary>
     public PackedSequences Sequences;
+
+    /// <summary>
+    /// The boolean mask packed to bits, for the tensor-core kernel's <c>BitMaskScores</c> mode (the
+    /// engine then clears <see cref="ScoreBias.HasMask"/> in <see cref="Scores"/>); a placeholder with
+    /// <see cref="MaskBits.Enabled"/> 0 otherwise. The portable kernels read the byte mask instead.
+    /// </summary>
+    public MaskBits Bits;
 }

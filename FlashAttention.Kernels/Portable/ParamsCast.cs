@@ -26,6 +26,7 @@ public static class ParamsCast
         Blocks = p.Blocks,
         VectorAligned = p.VectorAligned,
         Sequences = p.Sequences,
+        Bits = p.Bits,
     };
 
     /// <summary>The same backward launch with every tensor viewed as <typeparamref name="TTo"/>.</summary>

@@ -33,10 +33,13 @@ internal struct FragmentSoftmax
     /// tile's key count, 32 (n-tiles N0-N3) or 64, a compile-time value in the kernels.
     /// Plain scores with a positive scale are not scaled one by one: the row max is taken on the raw
     /// S (max(c s) = c max(s) for c &gt; 0) and P = 2^(s c - m) is one FFMA and one MUFU per element,
-    /// as in FlashAttention-2; soft-capping, ALiBi and bias need the scaled score itself.
+    /// as in FlashAttention-2; soft-capping, ALiBi and bias need the scaled score itself. A mask packed
+    /// to bits (<paramref name="bitMask"/>, its words for this block in <paramref name="keep"/>) hides scores
+    /// with -inf and keeps the fused form.
     /// </summary>
     public (float Low, float High) Update<TTarget>(ref Tile8 s, AttentionMask mask, in ScoreModifier scores, bool pointwise, bool tensors, bool prefetched,
-        in BiasFragment terms, float scaleLog2, int rowLow, int firstCol, bool applyMask, int columns, in Dropout dropout, bool dropping)
+        in BiasFragment terms, float scaleLog2, int rowLow, int firstCol, bool applyMask, int columns, in Dropout dropout, bool dropping,
+        bool bitMask, in MaskWords keep)
         where TTarget : struct, ITensorCoreTarget
     {
         // pointwise and tensors are compile-time constants; the sign test is uniform across the group.
@@ -76,6 +79,10 @@ internal struct FragmentSoftmax
                 Modify(ref s.N7, scores, tensors, prefetched, terms.N7, rowLow, c0 + 56);
             }
         }
+        // A packed mask (compile-time bitMask): one bit test per score, skipped by the whole warp when it
+        // keeps every score of the tile. S may still be raw here: -inf stays -inf under the fused scale.
+        if (bitMask && !WarpVote.All<TTarget>(keep.KeepsAll(columns)))
+            keep.Apply(ref s, columns);
         if (applyMask)
         {
             Mask(ref s.N0, mask, rowLow, c0);

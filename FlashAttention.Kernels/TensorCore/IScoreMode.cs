@@ -19,6 +19,9 @@ public interface IScoreMode
     /// <summary>True: also drop probabilities (<c>Dropout</c>, Philox-4x32-10) before the P V product.</summary>
     /// <remarks>No default implementation: ILGPU cannot compile a call to one (it names the interface type).</remarks>
     bool Dropout { get; }
+
+    /// <summary>True: hide the scores a packed keep-mask (<c>MaskBits</c>) clears; nothing else.</summary>
+    bool BitMask { get; }
 }
 
 /// <summary>Scores are Q K^T times the scale, nothing more.</summary>
@@ -32,6 +35,9 @@ public readonly struct PlainScores : IScoreMode
 
     /// <inheritdoc />
     public bool Dropout => false;
+
+    /// <inheritdoc />
+    public bool BitMask => false;
 }
 
 /// <summary>Scores pass through soft-capping and ALiBi.</summary>
@@ -45,6 +51,9 @@ public readonly struct PointwiseScores : IScoreMode
 
     /// <inheritdoc />
     public bool Dropout => false;
+
+    /// <inheritdoc />
+    public bool BitMask => false;
 }
 
 /// <summary>Scores pass through soft-capping, ALiBi, the bias tensor and the mask tensor.</summary>
@@ -58,6 +67,9 @@ public readonly struct TensorScores : IScoreMode
 
     /// <inheritdoc />
     public bool Dropout => false;
+
+    /// <inheritdoc />
+    public bool BitMask => false;
 }
 
 /// <summary>
@@ -74,4 +86,27 @@ public readonly struct DropoutScores : IScoreMode
 
     /// <inheritdoc />
     public bool Dropout => true;
+
+    /// <inheritdoc />
+    public bool BitMask => false;
+}
+
+/// <summary>
+/// Plain scores under a boolean mask and nothing else, the mask packed to bits (<c>MaskBits</c>): the
+/// common masked call keeps the plain kernel's fused scale and its 32-row warps, and pays one bit
+/// test per score (the byte mask in <see cref="TensorScores"/> cost two loads per pair of scores).
+/// </summary>
+public readonly struct BitMaskScores : IScoreMode
+{
+    /// <inheritdoc />
+    public bool Pointwise => false;
+
+    /// <inheritdoc />
+    public bool Tensors => false;
+
+    /// <inheritdoc />
+    public bool Dropout => false;
+
+    /// <inheritdoc />
+    public bool BitMask => true;
 }

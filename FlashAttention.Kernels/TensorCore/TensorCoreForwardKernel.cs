@@ -95,6 +95,8 @@ public static class TensorCoreForwardKernel
         var scores = pointwise ? p.Scores.ForHead(batch, head) : p.Scores;
         bool dropping = default(TScores).Dropout;
         var dropout = dropping ? p.Dropout.ForHead(batch, head) : p.Dropout;
+        bool bitMask = default(TScores).BitMask;
+        var bits = bitMask ? p.Bits.ForHead(batch, head) : p.Bits;
         TileCopy.Load<TTarget>(p.Q, batch, head, firstRow, rowsHere, br, dim, p.HeadDim, vectorized, shared, 0, stride);
         if (endTile > firstTile)
         {
@@ -120,6 +122,8 @@ public static class TensorCoreForwardKernel
             // In flight through the wait, the barrier and S = Q K^T. Not a tile earlier: ptxas then
             // moved the loop-carried registers before P V, which waited for the loads there.
             var terms = prefetched ? BiasFragment.Load(scores.Elements, rowTop, firstCol, bc) : default;
+            var keepTop = bitMask ? MaskWords.Load(bits, rowTop, firstCol, bc) : default;
+            var keepBottom = bitMask && two ? MaskWords.Load(bits, rowTop + 16, firstCol, bc) : default;
             CpAsync.WaitAll<TTarget>();
             Group.Barrier(); // K_j has landed; every warp is done with V_{j-1}
             TileCopy.Load<TTarget>(p.V, batch, kvHead, firstCol, Math.Min(bc, p.SeqLenK - firstCol), bc, dim, p.HeadDim, vectorized, shared, vBase, stride);
@@ -130,14 +134,14 @@ public static class TensorCoreForwardKernel
             // Only tiles that cross the key sequence's end, the causal diagonal or a window edge of this warp's rows need the per-element mask.
             bool applyMask = !p.Mask.AllVisible(warpFirstRow, warpFirstRow + warpRows - 1, firstCol, firstCol + bc - 1);
             var (alphaTopLow, alphaTopHigh) = softmaxTop.Update<TTarget>(ref sTop, p.Mask, scores, pointwise, tensors, prefetched, terms, p.ScaleLog2, rowTop, firstCol, applyMask, bc,
-                dropout, dropping);
+                dropout, dropping, bitMask, keepTop);
             var pTop = ProbabilityFragments.From<TTarget, TElement>(sTop, bc);
             float alphaBottomLow = 1f, alphaBottomHigh = 1f;
             ProbabilityFragments pBottom = default;
             if (two)
             {
                 (alphaBottomLow, alphaBottomHigh) = softmaxBottom.Update<TTarget>(ref sBottom, p.Mask, scores, pointwise, tensors, false, default, p.ScaleLog2, rowTop + 16,
-                    firstCol, applyMask, bc, dropout, dropping);
+                    firstCol, applyMask, bc, dropout, dropping, bitMask, keepBottom);
                 pBottom = ProbabilityFragments.From<TTarget, TElement>(sBottom, bc);
             }
 

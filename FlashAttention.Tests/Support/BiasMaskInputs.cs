@@ -26,16 +26,39 @@ public static class BiasMaskInputs
     /// A keep-mask with about 70% of the pairs kept, and every row i with i % 7 == 3 fully hidden
     /// in each (batch, head) plane (output 0, LSE -inf there); null for no dims.
     /// </summary>
-    public static AttentionBooleanMask? Mask(int[]? dims, int seqQ, int seqK, int seed)
+    public static AttentionBooleanMask? Mask(int[]? dims, int seqQ, int seqK, int seed, bool mostlyKept = false)
     {
         if (dims is null)
             return null;
         var rng = new Random(seed ^ 0x1b873593);
         var data = new bool[(long)dims[0] * dims[1] * seqQ * seqK];
+        if (mostlyKept)
+            return MostlyKept(data, dims, seqQ, seqK, rng);
         for (long e = 0; e < data.LongLength; e++)
         {
             long i = e / seqK % seqQ;
             data[e] = i % 7 != 3 && rng.NextDouble() < 0.7;
+        }
+        return new AttentionBooleanMask(data, dims[0], dims[1], seqQ, seqK);
+    }
+
+    /// <summary>
+    /// Blocks of 32 queries x 32 keys, each kept whole (70 %) or with about 70 % of its pairs kept
+    /// (30 %): so tiles a kernel can pass untested sit beside tiles it must test pair by pair.
+    /// </summary>
+    private static AttentionBooleanMask MostlyKept(bool[] data, int[] dims, int seqQ, int seqK, Random rng)
+    {
+        const int block = 32;
+        int rows = (seqQ + block - 1) / block, cols = (seqK + block - 1) / block;
+        var mixed = new bool[(long)dims[0] * dims[1] * rows * cols];
+        for (long b = 0; b < mixed.LongLength; b++)
+            mixed[b] = rng.NextDouble() < 0.3;
+        for (long e = 0; e < data.LongLength; e++)
+        {
+            long plane = e / ((long)seqQ * seqK);
+            long i = e / seqK % seqQ, j = e % seqK;
+            bool inMixed = mixed[(plane * rows + i / block) * cols + j / block];
+            data[e] = !inMixed || rng.NextDouble() < 0.7;
         }
         return new AttentionBooleanMask(data, dims[0], dims[1], seqQ, seqK);
     }

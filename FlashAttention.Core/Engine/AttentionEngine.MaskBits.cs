@@ -1,0 +1,46 @@
+using FlashAttention.Kernels.Launch;
+using FlashAttention.Kernels.Portable;
+
+namespace FlashAttention;
+
+public sealed partial class AttentionEngine
+{
+    // The call's mask packed to bits for the tensor-core kernel (or a two-word placeholder), reused between calls.
+    private MemoryBuffer1D<uint, Stride1D.Dense>? maskBitsBuffer;
+
+    /// <summary>
+    /// Whether a tensor-core call takes its mask as bits (<see cref="MaskBits"/>): a mask and nothing
+    /// the <c>BitMaskScores</c> kernel lacks (bias, soft cap, ALiBi, dropout). Such a call then runs
+    /// the plain kernel's tiles, not the 16-row warps of the bias/mask kernel.
+    /// </summary>
+    private static bool TakesMaskBits(AttentionOptions options) =>
+        LogitTensorShape.MaskOf(options) is not null && LogitTensorShape.BiasOf(options) is null
+        && options.Softcap == 0 && options.AlibiSlopes is null && options.DropoutP == 0;
+
+    /// <summary>The placeholder of a launch without packed bits (a real two-word view, never read).</summary>
+    private MaskBits NoMaskBits() => new() { Enabled = 0, Words = Upload(ref maskBitsBuffer, ReadOnlySpan<uint>.Empty, 2) };
+
+    /// <summary>
+    /// Packs the launch's uploaded byte mask into bits on the default stream (after the upload, before
+    /// the launch) and points the launch at them instead of the bytes.
+    /// </summary>
+    private void UseMaskBits<T>(ref ForwardParams<T> p, AttentionOptions options) where T : unmanaged
+    {
+        var shape = LogitTensorShape.MaskOf(options)!.Value;
+        int words = MaskBits.WordsFor(p.SeqLenK);
+        long rowWords = (long)p.SeqLenQ * words;
+        long total = (long)shape.Batch * shape.Heads * rowWords;
+        var view = Upload(ref maskBitsBuffer, ReadOnlySpan<uint>.Empty, Math.Max(2, total));
+        maskBitsLauncher.Pack(Accelerator.DefaultStream, p.Scores.Elements.Mask, view, (long)shape.Batch * shape.Heads, p.SeqLenQ, p.SeqLenK);
+        p.Bits = new MaskBits
+        {
+            Enabled = 1,
+            WordsPerRow = words,
+            SeqLenQ = p.SeqLenQ,
+            Words = view,
+            BatchStride = shape.Batch > 1 ? shape.Heads * rowWords : 0,
+            HeadStride = shape.Heads > 1 ? rowWords : 0,
+        };
+        p.Scores.Elements.HasMask = 0;
+    }
+}
