@@ -51,6 +51,12 @@ public class TensorCoreForwardTests
             (true, "bfloat16", Tc(2, 61, 131, 2, 1, 64, causal: true) with { BiasDims = [2, 1], MaskDims = [1, 2] }),
             (true, "float16", Tc(2, 45, 78, 2, 1, 64, causal: false) with { BiasDims = [2, 2], MaskDims = [2, 1] }),
         };
+        return OnThisDevice(rows);
+    }
+
+    /// <summary>Every row on a CUDA test device; on the CPU (the warp emulation) only the rows marked Cpu.</summary>
+    internal static TheoryData<string, ForwardCase> OnThisDevice((bool Cpu, string DType, ForwardCase Case)[] rows)
+    {
         bool cuda = TestDevice.TensorCoreEngine.AcceleratorType == AcceleratorType.Cuda;
         var data = new TheoryData<string, ForwardCase>();
         foreach (var (cpu, dtype, c) in rows)

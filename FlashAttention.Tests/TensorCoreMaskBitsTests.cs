@@ -21,12 +21,7 @@ public class TensorCoreMaskBitsTests
             (false, "float16", Tc(2, 203, 203, 2, 1, 128, causal: false, rows: 32, bc: 64) with { MaskDims = [2, 1], MaskMostlyKept = true }),
             (false, "bfloat16", Tc(1, 113, 77, 2, 1, 128, causal: true, rows: 32, bc: 32) with { MaskDims = [1, 1] }),
         };
-        bool cuda = TestDevice.TensorCoreEngine.AcceleratorType == AcceleratorType.Cuda;
-        var data = new TheoryData<string, ForwardCase>();
-        foreach (var (cpu, dtype, c) in rows)
-            if (cpu || cuda)
-                data.Add(dtype, c);
-        return data;
+        return OnThisDevice(rows);
     }
 
     [Theory]
