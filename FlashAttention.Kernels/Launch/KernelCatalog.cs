@@ -74,10 +74,10 @@ public static class KernelCatalog
 
     private static MethodInfo Backward(Type kernel, Type storageType, int dimPadded, int br, int bc, bool dynamicShared) =>
         kernel.GetMethod("Run")!.MakeGenericMethod(
-            storageType, ElementOps[storageType], SharedTiles(dynamicShared),
+            storageType, ElementOps[storageType], VectorElements[storageType], SharedTiles(dynamicShared),
             Constants.TypeOf(dimPadded), Constants.TypeOf(br), Constants.TypeOf(bc));
 
-    /// <summary>Vector unpackers per storage type, for the 16-byte loads of the decode kernels and the v4 forward.</summary>
+    /// <summary>Vector unpackers per storage type, for the 16-byte loads of the decode kernels, the v4 forward and the backward.</summary>
     private static readonly Dictionary<Type, Type> VectorElements = new()
     {
         [typeof(float)] = typeof(Float32Vector),

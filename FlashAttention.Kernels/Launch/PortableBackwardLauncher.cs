@@ -8,12 +8,15 @@ public sealed class PortableBackwardLauncher
     private const int RowDotThreads = 128;
     private readonly KernelCache kernels;
     private readonly BackendProfile profile;
+    private readonly bool addressesKnown;
 
     /// <summary>Makes a launcher for <paramref name="accelerator"/>; <paramref name="profile"/> overrides the variants its backend needs (tests).</summary>
     public PortableBackwardLauncher(Accelerator accelerator, BackendProfile? profile = null)
     {
         kernels = new KernelCache(accelerator);
         this.profile = profile ?? BackendProfile.For(accelerator);
+        // OpenCL views carry buffer handles, not addresses: there the tiles load element by element.
+        addressesKnown = accelerator is not ILGPU.Runtime.OpenCL.CLAccelerator;
     }
 
     /// <summary>
@@ -30,9 +33,11 @@ public sealed class PortableBackwardLauncher
             LaunchStorage(stream, p, batch, headsKv, tile);
     }
 
-    private void LaunchStorage<T>(AcceleratorStream stream, in BackwardParams<T> p, int batch, int headsKv, TileConfig tile)
+    private void LaunchStorage<T>(AcceleratorStream stream, BackwardParams<T> p, int batch, int headsKv, TileConfig tile)
         where T : unmanaged
     {
+        p.VectorAligned = addressesKnown && VectorAlignment.RowsAligned(p.Q) && VectorAlignment.RowsAligned(p.K)
+                          && VectorAlignment.RowsAligned(p.V) && VectorAlignment.RowsAligned(p.DO) ? 1 : 0;
         int dim = TileConfig.PadHeadDim(p.HeadDim);
         var group = new Index3D(tile.Threads, 1, 1);
 

@@ -11,9 +11,10 @@ namespace FlashAttention.Kernels.Portable;
 public static class BackwardKeyValueKernel
 {
     /// <summary>Computes <see cref="BackwardParams{T}.DK"/> and <see cref="BackwardParams{T}.DV"/>.</summary>
-    public static void Run<T, TOps, TShared, TDim, TBr, TBc>(BackwardParams<T> p)
+    public static void Run<T, TOps, TVec, TShared, TDim, TBr, TBc>(BackwardParams<T> p)
         where T : unmanaged
         where TOps : struct, IElementOps<T>
+        where TVec : struct, IVectorElements<T>
         where TShared : struct, ISharedTiles
         where TDim : struct, IConstant
         where TBr : struct, IConstant
@@ -46,6 +47,9 @@ public static class BackwardKeyValueKernel
 
         // Only the query rows that can see one of these keys (causal mask, sliding window) take
         // part; the query tiles before and after them are skipped.
+        // 16-byte copies of Q and dO when their rows allow it (TileStage), element by element otherwise.
+        int per = default(TVec).PerVector, perRow = dim / per, threads = Group.DimX;
+        bool staged = p.VectorAligned != 0 && p.HeadDim == dim && TileStage.Fits(dim, br, threads, per);
         int firstTileRow = p.Mask.QueryStart(firstCol) / br * br;
         int rowEnd = p.Mask.QueryEnd(firstCol + colsHere);
         for (int head = kvHead * p.QueryHeadsPerKvHead; head < (kvHead + 1) * p.QueryHeadsPerKvHead; head++)
@@ -58,8 +62,16 @@ public static class BackwardKeyValueKernel
                     continue; // a tile of a block the block mask hides
                 int rowsHere = Math.Min(br, p.SeqLenQ - firstRow);
                 Group.Barrier(); // the previous step is done with Q, dO, P, dS
-                TileLoader.LoadRowMajor<T, TOps>(p.Q, batch, head, firstRow, rowsHere, p.HeadDim, br, dim, t.Q, layout.RowStride);
-                TileLoader.LoadRowMajor<T, TOps>(p.DO, batch, head, firstRow, rowsHere, p.HeadDim, br, dim, t.DO, layout.RowStride);
+                if (staged)
+                {
+                    TileStage.CopyRowMajorPair<T, TVec>(VectorRows.For(p.Q, batch, head, per), VectorRows.For(p.DO, batch, head, per),
+                        firstRow, rowsHere, br, perRow, threads, t.Q, t.DO, layout.RowStride);
+                }
+                else
+                {
+                    TileLoader.LoadRowMajor<T, TOps>(p.Q, batch, head, firstRow, rowsHere, p.HeadDim, br, dim, t.Q, layout.RowStride);
+                    TileLoader.LoadRowMajor<T, TOps>(p.DO, batch, head, firstRow, rowsHere, p.HeadDim, br, dim, t.DO, layout.RowStride);
+                }
                 SoftmaxGradient.LoadRowStats(p, batch, head, firstRow, br, t.LseLog2, t.Delta);
                 Group.Barrier();
                 t.Gradient(layout, p.Mask, scores, dropout, p.ScaleLog2, firstRow, firstCol, br, bc, dim, storeBiasGradient: false);

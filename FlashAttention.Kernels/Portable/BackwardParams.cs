@@ -72,4 +72,7 @@ public struct BackwardParams<T> where T : unmanaged
     /// <see cref="SeqLenQ"/> / <see cref="SeqLenK"/> are the longest sequence's lengths.
     /// </summary>
     public PackedSequences Sequences;
+
+    /// <summary>1 when the rows of Q, K, V and dO start on 16-byte boundaries: the kernels then copy their tiles as 16-byte vectors (<see cref="TileStage"/>).</summary>
+    public int VectorAligned;
 }

@@ -11,9 +11,10 @@ namespace FlashAttention.Kernels.Portable;
 public static class BackwardQueryKernel
 {
     /// <summary>Computes <see cref="BackwardParams{T}.DQ"/>.</summary>
-    public static void Run<T, TOps, TShared, TDim, TBr, TBc>(BackwardParams<T> p)
+    public static void Run<T, TOps, TVec, TShared, TDim, TBr, TBc>(BackwardParams<T> p)
         where T : unmanaged
         where TOps : struct, IElementOps<T>
+        where TVec : struct, IVectorElements<T>
         where TShared : struct, ISharedTiles
         where TDim : struct, IConstant
         where TBr : struct, IConstant
@@ -47,6 +48,9 @@ public static class BackwardQueryKernel
 
         var scores = p.Scores.ForHead(batch, head);
         var dropout = p.Dropout.ForHead(batch, head);
+        // 16-byte copies of K and V when their rows allow it (TileStage), element by element otherwise.
+        int per = default(TVec).PerVector, perRow = dim / per, threads = Group.DimX;
+        bool staged = p.VectorAligned != 0 && p.HeadDim == dim && TileStage.Fits(dim, bc, threads, per);
 
         // Only the key tiles these rows can see (causal mask, sliding window): the rest are skipped.
         int keyEnd = p.Mask.KeyEnd(firstRow + rowsHere);
@@ -57,8 +61,16 @@ public static class BackwardQueryKernel
                 continue;
             int colsHere = Math.Min(bc, p.SeqLenK - firstCol);
             Group.Barrier(); // the previous step is done with K, V, P, dS
-            TileLoader.LoadRowMajor<T, TOps>(p.K, batch, kvHead, firstCol, colsHere, p.HeadDim, bc, dim, t.K, layout.RowStride);
-            TileLoader.LoadRowMajor<T, TOps>(p.V, batch, kvHead, firstCol, colsHere, p.HeadDim, bc, dim, t.V, layout.RowStride);
+            if (staged)
+            {
+                TileStage.CopyRowMajorPair<T, TVec>(VectorRows.For(p.K, batch, kvHead, per), VectorRows.For(p.V, batch, kvHead, per),
+                    firstCol, colsHere, bc, perRow, threads, t.K, t.V, layout.RowStride);
+            }
+            else
+            {
+                TileLoader.LoadRowMajor<T, TOps>(p.K, batch, kvHead, firstCol, colsHere, p.HeadDim, bc, dim, t.K, layout.RowStride);
+                TileLoader.LoadRowMajor<T, TOps>(p.V, batch, kvHead, firstCol, colsHere, p.HeadDim, bc, dim, t.V, layout.RowStride);
+            }
             Group.Barrier();
             t.Gradient(layout, p.Mask, scores, dropout, p.ScaleLog2, firstRow, firstCol, br, bc, dim, storeBiasGradient: true);
             SoftmaxGradient.AccumulateProduct(t.Acc0, t.DS, layout.ScoreStride, t.K, layout.RowStride, br, bc, dim);

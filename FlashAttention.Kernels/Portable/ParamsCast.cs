@@ -56,6 +56,7 @@ public static class ParamsCast
         Dropout = p.Dropout,
         Blocks = p.Blocks,
         Sequences = p.Sequences,
+        VectorAligned = p.VectorAligned,
     };
 
     internal static StridedTensor<TTo> As<TFrom, TTo>(this StridedTensor<TFrom> t)

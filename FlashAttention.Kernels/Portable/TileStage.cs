@@ -8,7 +8,8 @@ namespace FlashAttention.Kernels.Portable;
 /// times with the group idle; staged, the next tile's loads are in flight while the group computes
 /// (V's during S = QKᵀ, the next K's during the softmax and P V), and one load moves a whole vector.
 /// A thread holds at most four vectors (<see cref="Fits"/>): every shipped fp16/bf16 tile, and
-/// float32 up to head dim 128.
+/// float32 up to head dim 128. The backward kernels copy their K/V and Q/dO tiles in pairs
+/// (<see cref="CopyRowMajorPair{T, TVec}"/>).
 /// </summary>
 /// <remarks>
 /// K goes to shared memory transposed, Kt[d][key], so consecutive threads take consecutive keys
@@ -105,6 +106,22 @@ internal struct TileStage
         if (perThread > 1 && i + threads < count) default(TVec).Unpack(R1, dst, at + step);
         if (perThread > 2 && i + 2 * threads < count) default(TVec).Unpack(R2, dst, at + 2 * step);
         if (perThread > 2 && i + 3 * threads < count) default(TVec).Unpack(R3, dst, at + 3 * step);
+    }
+
+    /// <summary>
+    /// Copies two tiles of the same rows (K and V, or Q and dO) row-major into shared memory with
+    /// every load issued before any store: the backward's copies then wait out the memory latency
+    /// once per step, where the element loader waited once per four elements per thread.
+    /// </summary>
+    public static void CopyRowMajorPair<T, TVec>(in VectorRows a, in VectorRows b, int row0, int validRows, int tileRows,
+        int perRow, int threads, ArrayView<float> dstA, ArrayView<float> dstB, int ld)
+        where T : unmanaged
+        where TVec : struct, IVectorElements<T>
+    {
+        var first = FetchRowMajor(a, row0, validRows, tileRows, perRow, threads);
+        var second = FetchRowMajor(b, row0, validRows, tileRows, perRow, threads);
+        first.StoreRowMajor<T, TVec>(dstA, ld, tileRows, perRow, threads);
+        second.StoreRowMajor<T, TVec>(dstB, ld, tileRows, perRow, threads);
     }
 
     /// <summary>
