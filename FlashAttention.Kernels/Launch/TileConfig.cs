@@ -81,11 +81,15 @@ public sealed record TileConfig(int Br, int Bc, int Threads, ForwardVariant Vari
         (int Br, int Bc)? preferred = null)
     {
         int dim = PadHeadDim(headDim);
-        // v4 keeps every thread busy at Bc = 32 (S splits the head dim), so it takes the smaller
-        // K/V and score tiles at d 96-128 too: 70 KB per group at d 128, 3 groups per H100 SM.
-        (int Br, int Bc)[] v4 = dim <= 128
+        // v4 keeps every thread busy at Bc = 32 (S splits the head dim): up to d 96 it takes the
+        // smaller K/V and score tiles (more groups per SM). At d 128, since K/V go through registers
+        // as 16-byte loads (TileStage), 64 x 64 (2 groups per H100 SM) measured 3-4 % faster than
+        // 64 x 32 (3 groups): 24.4 vs 23.6 TFLOPs at N 8K (docs/PERFORMANCE.md); at d 64 it was slower.
+        (int Br, int Bc)[] v4 = dim <= 96
             ? [(64, 32), (32, 32), (16, 16), (8, 8)]
-            : [(32, 32), (32, 16), (16, 16), (8, 8)];
+            : dim <= 128
+                ? [(64, 64), (64, 32), (32, 32), (16, 16), (8, 8)]
+                : [(32, 32), (32, 16), (16, 16), (8, 8)];
         // Measured on the H100 (docs/PERFORMANCE.md): at d <= 64, Bc = 32 lets more groups share an SM
         // (14.6 vs 12.4 TFLOPs); at d = 128, Bc = 64 did better (12.5 vs 12.1).
         (int Br, int Bc)[] candidates = dim <= 64
