@@ -47,6 +47,13 @@ public static class DumpPtxCommand
                          })
                     Write($"tc_fwd_{(bf16 ? "bf16" : "f16")}_d{dim}_w{warps}{(rows == 16 ? "" : $"x{rows}")}{(bc == 64 ? "" : $"b{bc}")}{mode}",
                         KernelCatalog.TensorCoreForward(nativePtx: true, bf16, dim, warps, rows, bc, pointwise, tensors, dropout, bits), promoteAsmOperands: true);
+                // Hopper (sm_90a): 16-row warps, 64-key tiles, head dims a multiple of 64.
+                foreach (bool bf16 in new[] { false, true })
+                foreach (int dim in new[] { 64, 128, 192, 256 })
+                foreach (int warps in TensorCoreTile.SupportedWarps)
+                foreach (var (mode, pointwise, tensors, bits) in new[] { ("", false, false, false), ("_scores", true, false, false), ("_tensors", true, true, false), ("_bits", false, false, true) })
+                    Write($"wg_fwd_{(bf16 ? "bf16" : "f16")}_d{dim}_w{warps}{mode}",
+                        KernelCatalog.TensorCoreForward(nativePtx: true, bf16, dim, warps, 16, 64, pointwise, tensors, false, bits, wgmma: true), promoteAsmOperands: true);
             }
             if (which is "all" or "portable")
             foreach (var (name, type) in new[] { ("f16", typeof(Half)), ("bf16", typeof(BFloat16)), ("f32", typeof(float)) })
@@ -85,7 +92,10 @@ public static class DumpPtxCommand
         var kernel = (PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(method), KernelSpecialization.Empty);
         // The tensor-core kernels load through the same rewrite (KernelCache), so that is the PTX ptxas should judge.
         if (promoteAsmOperands)
+        {
             PtxOperandPromotion.Apply(kernel);
+            PtxTarget.ForWgmma(kernel);
+        }
         File.WriteAllText(Path.Combine(dir.FullName, name + ".ptx"), kernel.PTXAssembly);
     }
 }

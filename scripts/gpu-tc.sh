@@ -17,7 +17,8 @@ if has ptx; then
     # Compile the PTX here (the machine has more cores than the build machine); time each kernel.
     rm -rf .gpu/ptx; mkdir -p .gpu/ptx
     for m in ${PTX_MATCH}; do
-      /usr/bin/time -f "dump-ptx $m: %e s" "$APP" dump-ptx --out /tmp/ptx1 --only tc --match "^tc_fwd_$m\$" > /dev/null 2>> "$OUT/compile-times.txt"
+      case $m in wg_*) re="^$m\$" ;; *) re="^tc_fwd_$m\$" ;; esac   # wg_fwd_...: the Hopper (wgmma) kernels
+      /usr/bin/time -f "dump-ptx $m: %e s" "$APP" dump-ptx --out /tmp/ptx1 --only tc --match "$re" > /dev/null 2>> "$OUT/compile-times.txt"
     done
     mv /tmp/ptx1/*.ptx .gpu/ptx/; cat "$OUT/compile-times.txt"
   elif [ -f .gpu/ptx.tar.xz ]; then
@@ -25,10 +26,11 @@ if has ptx; then
   fi
   for f in .gpu/ptx/*.ptx; do
     sed 's/\.target sm_80/.target sm_90/' "$f" > /tmp/k.ptx
-    echo "$(basename "$f" .ptx): $(ptxas -arch=sm_90 -v /tmp/k.ptx -o /tmp/k.cubin 2>&1 | grep -E 'registers|spill|stack' | tr -s ' \n' ' ')"
+    arch=sm_90; grep -q 'target sm_90a' /tmp/k.ptx && arch=sm_90a
+    echo "$(basename "$f" .ptx): $(ptxas -arch=$arch -v /tmp/k.ptx -o /tmp/k.cubin 2>&1 | grep -E 'registers|spill|stack|warn|error' | tr -s ' \n' ' ')"
     if [[ "$(basename "$f" .ptx)" == tc_fwd_${SASS:-f16_d128_w4x32} ]]; then
       cuobjdump -sass /tmp/k.cubin > "$OUT/sass.txt"
-      for op in HMMA LDSM LDGSTS LDL STL SHFL MUFU.EX2 BAR IMAD ISETP; do echo "$op $(grep -c "$op" "$OUT/sass.txt")"; done > "$OUT/sass-counts.txt"
+      for op in HMMA HGMMA LDSM LDGSTS LDL STL SHFL MUFU.EX2 BAR WARPGROUP IMAD ISETP; do echo "$op $(grep -c "$op" "$OUT/sass.txt")"; done > "$OUT/sass-counts.txt"
       echo "SASS instructions: $(grep -cE '^\s+/\*[0-9a-f]{4}\*/' "$OUT/sass.txt")" >> "$OUT/sass-counts.txt"
     fi
   done > "$OUT/ptxas-tc.txt" 2>&1

@@ -147,6 +147,10 @@ public sealed partial class AttentionEngine
             return new ForwardPlan(null, DefaultTensorCoreTile(headDim, options.Causal,
                 scoreTensors: LogitTensorShape.BiasOf(options) is not null || (LogitTensorShape.MaskOf(options) is not null && !TakesMaskBits(options))));
         options.TensorCoreTile.Validate(headDim, SharedMemoryLimitBytes, nameof(options));
+        if (options.TensorCoreTile.Wgmma && Accelerator.AcceleratorType != AcceleratorType.CPU && !HasWgmma)
+            throw new ArgumentException(
+                $"options: tensor-core tile Wgmma needs a CUDA device of compute capability 9.0 (sm_90a; or the CPU accelerator, which emulates it); " +
+                $"this engine runs on {Accelerator.AcceleratorType} '{DeviceName}'", nameof(options));
         return new ForwardPlan(null, options.TensorCoreTile);
     }
 

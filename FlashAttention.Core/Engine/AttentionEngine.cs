@@ -113,6 +113,9 @@ public sealed partial class AttentionEngine : IDisposable
     /// <summary>Whether the device has the tensor cores the tensor-core kernel drives (CUDA, compute capability 8.0 or newer).</summary>
     public bool HasTensorCores => Accelerator is CudaAccelerator { Architecture.Major: >= 8 };
 
+    /// <summary>Whether the accelerator runs Hopper's wgmma (compute capability 9.0 exactly: sm_90a code runs nowhere else).</summary>
+    public bool HasWgmma => Accelerator is CudaAccelerator { Architecture.Major: 9, Architecture.Minor: 0 };
+
     /// <summary>The tensor-core forward tile used for <paramref name="headDim"/> when the options name none.</summary>
     public TensorCoreTile DefaultTensorCoreTile(int headDim, bool causal = false, bool scoreTensors = false) =>
         TensorCoreTile.Choose(headDim, SharedMemoryLimitBytes, causal, scoreTensors);

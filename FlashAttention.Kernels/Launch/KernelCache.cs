@@ -59,6 +59,7 @@ internal sealed class KernelCache(Accelerator accelerator)
         var compiled = (PTXCompiledKernel)((CudaAccelerator)accelerator).Backend.Compile(
             EntryPointDescription.FromExplicitlyGroupedKernel(method), bounds);
         PtxOperandPromotion.Apply(compiled);
+        PtxTarget.ForWgmma(compiled);
         var kernel = accelerator.LoadKernel(compiled);
         if (dynamicSharedBytes > accelerator.MaxSharedMemoryPerGroup)
             CudaDriver.AllowDynamicSharedMemory((CudaKernel)kernel, dynamicSharedBytes);

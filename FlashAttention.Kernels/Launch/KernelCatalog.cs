@@ -44,12 +44,13 @@ public static class KernelCatalog
     /// 256), warps per group (4 or 8), query rows per warp (16 or 32), keys per tile (32 or 64), and
     /// with the soft cap and ALiBi compiled in (<paramref name="pointwiseScores"/>), and the bias and
     /// mask tensors too (<paramref name="scoreTensors"/>), and dropout with all of them (<paramref name="dropout"/>), or none
-    /// but a mask packed to bits (<paramref name="bitMask"/>, <see cref="BitMaskScores"/>).
+    /// but a mask packed to bits (<paramref name="bitMask"/>, <see cref="BitMaskScores"/>); with mma.sync, or with
+    /// Hopper's wgmma (<paramref name="wgmma"/>).
     /// </summary>
     public static MethodInfo TensorCoreForward(bool nativePtx, bool bfloat16, int dimPadded, int warps, int warpRows = 16, int bc = 64,
-        bool pointwiseScores = false, bool scoreTensors = false, bool dropout = false, bool bitMask = false) =>
+        bool pointwiseScores = false, bool scoreTensors = false, bool dropout = false, bool bitMask = false, bool wgmma = false) =>
         typeof(TensorCoreForwardKernel).GetMethod(nameof(TensorCoreForwardKernel.Run))!.MakeGenericMethod(
-            Target(nativePtx), bfloat16 ? typeof(BFloat16Mma) : typeof(Float16Mma), Constants.TypeOf(dimPadded), Constants.TypeOf(warps),
+            Target(nativePtx, wgmma), bfloat16 ? typeof(BFloat16Mma) : typeof(Float16Mma), Constants.TypeOf(dimPadded), Constants.TypeOf(warps),
             Constants.TypeOf(warpRows), Constants.TypeOf(bc),
             dropout ? typeof(DropoutScores)
             : scoreTensors ? typeof(TensorScores)
@@ -57,8 +58,9 @@ public static class KernelCatalog
             : bitMask ? typeof(BitMaskScores)
             : typeof(PlainScores));
 
-    /// <summary>The tensor-core target type: inline PTX or the warp emulation.</summary>
-    public static Type Target(bool nativePtx) => nativePtx ? typeof(NativePtx) : typeof(WarpEmulation);
+    /// <summary>The tensor-core target type: inline PTX or the emulation, of mma.sync or (<paramref name="wgmma"/>) of wgmma.</summary>
+    public static Type Target(bool nativePtx, bool wgmma = false) =>
+        wgmma ? (nativePtx ? typeof(NativeWgmma) : typeof(WgmmaEmulation)) : nativePtx ? typeof(NativePtx) : typeof(WarpEmulation);
 
     /// <summary>The backward's preprocessing pass D = rowsum(dO * O).</summary>
     public static MethodInfo RowDot(Type storageType) =>

@@ -34,7 +34,7 @@ public static partial class PtxOperandPromotion
     private static partial Regex AddressRegister();
 
     // ILGPU 1.5.3 gives no public way to load edited PTX; its compiled kernel keeps the text in this field.
-    private static readonly FieldInfo PtxField =
+    internal static readonly FieldInfo PtxField =
         typeof(PTXCompiledKernel).GetField("<PTXAssembly>k__BackingField", BindingFlags.Instance | BindingFlags.NonPublic)
         ?? throw new MissingFieldException(nameof(PTXCompiledKernel), "PTXAssembly backing field (ILGPU changed: revisit PtxOperandPromotion)");
 

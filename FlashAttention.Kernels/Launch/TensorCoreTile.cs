@@ -18,7 +18,12 @@ namespace FlashAttention;
 /// the accumulator registers).
 /// </param>
 /// <param name="Bc">Keys per tile: 64, or 32 (half the score registers, twice the steps).</param>
-public sealed record TensorCoreTile(int Warps, int GroupsPerSM = 0, int WarpRows = 16, int Bc = 64)
+/// <param name="Wgmma">
+/// Multiply with Hopper's warpgroup products (wgmma, compute capability 9.0 only; emulated on the
+/// CPU accelerator) instead of mma.sync: each 4 warps form a warpgroup of 64 rows. Needs 16-row warps
+/// and 64-key tiles; the head dim is padded to a multiple of 64.
+/// </param>
+public sealed record TensorCoreTile(int Warps, int GroupsPerSM = 0, int WarpRows = 16, int Bc = 64, bool Wgmma = false)
 {
     /// <summary>Warp counts with a compiled kernel.</summary>
     public static IReadOnlyList<int> SupportedWarps { get; } = [4, 8];
@@ -35,9 +40,12 @@ public sealed record TensorCoreTile(int Warps, int GroupsPerSM = 0, int WarpRows
     /// <summary>Threads per group.</summary>
     public int Threads => 32 * Warps;
 
+    /// <summary>The head dim the kernel is compiled for: a multiple of 32, or of 64 for wgmma (its tiles are 64-dim blocks).</summary>
+    public int CompiledDim(int headDim) => Wgmma ? (headDim + 63) / 64 * 64 : TileConfig.PadHeadDim(headDim);
+
     /// <summary>Dynamic shared memory one group needs at <paramref name="headDim"/>.</summary>
     public int SharedMemoryBytes(int headDim) =>
-        TensorCoreForwardKernel.SharedElements(TileConfig.PadHeadDim(headDim), Br, Bc) * sizeof(ushort);
+        TensorCoreForwardKernel.SharedElements(CompiledDim(headDim), Br, Bc, Wgmma) * sizeof(ushort);
 
     /// <summary>
     /// The preferred tile for <paramref name="headDim"/>, mask (<paramref name="causal"/>) and whether the
@@ -77,6 +85,9 @@ public sealed record TensorCoreTile(int Warps, int GroupsPerSM = 0, int WarpRows
             throw new ArgumentException($"tensor-core tile WarpRows is {WarpRows}; expected one of {string.Join(", ", SupportedWarpRows)}", paramName);
         if (!SupportedBc.Contains(Bc))
             throw new ArgumentException($"tensor-core tile Bc is {Bc}; expected one of {string.Join(", ", SupportedBc)}", paramName);
+        if (Wgmma && (WarpRows != 16 || Bc != 64))
+            throw new ArgumentException(
+                $"tensor-core tile Wgmma needs WarpRows=16 and Bc=64 (one m64n64 product per warpgroup); got WarpRows={WarpRows} Bc={Bc}", paramName);
         if (GroupsPerSM < 0 || GroupsPerSM * Threads > 2048)
             throw new ArgumentException(
                 $"tensor-core tile GroupsPerSM is {GroupsPerSM}; expected 0 (no bound) to {2048 / Threads} ({Threads} threads per group, 2048 per SM)", paramName);

@@ -12,6 +12,12 @@ public interface ITensorCoreTarget
 {
     /// <summary>True: emit inline PTX; false: run the C# emulation.</summary>
     bool EmitsPtx { get; }
+
+    /// <summary>
+    /// True: the tensor-core forward multiplies with Hopper's warpgroup instructions (wgmma, sm_90a)
+    /// on 128-byte-swizzled shared tiles (<see cref="Swizzle128"/>); false: with mma.sync on padded tiles.
+    /// </summary>
+    bool Wgmma { get; }
 }
 
 /// <summary>The CUDA target: inline PTX.</summary>
@@ -19,6 +25,9 @@ public readonly struct NativePtx : ITensorCoreTarget
 {
     /// <inheritdoc />
     public bool EmitsPtx => true;
+
+    /// <inheritdoc />
+    public bool Wgmma => false;
 }
 
 /// <summary>Every other accelerator: the same results per lane through warp shuffles and plain copies.</summary>
@@ -26,4 +35,30 @@ public readonly struct WarpEmulation : ITensorCoreTarget
 {
     /// <inheritdoc />
     public bool EmitsPtx => false;
+
+    /// <inheritdoc />
+    public bool Wgmma => false;
+}
+
+/// <summary>Hopper (sm_90a): wgmma.mma_async on swizzled shared tiles, through inline PTX.</summary>
+public readonly struct NativeWgmma : ITensorCoreTarget
+{
+    /// <inheritdoc />
+    public bool EmitsPtx => true;
+
+    /// <inheritdoc />
+    public bool Wgmma => true;
+}
+
+/// <summary>
+/// The wgmma kernels elsewhere: each thread computes its own accumulator elements from the shared
+/// tiles, addressed through the same descriptors the hardware decodes.
+/// </summary>
+public readonly struct WgmmaEmulation : ITensorCoreTarget
+{
+    /// <inheritdoc />
+    public bool EmitsPtx => false;
+
+    /// <inheritdoc />
+    public bool Wgmma => true;
 }

@@ -14,14 +14,24 @@ namespace FlashAttention.Kernels.TensorCore;
 /// registers. K and V tiles of TBc (32 or 64) keys stream through cp.async: V_j loads while S_j is
 /// computed, K_{j+1} while P_j V_j is.
 /// Grid = (ceil(seqlen_q / Br), heads_q, batch), 32 TWarps threads, <see cref="SharedElements"/> ushorts.
+/// <para>
+/// With a Hopper target (<see cref="ITensorCoreTarget.Wgmma"/>) each group of four warps is a
+/// warpgroup that runs S = Q K^T and O += P V as wgmma products on 128-byte-swizzled tiles (<see cref="Wgmma"/>,
+/// <see cref="Swizzle128"/>): 16-row warps, 64-key tiles, head dims a multiple of 64. Everything else
+/// (pipeline, masking, softmax, output) is the same code.
+/// </para>
 /// </summary>
 public static class TensorCoreForwardKernel
 {
     /// <summary>Row length of the shared tiles: 8 elements (16 bytes) of padding keep ldmatrix rows on distinct banks.</summary>
     public static int Stride(int dim) => dim + 8;
 
-    /// <summary>Shared-memory elements (ushort) of one group: Q (Br rows), K and V (Bc rows each).</summary>
-    public static int SharedElements(int dim, int br, int bc) => (br + 2 * bc) * Stride(dim);
+    /// <summary>
+    /// Shared-memory elements (ushort) of one group: Q (Br rows), K and V (Bc rows each); for wgmma
+    /// unpadded rows and 1 KB more, to start the swizzled tiles on a 1024-byte boundary.
+    /// </summary>
+    public static int SharedElements(int dim, int br, int bc, bool wgmma = false) =>
+        wgmma ? (br + 2 * bc) * dim + Swizzle128.GroupBytes / 2 : (br + 2 * bc) * Stride(dim);
 
     /// <summary>
     /// The kernel body: head dim TDim (32 to 256, a multiple of 32), TWarps warps (4 or 8) of TWarpRows
@@ -43,8 +53,12 @@ public static class TensorCoreForwardKernel
         int bc = default(TBc).Value;
         int stride = Stride(dim);
         var shared = SharedMemory.GetDynamic<ushort>();
-        int kBase = br * stride;
-        int vBase = kBase + bc * stride;
+        bool wgmma = default(TTarget).Wgmma;
+        int sharedBase = wgmma ? Wgmma.SharedBase<TTarget>() : 0;
+        int qBase = wgmma ? Wgmma.AlignedStart(sharedBase) : 0;
+        int rowLength = wgmma ? dim : stride;
+        int kBase = qBase + br * rowLength;
+        int vBase = kBase + bc * rowLength;
         bool vectorized = p.VectorAligned != 0;
 
         // Heaviest query blocks first: under a causal mask the last rows see the most keys, and
@@ -97,7 +111,7 @@ public static class TensorCoreForwardKernel
         var dropout = dropping ? p.Dropout.ForHead(batch, head) : p.Dropout;
         bool bitMask = default(TScores).BitMask;
         var bits = bitMask ? p.Bits.ForHead(batch, head) : p.Bits;
-        TileCopy.Load<TTarget>(p.Q, batch, head, firstRow, rowsHere, br, dim, p.HeadDim, vectorized, shared, 0, stride);
+        TileCopy.Load<TTarget>(p.Q, batch, head, firstRow, rowsHere, br, dim, p.HeadDim, vectorized, shared, qBase, stride);
         if (endTile > firstTile)
         {
             int first = firstTile * bc;
@@ -125,12 +139,17 @@ public static class TensorCoreForwardKernel
             var keepTop = bitMask ? MaskWords.Load(bits, rowTop, firstCol, bc) : default;
             var keepBottom = bitMask && two ? MaskWords.Load(bits, rowTop + 16, firstCol, bc) : default;
             CpAsync.WaitAll<TTarget>();
+            if (wgmma)
+                Wgmma.FenceSharedWrites<TTarget>();
             Group.Barrier(); // K_j has landed; every warp is done with V_{j-1}
             TileCopy.Load<TTarget>(p.V, batch, kvHead, firstCol, Math.Min(bc, p.SeqLenK - firstCol), bc, dim, p.HeadDim, vectorized, shared, vBase, stride);
             CpAsync.Commit<TTarget>();
 
             Tile8 sTop = default, sBottom = default;
-            Scores<TTarget, TElement>(ref sTop, ref sBottom, two, shared, qTop, qBottom, kLane, dim, bc);
+            if (wgmma)
+                Wgmma.Scores<TTarget, TElement>(ref sTop, shared, sharedBase, qBase + (warp >> 2) * 64 * dim, kBase, dim);
+            else
+                Scores<TTarget, TElement>(ref sTop, ref sBottom, two, shared, qTop, qBottom, kLane, dim, bc);
             // Only tiles that cross the key sequence's end, the causal diagonal or a window edge of this warp's rows need the per-element mask.
             bool applyMask = !p.Mask.AllVisible(warpFirstRow, warpFirstRow + warpRows - 1, firstCol, firstCol + bc - 1);
             var (alphaTopLow, alphaTopHigh) = softmaxTop.Update<TTarget>(ref sTop, p.Mask, scores, pointwise, tensors, prefetched, terms, p.ScaleLog2, rowTop, firstCol, applyMask, bc,
@@ -146,6 +165,8 @@ public static class TensorCoreForwardKernel
             }
 
             CpAsync.WaitAll<TTarget>();
+            if (wgmma)
+                Wgmma.FenceSharedWrites<TTarget>();
             Group.Barrier(); // V_j has landed; every warp is done with K_j
             if (nextTile < endTile)
             {
@@ -167,6 +188,19 @@ public static class TensorCoreForwardKernel
                     Rescale(ref oTop2, ref oBottom2, two, alphas);
                 if (dim > 192)
                     Rescale(ref oTop3, ref oBottom3, two, alphas);
+            }
+            if (wgmma)
+            {
+                // V's 64-dim blocks lie Swizzle128.BlockElements apart.
+                Wgmma.ProbabilitiesTimesV<TTarget, TElement>(ref oTop0, pTop, shared, sharedBase, vBase);
+                if (dim > 64)
+                    Wgmma.ProbabilitiesTimesV<TTarget, TElement>(ref oTop1, pTop, shared, sharedBase, vBase + Swizzle128.BlockElements);
+                if (dim > 128)
+                    Wgmma.ProbabilitiesTimesV<TTarget, TElement>(ref oTop2, pTop, shared, sharedBase, vBase + 2 * Swizzle128.BlockElements);
+                if (dim > 192)
+                    Wgmma.ProbabilitiesTimesV<TTarget, TElement>(ref oTop3, pTop, shared, sharedBase, vBase + 3 * Swizzle128.BlockElements);
+                j = nextTile;
+                continue;
             }
             AccumulatePV<TTarget, TElement>(ref oTop0, ref oBottom0, pTop, pBottom, two, shared, vLane, stride, 0, dim, bc);
             if (dim > 64)

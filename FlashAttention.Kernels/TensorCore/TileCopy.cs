@@ -7,7 +7,9 @@ namespace FlashAttention.Kernels.TensorCore;
 /// every thread of the group. When every row starts on a 16-byte boundary the copy is cp.async in
 /// 16-byte chunks (asynchronous: <see cref="CpAsync.Commit{TTarget}"/>, then <see cref="CpAsync.WaitAll{TTarget}"/> and
 /// a barrier before use); otherwise element by element. Rows past the sequence and dims past the
-/// head dim are written as zeros, so partial tiles need no other care in the products.
+/// head dim are written as zeros, so partial tiles need no other care in the products. The layout
+/// follows the target: rows <c>stride</c> elements apart for mma.sync's ldmatrix, the 128-byte
+/// swizzle of <see cref="Swizzle128"/> for wgmma (there <c>stride</c> is unused).
 /// </summary>
 internal static class TileCopy
 {
@@ -15,6 +17,7 @@ internal static class TileCopy
         int rows, int dim, int headDim, bool vectorized, ArrayView<ushort> shared, int baseOffset, int stride)
         where TTarget : struct, ITensorCoreTarget
     {
+        bool swizzled = default(TTarget).Wgmma;
         if (vectorized)
         {
             // A thread keeps one 16-byte column of the tile and walks down the rows: the group size
@@ -31,7 +34,8 @@ internal static class TileCopy
             for (; r < rows; r += rowsPerPass)
             {
                 bool valid = column && r < validRows;
-                CpAsync.Copy16<TTarget>(shared, sharedOffset, source, valid ? offset : 0, valid);
+                int at = swizzled ? baseOffset + Swizzle128.Offset(r, d, dim) : sharedOffset;
+                CpAsync.Copy16<TTarget>(shared, at, source, valid ? offset : 0, valid);
                 offset += step;
                 sharedOffset += rowsPerPass * stride;
             }
@@ -41,7 +45,7 @@ internal static class TileCopy
         {
             int r = idx / dim;
             int d = idx - r * dim;
-            shared[baseOffset + r * stride + d] = r < validRows && d < headDim
+            shared[baseOffset + (swizzled ? Swizzle128.Offset(r, d, dim) : r * stride + d)] = r < validRows && d < headDim
                 ? source.Data[source.RowOffset(batch, firstRow + r, head) + d]
                 : (ushort)0;
         }

@@ -29,6 +29,10 @@ public static class TestDevice
     /// </summary>
     public static AttentionEngine TensorCoreEngine => Engine.AcceleratorType == AcceleratorType.OpenCL ? CpuForTensorCores.Value : Engine;
 
+    /// <summary>Where the wgmma kernels run: the tensor-core engine when it is the CPU or a compute capability 9.0 device, else the CPU accelerator.</summary>
+    public static AttentionEngine WgmmaEngine =>
+        TensorCoreEngine.AcceleratorType == AcceleratorType.CPU || TensorCoreEngine.HasWgmma ? TensorCoreEngine : CpuForTensorCores.Value;
+
     /// <summary>The tensor-core target type the kernels on <see cref="TensorCoreEngine"/> are compiled for.</summary>
     public static Type TensorCoreTarget => Kernels.Launch.KernelCatalog.Target(TensorCoreEngine.AcceleratorType == AcceleratorType.Cuda);
 }

@@ -1,0 +1,35 @@
+using FlashAttention.Tests.Support;
+using static FlashAttention.Tests.TensorCoreForwardTests;
+
+namespace FlashAttention.Tests;
+
+/// <summary>
+/// The tensor-core forward with Hopper's wgmma (64-row warpgroups, swizzled tiles) against the float64
+/// reference at odd shapes: sm_90a PTX on an H100, the emulation on the CPU (the rows marked Cpu: two
+/// head dims, GQA, causal, element copies into the swizzle, two warpgroups per group).
+/// </summary>
+public class WgmmaForwardTests
+{
+    public static TheoryData<string, ForwardCase> Cases()
+    {
+        var rows = new (bool Cpu, string DType, ForwardCase Case)[]
+        {
+            (true, "float16", Tc(1, 113, 203, 2, 1, 64, causal: false, wgmma: true)),
+            (true, "bfloat16", Tc(1, 70, 130, 2, 1, 128, causal: true, wgmma: true)),   // GQA, rows that see no key
+            (true, "float16", Tc(1, 37, 65, 1, 1, 59, causal: false, wgmma: true)),     // odd head dim: element copies into the swizzle
+            (true, "float16", Tc(1, 150, 90, 1, 1, 64, causal: true, warps: 8, wgmma: true)), // two warpgroups share K and V
+            (false, "float16", Tc(1, 1, 1, 1, 1, 128, causal: false, wgmma: true)),
+            (false, "float16", Tc(2, 203, 113, 2, 2, 128, causal: true, wgmma: true)),
+            (false, "bfloat16", Tc(1, 113, 203, 1, 1, 192, causal: false, wgmma: true)),
+            (false, "float16", Tc(1, 70, 130, 1, 1, 256, causal: true, wgmma: true)),
+            (false, "float16", Tc(1, 130, 203, 2, 1, 128, causal: false, warps: 8, wgmma: true) with
+                { Window = new(40, 20), AlibiSlopes = [0.25f, 0.0625f], Softcap = 5f }),
+            (false, "bfloat16", Tc(2, 61, 138, 2, 1, 64, causal: false, wgmma: true) with { BiasDims = [1, 2], MaskDims = [1, 1], BiasNegativeInfinity = true }),
+        };
+        return OnThisDevice(rows);
+    }
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void Matches_reference(string dtype, ForwardCase c) => ElementTypes.Run(dtype, c, TestDevice.TensorCoreEngine);
+}
