@@ -28,7 +28,7 @@ if has ptx; then
     sed 's/\.target sm_80/.target sm_90/' "$f" > /tmp/k.ptx
     arch=sm_90; grep -q 'target sm_90a' /tmp/k.ptx && arch=sm_90a
     echo "$(basename "$f" .ptx): $(ptxas -arch=$arch -v /tmp/k.ptx -o /tmp/k.cubin 2>&1 | grep -E 'registers|spill|stack|warn|error' | tr -s ' \n' ' ')"
-    if [[ "$(basename "$f" .ptx)" == tc_fwd_${SASS:-f16_d128_w4x32} ]]; then
+    if [[ "$(basename "$f" .ptx)" == ${SASS_FILE:-tc_fwd_${SASS:-f16_d128_w4x32}} ]]; then
       cuobjdump -sass /tmp/k.cubin > "$OUT/sass.txt"
       for op in HMMA HGMMA LDSM LDGSTS LDL STL SHFL MUFU.EX2 BAR WARPGROUP IMAD ISETP; do echo "$op $(grep -c "$op" "$OUT/sass.txt")"; done > "$OUT/sass-counts.txt"
       echo "SASS instructions: $(grep -cE '^\s+/\*[0-9a-f]{4}\*/' "$OUT/sass.txt")" >> "$OUT/sass-counts.txt"
