@@ -48,15 +48,20 @@ public static class KernelCatalog
     /// Hopper's wgmma (<paramref name="wgmma"/>).
     /// </summary>
     public static MethodInfo TensorCoreForward(bool nativePtx, bool bfloat16, int dimPadded, int warps, int warpRows = 16, int bc = 64,
-        bool pointwiseScores = false, bool scoreTensors = false, bool dropout = false, bool bitMask = false, bool wgmma = false) =>
-        typeof(TensorCoreForwardKernel).GetMethod(nameof(TensorCoreForwardKernel.Run))!.MakeGenericMethod(
-            Target(nativePtx, wgmma), bfloat16 ? typeof(BFloat16Mma) : typeof(Float16Mma), Constants.TypeOf(dimPadded), Constants.TypeOf(warps),
-            Constants.TypeOf(warpRows), Constants.TypeOf(bc),
-            dropout ? typeof(DropoutScores)
+        bool pointwiseScores = false, bool scoreTensors = false, bool dropout = false, bool bitMask = false, bool wgmma = false)
+    {
+        var element = bfloat16 ? typeof(BFloat16Mma) : typeof(Float16Mma);
+        var scores = dropout ? typeof(DropoutScores)
             : scoreTensors ? typeof(TensorScores)
             : pointwiseScores ? typeof(PointwiseScores)
             : bitMask ? typeof(BitMaskScores)
-            : typeof(PlainScores));
+            : typeof(PlainScores);
+        return wgmma
+            ? typeof(WgmmaForwardKernel).GetMethod(nameof(WgmmaForwardKernel.Run))!.MakeGenericMethod(
+                Target(nativePtx, wgmma), element, Constants.TypeOf(dimPadded), Constants.TypeOf(warps), scores)
+            : typeof(TensorCoreForwardKernel).GetMethod(nameof(TensorCoreForwardKernel.Run))!.MakeGenericMethod(
+                Target(nativePtx), element, Constants.TypeOf(dimPadded), Constants.TypeOf(warps), Constants.TypeOf(warpRows), Constants.TypeOf(bc), scores);
+    }
 
     /// <summary>The tensor-core target type: inline PTX or the emulation, of mma.sync or (<paramref name="wgmma"/>) of wgmma.</summary>
     public static Type Target(bool nativePtx, bool wgmma = false) =>

@@ -33,7 +33,7 @@ public sealed class TensorCoreForwardLauncher(Accelerator accelerator)
         int dim = tile.CompiledDim(p.HeadDim);
         var method = KernelCatalog.TensorCoreForward(nativePtx, typeof(T) == typeof(BFloat16), dim, tile.Warps, tile.WarpRows, tile.Bc, p.Scores.HasPointwise, p.Scores.Elements.IsActive,
             p.Dropout.Enabled != 0, p.Bits.Enabled != 0, tile.Wgmma);
-        int elements = TensorCoreForwardKernel.SharedElements(dim, tile.Br, tile.Bc, tile.Wgmma);
+        int elements = tile.SharedMemoryBytes(p.HeadDim) / sizeof(ushort);
         var kernel = kernels.Get<ForwardParams<ushort>>(method, elements * sizeof(ushort), tile.Threads, promoteAsmOperands: true, tile.GroupsPerSM);
         int queryBlocks = (p.SeqLenQ + tile.Br - 1) / tile.Br;
         var grid = SharesTensorsAcrossBatch(bits, batch)

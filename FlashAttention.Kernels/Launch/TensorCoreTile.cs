@@ -45,7 +45,7 @@ public sealed record TensorCoreTile(int Warps, int GroupsPerSM = 0, int WarpRows
 
     /// <summary>Dynamic shared memory one group needs at <paramref name="headDim"/>.</summary>
     public int SharedMemoryBytes(int headDim) =>
-        TensorCoreForwardKernel.SharedElements(CompiledDim(headDim), Br, Bc, Wgmma) * sizeof(ushort);
+        (Wgmma ? WgmmaForwardKernel.SharedElements(CompiledDim(headDim), Br) : TensorCoreForwardKernel.SharedElements(CompiledDim(headDim), Br, Bc)) * sizeof(ushort);
 
     /// <summary>
     /// The preferred tile for <paramref name="headDim"/>, mask (<paramref name="causal"/>) and whether the

@@ -14,24 +14,15 @@ namespace FlashAttention.Kernels.TensorCore;
 /// registers. K and V tiles of TBc (32 or 64) keys stream through cp.async: V_j loads while S_j is
 /// computed, K_{j+1} while P_j V_j is.
 /// Grid = (ceil(seqlen_q / Br), heads_q, batch), 32 TWarps threads, <see cref="SharedElements"/> ushorts.
-/// <para>
-/// With a Hopper target (<see cref="ITensorCoreTarget.Wgmma"/>) each group of four warps is a
-/// warpgroup that runs S = Q K^T and O += P V as wgmma products on 128-byte-swizzled tiles (<see cref="Wgmma"/>,
-/// <see cref="Swizzle128"/>): 16-row warps, 64-key tiles, head dims a multiple of 64. Everything else
-/// (pipeline, masking, softmax, output) is the same code.
-/// </para>
+/// Hopper's wgmma has its own kernel, <see cref="WgmmaForwardKernel"/>.
 /// </summary>
 public static class TensorCoreForwardKernel
 {
     /// <summary>Row length of the shared tiles: 8 elements (16 bytes) of padding keep ldmatrix rows on distinct banks.</summary>
     public static int Stride(int dim) => dim + 8;
 
-    /// <summary>
-    /// Shared-memory elements (ushort) of one group: Q (Br rows), K and V (Bc rows each); for wgmma
-    /// unpadded rows and 1 KB more, to start the swizzled tiles on a 1024-byte boundary.
-    /// </summary>
-    public static int SharedElements(int dim, int br, int bc, bool wgmma = false) =>
-        wgmma ? (br + 2 * bc) * dim + Swizzle128.GroupBytes / 2 : (br + 2 * bc) * Stride(dim);
+    /// <summary>Shared-memory elements (ushort) of one group: Q (Br rows), K and V (Bc rows each).</summary>
+    public static int SharedElements(int dim, int br, int bc) => (br + 2 * bc) * Stride(dim);
 
     /// <summary>
     /// The kernel body: head dim TDim (32 to 256, a multiple of 32), TWarps warps (4 or 8) of TWarpRows
@@ -53,40 +44,14 @@ public static class TensorCoreForwardKernel
         int bc = default(TBc).Value;
         int stride = Stride(dim);
         var shared = SharedMemory.GetDynamic<ushort>();
-        bool wgmma = default(TTarget).Wgmma;
-        int sharedBase = wgmma ? Wgmma.SharedBase<TTarget>() : 0;
-        int qBase = wgmma ? Wgmma.AlignedStart(sharedBase) : 0;
-        int rowLength = wgmma ? dim : stride;
-        int kBase = qBase + br * rowLength;
-        int vBase = kBase + bc * rowLength;
+        int kBase = br * stride;
+        int vBase = kBase + bc * stride;
         bool vectorized = p.VectorAligned != 0;
 
-        // Heaviest query blocks first: under a causal mask the last rows see the most keys, and
-        // starting them early keeps SMs from idling on them at the end of the grid.
-        int firstRow = (Grid.DimX - 1 - Grid.IdxX) * br;
-        int head = Grid.IdxY;
-        int batch = Grid.IdxZ;
-        if (p.Sequences.Enabled != 0)
-        {
-            // Varlen: this group's sequence, as batch item 0; nothing to do past its end.
-            var sequence = p.Sequences.Of(batch);
-            if (firstRow >= sequence.LengthQ)
-                return;
-            p = PackedSequences.ForSequence(p, sequence);
-            batch = 0;
-        }
-        if (default(TScores).Tensors && p.Sequences.Enabled == 0 && Grid.DimX * br >= p.SeqLenQ + br)
-        {
-            // The launcher folded the batch into grid x (batch fastest; never with varlen, whose rebased seqlen_q would
-            // look folded here; see TensorCoreForwardLauncher):
-            // the batch items of one query block start side by side and share a broadcast bias or mask through L2.
-            int blocks = (p.SeqLenQ + br - 1) / br;
-            int batches = Grid.DimX / blocks;
-            batch = Grid.IdxX % batches;
-            firstRow = (blocks - 1 - Grid.IdxX / batches) * br;
-        }
-        int kvHead = head / p.QueryHeadsPerKvHead;
-        int rowsHere = Math.Min(br, p.SeqLenQ - firstRow);
+        var block = QueryBlock.Locate<TScores>(ref p, br, bc);
+        if (block.Rows <= 0)
+            return;
+        int firstRow = block.FirstRow, head = block.Head, batch = block.Batch, kvHead = block.KvHead, rowsHere = block.Rows;
         int warp = Group.IdxX >> 5;
         int lane = Warp.LaneIdx;
         int warpFirstRow = firstRow + warp * warpRows;
@@ -99,11 +64,7 @@ public static class TensorCoreForwardKernel
         int kLane = kBase + lanes.B;
         int vLane = vBase + lanes.A;
 
-        // Key tiles outside the causal diagonal or the window of every row here are skipped, not computed.
-        // So are the tiles of blocks the block mask hides.
-        int keyEnd = p.Mask.KeyEnd(firstRow + rowsHere);
-        int endTile = keyEnd > 0 ? (keyEnd + bc - 1) / bc : 0;
-        int firstTile = p.Blocks.NextVisibleTile(batch, head, firstRow, p.Mask.KeyTileStart(firstRow, bc) / bc, endTile, bc);
+        int firstTile = block.FirstTile, endTile = block.EndTile;
         bool pointwise = default(TScores).Pointwise;
         bool tensors = default(TScores).Tensors;
         var scores = pointwise ? p.Scores.ForHead(batch, head) : p.Scores;
@@ -111,7 +72,7 @@ public static class TensorCoreForwardKernel
         var dropout = dropping ? p.Dropout.ForHead(batch, head) : p.Dropout;
         bool bitMask = default(TScores).BitMask;
         var bits = bitMask ? p.Bits.ForHead(batch, head) : p.Bits;
-        TileCopy.Load<TTarget>(p.Q, batch, head, firstRow, rowsHere, br, dim, p.HeadDim, vectorized, shared, qBase, stride);
+        TileCopy.Load<TTarget>(p.Q, batch, head, firstRow, rowsHere, br, dim, p.HeadDim, vectorized, shared, 0, stride);
         if (endTile > firstTile)
         {
             int first = firstTile * bc;
@@ -139,17 +100,12 @@ public static class TensorCoreForwardKernel
             var keepTop = bitMask ? MaskWords.Load(bits, rowTop, firstCol, bc) : default;
             var keepBottom = bitMask && two ? MaskWords.Load(bits, rowTop + 16, firstCol, bc) : default;
             CpAsync.WaitAll<TTarget>();
-            if (wgmma)
-                Wgmma.FenceSharedWrites<TTarget>();
             Group.Barrier(); // K_j has landed; every warp is done with V_{j-1}
             TileCopy.Load<TTarget>(p.V, batch, kvHead, firstCol, Math.Min(bc, p.SeqLenK - firstCol), bc, dim, p.HeadDim, vectorized, shared, vBase, stride);
             CpAsync.Commit<TTarget>();
 
             Tile8 sTop = default, sBottom = default;
-            if (wgmma)
-                Wgmma.Scores<TTarget, TElement>(ref sTop, shared, sharedBase, qBase + (warp >> 2) * 64 * dim, kBase, dim);
-            else
-                Scores<TTarget, TElement>(ref sTop, ref sBottom, two, shared, qTop, qBottom, kLane, dim, bc);
+            Scores<TTarget, TElement>(ref sTop, ref sBottom, two, shared, qTop, qBottom, kLane, dim, bc);
             // Only tiles that cross the key sequence's end, the causal diagonal or a window edge of this warp's rows need the per-element mask.
             bool applyMask = !p.Mask.AllVisible(warpFirstRow, warpFirstRow + warpRows - 1, firstCol, firstCol + bc - 1);
             var (alphaTopLow, alphaTopHigh) = softmaxTop.Update<TTarget>(ref sTop, p.Mask, scores, pointwise, tensors, prefetched, terms, p.ScaleLog2, rowTop, firstCol, applyMask, bc,
@@ -165,8 +121,6 @@ public static class TensorCoreForwardKernel
             }
 
             CpAsync.WaitAll<TTarget>();
-            if (wgmma)
-                Wgmma.FenceSharedWrites<TTarget>();
             Group.Barrier(); // V_j has landed; every warp is done with K_j
             if (nextTile < endTile)
             {
@@ -188,19 +142,6 @@ public static class TensorCoreForwardKernel
                     Rescale(ref oTop2, ref oBottom2, two, alphas);
                 if (dim > 192)
                     Rescale(ref oTop3, ref oBottom3, two, alphas);
-            }
-            if (wgmma)
-            {
-                // V's 64-dim blocks lie Swizzle128.BlockElements apart.
-                Wgmma.ProbabilitiesTimesV<TTarget, TElement>(ref oTop0, pTop, shared, sharedBase, vBase);
-                if (dim > 64)
-                    Wgmma.ProbabilitiesTimesV<TTarget, TElement>(ref oTop1, pTop, shared, sharedBase, vBase + Swizzle128.BlockElements);
-                if (dim > 128)
-                    Wgmma.ProbabilitiesTimesV<TTarget, TElement>(ref oTop2, pTop, shared, sharedBase, vBase + 2 * Swizzle128.BlockElements);
-                if (dim > 192)
-                    Wgmma.ProbabilitiesTimesV<TTarget, TElement>(ref oTop3, pTop, shared, sharedBase, vBase + 3 * Swizzle128.BlockElements);
-                j = nextTile;
-                continue;
             }
             AccumulatePV<TTarget, TElement>(ref oTop0, ref oBottom0, pTop, pBottom, two, shared, vLane, stride, 0, dim, bc);
             if (dim > 64)
@@ -308,7 +249,7 @@ public static class TensorCoreForwardKernel
     }
 
     /// <summary>Normalises one 16-row block of O by its row sums and writes it, with its LSE.</summary>
-    private static void Finish<TTarget, TElement>(in ForwardParams<ushort> p, int batch, int head, int rowLow, in FragmentSoftmax softmax,
+    internal static void Finish<TTarget, TElement>(in ForwardParams<ushort> p, int batch, int head, int rowLow, in FragmentSoftmax softmax,
         in Tile8 o0, in Tile8 o1, in Tile8 o2, in Tile8 o3, int dim)
         where TTarget : struct, ITensorCoreTarget
         where TElement : struct, IMmaElement

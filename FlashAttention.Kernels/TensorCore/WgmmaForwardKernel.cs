@@ -1,0 +1,127 @@
+using FlashAttention.Kernels.Numerics;
+using FlashAttention.Kernels.Portable;
+
+namespace FlashAttention.Kernels.TensorCore;
+
+/// <summary>
+/// The tensor-core forward on Hopper (sm_90a): FlashAttention-2's design with the matrix products as
+/// wgmma. Each 4 warps form a warpgroup that owns 64 query rows (16 per warp, so no reduction
+/// crosses warps); S = Q K^T reads Q and K straight from 128-byte-swizzled shared tiles, O += P V
+/// takes P from registers and V from shared memory (<see cref="Wgmma"/>, <see cref="Swizzle128"/>).
+/// K and V tiles of 64 keys stream through two cp.async stages: tile j + 1 loads during all of tile
+/// j's work, so one barrier per tile both publishes tile j and frees the stage tile j + 1 fills.
+/// The softmax, masks, score variants and output are the mma.sync kernel's pieces: a wgmma
+/// accumulator is, per warp, a <see cref="Tile8"/>.
+/// Grid = (ceil(seqlen_q / Br), heads_q, batch), 32 TWarps threads (4 or 8: one or two warpgroups,
+/// Br = 16 TWarps), <see cref="SharedElements"/> ushorts. TDim is a multiple of 64 up to 256.
+/// </summary>
+public static class WgmmaForwardKernel
+{
+    /// <summary>Keys per tile: one m64n64 product per warpgroup.</summary>
+    public const int Bc = 64;
+
+    /// <summary>Shared-memory elements (ushort) of one group: Q (Br rows), two stages of K and V, and 1 KB to align the tiles.</summary>
+    public static int SharedElements(int dim, int br) => (br + 4 * Bc) * dim + Swizzle128.GroupBytes / 2;
+
+    /// <summary>The kernel body (see the class summary).</summary>
+    public static void Run<TTarget, TElement, TDim, TWarps, TScores>(ForwardParams<ushort> p)
+        where TTarget : struct, ITensorCoreTarget
+        where TElement : struct, IMmaElement
+        where TDim : struct, IConstant
+        where TWarps : struct, IConstant
+        where TScores : struct, IScoreMode
+    {
+        int dim = default(TDim).Value;
+        int br = 16 * default(TWarps).Value;
+        var shared = SharedMemory.GetDynamic<ushort>();
+        int sharedBase = Wgmma.SharedBase<TTarget>();
+        int qBase = Wgmma.AlignedStart(sharedBase);
+        int stageBase = qBase + br * dim; // stage s: K at stageBase + 2 s Bc dim, V right after it
+        bool vectorized = p.VectorAligned != 0;
+
+        var block = QueryBlock.Locate<TScores>(ref p, br, Bc);
+        if (block.Rows <= 0)
+            return;
+        int warp = Group.IdxX >> 5;
+        int warpFirstRow = block.FirstRow + 16 * warp;
+        int rowLow = warpFirstRow + (Warp.LaneIdx >> 2); // this lane's rows: rowLow, rowLow + 8
+        int qBlock = qBase + (warp >> 2) * 64 * dim;      // this warpgroup's 64 rows of Q
+
+        bool pointwise = default(TScores).Pointwise;
+        bool tensors = default(TScores).Tensors;
+        var scores = pointwise ? p.Scores.ForHead(block.Batch, block.Head) : p.Scores;
+        bool dropping = default(TScores).Dropout;
+        var dropout = dropping ? p.Dropout.ForHead(block.Batch, block.Head) : p.Dropout;
+        bool bitMask = default(TScores).BitMask;
+        var bits = bitMask ? p.Bits.ForHead(block.Batch, block.Head) : p.Bits;
+
+        TileCopy.Load<TTarget>(p.Q, block.Batch, block.Head, block.FirstRow, block.Rows, br, dim, p.HeadDim, vectorized, shared, qBase, 0);
+        if (block.EndTile > block.FirstTile)
+            LoadStage<TTarget>(p, block, block.FirstTile, dim, vectorized, shared, stageBase);
+        CpAsync.Commit<TTarget>();
+
+        var softmax = FragmentSoftmax.Start();
+        // O by 64-dim blocks: dims 0-63, 64-127, 128-191, 192-255.
+        Tile8 o0 = default, o1 = default, o2 = default, o3 = default;
+        int stage = stageBase;
+        for (int j = block.FirstTile; j < block.EndTile;)
+        {
+            int firstCol = j * Bc;
+            int nextTile = p.Blocks.NextVisibleTile(block.Batch, block.Head, block.FirstRow, j + 1, block.EndTile, Bc);
+            // In flight through the wait, the barrier and S = Q K^T.
+            var terms = tensors ? BiasFragment.Load(scores.Elements, rowLow, firstCol, Bc) : default;
+            var keep = bitMask ? MaskWords.Load(bits, rowLow, firstCol, Bc) : default;
+            CpAsync.WaitAll<TTarget>();
+            Wgmma.FenceSharedWrites<TTarget>();
+            Group.Barrier(); // tile j has landed; every warp is done with tile j - 1, whose stage the next tile takes
+            int nextStage = stage == stageBase ? stageBase + 2 * Bc * dim : stageBase;
+            if (nextTile < block.EndTile)
+                LoadStage<TTarget>(p, block, nextTile, dim, vectorized, shared, nextStage);
+            CpAsync.Commit<TTarget>();
+
+            Tile8 s = default;
+            Wgmma.Scores<TTarget, TElement>(ref s, shared, sharedBase, qBlock, stage, dim);
+            // Only tiles that cross the key sequence's end, the causal diagonal or a window edge of this warp's rows need the per-element mask.
+            bool applyMask = !p.Mask.AllVisible(warpFirstRow, warpFirstRow + 15, firstCol, firstCol + Bc - 1);
+            var (alphaLow, alphaHigh) = softmax.Update<TTarget>(ref s, p.Mask, scores, pointwise, tensors, tensors, terms, p.ScaleLog2, rowLow, firstCol,
+                applyMask, Bc, dropout, dropping, bitMask, keep);
+            var probabilities = ProbabilityFragments.From<TTarget, TElement>(s, Bc);
+
+            // After the first tiles a row's max seldom grows: then every factor is 1 and the rescale is skipped.
+            if (!WarpVote.All<TTarget>(alphaLow == 1f && alphaHigh == 1f))
+            {
+                o0.ScaleRows(alphaLow, alphaHigh);
+                if (dim > 64)
+                    o1.ScaleRows(alphaLow, alphaHigh);
+                if (dim > 128)
+                    o2.ScaleRows(alphaLow, alphaHigh);
+                if (dim > 192)
+                    o3.ScaleRows(alphaLow, alphaHigh);
+            }
+            // V follows K in the stage; its 64-dim blocks lie Swizzle128.BlockElements apart.
+            int v = stage + Bc * dim;
+            Wgmma.ProbabilitiesTimesV<TTarget, TElement>(ref o0, probabilities, shared, sharedBase, v);
+            if (dim > 64)
+                Wgmma.ProbabilitiesTimesV<TTarget, TElement>(ref o1, probabilities, shared, sharedBase, v + Swizzle128.BlockElements);
+            if (dim > 128)
+                Wgmma.ProbabilitiesTimesV<TTarget, TElement>(ref o2, probabilities, shared, sharedBase, v + 2 * Swizzle128.BlockElements);
+            if (dim > 192)
+                Wgmma.ProbabilitiesTimesV<TTarget, TElement>(ref o3, probabilities, shared, sharedBase, v + 3 * Swizzle128.BlockElements);
+            stage = nextStage;
+            j = nextTile;
+        }
+        CpAsync.WaitAll<TTarget>(); // nothing may be in flight when the group exits (Q when no key tile is visible)
+
+        TensorCoreForwardKernel.Finish<TTarget, TElement>(p, block.Batch, block.Head, rowLow, softmax, o0, o1, o2, o3, dim);
+    }
+
+    /// <summary>Issues the copies of key tile <paramref name="tile"/>'s K and V into the stage at <paramref name="at"/>.</summary>
+    private static void LoadStage<TTarget>(in ForwardParams<ushort> p, in QueryBlock block, int tile, int dim, bool vectorized, ArrayView<ushort> shared, int at)
+        where TTarget : struct, ITensorCoreTarget
+    {
+        int first = tile * Bc;
+        int rows = Math.Min(Bc, p.SeqLenK - first);
+        TileCopy.Load<TTarget>(p.K, block.Batch, block.KvHead, first, rows, Bc, dim, p.HeadDim, vectorized, shared, at, 0);
+        TileCopy.Load<TTarget>(p.V, block.Batch, block.KvHead, first, rows, Bc, dim, p.HeadDim, vectorized, shared, at + Bc * dim, 0);
+    }
+}
