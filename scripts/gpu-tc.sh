@@ -99,6 +99,15 @@ if has ncu; then
   done
 fi
 
+if has ncu-source; then
+  # Executed instructions per SASS instruction of one kernel (NCU_SOURCE="kernel:headdim:seqlen").
+  IFS=: read -r kern dim n <<< "${NCU_SOURCE:-wg8:128:8192}"
+  timeout 240 ncu -k regex:Kernel_Run --launch-skip 1 --launch-count 1 --section SourceCounters --page source --print-source sass --csv \
+    "$APP" bench --device cuda --kernels "$kern" --dtype float16 --headdims "$dim" --seqlens "$n" --causal no --passes fwd --repeats 1 --warmup 1 \
+    --input-sets 1 > "$OUT/ncu-source-$kern-d$dim.csv" 2>&1
+  echo "ncu-source: $(wc -l < "$OUT/ncu-source-$kern-d$dim.csv") lines"
+fi
+
 if has sanitizer; then
   # Small odd shapes (partial tiles, GQA, causal), fp16 and bf16, through the default (tensor-core) path.
   # d 128 without a mask runs 32-row warps with 32-key tiles; d 64 causal 16-row warps.

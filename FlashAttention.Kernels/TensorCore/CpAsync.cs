@@ -36,6 +36,19 @@ public static class CpAsync
             shared[sharedOffset + i] = valid ? source.Data[sourceOffset + i] : (ushort)0;
     }
 
+    /// <summary>
+    /// cp.async of 16 bytes from global byte address <paramref name="globalAddress"/> to shared
+    /// byte address <paramref name="sharedAddress"/> (in the shared window), or 16 zeros when
+    /// <paramref name="valid"/> is false: the form for kernels that keep running addresses. CUDA only.
+    /// </summary>
+    public static void Copy16Raw(uint sharedAddress, ulong globalAddress, bool valid)
+    {
+        Ref<uint> to = sharedAddress;
+        Ref<ulong> from = globalAddress;
+        Ref<uint> bytes = valid ? 16u : 0u;
+        CudaAsm.EmitRef("{ .reg .u64 g; cvta.to.global.u64 g, %1; cp.async.cg.shared.global [%0], [g], 16, %2; }", ref to, ref from, ref bytes);
+    }
+
     /// <summary>Closes the group of copies issued since the last commit (cp.async.commit_group).</summary>
     public static void Commit<TTarget>() where TTarget : struct, ITensorCoreTarget
     {
