@@ -10,12 +10,13 @@ namespace FlashAttention.Kernels.TensorCore;
 /// (rows 16w + g and 16w + g + 8, columns 8i + 2q and 8i + 2q + 1), so the online softmax, P's
 /// conversion and the output code of the mma.sync kernel serve unchanged.
 /// <para>
-/// Each call is one asm block: fence, the k-steps, commit. The products run on asynchronously:
-/// the accumulators (and the shared tiles they read) may be touched only after <see cref="Wait{TTarget}"/>,
-/// so a kernel issues independent work (the next tile's copies) in between. ILGPU passes
-/// accumulators in and out of an asm block through register copies, which ptxas folds away (seen in
-/// the SASS: HGMMA works on the loop's own registers). ILGPU takes at most 44 operands per block:
-/// 32 accumulators, the two descriptors (S) or 8 P registers and one descriptor (two k-steps of O += P V).
+/// Each call is one self-contained asm block: fence, the k-steps, commit, wait. ILGPU passes
+/// accumulators in and out of an asm block through register copies; a copy that reads an
+/// accumulator while its product is in flight makes ptxas serialize every wgmma of the kernel
+/// (warning C7514, each HGMMA then waits for the previous: 8 % slower at d 128 on the H100), so no
+/// product outlives its block and overlap comes from the other warpgroups on the SM. ILGPU takes at
+/// most 44 operands per block: 32 accumulators, the two descriptors (S) or 8 P registers and one
+/// descriptor (two k-steps of O += P V).
 /// </para>
 /// <para>
 /// Off CUDA (<see cref="WgmmaEmulation"/>) each thread computes its own accumulator elements, reading
@@ -29,7 +30,7 @@ public static class Wgmma
 
     // scale-d is a predicate operand: set true, so every product accumulates (S starts from zeros).
     private const string Open = "{ .reg .pred p; .reg .b32 one; .reg .b64 a, b; mov.b32 one, 1; setp.ne.b32 p, one, 0; wgmma.fence.sync.aligned; ";
-    private const string Close = "wgmma.commit_group.sync.aligned; }";
+    private const string Close = "wgmma.commit_group.sync.aligned; wgmma.wait_group.sync.aligned 0; }";
 
     // S += Q K^T, both K-major: a k-step of 16 dims is 32 bytes (2 descriptor units) along the swizzled
     // row; after four steps the next 64 dims start one 8 KB block on (512 units from the first step).
@@ -75,13 +76,6 @@ public static class Wgmma
 
     /// <summary>Elements to skip from the buffer's start to the first 1024-byte boundary, where the swizzled tiles must begin.</summary>
     public static int AlignedStart(int sharedBase) => ((Swizzle128.GroupBytes - (sharedBase & (Swizzle128.GroupBytes - 1))) & (Swizzle128.GroupBytes - 1)) >> 1;
-
-    /// <summary>Waits until every product this warpgroup issued has finished (wgmma.wait_group 0): its accumulators are then readable.</summary>
-    public static void Wait<TTarget>() where TTarget : struct, ITensorCoreTarget
-    {
-        if (default(TTarget).EmitsPtx)
-            CudaAsm.Emit("wgmma.wait_group.sync.aligned 0;");
-    }
 
     /// <summary>
     /// Makes this thread's completed ordinary and cp.async writes to shared memory visible to the

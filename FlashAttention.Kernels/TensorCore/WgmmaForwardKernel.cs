@@ -10,8 +10,8 @@ namespace FlashAttention.Kernels.TensorCore;
 /// takes P from registers and V from shared memory (<see cref="Wgmma"/>, <see cref="Swizzle128"/>).
 /// K and V tiles of 64 keys stream through two cp.async stages: tile j + 1 loads during all of tile
 /// j's work, so one barrier per tile both publishes tile j and frees the stage tile j + 1 fills.
-/// The products are asynchronous: the copies of tile j + 1 are issued while S_j is on the tensor
-/// cores, and the four O += P V blocks of a tile share one wait.
+/// Each product waits for itself (see <see cref="Wgmma"/>): overlap of the tensor cores with the
+/// softmax comes from the other warpgroups on the SM.
 /// The softmax, masks, score variants and output are the mma.sync kernel's pieces: a wgmma
 /// accumulator is, per warp, a <see cref="Tile8"/>.
 /// Grid = (ceil(seqlen_q / Br), heads_q, batch), 32 TWarps threads (4 or 8: one or two warpgroups,
@@ -57,9 +57,10 @@ public static class WgmmaForwardKernel
         bool bitMask = default(TScores).BitMask;
         var bits = bitMask ? p.Bits.ForHead(block.Batch, block.Head) : p.Bits;
 
-        Copy<TTarget>(p.Q, block.Batch, block.Head, block.FirstRow, block.Rows, br, dim, p.HeadDim, vectorized, 32 * default(TWarps).Value, shared, sharedBase, qBase);
+        var copy = new SwizzledTileCopy(dim, p.HeadDim, 32 * default(TWarps).Value);
+        Copy<TTarget>(copy, p.Q, block.Batch, block.Head, block.FirstRow, block.Rows, br, dim, p.HeadDim, vectorized, shared, sharedBase, qBase);
         if (block.EndTile > block.FirstTile)
-            LoadStage<TTarget>(p, block, block.FirstTile, dim, vectorized, 32 * default(TWarps).Value, shared, sharedBase, stageBase);
+            LoadStage<TTarget>(copy, p, block, block.FirstTile, dim, vectorized, shared, sharedBase, stageBase);
         CpAsync.Commit<TTarget>();
 
         var softmax = FragmentSoftmax.Start();
@@ -76,13 +77,13 @@ public static class WgmmaForwardKernel
             CpAsync.WaitAll<TTarget>();
             Wgmma.FenceSharedWrites<TTarget>();
             Group.Barrier(); // tile j has landed; every warp is done with tile j - 1, whose stage the next tile takes
-            Tile8 s = default;
-            Wgmma.Scores<TTarget, TElement>(ref s, shared, sharedBase, qBlock, stage, dim);
             int nextStage = stage == stageBase ? stageBase + 2 * Bc * dim : stageBase;
             if (nextTile < block.EndTile)
-                LoadStage<TTarget>(p, block, nextTile, dim, vectorized, 32 * default(TWarps).Value, shared, sharedBase, nextStage);
+                LoadStage<TTarget>(copy, p, block, nextTile, dim, vectorized, shared, sharedBase, nextStage);
             CpAsync.Commit<TTarget>();
-            Wgmma.Wait<TTarget>();
+
+            Tile8 s = default;
+            Wgmma.Scores<TTarget, TElement>(ref s, shared, sharedBase, qBlock, stage, dim);
             // Only tiles that cross the key sequence's end, the causal diagonal or a window edge of this warp's rows need the per-element mask.
             bool applyMask = !p.Mask.AllVisible(warpFirstRow, warpFirstRow + 15, firstCol, firstCol + Bc - 1);
             var (alphaLow, alphaHigh) = softmax.Update<TTarget>(ref s, p.Mask, scores, pointwise, tensors, tensors, terms, p.ScaleLog2, rowLow, firstCol,
@@ -109,7 +110,6 @@ public static class WgmmaForwardKernel
                 Wgmma.ProbabilitiesTimesV<TTarget, TElement>(ref o2, probabilities, shared, sharedBase, v + 2 * Swizzle128.BlockElements);
             if (dim > 192)
                 Wgmma.ProbabilitiesTimesV<TTarget, TElement>(ref o3, probabilities, shared, sharedBase, v + 3 * Swizzle128.BlockElements);
-            Wgmma.Wait<TTarget>(); // before the next barrier: the stage V_j sits in is refilled after it
             stage = nextStage;
             j = nextTile;
         }
@@ -119,23 +119,23 @@ public static class WgmmaForwardKernel
     }
 
     /// <summary>Issues the copies of key tile <paramref name="tile"/>'s K and V into the stage at <paramref name="at"/>.</summary>
-    private static void LoadStage<TTarget>(in ForwardParams<ushort> p, in QueryBlock block, int tile, int dim, bool vectorized, int threads,
+    private static void LoadStage<TTarget>(in SwizzledTileCopy copy, in ForwardParams<ushort> p, in QueryBlock block, int tile, int dim, bool vectorized,
         ArrayView<ushort> shared, int sharedBase, int at)
         where TTarget : struct, ITensorCoreTarget
     {
         int first = tile * Bc;
         int rows = Math.Min(Bc, p.SeqLenK - first);
-        Copy<TTarget>(p.K, block.Batch, block.KvHead, first, rows, Bc, dim, p.HeadDim, vectorized, threads, shared, sharedBase, at);
-        Copy<TTarget>(p.V, block.Batch, block.KvHead, first, rows, Bc, dim, p.HeadDim, vectorized, threads, shared, sharedBase, at + Bc * dim);
+        Copy<TTarget>(copy, p.K, block.Batch, block.KvHead, first, rows, Bc, dim, p.HeadDim, vectorized, shared, sharedBase, at);
+        Copy<TTarget>(copy, p.V, block.Batch, block.KvHead, first, rows, Bc, dim, p.HeadDim, vectorized, shared, sharedBase, at + Bc * dim);
     }
 
     /// <summary>A tile into the swizzled layout: running cp.async addresses when rows are 16-byte aligned, else element by element.</summary>
-    private static void Copy<TTarget>(in StridedTensor<ushort> source, int batch, int head, int firstRow, int validRows, int rows, int dim, int headDim,
-        bool vectorized, int threads, ArrayView<ushort> shared, int sharedBase, int at)
+    private static void Copy<TTarget>(in SwizzledTileCopy copy, in StridedTensor<ushort> source, int batch, int head, int firstRow, int validRows, int rows,
+        int dim, int headDim, bool vectorized, ArrayView<ushort> shared, int sharedBase, int at)
         where TTarget : struct, ITensorCoreTarget
     {
         if (vectorized)
-            SwizzledTileCopy.Load<TTarget>(source, batch, head, firstRow, validRows, rows, dim, headDim, threads, shared, sharedBase, at);
+            copy.Load<TTarget>(source, batch, head, firstRow, validRows, rows, dim, shared, sharedBase, at);
         else
             TileCopy.Load<TTarget>(source, batch, head, firstRow, validRows, rows, dim, headDim, false, shared, at, 0);
     }

@@ -29,12 +29,10 @@ public static class WgmmaProbeKernel
 
         Tile8 scores = default;
         Wgmma.Scores<TTarget, Float16Mma>(ref scores, shared, sharedBase, qBase, kBase, 64);
-        Wgmma.Wait<TTarget>();
         Store(s, scores);
         var p = ProbabilityFragments.From<TTarget, Float16Mma>(scores, 64);
         Tile8 output = default;
         Wgmma.ProbabilitiesTimesV<TTarget, Float16Mma>(ref output, p, shared, sharedBase, vBase);
-        Wgmma.Wait<TTarget>();
         Store(o, output);
     }
 
