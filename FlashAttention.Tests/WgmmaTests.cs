@@ -51,6 +51,11 @@ public class WgmmaTests
         for (int n = 0; n < 64; n++)
         for (int k = 0; k < 16; k++)
             Swizzle128.MnMajor(v, sharedBase, n, k).Should().Be(Swizzle128.Offset(16 + k, n, 64));
+        // A V tile 128 dims wide read whole (O += P V as one m64n128 product): its second 64-dim block lies one block on (the leading offset).
+        ulong wide = Swizzle128.Descriptor(sharedBase + 2 * 16 * 64, leadingBytes: 2 * Swizzle128.BlockElements);
+        for (int n = 0; n < 128; n++)
+        for (int k = 0; k < 16; k++)
+            Swizzle128.MnMajor(wide, sharedBase, n, k).Should().Be(Swizzle128.Offset(16 + k, n, 128));
     }
 
     [Fact]
@@ -109,7 +114,9 @@ public class WgmmaTests
         PtxTarget.ForWgmma(compiled).Should().BeTrue();
         string type = bfloat16 ? "bf16" : "f16";
         compiled.PTXAssembly.Should().Contain(".target sm_90a")
-            .And.Contain($"wgmma.mma_async.sync.aligned.m64n64k16.f32.{type}.{type}")
+            .And.Contain($"wgmma.mma_async.sync.aligned.m64n64k16.f32.{type}.{type}")     // S = Q K^T
+            .And.Contain($"wgmma.mma_async.sync.aligned.m64n128k16.f32.{type}.{type}")    // O += P V over the whole head dim
+            .And.Contain(".reg .f32 flashO<128>;")
             .And.Contain("wgmma.fence.sync.aligned").And.Contain("wgmma.wait_group.sync.aligned 0")
             .And.Contain("fence.proxy.async.shared::cta")
             .And.Contain("cp.async.cg.shared.global")

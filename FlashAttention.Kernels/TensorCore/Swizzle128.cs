@@ -34,12 +34,13 @@ public static class Swizzle128
     /// <summary>
     /// The wgmma shared-memory matrix descriptor of an operand starting at <paramref name="byteAddress"/>
     /// (a shared-window address): start address, leading and stride byte offsets (each in 16-byte
-    /// units, 14 bits) and the 128-byte swizzle mode in bits 62-63. Both offsets are set to
-    /// <see cref="GroupBytes"/>: in this layout the only stride an m64nNk16 operand with N &lt;= 64
-    /// crosses is the one between 8-row (K-major) or 8-key (MN-major) groups.
+    /// units, 14 bits) and the 128-byte swizzle mode in bits 62-63. The stride offset is
+    /// <see cref="GroupBytes"/>, between 8-row (K-major) or 8-key (MN-major) groups; the leading
+    /// offset, used only by MN-major operands wider than 64, is the distance between their 64-wide
+    /// blocks (<paramref name="leadingBytes"/>: 2 x <see cref="BlockElements"/> for a V tile of 64 keys).
     /// </summary>
-    public static ulong Descriptor(int byteAddress) =>
-        (ulong)((byteAddress >> 4) & 0x3FFF) | ((ulong)(GroupBytes >> 4) << 16) | ((ulong)(GroupBytes >> 4) << 32) | (1UL << 62);
+    public static ulong Descriptor(int byteAddress, int leadingBytes = GroupBytes) =>
+        (ulong)(uint)((byteAddress >> 4) & 0x3FFF) | ((ulong)(uint)((leadingBytes >> 4) & 0x3FFF) << 16) | ((ulong)(GroupBytes >> 4) << 32) | (1UL << 62);
 
     /// <summary>
     /// Element (<paramref name="mn"/>, <paramref name="k"/>) of a K-major operand as the tensor cores

@@ -5,18 +5,18 @@ namespace FlashAttention.Kernels.TensorCore;
 /// <summary>
 /// Hopper's warpgroup matrix product (wgmma.mma_async, sm_90a) for the tensor-core forward: the four
 /// warps of a warpgroup multiply a 64-row block at once, operands read by the tensor cores straight
-/// from the swizzled shared tiles (<see cref="Swizzle128"/>) through matrix descriptors, or, for P,
-/// from registers. The accumulator of an m64n64 product is, per warp, exactly a <see cref="Tile8"/>
-/// (rows 16w + g and 16w + g + 8, columns 8i + 2q and 8i + 2q + 1), so the online softmax, P's
-/// conversion and the output code of the mma.sync kernel serve unchanged.
+/// from the swizzled shared tiles (<see cref="Swizzle128"/>) through matrix descriptors. This is
+/// S = Q K^T; O += P V, with P from registers, is <see cref="WgmmaOutput"/>. The accumulator of an
+/// m64n64 product is, per warp, exactly a <see cref="Tile8"/> (rows 16w + g and 16w + g + 8, columns
+/// 8i + 2q and 8i + 2q + 1), so the online softmax, P's conversion and the output code of the
+/// mma.sync kernel serve unchanged.
 /// <para>
 /// Each call is one self-contained asm block: fence, the k-steps, commit, wait. ILGPU passes
 /// accumulators in and out of an asm block through register copies; a copy that reads an
 /// accumulator while its product is in flight makes ptxas serialize every wgmma of the kernel
 /// (warning C7514, each HGMMA then waits for the previous: 8 % slower at d 128 on the H100), so no
 /// product outlives its block and overlap comes from the other warpgroups on the SM. ILGPU takes at
-/// most 44 operands per block: 32 accumulators, the two descriptors (S) or 8 P registers and one
-/// descriptor (two k-steps of O += P V).
+/// most 44 operands per block: 32 accumulators and the two descriptors.
 /// </para>
 /// <para>
 /// Off CUDA (<see cref="WgmmaEmulation"/>) each thread computes its own accumulator elements, reading
@@ -49,14 +49,6 @@ public static class Wgmma
     private const string ScoresBf16D128 = Start + Block64Bf16 + Block64Bf16 + Close;
     private const string ScoresBf16D192 = Start + Block64Bf16 + Block64Bf16 + Block64Bf16 + Close;
     private const string ScoresBf16D256 = Start + Block64Bf16 + Block64Bf16 + Block64Bf16 + Block64Bf16 + Close;
-
-    // O += P V over 32 keys: P from registers, V MN-major (imm-trans-b 1); 16 keys are 16 rows, 2048 bytes (128 units) on.
-    private const string ProbabilitiesTimesVF16 = Open +
-        "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 " + Accumulators + ", {%32, %33, %34, %35}, %40, p, 1, 1, 1; add.s64 b, %40, 128; " +
-        "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 " + Accumulators + ", {%36, %37, %38, %39}, b, p, 1, 1, 1; " + Close;
-    private const string ProbabilitiesTimesVBf16 = Open +
-        "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 " + Accumulators + ", {%32, %33, %34, %35}, %40, p, 1, 1, 1; add.s64 b, %40, 128; " +
-        "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 " + Accumulators + ", {%36, %37, %38, %39}, b, p, 1, 1, 1; " + Close;
 
     /// <summary>Descriptor units between the starts of two consecutive k-steps of S (see the asm above).</summary>
     private static int ScoreStepUnits(int step) => (step & 3) == 3 ? 506 : 2;
@@ -170,80 +162,16 @@ public static class Wgmma
     }
 
     /// <summary>
-    /// acc += P V for the calling warpgroup over 64 keys: P in registers (this warp's 16 rows, the A
-    /// fragments of four 16-key steps), V's 64 keys by 64 dims block at shared element <paramref name="vOffset"/>.
+    /// The emulation of O += P V over 64 keys (four 16-key steps, V's descriptor 128 units on per
+    /// step, as <see cref="WgmmaOutput"/>'s product) for the output dims <paramref name="nOffset"/> .. + 63 into <paramref name="acc"/>.
     /// </summary>
-    internal static void ProbabilitiesTimesV<TTarget, TElement>(ref Tile8 acc, in ProbabilityFragments p, ArrayView<ushort> shared, int sharedBase, int vOffset)
-        where TTarget : struct, ITensorCoreTarget
+    internal static void EmulateProbabilitiesTimesV<TElement>(ref Tile8 acc, in ProbabilityFragments p, ArrayView<ushort> shared, int sharedBase, ulong v, int nOffset)
         where TElement : struct, IMmaElement
     {
-        ulong start = Swizzle128.Descriptor(sharedBase + 2 * vOffset);
-        // 32 keys (two k-steps) per block: 32 accumulators, 8 P registers and a descriptor fill 41 of ILGPU's 44 operands.
-        KeyPair<TTarget, TElement>(ref acc, p.K0, p.K1, shared, sharedBase, start);
-        KeyPair<TTarget, TElement>(ref acc, p.K2, p.K3, shared, sharedBase, start + 256);
-    }
-
-    private static void KeyPair<TTarget, TElement>(ref Tile8 acc, in FragmentA first, in FragmentA second, ArrayView<ushort> shared, int sharedBase, ulong start)
-        where TTarget : struct, ITensorCoreTarget
-        where TElement : struct, IMmaElement
-    {
-        if (!default(TTarget).EmitsPtx)
-        {
-            EmulateProbabilities<TElement>(ref acc, first, shared, sharedBase, start);
-            EmulateProbabilities<TElement>(ref acc, second, shared, sharedBase, start + 128);
-            return;
-        }
-        bool bf16 = default(TElement).IsBFloat16;
-        Ref<uint> p0 = first.A0, p1 = first.A1, p2 = first.A2, p3 = first.A3, p4 = second.A0, p5 = second.A1, p6 = second.A2, p7 = second.A3;
-        Ref<ulong> b = start;
-        Ref<float> d0 = acc.N0.C0, d1 = acc.N0.C1, d2 = acc.N0.C2, d3 = acc.N0.C3,
-            d4 = acc.N1.C0, d5 = acc.N1.C1, d6 = acc.N1.C2, d7 = acc.N1.C3,
-            d8 = acc.N2.C0, d9 = acc.N2.C1, d10 = acc.N2.C2, d11 = acc.N2.C3,
-            d12 = acc.N3.C0, d13 = acc.N3.C1, d14 = acc.N3.C2, d15 = acc.N3.C3,
-            d16 = acc.N4.C0, d17 = acc.N4.C1, d18 = acc.N4.C2, d19 = acc.N4.C3,
-            d20 = acc.N5.C0, d21 = acc.N5.C1, d22 = acc.N5.C2, d23 = acc.N5.C3,
-            d24 = acc.N6.C0, d25 = acc.N6.C1, d26 = acc.N6.C2, d27 = acc.N6.C3,
-            d28 = acc.N7.C0, d29 = acc.N7.C1, d30 = acc.N7.C2, d31 = acc.N7.C3;
-        if (bf16)
-        {
-            CudaAsm.EmitRef(ProbabilitiesTimesVBf16, ref d0, ref d1, ref d2, ref d3, ref d4, ref d5, ref d6, ref d7, ref d8, ref d9, ref d10, ref d11, ref d12, ref d13, ref d14, ref d15, ref d16, ref d17, ref d18, ref d19, ref d20, ref d21, ref d22, ref d23, ref d24, ref d25, ref d26, ref d27, ref d28, ref d29, ref d30, ref d31, ref p0, ref p1, ref p2, ref p3, ref p4, ref p5, ref p6, ref p7, ref b);
-        }
-        else
-        {
-            CudaAsm.EmitRef(ProbabilitiesTimesVF16, ref d0, ref d1, ref d2, ref d3, ref d4, ref d5, ref d6, ref d7, ref d8, ref d9, ref d10, ref d11, ref d12, ref d13, ref d14, ref d15, ref d16, ref d17, ref d18, ref d19, ref d20, ref d21, ref d22, ref d23, ref d24, ref d25, ref d26, ref d27, ref d28, ref d29, ref d30, ref d31, ref p0, ref p1, ref p2, ref p3, ref p4, ref p5, ref p6, ref p7, ref b);
-        }
-        acc.N0.C0 = d0.Value;
-        acc.N0.C1 = d1.Value;
-        acc.N0.C2 = d2.Value;
-        acc.N0.C3 = d3.Value;
-        acc.N1.C0 = d4.Value;
-        acc.N1.C1 = d5.Value;
-        acc.N1.C2 = d6.Value;
-        acc.N1.C3 = d7.Value;
-        acc.N2.C0 = d8.Value;
-        acc.N2.C1 = d9.Value;
-        acc.N2.C2 = d10.Value;
-        acc.N2.C3 = d11.Value;
-        acc.N3.C0 = d12.Value;
-        acc.N3.C1 = d13.Value;
-        acc.N3.C2 = d14.Value;
-        acc.N3.C3 = d15.Value;
-        acc.N4.C0 = d16.Value;
-        acc.N4.C1 = d17.Value;
-        acc.N4.C2 = d18.Value;
-        acc.N4.C3 = d19.Value;
-        acc.N5.C0 = d20.Value;
-        acc.N5.C1 = d21.Value;
-        acc.N5.C2 = d22.Value;
-        acc.N5.C3 = d23.Value;
-        acc.N6.C0 = d24.Value;
-        acc.N6.C1 = d25.Value;
-        acc.N6.C2 = d26.Value;
-        acc.N6.C3 = d27.Value;
-        acc.N7.C0 = d28.Value;
-        acc.N7.C1 = d29.Value;
-        acc.N7.C2 = d30.Value;
-        acc.N7.C3 = d31.Value;
+        EmulateProbabilities<TElement>(ref acc, p.K0, shared, sharedBase, v, nOffset);
+        EmulateProbabilities<TElement>(ref acc, p.K1, shared, sharedBase, v + 128, nOffset);
+        EmulateProbabilities<TElement>(ref acc, p.K2, shared, sharedBase, v + 256, nOffset);
+        EmulateProbabilities<TElement>(ref acc, p.K3, shared, sharedBase, v + 384, nOffset);
     }
 
     /// <summary>The emulation of <see cref="Scores{TTarget, TElement}"/>: this lane's 32 elements, each a dot product over the k-steps.</summary>
@@ -290,7 +218,7 @@ public static class Wgmma
     /// The emulation of one 16-key step of O += P V: rows g and g + 8 of P are gathered from the four
     /// lanes of the quad that hold them (warp shuffles, as the register operand is spread over the warp).
     /// </summary>
-    private static void EmulateProbabilities<TElement>(ref Tile8 acc, in FragmentA mine, ArrayView<ushort> shared, int sharedBase, ulong v)
+    private static void EmulateProbabilities<TElement>(ref Tile8 acc, in FragmentA mine, ArrayView<ushort> shared, int sharedBase, ulong v, int nOffset)
         where TElement : struct, IMmaElement
     {
         int g = Warp.LaneIdx >> 2;
@@ -298,7 +226,7 @@ public static class Wgmma
         var f1 = Warp.Shuffle(mine, 4 * g + 1);
         var f2 = Warp.Shuffle(mine, 4 * g + 2);
         var f3 = Warp.Shuffle(mine, 4 * g + 3);
-        int col = 2 * (Warp.LaneIdx & 3);
+        int col = nOffset + 2 * (Warp.LaneIdx & 3);
         acc.N0 = AddProducts<TElement>(acc.N0, f0, f1, f2, f3, shared, sharedBase, v, col);
         acc.N1 = AddProducts<TElement>(acc.N1, f0, f1, f2, f3, shared, sharedBase, v, col + 8);
         acc.N2 = AddProducts<TElement>(acc.N2, f0, f1, f2, f3, shared, sharedBase, v, col + 16);

@@ -33,6 +33,7 @@ public static class WgmmaForwardKernel
         where TWarps : struct, IConstant
         where TScores : struct, IScoreMode
     {
+        WgmmaOutput.Declare<TTarget>();
         int dim = default(TDim).Value;
         int br = 16 * default(TWarps).Value;
         var shared = SharedMemory.GetDynamic<ushort>();
@@ -64,8 +65,7 @@ public static class WgmmaForwardKernel
         CpAsync.Commit<TTarget>();
 
         var softmax = FragmentSoftmax.Start();
-        // O by 64-dim blocks: dims 0-63, 64-127, 128-191, 192-255.
-        Tile8 o0 = default, o1 = default, o2 = default, o3 = default;
+        var o = WgmmaOutput.Start<TTarget>(dim);
         int stage = stageBase;
         for (int j = block.FirstTile; j < block.EndTile;)
         {
@@ -92,30 +92,15 @@ public static class WgmmaForwardKernel
 
             // After the first tiles a row's max seldom grows: then every factor is 1 and the rescale is skipped.
             if (!WarpVote.All<TTarget>(alphaLow == 1f && alphaHigh == 1f))
-            {
-                o0.ScaleRows(alphaLow, alphaHigh);
-                if (dim > 64)
-                    o1.ScaleRows(alphaLow, alphaHigh);
-                if (dim > 128)
-                    o2.ScaleRows(alphaLow, alphaHigh);
-                if (dim > 192)
-                    o3.ScaleRows(alphaLow, alphaHigh);
-            }
-            // V follows K in the stage; its 64-dim blocks lie Swizzle128.BlockElements apart.
-            int v = stage + Bc * dim;
-            Wgmma.ProbabilitiesTimesV<TTarget, TElement>(ref o0, probabilities, shared, sharedBase, v);
-            if (dim > 64)
-                Wgmma.ProbabilitiesTimesV<TTarget, TElement>(ref o1, probabilities, shared, sharedBase, v + Swizzle128.BlockElements);
-            if (dim > 128)
-                Wgmma.ProbabilitiesTimesV<TTarget, TElement>(ref o2, probabilities, shared, sharedBase, v + 2 * Swizzle128.BlockElements);
-            if (dim > 192)
-                Wgmma.ProbabilitiesTimesV<TTarget, TElement>(ref o3, probabilities, shared, sharedBase, v + 3 * Swizzle128.BlockElements);
+                o.Rescale<TTarget>(alphaLow, alphaHigh, dim);
+            o.Accumulate<TTarget, TElement>(probabilities, shared, sharedBase, stage + Bc * dim, dim); // V follows K in the stage
             stage = nextStage;
             j = nextTile;
         }
         CpAsync.WaitAll<TTarget>(); // nothing may be in flight when the group exits (Q when no key tile is visible)
 
-        TensorCoreForwardKernel.Finish<TTarget, TElement>(p, block.Batch, block.Head, rowLow, softmax, o0, o1, o2, o3, dim);
+        o.ReadOut<TTarget>(dim);
+        TensorCoreForwardKernel.Finish<TTarget, TElement>(p, block.Batch, block.Head, rowLow, softmax, o.O0, o.O1, o.O2, o.O3, dim);
     }
 
     /// <summary>Issues the copies of key tile <paramref name="tile"/>'s K and V into the stage at <paramref name="at"/>.</summary>

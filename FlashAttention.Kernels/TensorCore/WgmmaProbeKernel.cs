@@ -12,6 +12,7 @@ public static class WgmmaProbeKernel
     public static void Run<TTarget>(ArrayView<ushort> q, ArrayView<ushort> k, ArrayView<ushort> v, ArrayView<float> s, ArrayView<float> o)
         where TTarget : struct, ITensorCoreTarget
     {
+        WgmmaOutput.Declare<TTarget>();
         var shared = SharedMemory.GetDynamic<ushort>();
         int sharedBase = Wgmma.SharedBase<TTarget>();
         int qBase = Wgmma.AlignedStart(sharedBase);
@@ -31,9 +32,10 @@ public static class WgmmaProbeKernel
         Wgmma.Scores<TTarget, Float16Mma>(ref scores, shared, sharedBase, qBase, kBase, 64);
         Store(s, scores);
         var p = ProbabilityFragments.From<TTarget, Float16Mma>(scores, 64);
-        Tile8 output = default;
-        Wgmma.ProbabilitiesTimesV<TTarget, Float16Mma>(ref output, p, shared, sharedBase, vBase);
-        Store(o, output);
+        var output = WgmmaOutput.Start<TTarget>(64);
+        output.Accumulate<TTarget, Float16Mma>(p, shared, sharedBase, vBase, 64);
+        output.ReadOut<TTarget>(64);
+        Store(o, output.O0);
     }
 
     private static void Store(ArrayView<float> target, in Tile8 t)
