@@ -25,9 +25,36 @@ public class WgmmaForwardTests
             (false, "float16", Tc(1, 130, 203, 2, 1, 128, causal: false, warps: 8, wgmma: true) with
                 { Window = new(40, 20), AlibiSlopes = [0.25f, 0.0625f], Softcap = 5f }),
             (false, "bfloat16", Tc(2, 61, 138, 2, 1, 64, causal: false, wgmma: true) with { BiasDims = [1, 2], MaskDims = [1, 1], BiasNegativeInfinity = true }),
+            (true, "float16", Tc(1, 70, 90, 2, 1, 64, causal: false, wgmma: true) with { DropoutP = 0.2f, DropoutSeed = 7, DropoutOffset = 3 }),
+            (false, "bfloat16", Tc(2, 203, 203, 2, 1, 128, causal: true, warps: 8, wgmma: true) with { DropoutP = 0.1f, DropoutSeed = 11 }),
+            (false, "float16", Tc(1, 150, 300, 2, 1, 128, causal: false, wgmma: true) with { MaskDims = [1, 1], MaskMostlyKept = true }), // a mask alone: packed to bits
         };
         return OnThisDevice(rows);
     }
+
+    /// <summary>Packed variable-length batches through the wgmma kernel.</summary>
+    public static TheoryData<string, VarLenCase> VarLen()
+    {
+        var rows = new (bool Cpu, string DType, VarLenCase Case)[]
+        {
+            (true, "bfloat16", Wg(new VarLenCase([1, 45, 70], [1, 70, 33], 2, 1, 64, Causal: true), warps: 4)),
+            (false, "float16", Wg(new VarLenCase([1, 113, 203, 0, 300], [1, 113, 150, 7, 333], 4, 2, 128, Causal: true), warps: 8)),
+            (false, "bfloat16", Wg(new VarLenCase([130, 7, 260], [90, 300, 260], 2, 1, 256, Causal: false), warps: 4)),
+        };
+        bool cuda = TestDevice.TensorCoreEngine.AcceleratorType == AcceleratorType.Cuda;
+        var data = new TheoryData<string, VarLenCase>();
+        foreach (var (cpu, dtype, c) in rows)
+            if (cpu || (cuda && TestDevice.TensorCoreEngine.HasWgmma))
+                data.Add(dtype, c);
+        return data;
+    }
+
+    private static VarLenCase Wg(VarLenCase c, int warps) =>
+        c with { Kernel = KernelPath.TensorCore, TensorCoreTile = new TensorCoreTile(warps, Wgmma: true) };
+
+    [Theory]
+    [MemberData(nameof(VarLen))]
+    public void Matches_reference_per_sequence(string dtype, VarLenCase c) => ElementTypes.Run(dtype, c, TestDevice.TensorCoreEngine);
 
     [Theory]
     [MemberData(nameof(Cases))]

@@ -118,7 +118,7 @@ public sealed partial class AttentionEngine : IDisposable
 
     /// <summary>The tensor-core forward tile used for <paramref name="headDim"/> when the options name none.</summary>
     public TensorCoreTile DefaultTensorCoreTile(int headDim, bool causal = false, bool scoreTensors = false) =>
-        TensorCoreTile.Choose(headDim, SharedMemoryLimitBytes, causal, scoreTensors);
+        TensorCoreTile.Choose(headDim, SharedMemoryLimitBytes, causal, scoreTensors, HasWgmma);
 
     /// <summary>The forward tile used for <paramref name="headDim"/> when the options name none.</summary>
     public TileConfig DefaultTile(int headDim) =>

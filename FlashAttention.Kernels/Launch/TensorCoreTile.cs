@@ -49,11 +49,17 @@ public sealed record TensorCoreTile(int Warps, int GroupsPerSM = 0, int WarpRows
 
     /// <summary>
     /// The preferred tile for <paramref name="headDim"/>, mask (<paramref name="causal"/>) and whether the
-    /// call reads bias or mask tensors (<paramref name="scoreTensors"/>) that fits <paramref name="sharedMemoryLimitBytes"/>.
+    /// call reads bias or mask tensors (<paramref name="scoreTensors"/>) that fits <paramref name="sharedMemoryLimitBytes"/>;
+    /// on a device with Hopper's wgmma (<paramref name="wgmma"/>) a wgmma tile.
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">No tile fits.</exception>
-    public static TensorCoreTile Choose(int headDim, int sharedMemoryLimitBytes, bool causal = false, bool scoreTensors = false)
+    public static TensorCoreTile Choose(int headDim, int sharedMemoryLimitBytes, bool causal = false, bool scoreTensors = false, bool wgmma = false)
     {
+        // Measured on the H100 in one call with torch (docs/PERFORMANCE.md, 2026-11-25, fp16, N 2K and 8K):
+        // wgmma beats every mma.sync tile by 1.2-1.5x; two warpgroups per group (128 rows sharing each K/V tile)
+        // are 3-4 % faster without a mask, one warpgroup up to 5 % faster under a causal mask (less masked work on the diagonal).
+        if (wgmma && new TensorCoreTile(causal ? 4 : 8, Wgmma: true) is var hopper && hopper.SharedMemoryBytes(headDim) <= sharedMemoryLimitBytes)
+            return hopper;
         int dim = TileConfig.PadHeadDim(headDim);
         // Measured on the H100 in one call with torch (docs/PERFORMANCE.md, fp16 and bf16, N 2K-8K,
         // 2026-11-24): without a mask, 4 warps of 32 rows (two row blocks sharing every K/V fragment)
