@@ -55,11 +55,12 @@ public sealed record TensorCoreTile(int Warps, int GroupsPerSM = 0, int WarpRows
     /// <exception cref="ArgumentOutOfRangeException">No tile fits.</exception>
     public static TensorCoreTile Choose(int headDim, int sharedMemoryLimitBytes, bool causal = false, bool scoreTensors = false, bool wgmma = false)
     {
-        // Measured on the H100 in one call with torch (docs/PERFORMANCE.md, 2026-11-25, fp16, N 2K and 8K):
-        // wgmma beats every mma.sync tile by 1.2-1.5x; two warpgroups per group (128 rows sharing each K/V tile)
-        // are 3-4 % faster without a mask, one warpgroup up to 5 % faster under a causal mask (less masked work on the diagonal).
-        if (wgmma && new TensorCoreTile(causal ? 4 : 8, Wgmma: true) is var hopper && hopper.SharedMemoryBytes(headDim) <= sharedMemoryLimitBytes)
-            return hopper;
+        // Measured on the H100 in one call (docs/PERFORMANCE.md, 2026-11-25, fp16 d 128, N 8K): two warpgroups per
+        // group (128 rows sharing each K/V tile) with launch bounds for two groups per SM (at most 128 registers:
+        // four warpgroups per SM) ran at 437 TFLOPs, against 319 without the bounds (142 registers, one group per SM)
+        // and 301 for one warpgroup per group. The bounds apply where two groups fit in an SM's shared memory.
+        if (wgmma && new TensorCoreTile(8, Wgmma: true) is var hopper && hopper.SharedMemoryBytes(headDim) <= sharedMemoryLimitBytes)
+            return 2 * (hopper.SharedMemoryBytes(headDim) + 1024) <= sharedMemoryLimitBytes + 1024 ? hopper with { GroupsPerSM = 2 } : hopper;
         int dim = TileConfig.PadHeadDim(headDim);
         // Measured on the H100 in one call with torch (docs/PERFORMANCE.md, fp16 and bf16, N 2K-8K,
         // 2026-11-24): without a mask, 4 warps of 32 rows (two row blocks sharing every K/V fragment)
