@@ -102,6 +102,29 @@ public class WgmmaTests
     }
 
     [Theory]
+    [InlineData(64, 2)]
+    [InlineData(128, 2)]
+    [InlineData(256, 0)] // 193 KB per group: one group per SM, so no launch bounds
+    public void Hopper_default_is_two_warpgroups_bounded_to_two_groups_per_SM_where_two_fit(int dim, int groups)
+    {
+        const int h100 = 232448; // the H100's opt-in shared memory per group (227 KB)
+        var tile = TensorCoreTile.Choose(dim, h100, causal: false, wgmma: true);
+        tile.Should().Be(new TensorCoreTile(8, groups, Wgmma: true));
+        TensorCoreTile.Choose(dim, h100, causal: true, wgmma: true).Should().Be(tile);
+        TensorCoreTile.Choose(dim, h100).Wgmma.Should().BeFalse("devices without wgmma keep mma.sync");
+    }
+
+    [Theory]
+    [InlineData(32, 64)]
+    [InlineData(16, 32)]
+    public void A_wgmma_tile_refuses_other_row_or_key_counts(int warpRows, int bc)
+    {
+        var act = () => new TensorCoreTile(4, WarpRows: warpRows, Bc: bc, Wgmma: true).Validate(128, 232448, "options");
+        act.Should().Throw<ArgumentException>().WithParameterName("options")
+            .WithMessage($"*Wgmma needs WarpRows=16 and Bc=64*got WarpRows={warpRows} Bc={bc}*");
+    }
+
+    [Theory]
     [InlineData(false)]
     [InlineData(true)]
     public void Forward_compiles_to_wgmma_for_sm_90a(bool bfloat16)
