@@ -28,10 +28,10 @@ public static class DumpPtxCommand
             using var backend = new PTXBackend(context, new CudaCapabilityContext(arch), arch, CudaInstructionSet.ISA_80, null);
             string which = parse.GetValue(only)!;
             var filter = parse.GetValue(match) is { } pattern ? new System.Text.RegularExpressions.Regex(pattern) : null;
-            void Write(string name, System.Reflection.MethodInfo method, bool promoteAsmOperands = false)
+            void Write(string name, System.Reflection.MethodInfo method, bool promoteAsmOperands = false, KernelSpecialization? bounds = null)
             {
                 if (filter is null || filter.IsMatch(name))
-                    WritePtx(backend, dir, name, method, promoteAsmOperands);
+                    WritePtx(backend, dir, name, method, promoteAsmOperands, bounds ?? KernelSpecialization.Empty);
             }
             if (which is "all" or "tc")
             {
@@ -52,8 +52,14 @@ public static class DumpPtxCommand
                 foreach (int dim in new[] { 64, 128, 192, 256 })
                 foreach (int warps in TensorCoreTile.SupportedWarps)
                 foreach (var (mode, pointwise, tensors, bits) in new[] { ("", false, false, false), ("_scores", true, false, false), ("_tensors", true, true, false), ("_bits", false, false, true) })
-                    Write($"wg_fwd_{(bf16 ? "bf16" : "f16")}_d{dim}_w{warps}{mode}",
-                        KernelCatalog.TensorCoreForward(nativePtx: true, bf16, dim, warps, 16, 64, pointwise, tensors, false, bits, wgmma: true), promoteAsmOperands: true);
+                {
+                    var method = KernelCatalog.TensorCoreForward(nativePtx: true, bf16, dim, warps, 16, 64, pointwise, tensors, false, bits, wgmma: true);
+                    Write($"wg_fwd_{(bf16 ? "bf16" : "f16")}_d{dim}_w{warps}{mode}", method, promoteAsmOperands: true);
+                    // As the default tile loads it (KernelCache): launch bounds for two groups per SM, where two fit.
+                    var tile = new TensorCoreTile(warps, Wgmma: true);
+                    if (2 * (tile.SharedMemoryBytes(dim) + 1024) <= 233472)
+                        Write($"wg_fwd_{(bf16 ? "bf16" : "f16")}_d{dim}_w{warps}@2{mode}", method, promoteAsmOperands: true, new KernelSpecialization(tile.Threads, 2));
+                }
             }
             if (which is "all" or "portable")
             foreach (var (name, type) in new[] { ("f16", typeof(Half)), ("bf16", typeof(BFloat16)), ("f32", typeof(float)) })
@@ -87,9 +93,10 @@ public static class DumpPtxCommand
         return command;
     }
 
-    private static void WritePtx(PTXBackend backend, DirectoryInfo dir, string name, System.Reflection.MethodInfo method, bool promoteAsmOperands = false)
+    private static void WritePtx(PTXBackend backend, DirectoryInfo dir, string name, System.Reflection.MethodInfo method, bool promoteAsmOperands,
+        KernelSpecialization bounds)
     {
-        var kernel = (PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(method), KernelSpecialization.Empty);
+        var kernel = (PTXCompiledKernel)backend.Compile(EntryPointDescription.FromExplicitlyGroupedKernel(method), bounds);
         // The tensor-core kernels load through the same rewrite (KernelCache), so that is the PTX ptxas should judge.
         if (promoteAsmOperands)
         {
