@@ -23,12 +23,12 @@ public sealed class TensorCoreForwardLauncher(Accelerator accelerator)
         ref var tensors = ref bits.Scores.Elements;
         // The prefetch reads pairs, and reads pair 0 of an absent tensor's placeholder: both views need two elements.
         tensors.PairAligned = tensors.SeqLenK % 2 == 0 && tensors.Bias.Length >= 2 && tensors.Mask.Length >= 2
-                              && AddressOf(tensors.Bias) % 8 == 0 && AddressOf(tensors.Mask) % 2 == 0 ? 1 : 0;
+                              && VectorAlignment.AddressOf(tensors.Bias) % 8 == 0 && VectorAlignment.AddressOf(tensors.Mask) % 2 == 0 ? 1 : 0;
         if (nativePtx)
         {
-            bits.Q.Address = AddressOf(bits.Q);
-            bits.K.Address = AddressOf(bits.K);
-            bits.V.Address = AddressOf(bits.V);
+            bits.Q.Address = VectorAlignment.AddressOf(bits.Q.Data);
+            bits.K.Address = VectorAlignment.AddressOf(bits.K.Data);
+            bits.V.Address = VectorAlignment.AddressOf(bits.V.Data);
         }
         int dim = tile.CompiledDim(p.HeadDim);
         var method = KernelCatalog.TensorCoreForward(nativePtx, typeof(T) == typeof(BFloat16), dim, tile.Warps, tile.WarpRows, tile.Bc, p.Scores.HasPointwise, p.Scores.Elements.IsActive,
@@ -61,8 +61,4 @@ public sealed class TensorCoreForwardLauncher(Accelerator accelerator)
     private static bool RowsAligned(in ForwardParams<ushort> p) =>
         p.HeadDim % 8 == 0 && VectorAlignment.RowsAligned(p.Q) && VectorAlignment.RowsAligned(p.K)
         && VectorAlignment.RowsAligned(p.V) && VectorAlignment.RowsAligned(p.O);
-
-    private static ulong AddressOf(in StridedTensor<ushort> t) => VectorAlignment.AddressOf(t.Data);
-
-    private static ulong AddressOf<TElem>(ArrayView<TElem> view) where TElem : unmanaged => VectorAlignment.AddressOf(view);
 }

@@ -40,16 +40,13 @@ public static class BackwardKeyValueKernel
             batch = 0;
         }
         int colsHere = Math.Min(bc, p.SeqLenK - firstCol);
-        TileLoader.LoadRowMajor<T, TOps>(p.K, batch, kvHead, firstCol, colsHere, p.HeadDim, bc, dim, t.K, layout.RowStride);
-        TileLoader.LoadRowMajor<T, TOps>(p.V, batch, kvHead, firstCol, colsHere, p.HeadDim, bc, dim, t.V, layout.RowStride);
+        bool aligned = p.VectorAligned != 0;
+        TileStage.LoadPair<T, TOps, TVec>(p.K, p.V, batch, kvHead, firstCol, colsHere, bc, p.HeadDim, dim, aligned, t.K, t.V, layout.RowStride);
         SoftmaxGradient.Clear(t.Acc0, bc * dim);
         SoftmaxGradient.Clear(t.Acc1, bc * dim);
 
         // Only the query rows that can see one of these keys (causal mask, sliding window) take
         // part; the query tiles before and after them are skipped.
-        // 16-byte copies of Q and dO when their rows allow it (TileStage), element by element otherwise.
-        int per = default(TVec).PerVector, perRow = dim / per, threads = Group.DimX;
-        bool staged = p.VectorAligned != 0 && p.HeadDim == dim && TileStage.Fits(dim, br, threads, per);
         int firstTileRow = p.Mask.QueryStart(firstCol) / br * br;
         int rowEnd = p.Mask.QueryEnd(firstCol + colsHere);
         for (int head = kvHead * p.QueryHeadsPerKvHead; head < (kvHead + 1) * p.QueryHeadsPerKvHead; head++)
@@ -62,16 +59,7 @@ public static class BackwardKeyValueKernel
                     continue; // a tile of a block the block mask hides
                 int rowsHere = Math.Min(br, p.SeqLenQ - firstRow);
                 Group.Barrier(); // the previous step is done with Q, dO, P, dS
-                if (staged)
-                {
-                    TileStage.CopyRowMajorPair<T, TVec>(VectorRows.For(p.Q, batch, head, per), VectorRows.For(p.DO, batch, head, per),
-                        firstRow, rowsHere, br, perRow, threads, t.Q, t.DO, layout.RowStride);
-                }
-                else
-                {
-                    TileLoader.LoadRowMajor<T, TOps>(p.Q, batch, head, firstRow, rowsHere, p.HeadDim, br, dim, t.Q, layout.RowStride);
-                    TileLoader.LoadRowMajor<T, TOps>(p.DO, batch, head, firstRow, rowsHere, p.HeadDim, br, dim, t.DO, layout.RowStride);
-                }
+                TileStage.LoadPair<T, TOps, TVec>(p.Q, p.DO, batch, head, firstRow, rowsHere, br, p.HeadDim, dim, aligned, t.Q, t.DO, layout.RowStride);
                 SoftmaxGradient.LoadRowStats(p, batch, head, firstRow, br, t.LseLog2, t.Delta);
                 Group.Barrier();
                 t.Gradient(layout, p.Mask, scores, dropout, p.ScaleLog2, firstRow, firstCol, br, bc, dim, storeBiasGradient: false);

@@ -41,16 +41,13 @@ public static class BackwardQueryKernel
         }
         int kvHead = head / p.QueryHeadsPerKvHead;
         int rowsHere = Math.Min(br, p.SeqLenQ - firstRow);
-        TileLoader.LoadRowMajor<T, TOps>(p.Q, batch, head, firstRow, rowsHere, p.HeadDim, br, dim, t.Q, layout.RowStride);
-        TileLoader.LoadRowMajor<T, TOps>(p.DO, batch, head, firstRow, rowsHere, p.HeadDim, br, dim, t.DO, layout.RowStride);
+        bool aligned = p.VectorAligned != 0;
+        TileStage.LoadPair<T, TOps, TVec>(p.Q, p.DO, batch, head, firstRow, rowsHere, br, p.HeadDim, dim, aligned, t.Q, t.DO, layout.RowStride);
         SoftmaxGradient.LoadRowStats(p, batch, head, firstRow, br, t.LseLog2, t.Delta);
         SoftmaxGradient.Clear(t.Acc0, br * dim);
 
         var scores = p.Scores.ForHead(batch, head);
         var dropout = p.Dropout.ForHead(batch, head);
-        // 16-byte copies of K and V when their rows allow it (TileStage), element by element otherwise.
-        int per = default(TVec).PerVector, perRow = dim / per, threads = Group.DimX;
-        bool staged = p.VectorAligned != 0 && p.HeadDim == dim && TileStage.Fits(dim, bc, threads, per);
 
         // Only the key tiles these rows can see (causal mask, sliding window): the rest are skipped.
         int keyEnd = p.Mask.KeyEnd(firstRow + rowsHere);
@@ -61,16 +58,7 @@ public static class BackwardQueryKernel
                 continue;
             int colsHere = Math.Min(bc, p.SeqLenK - firstCol);
             Group.Barrier(); // the previous step is done with K, V, P, dS
-            if (staged)
-            {
-                TileStage.CopyRowMajorPair<T, TVec>(VectorRows.For(p.K, batch, kvHead, per), VectorRows.For(p.V, batch, kvHead, per),
-                    firstCol, colsHere, bc, perRow, threads, t.K, t.V, layout.RowStride);
-            }
-            else
-            {
-                TileLoader.LoadRowMajor<T, TOps>(p.K, batch, kvHead, firstCol, colsHere, p.HeadDim, bc, dim, t.K, layout.RowStride);
-                TileLoader.LoadRowMajor<T, TOps>(p.V, batch, kvHead, firstCol, colsHere, p.HeadDim, bc, dim, t.V, layout.RowStride);
-            }
+            TileStage.LoadPair<T, TOps, TVec>(p.K, p.V, batch, kvHead, firstCol, colsHere, bc, p.HeadDim, dim, aligned, t.K, t.V, layout.RowStride);
             Group.Barrier();
             t.Gradient(layout, p.Mask, scores, dropout, p.ScaleLog2, firstRow, firstCol, br, bc, dim, storeBiasGradient: true);
             SoftmaxGradient.AccumulateProduct(t.Acc0, t.DS, layout.ScoreStride, t.K, layout.RowStride, br, bc, dim);

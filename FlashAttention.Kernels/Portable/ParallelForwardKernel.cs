@@ -74,9 +74,7 @@ public static class ParallelForwardKernel
         int keyEnd = p.Mask.KeyEnd(firstRow + rowsHere);
         int endTile = (keyEnd + bc - 1) / bc;
         int tile = p.Blocks.NextVisibleTile(batch, head, firstRow, p.Mask.KeyTileStart(firstRow, bc) / bc, endTile, bc);
-        var stage = staged && tile < endTile
-            ? TileStage.FetchForTranspose(VectorRows.For(p.K, batch, kvHead, per), tile * bc, Math.Min(bc, p.SeqLenK - tile * bc), bc, perRow, layout.Threads)
-            : default;
+        var stage = staged && tile < endTile ? FetchKeys<T, TVec>(p, batch, kvHead, tile, bc, perRow, layout.Threads) : default;
         while (tile < endTile)
         {
             int firstCol = tile * bc;
@@ -103,7 +101,7 @@ public static class ParallelForwardKernel
             {
                 stage.StoreRowMajor<T, TVec>(kv, dim, bc, perRow, layout.Threads);
                 if (tile < endTile)
-                    stage = TileStage.FetchForTranspose(VectorRows.For(p.K, batch, kvHead, per), tile * bc, Math.Min(bc, p.SeqLenK - tile * bc), bc, perRow, layout.Threads);
+                    stage = FetchKeys<T, TVec>(p, batch, kvHead, tile, bc, perRow, layout.Threads);
             }
             else
             {
@@ -118,4 +116,10 @@ public static class ParallelForwardKernel
         row.Finish(p, reduce, alpha, batch, head, firstRow, br, layout.ThreadsPerRow);
         acc.Write<T, TOps>(p, alpha, batch, head, firstRow);
     }
+
+    /// <summary>Issues the 16-byte loads of key tile <paramref name="tile"/> (K, to be stored transposed).</summary>
+    private static TileStage FetchKeys<T, TVec>(in ForwardParams<T> p, int batch, int kvHead, int tile, int bc, int perRow, int threads)
+        where T : unmanaged
+        where TVec : struct, IVectorElements<T> =>
+        TileStage.FetchForTranspose(VectorRows.For(p.K, batch, kvHead, default(TVec).PerVector), tile * bc, Math.Min(bc, p.SeqLenK - tile * bc), bc, perRow, threads);
 }

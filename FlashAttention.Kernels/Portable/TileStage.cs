@@ -1,3 +1,4 @@
+using FlashAttention.Kernels.Numerics;
 namespace FlashAttention.Kernels.Portable;
 
 /// <summary>
@@ -122,6 +123,29 @@ internal struct TileStage
         var second = FetchRowMajor(b, row0, validRows, tileRows, perRow, threads);
         first.StoreRowMajor<T, TVec>(dstA, ld, tileRows, perRow, threads);
         second.StoreRowMajor<T, TVec>(dstB, ld, tileRows, perRow, threads);
+    }
+
+    /// <summary>
+    /// The backward's copy of two tiles of the same rows of (batch, head) into shared memory: with
+    /// <see cref="CopyRowMajorPair{T, TVec}"/> when <paramref name="vectorAligned"/> holds (every row on a
+    /// 16-byte boundary, checked by the launcher), the head dim is the compiled one and the tile fits
+    /// the vector mapping; element by element (<see cref="TileLoader"/>) otherwise.
+    /// </summary>
+    public static void LoadPair<T, TOps, TVec>(in StridedTensor<T> a, in StridedTensor<T> b, int batch, int head, int row0, int validRows,
+        int tileRows, int headDim, int dim, bool vectorAligned, ArrayView<float> dstA, ArrayView<float> dstB, int ld)
+        where T : unmanaged
+        where TOps : struct, IElementOps<T>
+        where TVec : struct, IVectorElements<T>
+    {
+        int per = default(TVec).PerVector, threads = Group.DimX;
+        if (vectorAligned && headDim == dim && Fits(dim, tileRows, threads, per))
+        {
+            CopyRowMajorPair<T, TVec>(VectorRows.For(a, batch, head, per), VectorRows.For(b, batch, head, per),
+                row0, validRows, tileRows, dim / per, threads, dstA, dstB, ld);
+            return;
+        }
+        TileLoader.LoadRowMajor<T, TOps>(a, batch, head, row0, validRows, headDim, tileRows, dim, dstA, ld);
+        TileLoader.LoadRowMajor<T, TOps>(b, batch, head, row0, validRows, headDim, tileRows, dim, dstB, ld);
     }
 
     /// <summary>
