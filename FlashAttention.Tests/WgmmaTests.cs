@@ -124,6 +124,13 @@ public class WgmmaTests
             .WithMessage($"*Wgmma needs WarpRows=16 and Bc=64*got WarpRows={warpRows} Bc={bc}*");
     }
 
+    [Fact]
+    public void Retargeting_touches_only_the_target_line()
+    {
+        const string ptx = ".version 8.8\n.target sm_80\n.address_size 64\n// .target sm_80 in a comment\n";
+        PtxTarget.Retarget(ptx).Should().Be(".version 8.8\n.target sm_90a\n.address_size 64\n// .target sm_80 in a comment\n");
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
