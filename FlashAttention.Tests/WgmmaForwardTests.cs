@@ -18,6 +18,9 @@ public class WgmmaForwardTests
             (true, "bfloat16", Tc(1, 70, 130, 2, 1, 128, causal: true, wgmma: true)),   // GQA, rows that see no key
             (true, "float16", Tc(1, 37, 65, 1, 1, 59, causal: false, wgmma: true)),     // odd head dim: element copies into the swizzle
             (true, "float16", Tc(1, 150, 90, 1, 1, 128, causal: true, warps: 8, wgmma: true)), // two warpgroups share K and V; Q spans two 64-row blocks
+            // d 192 and 256: a copy pass covers 5 or 4 rows (not a multiple of 8), so the swizzled offset is recomputed per row; at d 192 8 threads idle.
+            (true, "bfloat16", Tc(1, 45, 70, 1, 1, 192, causal: false, wgmma: true)),
+            (true, "float16", Tc(1, 30, 65, 1, 1, 256, causal: true, wgmma: true)),
             (false, "float16", Tc(1, 1, 1, 1, 1, 128, causal: false, wgmma: true)),
             (false, "float16", Tc(2, 203, 113, 2, 2, 128, causal: true, wgmma: true)),
             (false, "bfloat16", Tc(1, 113, 203, 1, 1, 192, causal: false, wgmma: true)),
