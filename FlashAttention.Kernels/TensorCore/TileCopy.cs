@@ -7,9 +7,10 @@ namespace FlashAttention.Kernels.TensorCore;
 /// every thread of the group. When every row starts on a 16-byte boundary the copy is cp.async in
 /// 16-byte chunks (asynchronous: <see cref="CpAsync.Commit{TTarget}"/>, then <see cref="CpAsync.WaitAll{TTarget}"/> and
 /// a barrier before use); otherwise element by element. Rows past the sequence and dims past the
-/// head dim are written as zeros, so partial tiles need no other care in the products. The layout
-/// follows the target: rows <c>stride</c> elements apart for mma.sync's ldmatrix, the 128-byte
-/// swizzle of <see cref="Swizzle128"/> for wgmma (there <c>stride</c> is unused).
+/// head dim are written as zeros, so partial tiles need no other care in the products. Rows lie
+/// <c>stride</c> elements apart for mma.sync's ldmatrix. The wgmma kernel copies aligned tiles with
+/// <see cref="SwizzledTileCopy"/> and only unaligned ones here (<c>vectorized</c> false),
+/// into <see cref="Swizzle128"/>'s layout (its target selects it; <c>stride</c> is then unused).
 /// </summary>
 internal static class TileCopy
 {
@@ -18,7 +19,7 @@ internal static class TileCopy
         where TTarget : struct, ITensorCoreTarget
     {
         bool swizzled = default(TTarget).Wgmma;
-        if (vectorized)
+        if (vectorized && !swizzled)
         {
             // A thread keeps one 16-byte column of the tile and walks down the rows: the group size
             // is a multiple of the chunks per row for every compiled head dim, so the column is fixed
@@ -34,8 +35,7 @@ internal static class TileCopy
             for (; r < rows; r += rowsPerPass)
             {
                 bool valid = column && r < validRows;
-                int at = swizzled ? baseOffset + Swizzle128.Offset(r, d, dim) : sharedOffset;
-                CpAsync.Copy16<TTarget>(shared, at, source, valid ? offset : 0, valid);
+                CpAsync.Copy16<TTarget>(shared, sharedOffset, source, valid ? offset : 0, valid);
                 offset += step;
                 sharedOffset += rowsPerPass * stride;
             }
