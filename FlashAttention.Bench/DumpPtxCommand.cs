@@ -51,9 +51,13 @@ public static class DumpPtxCommand
                 foreach (bool bf16 in new[] { false, true })
                 foreach (int dim in new[] { 64, 128, 192, 256 })
                 foreach (int warps in TensorCoreTile.SupportedWarps)
-                foreach (var (mode, pointwise, tensors, bits) in new[] { ("", false, false, false), ("_scores", true, false, false), ("_tensors", true, true, false), ("_bits", false, false, true) })
+                foreach (var (mode, pointwise, tensors, dropout, bits) in new[]
+                         {
+                             ("", false, false, false, false), ("_scores", true, false, false, false), ("_tensors", true, true, false, false),
+                             ("_dropout", true, true, true, false), ("_bits", false, false, false, true),
+                         })
                 {
-                    var method = KernelCatalog.TensorCoreForward(nativePtx: true, bf16, dim, warps, 16, 64, pointwise, tensors, false, bits, wgmma: true);
+                    var method = KernelCatalog.TensorCoreForward(nativePtx: true, bf16, dim, warps, 16, 64, pointwise, tensors, dropout, bits, wgmma: true);
                     Write($"wg_fwd_{(bf16 ? "bf16" : "f16")}_d{dim}_w{warps}{mode}", method, promoteAsmOperands: true);
                     // As the default tile loads it (KernelCache): launch bounds for two groups per SM, where two fit.
                     var tile = new TensorCoreTile(warps, Wgmma: true);

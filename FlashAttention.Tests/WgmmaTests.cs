@@ -112,6 +112,8 @@ public class WgmmaTests
         tile.Should().Be(new TensorCoreTile(8, groups, Wgmma: true));
         TensorCoreTile.Choose(dim, h100, causal: true, wgmma: true).Should().Be(tile);
         TensorCoreTile.Choose(dim, h100).Wgmma.Should().BeFalse("devices without wgmma keep mma.sync");
+        TensorCoreTile.Choose(dim, h100, scoreTensors: true, wgmma: true).Should().Be(new TensorCoreTile(8, Wgmma: true), "bias and mask tensors need registers");
+        TensorCoreTile.Choose(dim, h100, wgmma: true, dropout: true).Should().Be(new TensorCoreTile(8, Wgmma: true), "so does dropout");
     }
 
     [Theory]

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Tensor-core forward checks and timings in one GPU-machine call (carry .gpu):
 #   .gpu/app.tar.xz (Bench), .gpu/tests.tar.xz (Tests), .gpu/ptx.tar.xz (folder ptx/ from dump-ptx --only tc, made here)
-#   bash scripts/gpu-tc.sh $OUT [tests|ptx|bench|torch|portable|stage|ncu|sanitizer|sweep ...]   (default: the first four)
+#   bash scripts/gpu-tc.sh $OUT [tests|ptx|bench|torch|portable|stage|ncu|ncu-source|sanitizer|sweep|variants ...]   (default: the first four)
 set -u
 OUT=${1:?usage: gpu-tc.sh OUTDIR [parts...]}; shift
 PARTS=${*:-tests ptx bench torch}
@@ -129,6 +129,13 @@ if has sweep; then
     --causal both --passes fwd --backends flash,cudnn,efficient --repeats 20 --out-json "$OUT/sweep-torch.json" > "$OUT/sweep-torch.log" 2>&1
   python3 FlashAttention.Bench/peers/compare.py "$OUT/sweep-flash.json" "$OUT/sweep-torch.json" --out-md "$OUT/sweep-table.md" > /dev/null 2>&1
   cat "$OUT/sweep-table.md" | head -50
+fi
+
+if has variants; then
+  # Score variants on the default kernel, same call: VARIANT_KERNELS at d 128, N 8K, non-causal.
+  timeout 200 "$APP" bench --device cuda --kernels ${VARIANT_KERNELS:-tc,tc+bias,tc+mask,tc+drop10,tc+w256} --dtype float16 --headdims ${VARIANT_DIMS:-128} \
+    --seqlens 8192 --causal no --passes fwd --repeats 20 --warmup 3 --input-sets 2 --out-json "$OUT/variants.json" > "$OUT/variants.log" 2>&1
+  grep -E "flash-" "$OUT/variants.log" | tail -12
 fi
 
 if has torch; then

@@ -145,7 +145,8 @@ public sealed partial class AttentionEngine
                 $"which emulates it); this engine runs on {Accelerator.AcceleratorType} '{DeviceName}'", nameof(options));
         if (options.TensorCoreTile is null)
             return new ForwardPlan(null, DefaultTensorCoreTile(headDim, options.Causal,
-                scoreTensors: LogitTensorShape.BiasOf(options) is not null || (LogitTensorShape.MaskOf(options) is not null && !TakesMaskBits(options))));
+                scoreTensors: LogitTensorShape.BiasOf(options) is not null || (LogitTensorShape.MaskOf(options) is not null && !TakesMaskBits(options)),
+                dropout: options.DropoutP > 0));
         options.TensorCoreTile.Validate(headDim, SharedMemoryLimitBytes, nameof(options));
         if (options.TensorCoreTile.Wgmma && Accelerator.AcceleratorType != AcceleratorType.CPU && !HasWgmma)
             throw new ArgumentException(

@@ -49,18 +49,22 @@ public sealed record TensorCoreTile(int Warps, int GroupsPerSM = 0, int WarpRows
 
     /// <summary>
     /// The preferred tile for <paramref name="headDim"/>, mask (<paramref name="causal"/>) and whether the
-    /// call reads bias or mask tensors (<paramref name="scoreTensors"/>) that fits <paramref name="sharedMemoryLimitBytes"/>;
-    /// on a device with Hopper's wgmma (<paramref name="wgmma"/>) a wgmma tile.
+    /// call reads bias or mask tensors (<paramref name="scoreTensors"/>) or draws dropout (<paramref name="dropout"/>)
+    /// that fits <paramref name="sharedMemoryLimitBytes"/>; on a device with Hopper's wgmma (<paramref name="wgmma"/>) a wgmma tile.
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">No tile fits.</exception>
-    public static TensorCoreTile Choose(int headDim, int sharedMemoryLimitBytes, bool causal = false, bool scoreTensors = false, bool wgmma = false)
+    public static TensorCoreTile Choose(int headDim, int sharedMemoryLimitBytes, bool causal = false, bool scoreTensors = false, bool wgmma = false, bool dropout = false)
     {
         // Measured on the H100 in one call (docs/PERFORMANCE.md, 2026-11-25, fp16 d 128, N 8K): two warpgroups per
         // group (128 rows sharing each K/V tile) with launch bounds for two groups per SM (at most 128 registers:
         // four warpgroups per SM) ran at 437 TFLOPs, against 319 without the bounds (142 registers, one group per SM)
         // and 301 for one warpgroup per group. The bounds apply where two groups fit in an SM's shared memory.
+        // Bias and mask tensors and dropout need registers of their own: under those bounds their kernels spill
+        // (380 bytes at d 128) and, d 128, N 8K, in one call, a bias took 11.0 ms bounded and 7.97 ms without
+        // bounds (8.93 ms on mma.sync); dropout 13.2 and 12.9 ms. They run without the bounds.
         if (wgmma && new TensorCoreTile(8, Wgmma: true) is var hopper && hopper.SharedMemoryBytes(headDim) <= sharedMemoryLimitBytes)
-            return 2 * (hopper.SharedMemoryBytes(headDim) + 1024) <= sharedMemoryLimitBytes + 1024 ? hopper with { GroupsPerSM = 2 } : hopper;
+            return !scoreTensors && !dropout && 2 * (hopper.SharedMemoryBytes(headDim) + 1024) <= sharedMemoryLimitBytes + 1024
+                ? hopper with { GroupsPerSM = 2 } : hopper;
         int dim = TileConfig.PadHeadDim(headDim);
         // Measured on the H100 in one call with torch (docs/PERFORMANCE.md, fp16 and bf16, N 2K-8K,
         // 2026-11-24): without a mask, 4 warps of 32 rows (two row blocks sharing every K/V fragment)

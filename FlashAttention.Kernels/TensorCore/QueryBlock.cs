@@ -35,7 +35,7 @@ internal struct QueryBlock
             p = PackedSequences.ForSequence(p, sequence);
             b.Batch = 0;
         }
-        if (default(TScores).Tensors && p.Sequences.Enabled == 0 && Grid.DimX * br >= p.SeqLenQ + br)
+        else if (default(TScores).Tensors && Grid.DimX * br >= p.SeqLenQ + br)
         {
             // The launcher folded the batch into grid x (batch fastest; never with varlen, whose rebased seqlen_q would
             // look folded here; see TensorCoreForwardLauncher):
@@ -44,6 +44,10 @@ internal struct QueryBlock
             int batches = Grid.DimX / blocks;
             b.Batch = Grid.IdxX % batches;
             b.FirstRow = (blocks - 1 - Grid.IdxX / batches) * br;
+        }
+        else if (p.Mask.Causal != 0)
+        {
+            HeaviestFirst(ref b, br);
         }
         b.KvHead = b.Head / p.QueryHeadsPerKvHead;
         b.Rows = Math.Min(br, p.SeqLenQ - b.FirstRow);
@@ -54,5 +58,39 @@ internal struct QueryBlock
         b.EndTile = keyEnd > 0 ? (keyEnd + bc - 1) / bc : 0;
         b.FirstTile = p.Blocks.NextVisibleTile(b.Batch, b.Head, b.FirstRow, p.Mask.KeyTileStart(b.FirstRow, bc) / bc, b.EndTile, bc);
         return b;
+    }
+
+    /// <summary>Query blocks that start together under a causal mask (see <see cref="HeaviestFirst"/>): about two waves of the H100's groups.</summary>
+    internal const int HeaviestFirstSpan = 512;
+
+    /// <summary>
+    /// Reorders a causal grid so the heaviest blocks of many heads start together. The grid starts its
+    /// groups x fastest, so by x alone each head's heaviest block starts first, but at short sequences
+    /// (16 blocks per head at N 2K) the heavy blocks of the last heads still start near the grid's end
+    /// and run alone there. Here the (head, batch) pairs are taken in sets spanning about
+    /// <see cref="HeaviestFirstSpan"/> blocks, and inside a set every pair's heaviest block comes first,
+    /// then every pair's next one; a set's keys and values (a few of its heads') stay in L2.
+    /// </summary>
+    private static void HeaviestFirst(ref QueryBlock b, int br)
+    {
+        int heads = Grid.DimY;
+        var (rank, pair) = HeaviestFirstOrder(Grid.IdxX + Grid.DimX * (Grid.IdxY + heads * Grid.IdxZ), Grid.DimX, heads * Grid.DimZ);
+        b.FirstRow = (Grid.DimX - 1 - rank) * br;
+        b.Head = pair % heads;
+        b.Batch = pair / heads;
+    }
+
+    /// <summary>
+    /// The group that starts <paramref name="launched"/>-th (x fastest) in a grid of <paramref name="blocks"/>
+    /// query blocks by <paramref name="pairs"/> (head, batch) pairs: its block's rank (0 the heaviest) and its pair.
+    /// </summary>
+    internal static (int Rank, int Pair) HeaviestFirstOrder(int launched, int blocks, int pairs)
+    {
+        int setPairs = Math.Max(1, HeaviestFirstSpan / blocks);
+        int set = launched / (setPairs * blocks);
+        int inSet = launched - set * setPairs * blocks;
+        int pairsHere = Math.Min(setPairs, pairs - set * setPairs); // the last set may be smaller
+        int rank = inSet / pairsHere;
+        return (rank, set * setPairs + inSet - rank * pairsHere);
     }
 }
