@@ -62,7 +62,10 @@ public sealed record TensorCoreTile(int Warps, int GroupsPerSM = 0, int WarpRows
         // Bias and mask tensors and dropout need registers of their own: under those bounds their kernels spill
         // (380 bytes at d 128) and, d 128, N 8K, in one call, a bias took 11.0 ms bounded and 7.97 ms without
         // bounds (8.93 ms on mma.sync); dropout 13.2 and 12.9 ms. They run without the bounds.
-        if (wgmma && new TensorCoreTile(8, Wgmma: true) is var hopper && hopper.SharedMemoryBytes(headDim) <= sharedMemoryLimitBytes)
+        // Dropout's Philox draws are integer work that wants more warps in flight than one unbounded wgmma group
+        // per SM gives: without a causal mask, mma.sync's 32-row warps ran it in 9.83 ms against 12.70 (d 128, N 8K).
+        bool dropoutOnMma = dropout && !causal && TileConfig.PadHeadDim(headDim) <= 128;
+        if (wgmma && !dropoutOnMma && new TensorCoreTile(8, Wgmma: true) is var hopper && hopper.SharedMemoryBytes(headDim) <= sharedMemoryLimitBytes)
             return !scoreTensors && !dropout && 2 * (hopper.SharedMemoryBytes(headDim) + 1024) <= sharedMemoryLimitBytes + 1024
                 ? hopper with { GroupsPerSM = 2 } : hopper;
         int dim = TileConfig.PadHeadDim(headDim);
