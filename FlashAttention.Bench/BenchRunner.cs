@@ -138,14 +138,20 @@ public sealed class BenchRunner(AttentionEngine engine, BenchPlan plan)
 
     private static void FillBias(MemoryBuffer1D<float, Stride1D.Dense> bias, int seqlen)
     {
-        var host = new float[bias.Length];
-        Parallel.For(0, (int)((host.LongLength + seqlen - 1) / seqlen), row =>
+        // One [seqlen, seqlen] plane at a time: 32 heads at N 8K hold 2^31 floats, past a .NET array's length.
+        long plane = (long)seqlen * seqlen;
+        var host = new float[plane];
+        for (long start = 0; start < bias.Length; start += plane)
         {
-            var random = new Random(7 + row);
-            for (long i = (long)row * seqlen, end = Math.Min(host.LongLength, i + seqlen); i < end; i++)
-                host[i] = (float)(random.NextDouble() * 2 - 1);
-        });
-        bias.CopyFromCPU(host);
+            long first = start / seqlen;
+            Parallel.For(0, seqlen, row =>
+            {
+                var random = new Random((int)(7 + first + row));
+                for (long i = (long)row * seqlen, end = i + seqlen; i < end; i++)
+                    host[i] = (float)(random.NextDouble() * 2 - 1);
+            });
+            bias.View.SubView(start, plane).CopyFromCPU(host);
+        }
     }
 
     /// <summary>A random boolean mask keeping 90 % of the pairs and every diagonal pair (no row is empty).</summary>

@@ -24,10 +24,8 @@ public sealed class TensorCoreForwardLauncher(Accelerator accelerator)
         // The prefetch reads pairs, and reads pair 0 of an absent tensor's placeholder: both views need two elements.
         tensors.PairAligned = tensors.SeqLenK % 2 == 0 && tensors.Bias.Length >= 2 && tensors.Mask.Length >= 2
                               && VectorAlignment.AddressOf(tensors.Bias) % 8 == 0 && VectorAlignment.AddressOf(tensors.Mask) % 2 == 0 ? 1 : 0;
-        tensors.QuadAligned = tensors.HasBias != 0 && tensors.SeqLenK % 4 == 0 && VectorAlignment.AddressOf(tensors.Bias) % 16 == 0 ? 1 : 0;
         if (nativePtx)
         {
-            tensors.BiasAddress = VectorAlignment.AddressOf(tensors.Bias);
             bits.Q.Address = VectorAlignment.AddressOf(bits.Q.Data);
             bits.K.Address = VectorAlignment.AddressOf(bits.K.Data);
             bits.V.Address = VectorAlignment.AddressOf(bits.V.Data);
@@ -35,7 +33,7 @@ public sealed class TensorCoreForwardLauncher(Accelerator accelerator)
         int dim = tile.CompiledDim(p.HeadDim);
         var method = KernelCatalog.TensorCoreForward(nativePtx, typeof(T) == typeof(BFloat16), dim, tile.Warps, tile.WarpRows, tile.Bc, p.Scores.HasPointwise, p.Scores.Elements.IsActive,
             p.Dropout.Enabled != 0, p.Bits.Enabled != 0, tile.Wgmma);
-        int elements = tile.SharedMemoryBytes(p.HeadDim, p.Scores.Elements.IsActive, p.Dropout.Enabled != 0) / sizeof(ushort);
+        int elements = tile.SharedMemoryBytes(p.HeadDim) / sizeof(ushort);
         var kernel = kernels.Get<ForwardParams<ushort>>(method, elements * sizeof(ushort), tile.Threads, promoteAsmOperands: true, tile.GroupsPerSM);
         int queryBlocks = (p.SeqLenQ + tile.Br - 1) / tile.Br;
         var grid = SharesTensorsAcrossBatch(bits, batch)

@@ -43,13 +43,9 @@ public sealed record TensorCoreTile(int Warps, int GroupsPerSM = 0, int WarpRows
     /// <summary>The head dim the kernel is compiled for: a multiple of 32, or of 64 for wgmma (its tiles are 64-dim blocks).</summary>
     public int CompiledDim(int headDim) => Wgmma ? (headDim + 63) / 64 * 64 : TileConfig.PadHeadDim(headDim);
 
-    /// <summary>
-    /// Dynamic shared memory one group needs at <paramref name="headDim"/>, for a call with bias or mask
-    /// tensors (<paramref name="scoreTensors"/>; the wgmma kernel stages a bias in shared memory) and dropout.
-    /// </summary>
-    public int SharedMemoryBytes(int headDim, bool scoreTensors = false, bool dropout = false) =>
-        (Wgmma ? WgmmaForwardKernel.SharedElements(CompiledDim(headDim), Br, scoreTensors, dropout)
-            : TensorCoreForwardKernel.SharedElements(CompiledDim(headDim), Br, Bc)) * sizeof(ushort);
+    /// <summary>Dynamic shared memory one group needs at <paramref name="headDim"/>.</summary>
+    public int SharedMemoryBytes(int headDim) =>
+        (Wgmma ? WgmmaForwardKernel.SharedElements(CompiledDim(headDim), Br) : TensorCoreForwardKernel.SharedElements(CompiledDim(headDim), Br, Bc)) * sizeof(ushort);
 
     /// <summary>
     /// The preferred tile for <paramref name="headDim"/>, mask (<paramref name="causal"/>) and whether the
@@ -69,7 +65,7 @@ public sealed record TensorCoreTile(int Warps, int GroupsPerSM = 0, int WarpRows
         // Dropout's Philox draws are integer work that wants more warps in flight than one unbounded wgmma group
         // per SM gives: without a causal mask, mma.sync's 32-row warps ran it in 9.83 ms against 12.70 (d 128, N 8K).
         bool dropoutOnMma = dropout && !causal && TileConfig.PadHeadDim(headDim) <= 128;
-        if (wgmma && !dropoutOnMma && new TensorCoreTile(8, Wgmma: true) is var hopper && hopper.SharedMemoryBytes(headDim, scoreTensors, dropout) <= sharedMemoryLimitBytes)
+        if (wgmma && !dropoutOnMma && new TensorCoreTile(8, Wgmma: true) is var hopper && hopper.SharedMemoryBytes(headDim) <= sharedMemoryLimitBytes)
             return !scoreTensors && !dropout && 2 * (hopper.SharedMemoryBytes(headDim) + 1024) <= sharedMemoryLimitBytes + 1024
                 ? hopper with { GroupsPerSM = 2 } : hopper;
         int dim = TileConfig.PadHeadDim(headDim);

@@ -69,16 +69,6 @@ public struct ScoreBias
     /// <summary>Offsets of the current (batch, head) in the three tensors; set by <see cref="ForHead"/>.</summary>
     public long BiasBase, MaskBase, GradientBase;
 
-    /// <summary>
-    /// 1 when a bias is present, seqlen_k is a multiple of 4 and the bias view starts on 16 bytes, so every
-    /// row's run of 4 keys from a multiple of 4 is one 16-byte copy (the wgmma kernel stages bias tiles with
-    /// cp.async). Set by the tensor-core launcher.
-    /// </summary>
-    public int QuadAligned;
-
-    /// <summary>The device address of <see cref="Bias"/>, for cp.async (kernels get no integer address of a view element); set by the tensor-core launcher on CUDA.</summary>
-    public ulong BiasAddress;
-
     /// <summary>Whether a bias or a mask is present (kernels then send every visible score through the modifier).</summary>
     public readonly bool IsActive => HasBias != 0 || HasMask != 0;
 

@@ -22,13 +22,8 @@ public static class WgmmaForwardKernel
     /// <summary>Keys per tile: one m64n64 product per warpgroup.</summary>
     public const int Bc = 64;
 
-    /// <summary>
-    /// Shared-memory elements (ushort) of one group: Q (Br rows), two stages of K and V, 1 KB to align the
-    /// tiles, and with a bias (<paramref name="tensors"/> without <paramref name="dropout"/>, up to
-    /// <see cref="BiasTile.MaxDim"/>) the two stages' bias tiles.
-    /// </summary>
-    public static int SharedElements(int dim, int br, bool tensors = false, bool dropout = false) =>
-        (br + 4 * Bc) * dim + Swizzle128.GroupBytes / 2 + (BiasTile.Reserved(tensors, dropout, dim) ? BiasTile.SharedElements(br) : 0);
+    /// <summary>Shared-memory elements (ushort) of one group: Q (Br rows), two stages of K and V, and 1 KB to align the tiles.</summary>
+    public static int SharedElements(int dim, int br) => (br + 4 * Bc) * dim + Swizzle128.GroupBytes / 2;
 
     /// <summary>The kernel body (see the class summary).</summary>
     public static void Run<TTarget, TElement, TDim, TWarps, TScores>(ForwardParams<ushort> p)
@@ -62,22 +57,11 @@ public static class WgmmaForwardKernel
         var dropout = dropping ? p.Dropout.ForHead(block.Batch, block.Head) : p.Dropout;
         bool bitMask = default(TScores).BitMask;
         var bits = bitMask ? p.Bits.ForHead(block.Batch, block.Head) : p.Bits;
-        // A bias without a mask tensor streams through shared memory with the stages (BiasTile); otherwise it is prefetched into registers.
-        int threads = 32 * default(TWarps).Value;
-        bool staged = BiasTile.Reserved(tensors, dropping, dim) && BiasTile.Staged(scores.Elements);
-        int biasBase = stageBase + 4 * Bc * dim; // the two bias tiles follow the two K/V stages
-        var prefetch = scores.Elements;
-        if (staged)
-            prefetch.PairAligned = 0; // BiasFragment.Load then loads nothing
 
         var copy = new SwizzledTileCopy(dim, p.HeadDim, 32 * default(TWarps).Value);
         Copy<TTarget>(copy, p.Q, block.Batch, block.Head, block.FirstRow, block.Rows, br, dim, p.HeadDim, vectorized, shared, sharedBase, qBase);
         if (block.EndTile > block.FirstTile)
-        {
             LoadStage<TTarget>(copy, p, block, block.FirstTile, dim, vectorized, shared, sharedBase, stageBase);
-            if (staged)
-                BiasTile.Load<TTarget>(scores.Elements, block.FirstRow, block.FirstTile * Bc, br, threads, shared, sharedBase, biasBase);
-        }
         CpAsync.Commit<TTarget>();
 
         var softmax = FragmentSoftmax.Start();
@@ -88,24 +72,18 @@ public static class WgmmaForwardKernel
             int firstCol = j * Bc;
             int nextTile = p.Blocks.NextVisibleTile(block.Batch, block.Head, block.FirstRow, j + 1, block.EndTile, Bc);
             // In flight through the wait, the barrier and S = Q K^T.
-            var terms = tensors ? BiasFragment.Load(prefetch, rowLow, firstCol, Bc) : default;
+            var terms = tensors ? BiasFragment.Load(scores.Elements, rowLow, firstCol, Bc) : default;
             var keep = bitMask ? MaskWords.Load(bits, rowLow, firstCol, Bc) : default;
             CpAsync.WaitAll<TTarget>();
             Wgmma.FenceSharedWrites<TTarget>();
             Group.Barrier(); // tile j has landed; every warp is done with tile j - 1, whose stage the next tile takes
             int nextStage = stage == stageBase ? stageBase + 2 * Bc * dim : stageBase;
             if (nextTile < block.EndTile)
-            {
                 LoadStage<TTarget>(copy, p, block, nextTile, dim, vectorized, shared, sharedBase, nextStage);
-                if (staged)
-                    BiasTile.Load<TTarget>(scores.Elements, block.FirstRow, nextTile * Bc, br, threads, shared, sharedBase, BiasAt(nextStage, stageBase, biasBase, br));
-            }
             CpAsync.Commit<TTarget>();
 
             Tile8 s = default;
             Wgmma.Scores<TTarget, TElement>(ref s, shared, sharedBase, qBlock, stage, dim);
-            if (staged)
-                terms = BiasTile.Read(shared, BiasAt(stage, stageBase, biasBase, br), 16 * warp + (Warp.LaneIdx >> 2));
             // Only tiles that cross the key sequence's end, the causal diagonal or a window edge of this warp's rows need the per-element mask.
             bool applyMask = !p.Mask.AllVisible(warpFirstRow, warpFirstRow + 15, firstCol, firstCol + Bc - 1);
             var (alphaLow, alphaHigh) = softmax.Update<TTarget>(ref s, p.Mask, scores, pointwise, tensors, tensors, terms, p.ScaleLog2, rowLow, firstCol,
@@ -124,10 +102,6 @@ public static class WgmmaForwardKernel
         o.ReadOut<TTarget>(dim);
         TensorCoreForwardKernel.Finish<TTarget, TElement>(p, block.Batch, block.Head, rowLow, softmax, o.O0, o.O1, o.O2, o.O3, dim);
     }
-
-    /// <summary>The bias tile of the K/V stage at <paramref name="stage"/>: the first stage's first.</summary>
-    private static int BiasAt(int stage, int stageBase, int biasBase, int br) =>
-        stage == stageBase ? biasBase : biasBase + BiasTile.SharedElements(br) / 2;
 
     /// <summary>Issues the copies of key tile <paramref name="tile"/>'s K and V into the stage at <paramref name="at"/>.</summary>
     private static void LoadStage<TTarget>(in SwizzledTileCopy copy, in ForwardParams<ushort> p, in QueryBlock block, int tile, int dim, bool vectorized,
