@@ -113,9 +113,10 @@ public class WgmmaTests
         TensorCoreTile.Choose(dim, h100, causal: true, wgmma: true).Should().Be(tile);
         TensorCoreTile.Choose(dim, h100).Wgmma.Should().BeFalse("devices without wgmma keep mma.sync");
         TensorCoreTile.Choose(dim, h100, scoreTensors: true, wgmma: true).Should().Be(new TensorCoreTile(8, Wgmma: true), "bias and mask tensors need registers");
-        TensorCoreTile.Choose(dim, h100, causal: true, wgmma: true, dropout: true).Should().Be(new TensorCoreTile(8, Wgmma: true), "so does dropout");
-        TensorCoreTile.Choose(dim, h100, wgmma: true, dropout: true).Should().Be(dim <= 128
-            ? TensorCoreTile.Choose(dim, h100) : new TensorCoreTile(8, Wgmma: true), "dropout without a causal mask runs faster on mma.sync's 32-row warps");
+        foreach (bool causal in new[] { false, true })
+            TensorCoreTile.Choose(dim, h100, causal, wgmma: true, dropout: true).Should().Be(dim <= 128
+                ? TensorCoreTile.Choose(dim, h100) : new TensorCoreTile(8, Wgmma: true), "dropout runs faster on mma.sync's 32-row warps, causal or not");
+        TensorCoreTile.Choose(dim, h100, scoreTensors: true, wgmma: true, dropout: true).Should().Be(new TensorCoreTile(8, Wgmma: true), "dropout with a bias stays on wgmma");
     }
 
     [Theory]

@@ -63,8 +63,9 @@ public sealed record TensorCoreTile(int Warps, int GroupsPerSM = 0, int WarpRows
         // (380 bytes at d 128) and, d 128, N 8K, in one call, a bias took 11.0 ms bounded and 7.97 ms without
         // bounds (8.93 ms on mma.sync); dropout 13.2 and 12.9 ms. They run without the bounds.
         // Dropout's Philox draws are integer work that wants more warps in flight than one unbounded wgmma group
-        // per SM gives: without a causal mask, mma.sync's 32-row warps ran it in 9.83 ms against 12.70 (d 128, N 8K).
-        bool dropoutOnMma = dropout && !causal && TileConfig.PadHeadDim(headDim) <= 128;
+        // per SM gives: mma.sync's 32-row warps ran it faster, N 8K: d 128 9.83 ms against 12.70, causal 5.10
+        // against 6.43; d 64 causal 8.14 against 11.78 (16-row mma.sync warps 7.07 and 9.98).
+        bool dropoutOnMma = wgmma && dropout && !scoreTensors && TileConfig.PadHeadDim(headDim) <= 128; // with a bias too: wgmma, not timed against mma.sync
         if (wgmma && !dropoutOnMma && new TensorCoreTile(8, Wgmma: true) is var hopper && hopper.SharedMemoryBytes(headDim) <= sharedMemoryLimitBytes)
             return !scoreTensors && !dropout && 2 * (hopper.SharedMemoryBytes(headDim) + 1024) <= sharedMemoryLimitBytes + 1024
                 ? hopper with { GroupsPerSM = 2 } : hopper;
@@ -77,7 +78,7 @@ public sealed record TensorCoreTile(int Warps, int GroupsPerSM = 0, int WarpRows
         // leave more masked work on the diagonal), and past d 128 32 rows do not fit in registers.
         // With bias or mask tensors 16-row warps are 1.3-1.4x faster (d 128, N 8K: bias 17.4 vs 24.2 ms,
         // mask 13.9 vs 17.6 ms): the element loads in the softmax need the registers.
-        TensorCoreTile[] candidates = causal || scoreTensors || dim > 128 ? [new(4)]
+        TensorCoreTile[] candidates = (causal && !dropoutOnMma) || scoreTensors || dim > 128 ? [new(4)]
             : dim <= 64 ? [new(4, WarpRows: 32), new(4)]
             : [new(4, WarpRows: 32, Bc: 32), new(4)];
         foreach (var tile in candidates)
