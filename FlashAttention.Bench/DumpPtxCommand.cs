@@ -59,9 +59,10 @@ public static class DumpPtxCommand
                 {
                     var method = KernelCatalog.TensorCoreForward(nativePtx: true, bf16, dim, warps, 16, 64, pointwise, tensors, dropout, bits, wgmma: true);
                     Write($"wg_fwd_{(bf16 ? "bf16" : "f16")}_d{dim}_w{warps}{mode}", method, promoteAsmOperands: true);
-                    // As the default tile loads it (KernelCache): launch bounds for two groups per SM, where two fit.
+                    // With launch bounds for two groups per SM where two fit on an H100, as the default loads the plain, score and
+                    // packed-mask kernels (the bias and dropout ones run unbounded; their bounded form is written to compare).
                     var tile = new TensorCoreTile(warps, Wgmma: true);
-                    if (2 * (tile.SharedMemoryBytes(dim) + 1024) <= 233472)
+                    if (tile.TwoGroupsFit(dim, DeviceLimits.CpuSharedMemoryPerGroup))
                         Write($"wg_fwd_{(bf16 ? "bf16" : "f16")}_d{dim}_w{warps}@2{mode}", method, promoteAsmOperands: true, new KernelSpecialization(tile.Threads, 2));
                 }
             }

@@ -48,6 +48,13 @@ public sealed record TensorCoreTile(int Warps, int GroupsPerSM = 0, int WarpRows
         (Wgmma ? WgmmaForwardKernel.SharedElements(CompiledDim(headDim), Br) : TensorCoreForwardKernel.SharedElements(CompiledDim(headDim), Br, Bc)) * sizeof(ushort);
 
     /// <summary>
+    /// Whether two groups fit in one SM's shared memory at <paramref name="headDim"/>, on a device whose per-group
+    /// limit is <paramref name="sharedMemoryLimitBytes"/> (the SM holds that limit plus the 1 KB it reserves per group).
+    /// </summary>
+    public bool TwoGroupsFit(int headDim, int sharedMemoryLimitBytes) =>
+        2 * (SharedMemoryBytes(headDim) + 1024) <= sharedMemoryLimitBytes + 1024;
+
+    /// <summary>
     /// The preferred tile for <paramref name="headDim"/>, mask (<paramref name="causal"/>) and whether the
     /// call reads bias or mask tensors (<paramref name="scoreTensors"/>) or draws dropout (<paramref name="dropout"/>)
     /// that fits <paramref name="sharedMemoryLimitBytes"/>; on a device with Hopper's wgmma (<paramref name="wgmma"/>) a wgmma tile.
@@ -67,8 +74,7 @@ public sealed record TensorCoreTile(int Warps, int GroupsPerSM = 0, int WarpRows
         // against 6.43; d 64 causal 8.14 against 11.78 (16-row mma.sync warps 7.07 and 9.98).
         bool dropoutOnMma = wgmma && dropout && !scoreTensors && TileConfig.PadHeadDim(headDim) <= 128; // with a bias too: wgmma, not timed against mma.sync
         if (wgmma && !dropoutOnMma && new TensorCoreTile(8, Wgmma: true) is var hopper && hopper.SharedMemoryBytes(headDim) <= sharedMemoryLimitBytes)
-            return !scoreTensors && !dropout && 2 * (hopper.SharedMemoryBytes(headDim) + 1024) <= sharedMemoryLimitBytes + 1024
-                ? hopper with { GroupsPerSM = 2 } : hopper;
+            return !scoreTensors && !dropout && hopper.TwoGroupsFit(headDim, sharedMemoryLimitBytes) ? hopper with { GroupsPerSM = 2 } : hopper;
         int dim = TileConfig.PadHeadDim(headDim);
         // Measured on the H100 in one call with torch (docs/PERFORMANCE.md, fp16 and bf16, N 2K-8K,
         // 2026-11-24): without a mask, 4 warps of 32 rows (two row blocks sharing every K/V fragment)
