@@ -10,6 +10,7 @@ public sealed partial class AttentionEngine
     private MemoryBuffer1D<float, Stride1D.Dense>? decodeLsePartial;
     private MemoryBuffer1D<float, Stride1D.Dense>? decodeNoFloats;
     private MemoryBuffer1D<int, Stride1D.Dense>? decodeNoInts;
+    private MemoryBuffer1D<int, Stride1D.Dense>? decodeArrivals;
 
     private DecodeLauncher DecodeKernels => decodeLauncher ??= new DecodeLauncher(Accelerator, backendProfile);
 
@@ -171,6 +172,9 @@ public sealed partial class AttentionEngine
             SeqLenQ = ql.SeqLen, SeqLenNew = shape.SeqLenNew, HeadsQ = ql.Heads, HeadDim = ql.HeadDim, QueryHeadsPerKvHead = group,
             ScaleLog2 = options.ScaleFor(ql.HeadDim) * Log2E, Causal = options.Causal ? 1 : 0,
         };
+        bool mergeInGroup = DecodeLauncher.MergesInGroup(streaming, splits);
+        p.MergeInGroup = mergeInGroup ? 1 : 0;
+        p.Arrivals = mergeInGroup ? DecodeArrivals((long)batch * headsKv) : decodeNoInts.View;
         DecodeKernels.Launch(stream, p, batch, headsKv, streaming);
     }
 
@@ -189,8 +193,21 @@ public sealed partial class AttentionEngine
         return (decodeOPartial.View.SubView(0, oFloats), decodeLsePartial.View.SubView(0, lseFloats));
     }
 
+    /// <summary>The split-merge counters (<see cref="DecodeLauncher.MergesInGroup"/>): zeroed once when allocated, left at 0 by every call.</summary>
+    private ArrayView<int> DecodeArrivals(long count)
+    {
+        if (decodeArrivals is null || decodeArrivals.Length < count)
+        {
+            decodeArrivals?.Dispose();
+            decodeArrivals = Accelerator.Allocate1D<int>(count);
+            decodeArrivals.MemSetToZero(Accelerator.DefaultStream);
+        }
+        return decodeArrivals.View.SubView(0, count);
+    }
+
     private void DisposeDecode()
     {
+        decodeArrivals?.Dispose();
         decodeOPartial?.Dispose();
         decodeLsePartial?.Dispose();
         decodeNoFloats?.Dispose();

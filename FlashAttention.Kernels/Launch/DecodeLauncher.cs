@@ -17,6 +17,16 @@ public sealed class DecodeLauncher
     /// <summary>Steps ahead the streaming kernel prefetches into L2 on CUDA (experiments: FLASH_DECODE_PREFETCH=N, 0 = off).</summary>
     private static readonly int PrefetchSteps = int.TryParse(Environment.GetEnvironmentVariable("FLASH_DECODE_PREFETCH"), out int s) ? s : 2;
 
+    /// <summary>Experiments only: FLASH_DECODE_SEPARATE_MERGE=1 merges the streaming kernel's splits with <see cref="PartialMergeKernel"/> as before.</summary>
+    private static readonly bool SeparateMerge = Environment.GetEnvironmentVariable("FLASH_DECODE_SEPARATE_MERGE") == "1";
+
+    /// <summary>
+    /// Whether a call's splits are merged by the last split of each (item, kv head) to finish
+    /// (<see cref="DecodeSplitMerge"/>; <see cref="DecodeParams{T}.MergeInGroup"/>): on the streaming kernel with several
+    /// splits. Otherwise <see cref="PartialMergeKernel"/> runs after the attention.
+    /// </summary>
+    public static bool MergesInGroup(bool streaming, int splits) => streaming && splits > 1 && !SeparateMerge;
+
     /// <summary>Makes a launcher for <paramref name="accelerator"/>; <paramref name="profile"/> overrides its backend's variants (tests).</summary>
     public DecodeLauncher(Accelerator accelerator, BackendProfile? profile = null)
     {
@@ -127,10 +137,14 @@ public sealed class DecodeLauncher
     /// <param name="streaming">Run <see cref="DecodeStreamKernel"/> (only where <see cref="StreamingRefusal{T}"/> is null), else the tiled <see cref="DecodeKernel"/>.</param>
     public void Launch<T>(AcceleratorStream stream, in DecodeParams<T> p, int batch, int headsKv, bool streaming = false) where T : unmanaged
     {
+        if (p.MergeInGroup != 0 && (!streaming || p.Arrivals.Length < (long)batch * headsKv))
+            throw new ArgumentException(
+                $"p: MergeInGroup needs the streaming kernel and Arrivals of at least batch * heads_kv = {(long)batch * headsKv} counters; Arrivals has {p.Arrivals.Length}", nameof(p));
+        var q = p;
         if (typeof(T) == typeof(Half) && profile.Float16AsBits)
-            LaunchStorage(stream, Cast<T, ushort>(p), batch, headsKv, streaming);
+            LaunchStorage(stream, Cast<T, ushort>(q), batch, headsKv, streaming);
         else
-            LaunchStorage(stream, p, batch, headsKv, streaming);
+            LaunchStorage(stream, q, batch, headsKv, streaming);
     }
 
     private void LaunchStorage<T>(AcceleratorStream stream, DecodeParams<T> p, int batch, int headsKv, bool streaming) where T : unmanaged
@@ -169,7 +183,7 @@ public sealed class DecodeLauncher
             var shared = profile.DynamicShared ? SharedMemoryConfig.RequestDynamic<float>(bytes / sizeof(float)) : default;
             kernel(stream, new KernelConfig(grid, new Index3D(DecodeLayout.Threads(dim), 1, 1), shared), p);
         }
-        if (p.NumSplits > 1)
+        if (p.NumSplits > 1 && p.MergeInGroup == 0)
         {
             MergeStorage(stream, new PartialMergeParams<T>
             {
@@ -242,6 +256,6 @@ public sealed class DecodeLauncher
         Q = p.Q.As<TFrom, TTo>(), O = p.O.As<TFrom, TTo>(), Cache = Cast<TFrom, TTo>(p.Cache), Lse = p.Lse, WriteLse = p.WriteLse,
         OPartial = p.OPartial, LsePartial = p.LsePartial, NumSplits = p.NumSplits, SeqLenQ = p.SeqLenQ, SeqLenNew = p.SeqLenNew,
         HeadsQ = p.HeadsQ, HeadDim = p.HeadDim, QueryHeadsPerKvHead = p.QueryHeadsPerKvHead, ScaleLog2 = p.ScaleLog2,
-        Causal = p.Causal, VectorAligned = p.VectorAligned, PrefetchSteps = p.PrefetchSteps,
+        Causal = p.Causal, VectorAligned = p.VectorAligned, PrefetchSteps = p.PrefetchSteps, MergeInGroup = p.MergeInGroup, Arrivals = p.Arrivals,
     };
 }

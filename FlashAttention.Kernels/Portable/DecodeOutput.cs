@@ -55,7 +55,7 @@ internal static class DecodeOutput
     }
 
     /// <summary>Group row g of kv head <paramref name="kvHead"/>: query head and query position (rows run head-major).</summary>
-    private static void Row<T>(in DecodeParams<T> p, int kvHead, int g, out int head, out int query)
+    internal static void Row<T>(in DecodeParams<T> p, int kvHead, int g, out int head, out int query)
         where T : unmanaged
     {
         int hLocal = g / p.SeqLenQ;
@@ -64,7 +64,7 @@ internal static class DecodeOutput
     }
 
     /// <summary>Writes the first min(4, headDim - d) values of <paramref name="o"/> at <paramref name="at"/>.</summary>
-    private static void Store<TE, TEOps>(ArrayView<TE> dst, long at, int d, int headDim, Float4 o)
+    internal static void Store<TE, TEOps>(ArrayView<TE> dst, long at, int d, int headDim, Float4 o)
         where TE : unmanaged
         where TEOps : struct, IElementOps<TE>
     {

@@ -59,4 +59,13 @@ public struct DecodeParams<T> where T : unmanaged
     /// (0: none). Needs <see cref="KvCacheView{T}.K"/>'s and V's <see cref="StridedTensor{T}.Address"/>.
     /// </summary>
     public int PrefetchSteps;
+
+    /// <summary>
+    /// Streaming kernel with several splits: 1 when the last split of each (item, kv head) to finish merges
+    /// the partials itself (<see cref="DecodeSplitMerge"/>) instead of <see cref="PartialMergeKernel"/>.
+    /// </summary>
+    public int MergeInGroup;
+
+    /// <summary>With <see cref="MergeInGroup"/>: the splits' arrival counters [batch, heads_kv], 0 before the call and after it.</summary>
+    public ArrayView<int> Arrivals;
 }

@@ -13,7 +13,8 @@ namespace FlashAttention.Kernels.Portable;
 /// keys and values (up to four of each, 16 bytes apiece) before it works on the current ones, so
 /// every lane always has loads in flight (decoding is bound by bytes in flight, not arithmetic).
 /// At the end the teams' (m, l, acc) meet in shared memory and <see cref="DecodeOutput"/> writes the
-/// group's O and LSE, or this split's O_i and LSE_i for <see cref="PartialMergeKernel"/>.
+/// group's O and LSE, or this split's O_i and LSE_i, which the last split to finish merges
+/// (<see cref="DecodeSplitMerge"/>).
 /// Needs 16-byte rows of a 16-bit type (8 elements per vector) and head dim 32, 64, 128 or 256
 /// (a power of two of slices, so teams tile a warp); warp shuffles (CUDA, CPU); the tiled
 /// <see cref="DecodeKernel"/> takes everything else.
@@ -83,8 +84,12 @@ public static class DecodeStreamKernel
     /// <summary>Keys the group consumes per step: splits are whole numbers of steps.</summary>
     public static int StepKeys(int dim, int rows) => Unroll(rows) * Teams(dim, rows);
 
-    /// <summary>Shared floats: the teams' scaled outputs [team][row][dim], their m and l, and the group's m and l per row.</summary>
-    public static int SharedFloats(int dim, int rows) => Teams(dim, rows) * rows * (dim + 2) + 2 * rows;
+    /// <summary>
+    /// Shared floats: the teams' scaled outputs [team][row][dim], their m and l, and the group's m and l per
+    /// row; reused afterwards by <see cref="DecodeSplitMerge"/> (a flag and one weight per row and split).
+    /// </summary>
+    public static int SharedFloats(int dim, int rows) =>
+        Math.Max(Teams(dim, rows) * rows * (dim + 2) + 2 * rows, 1 + rows * Launch.DecodeSplits.MaxRequested);
 
     /// <summary>
     /// The kernel body for storage type T (16-bit), head dim TDim, TRows query rows per group and TUnroll
@@ -185,6 +190,8 @@ public static class DecodeStreamKernel
         merge.SumRows();
         Group.Barrier();
         DecodeOutput.Write<T, TOps>(p, merge.Outputs, merge.M, merge.L, split, batch, kvHead, 0, rows, rowsPadded, teams, dim);
+        if (p.NumSplits > 1 && p.MergeInGroup != 0)
+            DecodeSplitMerge.Run<T, TOps>(p, smem, batch, kvHead, rows);
     }
 
     /// <summary>
