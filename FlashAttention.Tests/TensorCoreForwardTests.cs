@@ -43,6 +43,11 @@ public class TensorCoreForwardTests
             // Bias and mask tensors, broadcast over batch or heads, with -inf bias entries and rows the mask hides entirely.
             (true, "float16", Tc(2, 70, 90, 2, 1, 64, causal: true, rows: 32, bc: 32) with { BiasDims = [1, 2], MaskDims = [2, 1], Softcap = 5f }),
             (false, "bfloat16", Tc(1, 113, 203, 2, 2, 128, causal: false, rows: 32, bc: 32) with { BiasDims = [1, 1], BiasNegativeInfinity = true }),
+            // A bias alone on an even seqlen_k takes the fused BiasScores mode: both row blocks of 32-row warps load it; keys
+            // and rows past the ends take the clamped elements unmasked until the sequence-end mask.
+            (true, "float16", Tc(1, 45, 98, 2, 1, 64, causal: false, rows: 32, bc: 32) with { BiasDims = [1, 2], BiasNegativeInfinity = true }),
+            (false, "bfloat16", Tc(2, 113, 202, 2, 1, 128, causal: true) with { BiasDims = [1, 1] }),
+            (false, "float16", Tc(1, 64, 130, 2, 1, 64, causal: false) with { BiasDims = [1, 2], Scale = -0.1f }), // S scaled one by one: the bias in log2 units
             (false, "float16", Tc(1, 113, 113, 2, 2, 64, causal: false) with { MaskDims = [1, 2], AlibiSlopes = [0.25f, 0.0625f] }),
             // 16-row warps (the default with tensors) load each tile's bias and mask elements ahead of S = Q K^T:
             // in pairs for an even seqlen_k (138, 78; rows and keys end inside tiles), one by one in the softmax for an

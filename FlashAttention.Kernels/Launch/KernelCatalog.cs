@@ -44,17 +44,18 @@ public static class KernelCatalog
     /// 256), warps per group (4 or 8), query rows per warp (16 or 32), keys per tile (32 or 64), and
     /// with the soft cap and ALiBi compiled in (<paramref name="pointwiseScores"/>), and the bias and
     /// mask tensors too (<paramref name="scoreTensors"/>), and dropout with all of them (<paramref name="dropout"/>), or none
-    /// but a mask packed to bits (<paramref name="bitMask"/>, <see cref="BitMaskScores"/>); with mma.sync, or with
-    /// Hopper's wgmma (<paramref name="wgmma"/>).
+    /// but a mask packed to bits (<paramref name="bitMask"/>, <see cref="BitMaskScores"/>) or a bias alone (<paramref name="biasOnly"/>,
+    /// <see cref="BiasScores"/>); with mma.sync, or with Hopper's wgmma (<paramref name="wgmma"/>).
     /// </summary>
     public static MethodInfo TensorCoreForward(bool nativePtx, bool bfloat16, int dimPadded, int warps, int warpRows = 16, int bc = 64,
-        bool pointwiseScores = false, bool scoreTensors = false, bool dropout = false, bool bitMask = false, bool wgmma = false)
+        bool pointwiseScores = false, bool scoreTensors = false, bool dropout = false, bool bitMask = false, bool wgmma = false, bool biasOnly = false)
     {
         var element = bfloat16 ? typeof(BFloat16Mma) : typeof(Float16Mma);
         var scores = dropout ? typeof(DropoutScores)
             : scoreTensors ? typeof(TensorScores)
             : pointwiseScores ? typeof(PointwiseScores)
             : bitMask ? typeof(BitMaskScores)
+            : biasOnly ? typeof(BiasScores)
             : typeof(PlainScores);
         return wgmma
             ? typeof(WgmmaForwardKernel).GetMethod(nameof(WgmmaForwardKernel.Run))!.MakeGenericMethod(

@@ -10,6 +10,9 @@ public sealed class TensorCoreForwardLauncher(Accelerator accelerator)
     private readonly KernelCache kernels = new(accelerator);
     private readonly bool nativePtx = accelerator is CudaAccelerator;
 
+    /// <summary>Experiments only: FLASH_TC_GENERAL_BIAS=1 runs a bias alone through <see cref="TensorScores"/>, as before <see cref="BiasScores"/>.</summary>
+    private static readonly bool GeneralBias = Environment.GetEnvironmentVariable("FLASH_TC_GENERAL_BIAS") == "1";
+
     /// <summary>
     /// Runs attention for <paramref name="batch"/> items; <typeparamref name="T"/> is Half or BFloat16.
     /// The caller has validated shapes, strides, views and the tile; this picks the copy path from
@@ -31,8 +34,9 @@ public sealed class TensorCoreForwardLauncher(Accelerator accelerator)
             bits.V.Address = VectorAlignment.AddressOf(bits.V.Data);
         }
         int dim = tile.CompiledDim(p.HeadDim);
-        var method = KernelCatalog.TensorCoreForward(nativePtx, typeof(T) == typeof(BFloat16), dim, tile.Warps, tile.WarpRows, tile.Bc, p.Scores.HasPointwise, p.Scores.Elements.IsActive,
-            p.Dropout.Enabled != 0, p.Bits.Enabled != 0, tile.Wgmma);
+        bool biasOnly = BiasOnly(bits);
+        var method = KernelCatalog.TensorCoreForward(nativePtx, typeof(T) == typeof(BFloat16), dim, tile.Warps, tile.WarpRows, tile.Bc, p.Scores.HasPointwise,
+            p.Scores.Elements.IsActive && !biasOnly, p.Dropout.Enabled != 0, p.Bits.Enabled != 0, tile.Wgmma, biasOnly);
         int elements = tile.SharedMemoryBytes(p.HeadDim) / sizeof(ushort);
         var kernel = kernels.Get<ForwardParams<ushort>>(method, elements * sizeof(ushort), tile.Threads, promoteAsmOperands: true, tile.GroupsPerSM);
         int queryBlocks = (p.SeqLenQ + tile.Br - 1) / tile.Br;
@@ -55,6 +59,16 @@ public sealed class TensorCoreForwardLauncher(Accelerator accelerator)
         var e = p.Scores.Elements;
         return batch > 1 && p.Sequences.Enabled == 0 && e.IsActive
                && (e.HasBias == 0 || e.BiasBatchStride == 0) && (e.HasMask == 0 || e.MaskBatchStride == 0);
+    }
+
+    /// <summary>
+    /// Whether the call's only score variant is a bias whose pairs load aligned (<see cref="BiasScores"/>): no mask tensor,
+    /// soft cap, ALiBi, dropout or packed mask. Anything else with a bias takes the general <see cref="TensorScores"/>.
+    /// </summary>
+    private static bool BiasOnly(in ForwardParams<ushort> p)
+    {
+        var e = p.Scores.Elements;
+        return !GeneralBias && e.HasBias != 0 && e.HasMask == 0 && e.PairAligned != 0 && !p.Scores.HasPointwise && p.Dropout.Enabled == 0 && p.Bits.Enabled == 0;
     }
 
     /// <summary>Whether every row of Q, K, V and O starts on a 16-byte boundary, as cp.async needs.</summary>

@@ -16,7 +16,7 @@ namespace FlashAttention.Kernels.Portable;
 internal static class DecodeSplitMerge
 {
     /// <summary>Parts merged per step: their loads are issued together and wait out one latency.</summary>
-    private const int PartsPerStep = 4;
+    private const int PartsPerStep = 8;
 
     /// <summary>
     /// After this group wrote its split's partials: counts in and, in the group that arrives last,
@@ -98,10 +98,18 @@ internal static class DecodeSplitMerge
                 var o1 = Part(p, i + 1, parts, rowsTotal, row, d);
                 var o2 = Part(p, i + 2, parts, rowsTotal, row, d);
                 var o3 = Part(p, i + 3, parts, rowsTotal, row, d);
+                var o4 = Part(p, i + 4, parts, rowsTotal, row, d);
+                var o5 = Part(p, i + 5, parts, rowsTotal, row, d);
+                var o6 = Part(p, i + 6, parts, rowsTotal, row, d);
+                var o7 = Part(p, i + 7, parts, rowsTotal, row, d);
                 o = Term(o, PartWeight(weights, r, i, parts), o0);
                 o = Term(o, PartWeight(weights, r, i + 1, parts), o1);
                 o = Term(o, PartWeight(weights, r, i + 2, parts), o2);
                 o = Term(o, PartWeight(weights, r, i + 3, parts), o3);
+                o = Term(o, PartWeight(weights, r, i + 4, parts), o4);
+                o = Term(o, PartWeight(weights, r, i + 5, parts), o5);
+                o = Term(o, PartWeight(weights, r, i + 6, parts), o6);
+                o = Term(o, PartWeight(weights, r, i + 7, parts), o7);
             }
             DecodeOutput.Row(p, kvHead, r, out int head, out int query);
             DecodeOutput.Store<T, TOps>(p.O.Data, p.O.RowOffset(batch, query, head) + d, d, p.HeadDim, o);

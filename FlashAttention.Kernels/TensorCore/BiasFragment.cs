@@ -20,7 +20,7 @@ internal struct BiasFragment
     /// Issues the loads of rows <paramref name="rowLow"/> and + 8 for the tile's first
     /// <paramref name="columns"/> (32 or 64, compile-time) keys from <paramref name="firstCol"/>, when
     /// <see cref="ScoreBias.PairAligned"/>; otherwise nothing is loaded and the softmax reads the
-    /// elements itself.
+    /// elements itself. Without <paramref name="withMask"/> (compile-time) only the bias is loaded.
     /// </summary>
     /// <remarks>
     /// One uniform branch and no other: a load under its own condition becomes a value merged with
@@ -29,7 +29,7 @@ internal struct BiasFragment
     /// load here reads a valid element (indices clamped into the tensors, placeholders of two
     /// elements for absent ones), and <see cref="BiasTerms.Apply"/> sorts out what counts.
     /// </remarks>
-    public static BiasFragment Load(in ScoreBias e, int rowLow, int firstCol, int columns)
+    public static BiasFragment Load(in ScoreBias e, int rowLow, int firstCol, int columns, bool withMask = true)
     {
         var f = default(BiasFragment);
         if (e.PairAligned == 0)
@@ -50,18 +50,37 @@ internal struct BiasFragment
             MaskLast = hasMask ? pairs - 1 : 0,
         };
         int p0 = (firstCol >> 1) + (Warp.LaneIdx & 3);
-        f.N0 = BiasTerms.Load(rows, p0);
-        f.N1 = BiasTerms.Load(rows, p0 + 4);
-        f.N2 = BiasTerms.Load(rows, p0 + 8);
-        f.N3 = BiasTerms.Load(rows, p0 + 12);
+        f.N0 = BiasTerms.Load(rows, p0, withMask);
+        f.N1 = BiasTerms.Load(rows, p0 + 4, withMask);
+        f.N2 = BiasTerms.Load(rows, p0 + 8, withMask);
+        f.N3 = BiasTerms.Load(rows, p0 + 12, withMask);
         if (columns > 32)
         {
-            f.N4 = BiasTerms.Load(rows, p0 + 16);
-            f.N5 = BiasTerms.Load(rows, p0 + 20);
-            f.N6 = BiasTerms.Load(rows, p0 + 24);
-            f.N7 = BiasTerms.Load(rows, p0 + 28);
+            f.N4 = BiasTerms.Load(rows, p0 + 16, withMask);
+            f.N5 = BiasTerms.Load(rows, p0 + 20, withMask);
+            f.N6 = BiasTerms.Load(rows, p0 + 24, withMask);
+            f.N7 = BiasTerms.Load(rows, p0 + 28, withMask);
         }
         return f;
+    }
+
+    /// <summary>
+    /// S += b / scale on the tile's n-tiles (32 or 64 keys): <paramref name="unit"/> is log2(e) over the scale
+    /// when S is raw (the fused form), log2(e) when S is already in the log2 domain.
+    /// </summary>
+    public readonly void AddBias(ref Tile8 s, float unit, int columns)
+    {
+        N0.AddBias(ref s.N0, unit);
+        N1.AddBias(ref s.N1, unit);
+        N2.AddBias(ref s.N2, unit);
+        N3.AddBias(ref s.N3, unit);
+        if (columns > 32)
+        {
+            N4.AddBias(ref s.N4, unit);
+            N5.AddBias(ref s.N5, unit);
+            N6.AddBias(ref s.N6, unit);
+            N7.AddBias(ref s.N7, unit);
+        }
     }
 
     private static ArrayView<T> Row<T>(ArrayView<T> view, long start) where T : unmanaged => view.SubView(start, view.Length - start);
@@ -95,7 +114,7 @@ internal struct BiasTerms
     /// and one 2-byte mask load per row. Keys past seqlen_k read the row's last pair, which
     /// <see cref="Apply"/> ignores.
     /// </summary>
-    public static BiasTerms Load(in PairRows rows, int pair)
+    public static BiasTerms Load(in PairRows rows, int pair, bool withMask)
     {
         int b = Math.Min(pair, rows.BiasLast), m = Math.Min(pair, rows.MaskLast);
         ulong biasLow = rows.BiasLow[b];
@@ -106,9 +125,21 @@ internal struct BiasTerms
             BiasLow1 = Interop.IntAsFloat((uint)(biasLow >> 32)),
             BiasHigh0 = Interop.IntAsFloat((uint)biasHigh),
             BiasHigh1 = Interop.IntAsFloat((uint)(biasHigh >> 32)),
-            KeepLow = rows.MaskLow[m],
-            KeepHigh = rows.MaskHigh[m],
+            KeepLow = withMask ? rows.MaskLow[m] : 0u,
+            KeepHigh = withMask ? rows.MaskHigh[m] : 0u,
         };
+    }
+
+    /// <summary>
+    /// The bias alone, one FFMA per score (<see cref="BiasFragment.AddBias"/>): no tests of the sequence
+    /// ends, as what lies outside them is discarded (rows) or masked after this (keys).
+    /// </summary>
+    public readonly void AddBias(ref FragmentC c, float unit)
+    {
+        c.C0 += BiasLow0 * unit;
+        c.C1 += BiasLow1 * unit;
+        c.C2 += BiasHigh0 * unit;
+        c.C3 += BiasHigh1 * unit;
     }
 
     /// <summary>

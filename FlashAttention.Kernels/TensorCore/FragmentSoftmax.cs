@@ -24,8 +24,8 @@ internal struct FragmentSoftmax
     };
 
     /// <summary>
-    /// Scales S (see below), applies soft-capping and ALiBi when the kernel is compiled with them (<paramref name="pointwise"/>)
-    /// and they are on, and the bias and mask tensors too when compiled with them (<paramref name="tensors"/>: their elements
+    /// Scales S (see below), applies soft-capping and ALiBi when the kernel is compiled with them (<typeparamref name="TScores"/>'s Pointwise)
+    /// and they are on, and the bias and mask tensors too when compiled with them (its Tensors: their elements
     /// come in <paramref name="terms"/>, loaded a tile ahead, when <paramref name="prefetched"/>, else they are read here), masks S when
     /// <paramref name="applyMask"/> (only tiles that cross the sequence end, the causal diagonal or a
     /// window edge pay for the per-element test), folds it into m and l, turns it into P in place, and
@@ -33,20 +33,25 @@ internal struct FragmentSoftmax
     /// tile's key count, 32 (n-tiles N0-N3) or 64, a compile-time value in the kernels.
     /// Plain scores with a positive scale are not scaled one by one: the row max is taken on the raw
     /// S (max(c s) = c max(s) for c &gt; 0) and P = 2^(s c - m) is one FFMA and one MUFU per element,
-    /// as in FlashAttention-2; soft-capping, ALiBi and bias need the scaled score itself. A mask packed
-    /// to bits (<paramref name="bitMask"/>, its words for this block in <paramref name="keep"/>) hides scores
-    /// with -inf and keeps the fused form.
+    /// as in FlashAttention-2; soft-capping, ALiBi and the general tensors mode need the scaled score itself. A mask packed
+    /// to bits (its BitMask, the words for this block in <paramref name="keep"/>) hides scores
+    /// with -inf and keeps the fused form; so does a bias alone (its BiasOnly, the elements in <paramref name="terms"/>).
     /// </summary>
-    public (float Low, float High) Update<TTarget>(ref Tile8 s, AttentionMask mask, in ScoreModifier scores, bool pointwise, bool tensors, bool prefetched,
-        in BiasFragment terms, float scaleLog2, int rowLow, int firstCol, bool applyMask, int columns, in Dropout dropout, bool dropping,
-        bool bitMask, in MaskWords keep)
+    public (float Low, float High) Update<TTarget, TScores>(ref Tile8 s, AttentionMask mask, in ScoreModifier scores, bool prefetched,
+        in BiasFragment terms, float scaleLog2, int rowLow, int firstCol, bool applyMask, int columns, in Dropout dropout, in MaskWords keep)
         where TTarget : struct, ITensorCoreTarget
+        where TScores : struct, IScoreMode
     {
-        // pointwise and tensors are compile-time constants; the sign test is uniform across the group.
+        // The mode's flags are compile-time constants; the sign test is uniform across the group.
+        bool pointwise = default(TScores).Pointwise, tensors = default(TScores).Tensors;
+        bool dropping = default(TScores).Dropout, bitMask = default(TScores).BitMask;
         bool fused = !pointwise && !tensors && scaleLog2 > 0f;
         float k = fused ? scaleLog2 : 1f;
         if (!fused)
             s.ScaleRows(scaleLog2, scaleLog2);
+        // A bias alone joins S in its own units: raw S takes b / scale, a scaled S b log2(e).
+        if (default(TScores).BiasOnly)
+            terms.AddBias(ref s, fused ? ScoreBias.Log2E / scaleLog2 : ScoreBias.Log2E, columns);
         int c0 = firstCol + 2 * (Warp.LaneIdx & 3);
         if (tensors && prefetched && scores.Elements.PairAligned != 0 && !scores.HasPointwise)
         {

@@ -22,6 +22,9 @@ public interface IScoreMode
 
     /// <summary>True: hide the scores a packed keep-mask (<c>MaskBits</c>) clears; nothing else.</summary>
     bool BitMask { get; }
+
+    /// <summary>True: add the bias tensor and nothing else, folded into the fused scale (<see cref="BiasScores"/>).</summary>
+    bool BiasOnly { get; }
 }
 
 /// <summary>Scores are Q K^T times the scale, nothing more.</summary>
@@ -38,6 +41,9 @@ public readonly struct PlainScores : IScoreMode
 
     /// <inheritdoc />
     public bool BitMask => false;
+
+    /// <inheritdoc />
+    public bool BiasOnly => false;
 }
 
 /// <summary>Scores pass through soft-capping and ALiBi.</summary>
@@ -54,6 +60,9 @@ public readonly struct PointwiseScores : IScoreMode
 
     /// <inheritdoc />
     public bool BitMask => false;
+
+    /// <inheritdoc />
+    public bool BiasOnly => false;
 }
 
 /// <summary>Scores pass through soft-capping, ALiBi, the bias tensor and the mask tensor.</summary>
@@ -70,6 +79,9 @@ public readonly struct TensorScores : IScoreMode
 
     /// <inheritdoc />
     public bool BitMask => false;
+
+    /// <inheritdoc />
+    public bool BiasOnly => false;
 }
 
 /// <summary>
@@ -89,6 +101,9 @@ public readonly struct DropoutScores : IScoreMode
 
     /// <inheritdoc />
     public bool BitMask => false;
+
+    /// <inheritdoc />
+    public bool BiasOnly => false;
 }
 
 /// <summary>
@@ -109,4 +124,33 @@ public readonly struct BitMaskScores : IScoreMode
 
     /// <inheritdoc />
     public bool BitMask => true;
+
+    /// <inheritdoc />
+    public bool BiasOnly => false;
+}
+
+/// <summary>
+/// Plain scores plus a float32 bias tensor and nothing else (no mask tensor, soft cap, ALiBi or
+/// dropout), the bias read pair by pair a tile ahead (<c>BiasFragment</c>, so the launcher picks this
+/// mode only where pairs are aligned). The bias joins the raw score in one FFMA, s + b / scale, and the
+/// plain kernel's fused scale·s - m stays: the general <see cref="TensorScores"/> mode scales every
+/// score, loads mask bytes from a placeholder and tests every element against the sequence ends
+/// (garbage rows past seqlen_q are discarded, keys past seqlen_k are masked after the bias anyway).
+/// </summary>
+public readonly struct BiasScores : IScoreMode
+{
+    /// <inheritdoc />
+    public bool Pointwise => false;
+
+    /// <inheritdoc />
+    public bool Tensors => false;
+
+    /// <inheritdoc />
+    public bool Dropout => false;
+
+    /// <inheritdoc />
+    public bool BitMask => false;
+
+    /// <inheritdoc />
+    public bool BiasOnly => true;
 }

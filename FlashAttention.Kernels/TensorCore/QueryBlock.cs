@@ -35,7 +35,7 @@ internal struct QueryBlock
             p = PackedSequences.ForSequence(p, sequence);
             b.Batch = 0;
         }
-        else if (default(TScores).Tensors && Grid.DimX * br >= p.SeqLenQ + br)
+        else if ((default(TScores).Tensors || default(TScores).BiasOnly) && Grid.DimX * br >= p.SeqLenQ + br)
         {
             // The launcher folded the batch into grid x (batch fastest; never with varlen, whose rebased seqlen_q would
             // look folded here; see TensorCoreForwardLauncher):

@@ -65,9 +65,9 @@ public static class TensorCoreForwardKernel
         int vLane = vBase + lanes.A;
 
         int firstTile = block.FirstTile, endTile = block.EndTile;
-        bool pointwise = default(TScores).Pointwise;
         bool tensors = default(TScores).Tensors;
-        var scores = pointwise ? p.Scores.ForHead(batch, head) : p.Scores;
+        bool biasOnly = default(TScores).BiasOnly;
+        var scores = default(TScores).Pointwise || biasOnly ? p.Scores.ForHead(batch, head) : p.Scores;
         bool dropping = default(TScores).Dropout;
         var dropout = dropping ? p.Dropout.ForHead(batch, head) : p.Dropout;
         bool bitMask = default(TScores).BitMask;
@@ -96,7 +96,8 @@ public static class TensorCoreForwardKernel
             int nextTile = p.Blocks.NextVisibleTile(batch, head, firstRow, j + 1, endTile, bc);
             // In flight through the wait, the barrier and S = Q K^T. Not a tile earlier: ptxas then
             // moved the loop-carried registers before P V, which waited for the loads there.
-            var terms = prefetched ? BiasFragment.Load(scores.Elements, rowTop, firstCol, bc) : default;
+            var terms = prefetched || biasOnly ? BiasFragment.Load(scores.Elements, rowTop, firstCol, bc, withMask: !biasOnly) : default;
+            var termsBottom = biasOnly && two ? BiasFragment.Load(scores.Elements, rowTop + 16, firstCol, bc, withMask: false) : default;
             var keepTop = bitMask ? MaskWords.Load(bits, rowTop, firstCol, bc) : default;
             var keepBottom = bitMask && two ? MaskWords.Load(bits, rowTop + 16, firstCol, bc) : default;
             CpAsync.WaitAll<TTarget>();
@@ -108,15 +109,15 @@ public static class TensorCoreForwardKernel
             Scores<TTarget, TElement>(ref sTop, ref sBottom, two, shared, qTop, qBottom, kLane, dim, bc);
             // Only tiles that cross the key sequence's end, the causal diagonal or a window edge of this warp's rows need the per-element mask.
             bool applyMask = !p.Mask.AllVisible(warpFirstRow, warpFirstRow + warpRows - 1, firstCol, firstCol + bc - 1);
-            var (alphaTopLow, alphaTopHigh) = softmaxTop.Update<TTarget>(ref sTop, p.Mask, scores, pointwise, tensors, prefetched, terms, p.ScaleLog2, rowTop, firstCol, applyMask, bc,
-                dropout, dropping, bitMask, keepTop);
+            var (alphaTopLow, alphaTopHigh) = softmaxTop.Update<TTarget, TScores>(ref sTop, p.Mask, scores, prefetched, terms, p.ScaleLog2, rowTop, firstCol, applyMask, bc,
+                dropout, keepTop);
             var pTop = ProbabilityFragments.From<TTarget, TElement>(sTop, bc);
             float alphaBottomLow = 1f, alphaBottomHigh = 1f;
             ProbabilityFragments pBottom = default;
             if (two)
             {
-                (alphaBottomLow, alphaBottomHigh) = softmaxBottom.Update<TTarget>(ref sBottom, p.Mask, scores, pointwise, tensors, false, default, p.ScaleLog2, rowTop + 16,
-                    firstCol, applyMask, bc, dropout, dropping, bitMask, keepBottom);
+                (alphaBottomLow, alphaBottomHigh) = softmaxBottom.Update<TTarget, TScores>(ref sBottom, p.Mask, scores, false, termsBottom, p.ScaleLog2, rowTop + 16,
+                    firstCol, applyMask, bc, dropout, keepBottom);
                 pBottom = ProbabilityFragments.From<TTarget, TElement>(sBottom, bc);
             }
 

@@ -50,9 +50,9 @@ public static class WgmmaForwardKernel
         int rowLow = warpFirstRow + (Warp.LaneIdx >> 2); // this lane's rows: rowLow, rowLow + 8
         int qBlock = qBase + (warp >> 2) * 64 * dim;      // this warpgroup's 64 rows of Q
 
-        bool pointwise = default(TScores).Pointwise;
         bool tensors = default(TScores).Tensors;
-        var scores = pointwise ? p.Scores.ForHead(block.Batch, block.Head) : p.Scores;
+        bool biasOnly = default(TScores).BiasOnly;
+        var scores = default(TScores).Pointwise || biasOnly ? p.Scores.ForHead(block.Batch, block.Head) : p.Scores;
         bool dropping = default(TScores).Dropout;
         var dropout = dropping ? p.Dropout.ForHead(block.Batch, block.Head) : p.Dropout;
         bool bitMask = default(TScores).BitMask;
@@ -72,7 +72,7 @@ public static class WgmmaForwardKernel
             int firstCol = j * Bc;
             int nextTile = p.Blocks.NextVisibleTile(block.Batch, block.Head, block.FirstRow, j + 1, block.EndTile, Bc);
             // In flight through the wait, the barrier and S = Q K^T.
-            var terms = tensors ? BiasFragment.Load(scores.Elements, rowLow, firstCol, Bc) : default;
+            var terms = tensors || biasOnly ? BiasFragment.Load(scores.Elements, rowLow, firstCol, Bc, withMask: !biasOnly) : default;
             var keep = bitMask ? MaskWords.Load(bits, rowLow, firstCol, Bc) : default;
             CpAsync.WaitAll<TTarget>();
             Wgmma.FenceSharedWrites<TTarget>();
@@ -86,8 +86,8 @@ public static class WgmmaForwardKernel
             Wgmma.Scores<TTarget, TElement>(ref s, shared, sharedBase, qBlock, stage, dim);
             // Only tiles that cross the key sequence's end, the causal diagonal or a window edge of this warp's rows need the per-element mask.
             bool applyMask = !p.Mask.AllVisible(warpFirstRow, warpFirstRow + 15, firstCol, firstCol + Bc - 1);
-            var (alphaLow, alphaHigh) = softmax.Update<TTarget>(ref s, p.Mask, scores, pointwise, tensors, tensors, terms, p.ScaleLog2, rowLow, firstCol,
-                applyMask, Bc, dropout, dropping, bitMask, keep);
+            var (alphaLow, alphaHigh) = softmax.Update<TTarget, TScores>(ref s, p.Mask, scores, tensors, terms, p.ScaleLog2, rowLow, firstCol,
+                applyMask, Bc, dropout, keep);
             var probabilities = ProbabilityFragments.From<TTarget, TElement>(s, Bc);
 
             // After the first tiles a row's max seldom grows: then every factor is 1 and the rescale is skipped.
