@@ -7,15 +7,23 @@ namespace FlashAttention.Bench;
 /// each reported under its own implementation name.
 /// </summary>
 /// A kernel may carry score variants after '+': "+bias" (a float32 bias [1, heads, N, N] in device
-/// memory), "+mask" (a boolean mask [1, 1, N, N], 90 % kept), "+wL" (a sliding window of L keys on
+/// memory), "+mask" (a boolean mask [1, 1, N, N], 90 % kept), "+causalmask" (a boolean mask [1, 1, N, N]
+/// holding the causal triangle, for the kernel with causal off), "+docsL" (a boolean mask [1, 1, N, N] of
+/// documents of L tokens, each seeing itself whole), "+wL" (a sliding window of L keys on
 /// each side) or "+blocksP" (a block mask with P % of its 128 x 128 blocks visible), e.g. tc+bias, tc+w1024, tc+blocks25.
 public sealed record BenchKernel(string Name, KernelPath Path, TensorCoreTile? Tile)
 {
     /// <summary>Adds a bias tensor [1, heads, N, N].</summary>
     public bool Bias { get; init; }
 
-    /// <summary>Adds a boolean mask tensor [1, 1, N, N].</summary>
+    /// <summary>Adds a boolean mask tensor [1, 1, N, N], 90 % of the pairs kept at random.</summary>
     public bool Mask { get; init; }
+
+    /// <summary>Adds a boolean mask tensor [1, 1, N, N] holding the causal triangle (key j visible to query i when j &lt;= i).</summary>
+    public bool CausalMask { get; init; }
+
+    /// <summary>Adds a boolean mask tensor [1, 1, N, N] of documents of this many tokens (block-diagonal), or null.</summary>
+    public int? DocumentLength { get; init; }
 
     /// <summary>Sliding window of this many keys on each side, or null.</summary>
     public int? Window { get; init; }
@@ -38,13 +46,16 @@ public sealed record BenchKernel(string Name, KernelPath Path, TensorCoreTile? T
             {
                 "bias" => kernel with { Bias = true },
                 "mask" => kernel with { Mask = true },
+                "causalmask" => kernel with { CausalMask = true },
+                _ when extra.StartsWith("docs", StringComparison.Ordinal) && int.TryParse(extra[4..], out int doc) && doc > 0 =>
+                    kernel with { DocumentLength = doc },
                 _ when extra.StartsWith('w') && int.TryParse(extra[1..], out int w) && w >= 0 => kernel with { Window = w },
                 _ when extra.StartsWith("drop", StringComparison.Ordinal) && int.TryParse(extra[4..], out int dp) && dp is > 0 and < 100 =>
                     kernel with { DropoutPercent = dp },
                 _ when extra.StartsWith("blocks", StringComparison.Ordinal) && int.TryParse(extra[6..], out int pct) && pct is >= 0 and <= 100 =>
                     kernel with { BlockPercent = pct },
                 _ => throw new BenchInputException(
-                    $"--kernels: unknown variant '+{extra}' in '{text}'; expected +bias, +mask, +wL (window of L keys), +blocksP (P % of 128 x 128 blocks visible) or +dropP (dropout of P %)"),
+                    $"--kernels: unknown variant '+{extra}' in '{text}'; expected +bias, +mask, +causalmask, +docsL (documents of L tokens), +wL (window of L keys), +blocksP (P % of 128 x 128 blocks visible) or +dropP (dropout of P %)"),
             };
         }
         return kernel;

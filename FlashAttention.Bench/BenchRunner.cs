@@ -61,11 +61,14 @@ public sealed class BenchRunner(AttentionEngine engine, BenchPlan plan)
                 FillBias(bias, seqlen);
                 options = options with { DeviceBias = new DeviceAttentionBias(bias.View, 1, heads, seqlen, seqlen) };
             }
-            if (kernel.Mask)
+            if (kernel.Mask || kernel.CausalMask || kernel.DocumentLength is not null)
             {
                 var mask = acc.Allocate1D<byte>((long)seqlen * seqlen);
                 buffers.Add(mask);
-                FillMask(mask, seqlen);
+                FillMask(mask, seqlen, (row, j, random) =>
+                    kernel.CausalMask ? j <= row
+                    : kernel.DocumentLength is int doc ? j / doc == row / doc
+                    : j == row || random.NextDouble() < 0.9);
                 options = options with { DeviceMask = new DeviceAttentionMask(mask.View, 1, 1, seqlen, seqlen) };
             }
             if (kernel.BlockPercent is int percent)
@@ -154,15 +157,15 @@ public sealed class BenchRunner(AttentionEngine engine, BenchPlan plan)
         }
     }
 
-    /// <summary>A random boolean mask keeping 90 % of the pairs and every diagonal pair (no row is empty).</summary>
-    private static void FillMask(MemoryBuffer1D<byte, Stride1D.Dense> mask, int seqlen)
+    /// <summary>A boolean mask [N, N] whose pair (row, j) is kept where <paramref name="keep"/> says (each row with its own seeded generator).</summary>
+    private static void FillMask(MemoryBuffer1D<byte, Stride1D.Dense> mask, int seqlen, Func<int, int, Random, bool> keep)
     {
         var host = new byte[mask.Length];
         Parallel.For(0, seqlen, row =>
         {
             var random = new Random(11 + row);
             for (int j = 0; j < seqlen; j++)
-                host[(long)row * seqlen + j] = (byte)(j == row || random.NextDouble() < 0.9 ? 1 : 0);
+                host[(long)row * seqlen + j] = (byte)(keep(row, j, random) ? 1 : 0);
         });
         mask.CopyFromCPU(host);
     }

@@ -34,6 +34,61 @@ public class MaskBitsTests
         }
     }
 
+    /// <summary>
+    /// The block mask derived from the bits, against the blocks computed here from the bytes: odd sizes (a
+    /// last block cut short in both directions, a last row of words shorter than a block), empty blocks
+    /// beside blocks that keep a single pair, several planes. The output is poisoned first.
+    /// </summary>
+    [Theory]
+    [InlineData(1, 1, 1)] [InlineData(2, 203, 130)] [InlineData(3, 129, 300)] [InlineData(1, 300, 65)]
+    public void Derives_which_blocks_keep_any_pair(int planes, int seqQ, int seqK)
+    {
+        var accelerator = TestDevice.Engine.Accelerator;
+        var rng = new Random(seqQ * 7 + seqK);
+        var mask = new byte[planes * seqQ * seqK];
+        int perRow = MaskBits.WordsFor(seqK);
+        int qBlocks = MaskBitsLauncher.QueryBlocks(seqQ), kBlocks = MaskBitsLauncher.KeyBlocks(seqK);
+        // Per 128 x 128 block: nothing kept (half of them), one random pair, or 30 % of its pairs.
+        for (int p = 0; p < planes; p++)
+        for (int qb = 0; qb < qBlocks; qb++)
+        for (int kb = 0; kb < kBlocks; kb++)
+        {
+            double kind = rng.NextDouble();
+            int rows = Math.Min(seqQ, qb * 128 + 128) - qb * 128, cols = Math.Min(seqK, kb * 128 + 128) - kb * 128;
+            if (kind < 0.5)
+                continue;
+            if (kind < 0.75)
+            {
+                mask[(p * seqQ + qb * 128 + rng.Next(rows)) * seqK + kb * 128 + rng.Next(cols)] = 1;
+                continue;
+            }
+            for (int i = 0; i < rows; i++)
+            for (int j = 0; j < cols; j++)
+                mask[(p * seqQ + qb * 128 + i) * seqK + kb * 128 + j] = (byte)(rng.NextDouble() < 0.3 ? 1 + rng.Next(255) : 0);
+        }
+        mask[^1] = 1; // the very last pair: a block cut short in both directions keeps it
+        using var bytes = accelerator.Allocate1D(mask);
+        using var words = accelerator.Allocate1D<uint>(planes * seqQ * perRow);
+        using var blocks = accelerator.Allocate1D(Enumerable.Repeat((byte)0xAB, planes * qBlocks * kBlocks).ToArray());
+
+        var launcher = new MaskBitsLauncher(accelerator);
+        launcher.Pack(accelerator.DefaultStream, bytes.View, words.View, planes, seqQ, seqK);
+        launcher.Blocks(accelerator.DefaultStream, words.View, blocks.View, planes, seqQ, seqK);
+        accelerator.Synchronize();
+        var derived = blocks.GetAsArray1D();
+
+        for (int p = 0; p < planes; p++)
+        for (int qb = 0; qb < qBlocks; qb++)
+        for (int kb = 0; kb < kBlocks; kb++)
+        {
+            bool any = false;
+            for (int i = qb * 128; i < Math.Min(seqQ, qb * 128 + 128); i++)
+            for (int j = kb * 128; j < Math.Min(seqK, kb * 128 + 128); j++)
+                any |= mask[(p * seqQ + i) * seqK + j] != 0;
+            derived[(p * qBlocks + qb) * kBlocks + kb].Should().Be(any ? (byte)1 : (byte)0, $"plane {p}, block ({qb}, {kb})");
+        }
+    }
+
     [Theory]
     [InlineData(1)] [InlineData(63)] [InlineData(64)] [InlineData(65)] [InlineData(203)]
     public void Rows_hold_an_even_number_of_words(int seqK)

@@ -8,7 +8,8 @@ namespace FlashAttention.Tests;
 /// The tensor-core kernel with a mask alone, which goes packed to bits (<see cref="MaskBits"/>,
 /// BitMaskScores) against the float64 reference: odd seqlen_k (a last word cut short), every
 /// broadcast form, 16- and 32-row warps, 32- and 64-key tiles, with causal and a window; the
-/// mostly-kept masks let whole tiles pass untested beside tiles tested score by score.
+/// mostly-kept masks let whole tiles pass untested beside tiles tested score by score; packed documents
+/// hide whole 128 x 128 blocks, which the derived block mask skips.
 /// </summary>
 public class TensorCoreMaskBitsTests
 {
@@ -20,6 +21,10 @@ public class TensorCoreMaskBitsTests
             (true, "bfloat16", Tc(2, 48, 130, 2, 2, 64, causal: false) with { MaskDims = [2, 2], Window = new(40, 20), MaskMostlyKept = true }),
             (false, "float16", Tc(2, 203, 203, 2, 1, 128, causal: false, rows: 32, bc: 64) with { MaskDims = [2, 1], MaskMostlyKept = true }),
             (false, "bfloat16", Tc(1, 113, 77, 2, 1, 128, causal: true, rows: 32, bc: 32) with { MaskDims = [1, 1] }),
+            // Packed documents: the block mask derived from the bits skips the 128 x 128 blocks they hide whole.
+            (true, "float16", Tc(1, 300, 330, 2, 1, 64, causal: false) with { MaskDims = [1, 2], MaskDocuments = true }),
+            (false, "bfloat16", Tc(2, 270, 270, 2, 1, 128, causal: true, warps: 8, wgmma: true) with { MaskDims = [2, 1], MaskDocuments = true }),
+            (false, "float16", Tc(1, 400, 403, 2, 2, 64, causal: false, rows: 32, bc: 64) with { MaskDims = [1, 1], MaskDocuments = true }),
         };
         return OnThisDevice(rows);
     }

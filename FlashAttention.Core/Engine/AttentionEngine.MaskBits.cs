@@ -8,6 +8,12 @@ public sealed partial class AttentionEngine
     // The call's mask packed to bits for the tensor-core kernel (or a two-word placeholder), reused between calls.
     private MemoryBuffer1D<uint, Stride1D.Dense>? maskBitsBuffer;
 
+    // The block mask derived from the packed bits, reused between calls.
+    private MemoryBuffer1D<byte, Stride1D.Dense>? maskBlocksBuffer;
+
+    /// <summary>Experiments only: FLASH_MASK_BLOCKS=0 leaves hidden blocks of a mask to be computed (no derived block mask).</summary>
+    private static readonly bool DeriveMaskBlocks = Environment.GetEnvironmentVariable("FLASH_MASK_BLOCKS") != "0";
+
     /// <summary>
     /// Whether a tensor-core call takes its mask as bits (<see cref="MaskBits"/>): a mask and nothing
     /// the <c>BitMaskScores</c> kernel lacks (bias, soft cap, ALiBi, dropout). Such a call then runs
@@ -42,5 +48,30 @@ public sealed partial class AttentionEngine
             HeadStride = shape.Heads > 1 ? rowWords : 0,
         };
         p.Scores.Elements.HasMask = 0;
+        if (p.Blocks.Active == 0 && DeriveMaskBlocks)
+            p.Blocks = MaskBlocks(view, shape, p.SeqLenQ, p.SeqLenK);
+    }
+
+    /// <summary>
+    /// The block mask the packed mask implies (<see cref="MaskBlocksKernel"/>), for a call without a block mask of
+    /// its own: the kernel then skips every 128 x 128 block the mask hides whole, as for an <see cref="AttentionBlockMask"/>.
+    /// </summary>
+    private BlockSparsity MaskBlocks(ArrayView<uint> words, LogitTensorShape shape, int seqLenQ, int seqLenK)
+    {
+        long planes = (long)shape.Batch * shape.Heads;
+        int queryBlocks = MaskBitsLauncher.QueryBlocks(seqLenQ), keyBlocks = MaskBitsLauncher.KeyBlocks(seqLenK);
+        long plane = (long)queryBlocks * keyBlocks;
+        var view = Upload(ref maskBlocksBuffer, ReadOnlySpan<byte>.Empty, Math.Max(1, planes * plane));
+        maskBitsLauncher.Blocks(Accelerator.DefaultStream, words, view, planes, seqLenQ, seqLenK);
+        return new BlockSparsity
+        {
+            Active = 1,
+            Blocks = view,
+            HeadStride = shape.Heads > 1 ? plane : 0,
+            BatchStride = shape.Batch > 1 ? plane * shape.Heads : 0,
+            KeyBlocks = keyBlocks,
+            BlockSizeQ = MaskBlocksKernel.BlockSize,
+            BlockSizeK = MaskBlocksKernel.BlockSize,
+        };
     }
 }

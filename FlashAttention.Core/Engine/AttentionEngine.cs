@@ -146,6 +146,8 @@ public sealed partial class AttentionEngine : IDisposable
         sequenceBuffer?.Dispose();
         maskBuffer?.Dispose();
         blockMaskBuffer?.Dispose();
+        maskBitsBuffer?.Dispose();
+        maskBlocksBuffer?.Dispose();
         biasGradientScratch?.Dispose();
         DisposeDecode();
         if (ownsAccelerator)

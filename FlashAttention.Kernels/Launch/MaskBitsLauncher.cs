@@ -8,6 +8,35 @@ public sealed class MaskBitsLauncher(Accelerator accelerator)
     private readonly Lazy<Action<AcceleratorStream, Index1D, ArrayView<byte>, ArrayView<uint>, MaskBitsShape>> kernel =
         new(() => accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<byte>, ArrayView<uint>, MaskBitsShape>(MaskBitsKernel.Run));
 
+    private readonly Lazy<Action<AcceleratorStream, Index1D, ArrayView<uint>, ArrayView<byte>, MaskBlocksShape>> blocksKernel =
+        new(() => accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<uint>, ArrayView<byte>, MaskBlocksShape>(MaskBlocksKernel.Run));
+
+    /// <summary>Key blocks per plane of <see cref="Blocks"/>' output for <paramref name="seqLenK"/> keys.</summary>
+    public static int KeyBlocks(int seqLenK) => (seqLenK + MaskBlocksKernel.BlockSize - 1) / MaskBlocksKernel.BlockSize;
+
+    /// <summary>Query blocks per plane of <see cref="Blocks"/>' output for <paramref name="seqLenQ"/> queries.</summary>
+    public static int QueryBlocks(int seqLenQ) => (seqLenQ + MaskBlocksKernel.BlockSize - 1) / MaskBlocksKernel.BlockSize;
+
+    /// <summary>
+    /// Writes into <paramref name="blocks"/> (planes x <see cref="QueryBlocks"/> x <see cref="KeyBlocks"/> bytes) which
+    /// 128 x 128 blocks of the packed mask <paramref name="words"/> (from <see cref="Pack"/>) keep any pair, asynchronously on <paramref name="stream"/>.
+    /// </summary>
+    public void Blocks(AcceleratorStream stream, ArrayView<uint> words, ArrayView<byte> blocks, long planes, int seqLenQ, int seqLenK)
+    {
+        long total = planes * QueryBlocks(seqLenQ) * KeyBlocks(seqLenK);
+        if (blocks.Length < total)
+            throw new ArgumentException($"blocks holds {blocks.Length} bytes; expected at least {total}", nameof(blocks));
+        if (words.Length < planes * seqLenQ * MaskBits.WordsFor(seqLenK))
+            throw new ArgumentException($"words holds {words.Length} words; expected at least {planes * seqLenQ * MaskBits.WordsFor(seqLenK)}", nameof(words));
+        if (total > 0)
+        {
+            blocksKernel.Value(stream, (int)total, words, blocks, new MaskBlocksShape
+            {
+                SeqLenQ = seqLenQ, WordsPerRow = MaskBits.WordsFor(seqLenK), QueryBlocks = QueryBlocks(seqLenQ), KeyBlocks = KeyBlocks(seqLenK),
+            });
+        }
+    }
+
     /// <summary>
     /// Packs <paramref name="mask"/> (bytes, nonzero = keep, [planes][seqlen_q][seqlen_k] contiguous)
     /// into <paramref name="words"/> (planes x seqlen_q x <see cref="MaskBits.WordsFor"/>(seqlen_k) words),

@@ -26,7 +26,7 @@ public static class BiasMaskInputs
     /// A keep-mask with about 70% of the pairs kept, and every row i with i % 7 == 3 fully hidden
     /// in each (batch, head) plane (output 0, LSE -inf there); null for no dims.
     /// </summary>
-    public static AttentionBooleanMask? Mask(int[]? dims, int seqQ, int seqK, int seed, bool mostlyKept = false)
+    public static AttentionBooleanMask? Mask(int[]? dims, int seqQ, int seqK, int seed, bool mostlyKept = false, bool documents = false)
     {
         if (dims is null)
             return null;
@@ -34,6 +34,8 @@ public static class BiasMaskInputs
         var data = new bool[(long)dims[0] * dims[1] * seqQ * seqK];
         if (mostlyKept)
             return MostlyKept(data, dims, seqQ, seqK, rng);
+        if (documents)
+            return Documents(data, dims, seqQ, seqK, rng);
         for (long e = 0; e < data.LongLength; e++)
         {
             long i = e / seqK % seqQ;
@@ -59,6 +61,32 @@ public static class BiasMaskInputs
             long i = e / seqK % seqQ, j = e % seqK;
             bool inMixed = mixed[(plane * rows + i / block) * cols + j / block];
             data[e] = !inMixed || rng.NextDouble() < 0.7;
+        }
+        return new AttentionBooleanMask(data, dims[0], dims[1], seqQ, seqK);
+    }
+
+    /// <summary>
+    /// Packed documents: the keys split into documents of 40-200 keys (each plane its own split), query i
+    /// (aligned to the keys' end) sees the keys of its own document, 90 % of them. So most 128 x 128
+    /// blocks off the diagonal are hidden whole, and the rest hold pairs to test one by one.
+    /// </summary>
+    private static AttentionBooleanMask Documents(bool[] data, int[] dims, int seqQ, int seqK, Random rng)
+    {
+        var document = new int[seqK];
+        for (long plane = 0; plane < (long)dims[0] * dims[1]; plane++)
+        {
+            for (int j = 0, id = 0; j < seqK; id++)
+            {
+                int end = Math.Min(seqK, j + 40 + rng.Next(161));
+                for (; j < end; j++)
+                    document[j] = id;
+            }
+            for (int i = 0; i < seqQ; i++)
+            {
+                int at = Math.Clamp(i + seqK - seqQ, 0, seqK - 1);
+                for (int j = 0; j < seqK; j++)
+                    data[(plane * seqQ + i) * seqK + j] = document[j] == document[at] && rng.NextDouble() < 0.9;
+            }
         }
         return new AttentionBooleanMask(data, dims[0], dims[1], seqQ, seqK);
     }
