@@ -8,8 +8,8 @@ public sealed class MaskBitsLauncher(Accelerator accelerator)
     private readonly Lazy<Action<AcceleratorStream, Index1D, ArrayView<byte>, ArrayView<uint>, MaskBitsShape>> kernel =
         new(() => accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<byte>, ArrayView<uint>, MaskBitsShape>(MaskBitsKernel.Run));
 
-    private readonly Lazy<Action<AcceleratorStream, Index1D, ArrayView<uint>, ArrayView<byte>, MaskBlocksShape>> blocksKernel =
-        new(() => accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<uint>, ArrayView<byte>, MaskBlocksShape>(MaskBlocksKernel.Run));
+    private readonly Lazy<Action<AcceleratorStream, KernelConfig, ArrayView<uint>, ArrayView<byte>, MaskBlocksShape>> blocksKernel =
+        new(() => accelerator.LoadKernel<ArrayView<uint>, ArrayView<byte>, MaskBlocksShape>(MaskBlocksKernel.Run));
 
     /// <summary>Key blocks per plane of <see cref="Blocks"/>' output for <paramref name="seqLenK"/> keys.</summary>
     public static int KeyBlocks(int seqLenK) => (seqLenK + MaskBlocksKernel.BlockSize - 1) / MaskBlocksKernel.BlockSize;
@@ -30,7 +30,9 @@ public sealed class MaskBitsLauncher(Accelerator accelerator)
             throw new ArgumentException($"words holds {words.Length} words; expected at least {planes * seqLenQ * MaskBits.WordsFor(seqLenK)}", nameof(words));
         if (total > 0)
         {
-            blocksKernel.Value(stream, (int)total, words, blocks, new MaskBlocksShape
+            if (total > int.MaxValue)
+                throw new ArgumentException($"the mask has {total} blocks of 128 x 128; at most {int.MaxValue} are supported", nameof(blocks));
+            blocksKernel.Value(stream, new KernelConfig((int)total, MaskBlocksKernel.BlockSize), words, blocks, new MaskBlocksShape
             {
                 SeqLenQ = seqLenQ, WordsPerRow = MaskBits.WordsFor(seqLenK), QueryBlocks = QueryBlocks(seqLenQ), KeyBlocks = KeyBlocks(seqLenK),
             });
