@@ -24,6 +24,7 @@ public sealed partial class AttentionEngine
             KeyBlocks = m.KeyBlocks,
             BlockSizeQ = m.BlockSizeQ,
             BlockSizeK = m.BlockSizeK,
+            KeyShift = int.IsPow2(m.BlockSizeK) ? System.Numerics.BitOperations.Log2((uint)m.BlockSizeK) : -1,
         };
     }
 }

@@ -72,6 +72,7 @@ public sealed partial class AttentionEngine
             KeyBlocks = keyBlocks,
             BlockSizeQ = MaskBlocksKernel.BlockSize,
             BlockSizeK = MaskBlocksKernel.BlockSize,
+            KeyShift = System.Numerics.BitOperations.Log2(MaskBlocksKernel.BlockSize),
         };
     }
 }

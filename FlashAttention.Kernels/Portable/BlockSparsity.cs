@@ -29,10 +29,35 @@ public struct BlockSparsity
     /// <summary>Keys per block.</summary>
     public int BlockSizeK;
 
+    /// <summary>log2 of <see cref="BlockSizeK"/> when it is a power of two, else -1: the tile loop's block index is then a shift, not a division.</summary>
+    public int KeyShift;
+
+    /// <summary>The flag index of the first key block of <paramref name="row"/>'s block row, for <see cref="PeekAt"/> (one division, outside the tile loop).</summary>
+    public readonly long RowStart(int batch, int head, int row) => batch * BatchStride + head * HeadStride + (long)(row / BlockSizeQ) * KeyBlocks;
+
     /// <summary>Whether the tile starting at query <paramref name="row"/> and key <paramref name="col"/> is visible.</summary>
     public readonly bool Visible(int batch, int head, int row, int col) =>
         Active == 0
         || Blocks[batch * BatchStride + head * HeadStride + (long)(row / BlockSizeQ) * KeyBlocks + col / BlockSizeK] != 0;
+
+    /// <summary>
+    /// The flag of the block holding tile <paramref name="tile"/> (tiles of <paramref name="width"/> keys) in the block
+    /// row at <paramref name="rowStart"/> (<see cref="RowStart"/>), loaded
+    /// whatever <see cref="Active"/> says (the index clamped into the view): a kernel issues it a step before it
+    /// needs the answer and passes it to <see cref="NextVisibleTileAfter"/>, so the load's latency hides behind
+    /// that step instead of stalling the tile loop.
+    /// </summary>
+    public readonly byte PeekAt(long rowStart, int tile, int width)
+    {
+        int col = tile * width;
+        return Blocks[Math.Min(rowStart + (KeyShift >= 0 ? col >> KeyShift : col / BlockSizeK), Blocks.Length - 1)];
+    }
+
+    /// <summary>
+    /// <see cref="NextVisibleTile"/> from <paramref name="tile"/>, whose block's flag <paramref name="peeked"/> came from <see cref="PeekAt"/>.
+    /// </summary>
+    public readonly int NextVisibleTileAfter(byte peeked, int batch, int head, int row, int tile, int endTile, int width) =>
+        Active == 0 || peeked != 0 || tile >= endTile ? Math.Min(tile, endTile) : NextVisibleTile(batch, head, row, tile + 1, endTile, width);
 
     /// <summary>
     /// The first key tile at or after <paramref name="tile"/> (tiles of <paramref name="width"/> keys)
