@@ -71,7 +71,7 @@ public static class WgmmaForwardKernel
         for (int j = block.FirstTile; j < block.EndTile;)
         {
             int firstCol = j * Bc;
-            // With a packed mask (whose derived block mask is dense more often than not) the next tile's block flag is
+            // With a packed mask (which brings a derived block mask) the next tile's block flag is
             // loaded here and answered after the barrier, so its latency does not stall the loop; other modes test it here.
             int nextTile = bitMask ? j + 1 : p.Blocks.NextVisibleTile(block.Batch, block.Head, block.FirstRow, j + 1, block.EndTile, Bc);
             byte nextFlag = bitMask ? p.Blocks.PeekAt(blockRow, j + 1, Bc) : (byte)1;
