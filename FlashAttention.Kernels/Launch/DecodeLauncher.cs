@@ -140,11 +140,10 @@ public sealed class DecodeLauncher
         if (p.MergeInGroup != 0 && (!streaming || p.Arrivals.Length < (long)batch * headsKv))
             throw new ArgumentException(
                 $"p: MergeInGroup needs the streaming kernel and Arrivals of at least batch * heads_kv = {(long)batch * headsKv} counters; Arrivals has {p.Arrivals.Length}", nameof(p));
-        var q = p;
         if (typeof(T) == typeof(Half) && profile.Float16AsBits)
-            LaunchStorage(stream, Cast<T, ushort>(q), batch, headsKv, streaming);
+            LaunchStorage(stream, Cast<T, ushort>(p), batch, headsKv, streaming);
         else
-            LaunchStorage(stream, q, batch, headsKv, streaming);
+            LaunchStorage(stream, p, batch, headsKv, streaming);
     }
 
     private void LaunchStorage<T>(AcceleratorStream stream, DecodeParams<T> p, int batch, int headsKv, bool streaming) where T : unmanaged

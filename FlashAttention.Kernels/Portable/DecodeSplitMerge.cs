@@ -70,12 +70,12 @@ internal static class DecodeSplitMerge
             max = WarpMax(max);
             float sum = 0f;
             for (int i = Warp.LaneIdx; i < parts; i += Warp.WarpSize)
-                sum += Weight(weights[r * parts + i], max);
+                sum += PartialMergeKernel.Weight(weights[r * parts + i], max);
             sum = WarpSum(sum);
             for (int i = Warp.LaneIdx; i < parts; i += Warp.WarpSize)
-                weights[r * parts + i] = sum > 0f ? Weight(weights[r * parts + i], max) / sum : 0f;
+                weights[r * parts + i] = sum > 0f ? PartialMergeKernel.Weight(weights[r * parts + i], max) / sum : 0f;
             if (Warp.LaneIdx == 0 && p.WriteLse != 0)
-                p.Lse[LseRow(p, batch, kvHead, r)] = sum > 0f ? max + XMath.Log2(sum) * 0.693147180559945309f : float.NegativeInfinity;
+                p.Lse[LseRow(p, batch, kvHead, r)] = sum > 0f ? PartialMergeKernel.LogSumExp(max, sum) : float.NegativeInfinity;
         }
     }
 
@@ -125,10 +125,6 @@ internal static class DecodeSplitMerge
 
     /// <summary>acc + w O_i; nothing for a part of weight 0 (one that saw no key may have left anything in O_i).</summary>
     private static Float4 Term(Float4 acc, float w, Float4 o) => w == 0f ? acc : Float4.MultiplyAdd(acc, w, o);
-
-    /// <summary>exp(lse - max), 0 for a part that saw no key.</summary>
-    private static float Weight(float lse, float max) =>
-        lse == float.NegativeInfinity ? 0f : XMath.Exp2((lse - max) * 1.44269504088896341f);
 
     /// <summary>Row r of the kv head's rows in LSE order (b, h, i).</summary>
     private static long LseRow<T>(in DecodeParams<T> p, int batch, int kvHead, int r)

@@ -51,7 +51,7 @@ public static class PartialMergeKernel
                 o += Term(w0, o0) + Term(w1, o1) + Term(w2, o2) + Term(w3, o3);
             }
             o /= sum;
-            lse = max + XMath.Log2(sum) * 0.693147180559945309f;
+            lse = LogSumExp(max, sum);
         }
         int query = (int)(row % p.SeqLen);
         int head = (int)(row / p.SeqLen % p.Heads);
@@ -69,7 +69,14 @@ public static class PartialMergeKernel
     /// <summary>exp(LSE_i - max) of a row: 0 past the last part and for a part that saw no key.</summary>
     private static float Weight<T>(in PartialMergeParams<T> p, int part, long row, long rows, float max)
         where T : unmanaged =>
-        XMath.Exp2((PartLse(p, part, row, rows) - max) * 1.44269504088896341f);
+        Weight(PartLse(p, part, row, rows), max);
+
+    /// <summary>exp(<paramref name="lse"/> - <paramref name="max"/>), 0 for a part that saw no key (LSE -inf).</summary>
+    internal static float Weight(float lse, float max) =>
+        lse == float.NegativeInfinity ? 0f : XMath.Exp2((lse - max) * 1.44269504088896341f);
+
+    /// <summary>The merged LSE (natural log) from the largest part LSE and the sum of the weights relative to it.</summary>
+    internal static float LogSumExp(float max, float sum) => max + XMath.Log2(sum) * 0.693147180559945309f;
 
     /// <summary>w O_i, 0 when the part weighs nothing (whatever its O_i holds: a part that saw no key may have left garbage).</summary>
     private static float Term(float w, float o) => w == 0f ? 0f : w * o;
@@ -99,8 +106,8 @@ public static class PartialMergeKernel
                 p.O[at + d] = 0f;
             return;
         }
-        float wa = XMath.Exp2((a - max) * 1.44269504088896341f);
-        float wb = XMath.Exp2((b - max) * 1.44269504088896341f);
+        float wa = Weight(a, max);
+        float wb = Weight(b, max);
         float sum = wa + wb;
         wa /= sum;
         wb /= sum;
@@ -111,7 +118,7 @@ public static class PartialMergeKernel
             float part = wb * p.OPart[at + d];
             p.O[at + d] = runningEmpty ? part : wa * p.O[at + d] + part;
         }
-        p.Lse[row] = max + XMath.Log2(sum) * 0.693147180559945309f;
+        p.Lse[row] = LogSumExp(max, sum);
     }
 }
 
