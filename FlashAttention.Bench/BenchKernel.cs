@@ -71,7 +71,7 @@ public sealed record BenchKernel(string Name, KernelPath Path, TensorCoreTile? T
         _ when text.StartsWith("wg", StringComparison.Ordinal) && TryTile(text[2..]) is { WarpRows: 16, Bc: 64 } tile =>
             new(text, KernelPath.TensorCore, tile with { Wgmma = true }),
         _ => throw new BenchInputException(
-            $"--kernels: unknown kernel '{text}'; expected auto, portable, tc, tcN[xR][bC][@G] (N warps of R rows, C keys per tile, G groups per SM as launch bounds; e.g. tc8, tc4x32, tc4x32b32, tc8@2) or wgN[@G] (Hopper wgmma, N = 4 or 8 warps; e.g. wg4, wg8@1)"),
+            $"--kernels: unknown kernel '{text}'; expected auto, portable, tc, tcN[xR][bC][@G] (N warps of R rows, C keys per tile, G groups per SM as launch bounds; e.g. tc8, tc4x32, tc4x32b32, tc8@2) or wgN[@G] (Hopper wgmma, N = 4, 8 or 12 warps; e.g. wg4, wg8@1, wg12@1)"),
     };
 
     private static TensorCoreTile? TryTile(string spec)

@@ -53,10 +53,16 @@ public static class DumpPtxCommand
                 // Hopper (sm_90a): 16-row warps, 64-key tiles, head dims a multiple of 64.
                 foreach (bool bf16 in new[] { false, true })
                 foreach (int dim in new[] { 64, 128, 192, 256 })
-                foreach (int warps in TensorCoreTile.SupportedWarps)
+                foreach (int warps in TensorCoreTile.SupportedWarps.Append(12))
                 foreach (var (mode, pointwise, tensors, dropout, bits, biasOnly) in ScoreModes)
                 {
                     var method = KernelCatalog.TensorCoreForward(nativePtx: true, bf16, dim, warps, 16, 64, pointwise, tensors, dropout, bits, wgmma: true, biasOnly);
+                    if (warps == 12)
+                    {
+                        // Three warpgroups (384 threads) only load bounded to one group per SM.
+                        Write($"wg_fwd_{(bf16 ? "bf16" : "f16")}_d{dim}_w12@1{mode}", method, promoteAsmOperands: true, new KernelSpecialization(384, 1));
+                        continue;
+                    }
                     Write($"wg_fwd_{(bf16 ? "bf16" : "f16")}_d{dim}_w{warps}{mode}", method, promoteAsmOperands: true);
                     // With launch bounds for two groups per SM where two fit on an H100, as the default loads the plain, score and
                     // packed-mask kernels (the bias and dropout ones run unbounded; their bounded form is written to compare).

@@ -43,6 +43,24 @@ public class BlockMaskValidationTests
         Refused(new AttentionBlockMask(new bool[5], 1, 1, 2, 2), "BlockMask.Blocks has 5 elements; expected Batch * Heads * QueryBlocks * KeyBlocks = 4");
 
     [Fact]
+    public void A_three_warpgroup_tile_refuses_blocks_its_192_rows_do_not_divide()
+    {
+        var rng = new RandomTensors(6);
+        var q = rng.Bshd<Half>(1, 200, 2, 64);
+        var output = HostTensor<Half>.Bshd(Enumerable.Repeat(Half.NaN, q.Data.Length).ToArray(), 1, 200, 2, 64);
+        var options = new AttentionOptions
+        {
+            Kernel = KernelPath.TensorCore,
+            TensorCoreTile = new TensorCoreTile(12, 1, Wgmma: true),
+            BlockMask = new AttentionBlockMask(new bool[4], 1, 1, 2, 2),
+        };
+        var act = () => TestDevice.TensorCoreEngine.Forward(q, q, q, output, null, options);
+        act.Should().Throw<ArgumentException>().Where(e => e.ParamName == "options")
+            .WithMessage("*Warps=12 has 192-row query blocks, which do not divide BlockMask.BlockSizeQ 128*");
+        output.Data.Should().OnlyContain(x => Half.IsNaN(x), "nothing may be written");
+    }
+
+    [Fact]
     public void FromMask_refuses_a_block_size_not_a_multiple_of_128()
     {
         var act = () => AttentionBlockMask.FromMask(AttentionBooleanMask.Shared(new bool[4], 2, 2), blockSizeK: 64);

@@ -25,6 +25,8 @@ public class TensorCoreMaskBitsTests
             (true, "float16", Tc(1, 300, 330, 2, 1, 64, causal: false) with { MaskDims = [1, 2], MaskDocuments = true }),
             (false, "bfloat16", Tc(2, 270, 270, 2, 1, 128, causal: true, warps: 8, wgmma: true) with { MaskDims = [2, 1], MaskDocuments = true }),
             (false, "float16", Tc(1, 400, 403, 2, 2, 64, causal: false, rows: 32, bc: 64) with { MaskDims = [1, 1], MaskDocuments = true }),
+            // Three warpgroups (192-row query blocks) do not fit the derived 128-row blocks: the launch derives none.
+            (false, "float16", Tc(1, 400, 403, 2, 1, 128, causal: false, warps: 12, wgmma: true) with { MaskDims = [1, 1], MaskDocuments = true }),
         };
         return OnThisDevice(rows);
     }

@@ -37,6 +37,10 @@ public class WgmmaForwardTests
             (false, "float16", Tc(1, 113, 204, 2, 1, 192, causal: true, warps: 8, wgmma: true) with { BiasDims = [1, 1] }),
             (false, "float16", Tc(1, 70, 128, 1, 1, 256, causal: true, wgmma: true) with { BiasDims = [1, 1] }),
             (false, "float16", Tc(1, 100, 130, 2, 1, 128, causal: false, warps: 8, wgmma: true) with { BiasDims = [1, 2], BiasNegativeInfinity = true, Scale = -0.1f }),
+            // Three warpgroups (192 rows) per group, the bias-only tile: a query block spans 64-row blocks of Q three times.
+            (true, "float16", Tc(2, 203, 132, 2, 1, 128, causal: true, warps: 12, wgmma: true) with { BiasDims = [1, 2] }),
+            (false, "bfloat16", Tc(1, 400, 203, 2, 1, 64, causal: false, warps: 12, wgmma: true) with { BiasDims = [1, 1] }),
+            (false, "float16", Tc(1, 203, 300, 2, 1, 256, causal: true, warps: 12, wgmma: true) with { BiasDims = [1, 2] }),
         };
         return OnThisDevice(rows);
     }

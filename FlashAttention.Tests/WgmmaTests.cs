@@ -120,6 +120,32 @@ public class WgmmaTests
     }
 
     [Theory]
+    [InlineData(64, false)]
+    [InlineData(128, true)]
+    [InlineData(192, false)]
+    public void A_bias_alone_at_d128_takes_three_warpgroups_bounded_to_one_group_per_SM(int dim, bool three)
+    {
+        const int h100 = 232448;
+        var tile = TensorCoreTile.Choose(dim, h100, causal: false, scoreTensors: true, wgmma: true, biasAlone: true);
+        tile.Should().Be(three ? new TensorCoreTile(12, 1, Wgmma: true) : new TensorCoreTile(8, Wgmma: true));
+        if (three)
+        {
+            tile.Br.Should().Be(192);
+            TensorCoreTile.Choose(dim, h100, causal: false, scoreTensors: true, wgmma: false, biasAlone: true).Wgmma.Should().BeFalse("mma.sync has no 12-warp tile");
+        }
+    }
+
+    [Fact]
+    public void Twelve_warps_are_a_wgmma_tile_only()
+    {
+        var act = () => new TensorCoreTile(12).Validate(128, 232448, "options");
+        act.Should().Throw<ArgumentException>().WithParameterName("options").WithMessage("*Warps is 12; expected one of 4, 8 (12 only with Wgmma)*");
+        new TensorCoreTile(12, 1, Wgmma: true).Validate(128, 232448, "options");
+        var tooMany = () => new TensorCoreTile(16, Wgmma: true).Validate(128, 232448, "options");
+        tooMany.Should().Throw<ArgumentException>().WithMessage("*Warps is 16; expected one of 4, 8, 12*");
+    }
+
+    [Theory]
     [InlineData(32, 64)]
     [InlineData(16, 32)]
     public void A_wgmma_tile_refuses_other_row_or_key_counts(int warpRows, int bc)

@@ -30,7 +30,7 @@ public sealed partial class AttentionEngine
         AttentionValidator.Fits(output.Layout, output.View.Length, nameof(output));
         if (lse.Length != 0)
             AttentionValidator.Lse(lse.Length, q.Layout, nameof(lse));
-        var plan = PlanForward<T>(q.Layout.HeadDim, options);
+        var plan = PlanForward<T>(q.Layout.HeadDim, options, evenKeys: k.Layout.SeqLen % 2 == 0);
         Launch(q, k, v, output, lse, options, plan);
     }
 
@@ -89,7 +89,7 @@ public sealed partial class AttentionEngine
         AttentionValidator.Fits(output.Layout, output.Data.LongLength, nameof(output));
         if (lse is not null)
             AttentionValidator.Lse(lse.LongLength, q.Layout, nameof(lse));
-        var plan = PlanForward<T>(q.Layout.HeadDim, options);
+        var plan = PlanForward<T>(q.Layout.HeadDim, options, evenKeys: k.Layout.SeqLen % 2 == 0);
 
         using var staging = new UploadSet<T>(Accelerator);
         using var dLse = Accelerator.Allocate1D<float>(lse?.LongLength ?? 0);
@@ -120,7 +120,8 @@ public sealed partial class AttentionEngine
     }
 
     /// <summary>Which kernel and tile a call runs; throws (launching nothing) when the options ask for what cannot run here.</summary>
-    private ForwardPlan PlanForward<T>(int headDim, AttentionOptions options) where T : unmanaged
+    /// <remarks><paramref name="evenKeys"/>: seqlen_k is even (a bias alone then runs its own score mode; varlen calls pass false).</remarks>
+    private ForwardPlan PlanForward<T>(int headDim, AttentionOptions options, bool evenKeys = false) where T : unmanaged
     {
         bool sixteenBit = typeof(T) == typeof(Half) || typeof(T) == typeof(BFloat16);
         bool tensorCores = options.Kernel switch
@@ -146,14 +147,23 @@ public sealed partial class AttentionEngine
         if (options.TensorCoreTile is null)
             return new ForwardPlan(null, DefaultTensorCoreTile(headDim, options.Causal,
                 scoreTensors: LogitTensorShape.BiasOf(options) is not null || (LogitTensorShape.MaskOf(options) is not null && !TakesMaskBits(options)),
-                dropout: options.DropoutP > 0));
+                dropout: options.DropoutP > 0, biasAlone: evenKeys && BiasAlone(options)));
         options.TensorCoreTile.Validate(headDim, SharedMemoryLimitBytes, nameof(options));
+        if (options.BlockMask is { } blocks && blocks.BlockSizeQ % options.TensorCoreTile.Br != 0)
+            throw new ArgumentException(
+                $"options: tensor-core tile Warps={options.TensorCoreTile.Warps} has {options.TensorCoreTile.Br}-row query blocks, which do not divide " +
+                $"BlockMask.BlockSizeQ {blocks.BlockSizeQ}; expected Warps 4 or 8 with a block mask", nameof(options));
         if (options.TensorCoreTile.Wgmma && Accelerator.AcceleratorType != AcceleratorType.CPU && !HasWgmma)
             throw new ArgumentException(
                 $"options: tensor-core tile Wgmma needs a CUDA device of compute capability 9.0 (sm_90a; or the CPU accelerator, which emulates it); " +
                 $"this engine runs on {Accelerator.AcceleratorType} '{DeviceName}'", nameof(options));
         return new ForwardPlan(null, options.TensorCoreTile);
     }
+
+    /// <summary>A bias and nothing else on the scores: the tensor-core launcher's bias-only mode (when seqlen_k is even).</summary>
+    private static bool BiasAlone(AttentionOptions options) =>
+        LogitTensorShape.BiasOf(options) is not null && LogitTensorShape.MaskOf(options) is null && options.BlockMask is null
+        && options.Softcap == 0 && options.AlibiSlopes is null && options.DropoutP == 0;
 
     /// <summary>The kernel a forward call runs: exactly one of the two tiles is set.</summary>
     private readonly record struct ForwardPlan(TileConfig? Portable, TensorCoreTile? TensorCore);
@@ -199,7 +209,7 @@ public sealed partial class AttentionEngine
             batch = packed.Batch;
         }
         if (plan.TensorCore is not null && varLen is null && TakesMaskBits(options))
-            UseMaskBits(ref p, options);
+            UseMaskBits(ref p, options, deriveBlocks: MaskBlocksKernel.BlockSize % plan.TensorCore.Br == 0);
         if (plan.TensorCore is not null)
             tensorCoreForward.Launch(Accelerator.DefaultStream, p, batch, plan.TensorCore);
         else

@@ -30,7 +30,8 @@ public sealed partial class AttentionEngine
     /// Packs the launch's uploaded byte mask into bits on the default stream (after the upload, before
     /// the launch) and points the launch at them instead of the bytes.
     /// </summary>
-    private void UseMaskBits<T>(ref ForwardParams<T> p, AttentionOptions options) where T : unmanaged
+    /// <remarks><paramref name="deriveBlocks"/>: the tile's query blocks lie inside the derived 128-row blocks.</remarks>
+    private void UseMaskBits<T>(ref ForwardParams<T> p, AttentionOptions options, bool deriveBlocks) where T : unmanaged
     {
         var shape = LogitTensorShape.MaskOf(options)!.Value;
         int words = MaskBits.WordsFor(p.SeqLenK);
@@ -48,7 +49,7 @@ public sealed partial class AttentionEngine
             HeadStride = shape.Heads > 1 ? rowWords : 0,
         };
         p.Scores.Elements.HasMask = 0;
-        if (p.Blocks.Active == 0 && DeriveMaskBlocks)
+        if (p.Blocks.Active == 0 && DeriveMaskBlocks && deriveBlocks)
             p.Blocks = MaskBlocks(view, shape, p.SeqLenQ, p.SeqLenK);
     }
 

@@ -117,8 +117,8 @@ public sealed partial class AttentionEngine : IDisposable
     public bool HasWgmma => Accelerator is CudaAccelerator { Architecture.Major: 9, Architecture.Minor: 0 };
 
     /// <summary>The tensor-core forward tile used for <paramref name="headDim"/> when the options name none.</summary>
-    public TensorCoreTile DefaultTensorCoreTile(int headDim, bool causal = false, bool scoreTensors = false, bool dropout = false) =>
-        TensorCoreTile.Choose(headDim, SharedMemoryLimitBytes, causal, scoreTensors, HasWgmma, dropout);
+    public TensorCoreTile DefaultTensorCoreTile(int headDim, bool causal = false, bool scoreTensors = false, bool dropout = false, bool biasAlone = false) =>
+        TensorCoreTile.Choose(headDim, SharedMemoryLimitBytes, causal, scoreTensors, HasWgmma, dropout, biasAlone);
 
     /// <summary>The forward tile used for <paramref name="headDim"/> when the options name none.</summary>
     public TileConfig DefaultTile(int headDim) =>

@@ -41,7 +41,7 @@ public static class KernelCatalog
     /// <summary>
     /// The tensor-core forward as inline PTX (<paramref name="nativePtx"/>, CUDA) or its emulation,
     /// for fp16 (<paramref name="bfloat16"/> false) or bf16, compiled head dim (a multiple of 32 up to
-    /// 256), warps per group (4 or 8), query rows per warp (16 or 32), keys per tile (32 or 64), and
+    /// 256), warps per group (4 or 8; 12 for wgmma), query rows per warp (16 or 32), keys per tile (32 or 64), and
     /// with the soft cap and ALiBi compiled in (<paramref name="pointwiseScores"/>), and the bias and
     /// mask tensors too (<paramref name="scoreTensors"/>), and dropout with all of them (<paramref name="dropout"/>), or none
     /// but a mask packed to bits (<paramref name="bitMask"/>, <see cref="BitMaskScores"/>) or a bias alone (<paramref name="biasOnly"/>,

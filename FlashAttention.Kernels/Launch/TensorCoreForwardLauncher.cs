@@ -38,7 +38,9 @@ public sealed class TensorCoreForwardLauncher(Accelerator accelerator)
         var method = KernelCatalog.TensorCoreForward(nativePtx, typeof(T) == typeof(BFloat16), dim, tile.Warps, tile.WarpRows, tile.Bc, p.Scores.HasPointwise,
             p.Scores.Elements.IsActive && !biasOnly, p.Dropout.Enabled != 0, p.Bits.Enabled != 0, tile.Wgmma, biasOnly);
         int elements = tile.SharedMemoryBytes(p.HeadDim) / sizeof(ushort);
-        var kernel = kernels.Get<ForwardParams<ushort>>(method, elements * sizeof(ushort), tile.Threads, promoteAsmOperands: true, tile.GroupsPerSM);
+        // More than 256 threads must be bounded, or ptxas may give them more registers than one group's share of the SM.
+        int groupsPerSM = tile.GroupsPerSM == 0 && tile.Threads > 256 ? 1 : tile.GroupsPerSM;
+        var kernel = kernels.Get<ForwardParams<ushort>>(method, elements * sizeof(ushort), tile.Threads, promoteAsmOperands: true, groupsPerSM);
         int queryBlocks = (p.SeqLenQ + tile.Br - 1) / tile.Br;
         var grid = SharesTensorsAcrossBatch(bits, batch)
             ? new Index3D(queryBlocks * batch, p.HeadsQ, 1)

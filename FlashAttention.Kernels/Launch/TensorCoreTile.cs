@@ -7,7 +7,7 @@ namespace FlashAttention;
 /// owning <paramref name="WarpRows"/> query rows (Br = WarpRows x Warps), and <paramref name="Bc"/> keys per step.
 /// Head dims compile in steps of 32 up to 256, like the portable kernel's.
 /// </summary>
-/// <param name="Warps">Warps per group: 4 or 8.</param>
+/// <param name="Warps">Warps per group: 4 or 8; 12 (three warpgroups, Br = 192) for wgmma tiles.</param>
 /// <param name="GroupsPerSM">
 /// Groups each SM should hold at once, passed to ptxas as launch bounds so it keeps registers within
 /// 65536 / (groups x threads); 0 leaves the register count to ptxas.
@@ -27,6 +27,9 @@ public sealed record TensorCoreTile(int Warps, int GroupsPerSM = 0, int WarpRows
 {
     /// <summary>Warp counts with a compiled kernel.</summary>
     public static IReadOnlyList<int> SupportedWarps { get; } = [4, 8];
+
+    /// <summary>Warp counts of wgmma tiles: also 12, three warpgroups sharing each K/V tile (192 query rows).</summary>
+    public static IReadOnlyList<int> SupportedWgmmaWarps { get; } = [4, 8, 12];
 
     /// <summary>Rows per warp with a compiled kernel.</summary>
     public static IReadOnlyList<int> SupportedWarpRows { get; } = [16, 32];
@@ -58,10 +61,21 @@ public sealed record TensorCoreTile(int Warps, int GroupsPerSM = 0, int WarpRows
     /// The preferred tile for <paramref name="headDim"/>, mask (<paramref name="causal"/>) and whether the
     /// call reads bias or mask tensors (<paramref name="scoreTensors"/>) or draws dropout (<paramref name="dropout"/>)
     /// that fits <paramref name="sharedMemoryLimitBytes"/>; on a device with Hopper's wgmma (<paramref name="wgmma"/>) a wgmma tile.
+    /// <paramref name="biasAlone"/>: a float32 bias is all the call puts on the scores (no mask tensor or block mask, soft cap,
+    /// ALiBi or dropout) and seqlen_k is even, so the launcher runs its bias-only score mode.
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">No tile fits.</exception>
-    public static TensorCoreTile Choose(int headDim, int sharedMemoryLimitBytes, bool causal = false, bool scoreTensors = false, bool wgmma = false, bool dropout = false)
+    public static TensorCoreTile Choose(int headDim, int sharedMemoryLimitBytes, bool causal = false, bool scoreTensors = false, bool wgmma = false, bool dropout = false,
+        bool biasAlone = false)
     {
+        // A bias alone at d 128 on Hopper: its prefetched bias needs ~150-170 registers a thread, so one group fills the SM's
+        // register file; three warpgroups per group (384 threads, bounded to 168 registers: ptxas used 150 and spilled
+        // nothing) keep 12 warps per SM busy instead of 8. H100, fp16, 2 x 8K, bias [1, 16, N, N], one call
+        // (docs/PERFORMANCE.md, session 10): 4.04 ms against 4.81 (causal 2.22 against 2.46). At d 64, where two 8-warp groups
+        // already fit, 12 warps were slower (6.62 against 6.04 ms); d 192 and 256 were not timed (and 256 does not fit).
+        if (wgmma && biasAlone && (headDim + 63) / 64 * 64 == 128
+            && new TensorCoreTile(12, GroupsPerSM: 1, Wgmma: true) is var three && three.SharedMemoryBytes(headDim) <= sharedMemoryLimitBytes)
+            return three;
         // Measured on the H100 in one call (docs/PERFORMANCE.md, 2026-11-25, fp16 d 128, N 8K): two warpgroups per
         // group (128 rows sharing each K/V tile) with launch bounds for two groups per SM (at most 128 registers:
         // four warpgroups per SM) ran at 437 TFLOPs, against 319 without the bounds (142 registers, one group per SM)
@@ -100,8 +114,10 @@ public sealed record TensorCoreTile(int Warps, int GroupsPerSM = 0, int WarpRows
     /// <exception cref="ArgumentException">Naming the field, its value and what is expected.</exception>
     public void Validate(int headDim, int sharedMemoryLimitBytes, string paramName)
     {
-        if (!SupportedWarps.Contains(Warps))
-            throw new ArgumentException($"tensor-core tile Warps is {Warps}; expected one of {string.Join(", ", SupportedWarps)}", paramName);
+        var warps = Wgmma ? SupportedWgmmaWarps : SupportedWarps;
+        if (!warps.Contains(Warps))
+            throw new ArgumentException(
+                $"tensor-core tile Warps is {Warps}; expected one of {string.Join(", ", warps)}{(Wgmma ? "" : " (12 only with Wgmma)")}", paramName);
         if (!SupportedWarpRows.Contains(WarpRows))
             throw new ArgumentException($"tensor-core tile WarpRows is {WarpRows}; expected one of {string.Join(", ", SupportedWarpRows)}", paramName);
         if (!SupportedBc.Contains(Bc))

@@ -17,6 +17,7 @@ public readonly struct C1 : IConstant { public int Value => 1; }
 public readonly struct C2 : IConstant { public int Value => 2; }
 public readonly struct C4 : IConstant { public int Value => 4; }
 public readonly struct C8 : IConstant { public int Value => 8; }
+public readonly struct C12 : IConstant { public int Value => 12; }
 public readonly struct C16 : IConstant { public int Value => 16; }
 public readonly struct C32 : IConstant { public int Value => 32; }
 public readonly struct C64 : IConstant { public int Value => 64; }
@@ -33,7 +34,7 @@ public static class Constants
 {
     private static readonly Dictionary<int, Type> Types = new()
     {
-        [1] = typeof(C1), [2] = typeof(C2), [4] = typeof(C4), [8] = typeof(C8), [16] = typeof(C16), [32] = typeof(C32), [64] = typeof(C64),
+        [1] = typeof(C1), [2] = typeof(C2), [4] = typeof(C4), [8] = typeof(C8), [12] = typeof(C12), [16] = typeof(C16), [32] = typeof(C32), [64] = typeof(C64),
         [96] = typeof(C96), [128] = typeof(C128), [160] = typeof(C160), [192] = typeof(C192),
         [224] = typeof(C224), [256] = typeof(C256),
     };
