@@ -37,7 +37,7 @@ public class MaskBitsTests
     /// <summary>
     /// The block mask derived from the bits, against the blocks computed here from the bytes: odd sizes (a
     /// last block cut short in both directions, a last row of words shorter than a block), empty blocks
-    /// beside blocks that keep a single pair, several planes. The output is poisoned first.
+    /// beside blocks that keep a single pair, several planes; and the rows of blocks that hide any. The outputs are poisoned first.
     /// </summary>
     [Theory]
     [InlineData(1, 1, 1)] [InlineData(2, 203, 130)] [InlineData(3, 129, 300)] [InlineData(1, 300, 65)] [InlineData(2, 300, 520)]
@@ -73,12 +73,14 @@ public class MaskBitsTests
         using var bytes = accelerator.Allocate1D(mask);
         using var words = accelerator.Allocate1D<uint>(planes * seqQ * perRow);
         using var blocks = accelerator.Allocate1D(Enumerable.Repeat((byte)0xAB, planes * qBlocks * kBlocks).ToArray());
+        using var hiddenRows = accelerator.Allocate1D(Enumerable.Repeat((byte)0xAB, planes * qBlocks).ToArray());
 
         var launcher = new MaskBitsLauncher(accelerator);
         launcher.Pack(accelerator.DefaultStream, bytes.View, words.View, planes, seqQ, seqK);
-        launcher.Blocks(accelerator.DefaultStream, words.View, blocks.View, planes, seqQ, seqK);
+        launcher.Blocks(accelerator.DefaultStream, words.View, blocks.View, hiddenRows.View, planes, seqQ, seqK);
         accelerator.Synchronize();
         var derived = blocks.GetAsArray1D();
+        var rowHides = hiddenRows.GetAsArray1D();
 
         for (int p = 0; p < planes; p++)
         for (int qb = 0; qb < qBlocks; qb++)
@@ -89,6 +91,12 @@ public class MaskBitsTests
             for (int j = kb * 128; j < Math.Min(seqK, kb * 128 + 128); j++)
                 any |= mask[(p * seqQ + i) * seqK + j] != 0;
             derived[(p * qBlocks + qb) * kBlocks + kb].Should().Be(any ? (byte)1 : (byte)0, $"plane {p}, block ({qb}, {kb})");
+        }
+        for (int p = 0; p < planes; p++)
+        for (int qb = 0; qb < qBlocks; qb++)
+        {
+            bool hides = Enumerable.Range(0, kBlocks).Any(kb => derived[(p * qBlocks + qb) * kBlocks + kb] == 0);
+            rowHides[p * qBlocks + qb].Should().Be(hides ? (byte)1 : (byte)0, $"plane {p}, block row {qb}");
         }
     }
 

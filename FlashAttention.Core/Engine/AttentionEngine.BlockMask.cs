@@ -13,12 +13,13 @@ public sealed partial class AttentionEngine
         var m = options.BlockMask;
         var view = Upload(ref blockMaskBuffer, m is null ? [] : MemoryMarshal.Cast<bool, byte>(m.Blocks), m?.Blocks.LongLength ?? 1);
         if (m is null)
-            return new BlockSparsity { Blocks = view, BlockSizeQ = 1, BlockSizeK = 1 };
+            return new BlockSparsity { Blocks = view, HiddenRows = view, BlockSizeQ = 1, BlockSizeK = 1 };
         long plane = (long)m.QueryBlocks * m.KeyBlocks;
         return new BlockSparsity
         {
             Active = 1,
             Blocks = view,
+            HiddenRows = view,
             HeadStride = m.Heads > 1 ? plane : 0,
             BatchStride = m.Batch > 1 ? plane * m.Heads : 0,
             KeyBlocks = m.KeyBlocks,

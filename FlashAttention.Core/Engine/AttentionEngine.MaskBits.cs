@@ -62,12 +62,17 @@ public sealed partial class AttentionEngine
         long planes = (long)shape.Batch * shape.Heads;
         int queryBlocks = MaskBitsLauncher.QueryBlocks(seqLenQ), keyBlocks = MaskBitsLauncher.KeyBlocks(seqLenK);
         long plane = (long)queryBlocks * keyBlocks;
-        var view = Upload(ref maskBlocksBuffer, ReadOnlySpan<byte>.Empty, Math.Max(1, planes * plane));
-        maskBitsLauncher.Blocks(Accelerator.DefaultStream, words, view, planes, seqLenQ, seqLenK);
+        // One buffer: the block flags, then a byte per row of blocks (whether the row hides any).
+        var buffer = Upload(ref maskBlocksBuffer, ReadOnlySpan<byte>.Empty, Math.Max(1, planes * (plane + queryBlocks)));
+        var view = buffer.SubView(0, Math.Max(1, planes * plane));
+        var hiddenRows = buffer.SubView(planes * plane, planes * queryBlocks);
+        maskBitsLauncher.Blocks(Accelerator.DefaultStream, words, view, hiddenRows, planes, seqLenQ, seqLenK);
         return new BlockSparsity
         {
             Active = 1,
             Blocks = view,
+            RowSummary = 1,
+            HiddenRows = hiddenRows,
             HeadStride = shape.Heads > 1 ? plane : 0,
             BatchStride = shape.Batch > 1 ? plane * shape.Heads : 0,
             KeyBlocks = keyBlocks,

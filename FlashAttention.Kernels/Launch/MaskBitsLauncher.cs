@@ -8,8 +8,8 @@ public sealed class MaskBitsLauncher(Accelerator accelerator)
     private readonly Lazy<Action<AcceleratorStream, Index1D, ArrayView<byte>, ArrayView<uint>, MaskBitsShape>> kernel =
         new(() => accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<byte>, ArrayView<uint>, MaskBitsShape>(MaskBitsKernel.Run));
 
-    private readonly Lazy<Action<AcceleratorStream, KernelConfig, ArrayView<uint>, ArrayView<byte>, MaskBlocksShape>> blocksKernel =
-        new(() => accelerator.LoadKernel<ArrayView<uint>, ArrayView<byte>, MaskBlocksShape>(MaskBlocksKernel.Run));
+    private readonly Lazy<Action<AcceleratorStream, KernelConfig, ArrayView<uint>, ArrayView<byte>, ArrayView<byte>, MaskBlocksShape>> blocksKernel =
+        new(() => accelerator.LoadKernel<ArrayView<uint>, ArrayView<byte>, ArrayView<byte>, MaskBlocksShape>(MaskBlocksKernel.Run));
 
     /// <summary>Key blocks per plane of <see cref="Blocks"/>' output for <paramref name="seqLenK"/> keys.</summary>
     public static int KeyBlocks(int seqLenK) => (seqLenK + MaskBlocksKernel.BlockSize - 1) / MaskBlocksKernel.BlockSize;
@@ -19,20 +19,25 @@ public sealed class MaskBitsLauncher(Accelerator accelerator)
 
     /// <summary>
     /// Writes into <paramref name="blocks"/> (planes x <see cref="QueryBlocks"/> x <see cref="KeyBlocks"/> bytes) which
-    /// 128 x 128 blocks of the packed mask <paramref name="words"/> (from <see cref="Pack"/>) keep any pair, asynchronously on <paramref name="stream"/>.
+    /// 128 x 128 blocks of the packed mask <paramref name="words"/> (from <see cref="Pack"/>) keep any pair, and into
+    /// <paramref name="hiddenRows"/> (planes x <see cref="QueryBlocks"/> bytes) which rows of blocks hide at least one,
+    /// asynchronously on <paramref name="stream"/>.
     /// </summary>
-    public void Blocks(AcceleratorStream stream, ArrayView<uint> words, ArrayView<byte> blocks, long planes, int seqLenQ, int seqLenK)
+    public void Blocks(AcceleratorStream stream, ArrayView<uint> words, ArrayView<byte> blocks, ArrayView<byte> hiddenRows, long planes, int seqLenQ, int seqLenK)
     {
         long total = planes * QueryBlocks(seqLenQ) * KeyBlocks(seqLenK);
         if (blocks.Length < total)
             throw new ArgumentException($"blocks holds {blocks.Length} bytes; expected at least {total}", nameof(blocks));
+        if (hiddenRows.Length < planes * QueryBlocks(seqLenQ))
+            throw new ArgumentException($"hiddenRows holds {hiddenRows.Length} bytes; expected at least {planes * QueryBlocks(seqLenQ)}", nameof(hiddenRows));
         if (words.Length < planes * seqLenQ * MaskBits.WordsFor(seqLenK))
             throw new ArgumentException($"words holds {words.Length} words; expected at least {planes * seqLenQ * MaskBits.WordsFor(seqLenK)}", nameof(words));
         if (total > 0)
         {
             if (total > int.MaxValue)
                 throw new ArgumentException($"the mask has {total} blocks of 128 x 128; at most {int.MaxValue} are supported", nameof(blocks));
-            blocksKernel.Value(stream, new KernelConfig((int)total, MaskBlocksKernel.BlockSize), words, blocks, new MaskBlocksShape
+            hiddenRows.SubView(0, planes * QueryBlocks(seqLenQ)).MemSetToZero(stream);
+            blocksKernel.Value(stream, new KernelConfig((int)total, MaskBlocksKernel.BlockSize), words, blocks, hiddenRows, new MaskBlocksShape
             {
                 SeqLenQ = seqLenQ, WordsPerRow = MaskBits.WordsFor(seqLenK), QueryBlocks = QueryBlocks(seqLenQ), KeyBlocks = KeyBlocks(seqLenK),
             });

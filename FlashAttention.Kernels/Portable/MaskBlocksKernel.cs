@@ -22,7 +22,9 @@ public struct MaskBlocksShape
 /// <see cref="MaskBits"/> rows ([planes][query blocks][key blocks] bytes, the layout of
 /// <see cref="BlockSparsity"/>). With it the tensor-core kernel skips the tiles a structured mask
 /// (documents, padding, an explicit causal mask) hides entirely, as it does for a user's block mask,
-/// instead of computing them only to set every score to -inf.
+/// instead of computing them only to set every score to -inf. A hidden block also marks its row of
+/// blocks in <c>hiddenRows</c> ([planes][query blocks], zeroed by the launcher): a row with no mark
+/// (a mask that hides no whole block, like a random one) walks its tiles in order without reading a flag.
 /// </summary>
 /// <remarks>
 /// One group of <see cref="BlockSize"/> threads per block, a thread per query row reading the row's
@@ -38,7 +40,7 @@ public static class MaskBlocksKernel
     public const int BlockSize = 128;
 
     /// <summary>Block Grid.IdxX of the planes: 1 when any of its bits is set, else 0.</summary>
-    public static void Run(ArrayView<uint> words, ArrayView<byte> blocks, MaskBlocksShape shape)
+    public static void Run(ArrayView<uint> words, ArrayView<byte> blocks, ArrayView<byte> hiddenRows, MaskBlocksShape shape)
     {
         long b = Grid.IdxX;
         long perPlane = (long)shape.QueryBlocks * shape.KeyBlocks;
@@ -51,6 +53,10 @@ public static class MaskBlocksKernel
                    | words[row + Math.Min(first + 2, last)] | words[row + Math.Min(first + 3, last)];
         bool kept = Group.BarrierOr(any != 0);
         if (Group.IdxX == 0)
+        {
             blocks[b] = kept ? (byte)1 : (byte)0;
+            if (!kept)
+                hiddenRows[plane * shape.QueryBlocks + qb] = 1; // every writer writes the same byte
+        }
     }
 }

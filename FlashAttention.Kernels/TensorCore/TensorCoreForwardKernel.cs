@@ -91,12 +91,13 @@ public static class TensorCoreForwardKernel
         Tile8 oTop0 = default, oTop1 = default, oTop2 = default, oTop3 = default;
         Tile8 oBottom0 = default, oBottom1 = default, oBottom2 = default, oBottom3 = default;
         long blockRow = bitMask ? p.Blocks.RowStart(batch, head, firstRow) : 0;
+        bool peek = bitMask && p.Blocks.MayHide(blockRow); // else the tiles run in order, no flag read
         for (int j = firstTile; j < endTile;)
         {
             int firstCol = j * bc;
             // With a packed mask the next tile's block flag is loaded here and answered after the barrier (see WgmmaForwardKernel).
             int nextTile = bitMask ? j + 1 : p.Blocks.NextVisibleTile(batch, head, firstRow, j + 1, endTile, bc);
-            byte nextFlag = bitMask ? p.Blocks.PeekAt(blockRow, j + 1, bc) : (byte)1;
+            byte nextFlag = peek ? p.Blocks.PeekAt(blockRow, j + 1, bc) : (byte)1;
             // In flight through the wait, the barrier and S = Q K^T. Not a tile earlier: ptxas then
             // moved the loop-carried registers before P V, which waited for the loads there.
             var terms = prefetched || biasOnly ? BiasFragment.Load(scores.Elements, rowTop, firstCol, bc, withMask: !biasOnly) : default;
@@ -105,7 +106,7 @@ public static class TensorCoreForwardKernel
             var keepBottom = bitMask && two ? MaskWords.Load(bits, rowTop + 16, firstCol, bc) : default;
             CpAsync.WaitAll<TTarget>();
             Group.Barrier(); // K_j has landed; every warp is done with V_{j-1}
-            if (bitMask)
+            if (peek)
                 nextTile = p.Blocks.NextVisibleTileAfter(nextFlag, batch, head, firstRow, j + 1, endTile, bc);
             TileCopy.Load<TTarget>(p.V, batch, kvHead, firstCol, Math.Min(bc, p.SeqLenK - firstCol), bc, dim, p.HeadDim, vectorized, shared, vBase, stride);
             CpAsync.Commit<TTarget>();

@@ -68,20 +68,21 @@ public static class WgmmaForwardKernel
         var o = WgmmaOutput.Start<TTarget>(dim);
         int stage = stageBase;
         long blockRow = bitMask ? p.Blocks.RowStart(block.Batch, block.Head, block.FirstRow) : 0;
+        bool peek = bitMask && p.Blocks.MayHide(blockRow); // else the tiles run in order, no flag read
         for (int j = block.FirstTile; j < block.EndTile;)
         {
             int firstCol = j * Bc;
             // With a packed mask (which brings a derived block mask) the next tile's block flag is
             // loaded here and answered after the barrier, so its latency does not stall the loop; other modes test it here.
             int nextTile = bitMask ? j + 1 : p.Blocks.NextVisibleTile(block.Batch, block.Head, block.FirstRow, j + 1, block.EndTile, Bc);
-            byte nextFlag = bitMask ? p.Blocks.PeekAt(blockRow, j + 1, Bc) : (byte)1;
+            byte nextFlag = peek ? p.Blocks.PeekAt(blockRow, j + 1, Bc) : (byte)1;
             // In flight through the wait, the barrier and S = Q K^T.
             var terms = tensors || biasOnly ? BiasFragment.Load(scores.Elements, rowLow, firstCol, Bc, withMask: !biasOnly) : default;
             var keep = bitMask ? MaskWords.Load(bits, rowLow, firstCol, Bc) : default;
             CpAsync.WaitAll<TTarget>();
             Wgmma.FenceSharedWrites<TTarget>();
             Group.Barrier(); // tile j has landed; every warp is done with tile j - 1, whose stage the next tile takes
-            if (bitMask)
+            if (peek)
                 nextTile = p.Blocks.NextVisibleTileAfter(nextFlag, block.Batch, block.Head, block.FirstRow, j + 1, block.EndTile, Bc);
             int nextStage = stage == stageBase ? stageBase + 2 * Bc * dim : stageBase;
             if (nextTile < block.EndTile)
