@@ -3,20 +3,21 @@ using ILGPU.Backends.EntryPoints;
 using ILGPU.Backends.PTX;
 using ILGPU.Runtime.Cuda;
 
+using FlashAttention.Tests.Support;
+
 namespace FlashAttention.Tests;
 
 /// <summary>The PTX pass that turns ILGPU's local-memory asm operands into registers.</summary>
+[Collection(TestLanes.Second)]
 public class PtxOperandPromotionTests
 {
     [Fact]
     public void Tensor_core_forward_keeps_no_local_memory_and_every_instruction()
     {
-        using var context = Context.Create(b => b.EnableAlgorithms().Optimize(OptimizationLevel.O2));
-        using var backend = new PTXBackend(context, new CudaCapabilityContext(CudaArchitecture.SM_80), CudaArchitecture.SM_80, CudaInstructionSet.ISA_80, null);
-        var kernel = (PTXCompiledKernel)backend.Compile(
-            EntryPointDescription.FromExplicitlyGroupedKernel(KernelCatalog.TensorCoreForward(nativePtx: true, bfloat16: false, 64, 4)),
-            KernelSpecialization.Empty);
-        string before = kernel.PTXAssembly;
+        // The same compilation as TensorCoreForwardTests.Compiles_to_mma_sync_ldmatrix_and_cp_async(64, fp16, 16 rows), shared:
+        // this test is the only one that rewrites the kernel, and the PTX as emitted is kept apart.
+        var (kernel, before) = TensorCorePtx.Forward(64, bfloat16: false, warpRows: 16);
+        kernel.PTXAssembly.Should().Be(before, "no other test rewrites the shared kernel");
         before.Should().Contain(".local", "ILGPU binds asm operands through local variables, which is why the pass exists");
 
         int promoted = PtxOperandPromotion.Apply(kernel);

@@ -10,6 +10,7 @@ namespace FlashAttention.Tests;
 /// shapes: on CUDA as inline PTX, on the CPU through the warp emulation of mma.sync / ldmatrix /
 /// cp.async (the same fragment layouts, index math, pipeline and masking).
 /// </summary>
+[Collection(TestLanes.Second)]
 public class TensorCoreForwardTests
 {
     // The warp-shuffle emulation is slow on the CPU (every shuffle is a 32-thread rendezvous, and
@@ -84,12 +85,8 @@ public class TensorCoreForwardTests
     [InlineData(128, true, 32)]
     public void Compiles_to_mma_sync_ldmatrix_and_cp_async(int dim, bool bfloat16, int warpRows)
     {
-        using var context = Context.Create(b => b.EnableAlgorithms().Optimize(OptimizationLevel.O2));
-        using var backend = new ILGPU.Backends.PTX.PTXBackend(context, new ILGPU.Runtime.Cuda.CudaCapabilityContext(ILGPU.Runtime.Cuda.CudaArchitecture.SM_80),
-            ILGPU.Runtime.Cuda.CudaArchitecture.SM_80, ILGPU.Runtime.Cuda.CudaInstructionSet.ISA_80, null);
-        var method = KernelCatalog.TensorCoreForward(nativePtx: true, bfloat16, dim, warps: 4, warpRows);
-        var ptx = ((ILGPU.Backends.PTX.PTXCompiledKernel)backend.Compile(
-            ILGPU.Backends.EntryPoints.EntryPointDescription.FromExplicitlyGroupedKernel(method), KernelSpecialization.Empty)).PTXAssembly;
+        // The same compilation as PtxOperandPromotionTests' (d 64, fp16, 16 rows): compiled once per run.
+        string ptx = TensorCorePtx.Forward(dim, bfloat16, warpRows).Ptx;
         string type = bfloat16 ? "bf16" : "f16";
         ptx.Should().Contain($"mma.sync.aligned.m16n8k16.row.col.f32.{type}.{type}.f32")
             .And.Contain("ldmatrix.sync.aligned.m8n8.x4.shared.b16")
