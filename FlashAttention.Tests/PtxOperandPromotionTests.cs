@@ -8,7 +8,6 @@ using FlashAttention.Tests.Support;
 namespace FlashAttention.Tests;
 
 /// <summary>The PTX pass that turns ILGPU's local-memory asm operands into registers.</summary>
-[Collection(TestLanes.Second)]
 public class PtxOperandPromotionTests
 {
     [Fact]

@@ -10,7 +10,6 @@ namespace FlashAttention.Tests;
 /// shapes: on CUDA as inline PTX, on the CPU through the warp emulation of mma.sync / ldmatrix /
 /// cp.async (the same fragment layouts, index math, pipeline and masking).
 /// </summary>
-[Collection(TestLanes.Second)]
 public class TensorCoreForwardTests
 {
     // The warp-shuffle emulation is slow on the CPU (every shuffle is a 32-thread rendezvous, and
