@@ -14,8 +14,8 @@ namespace FlashAttention.Kernels.TensorCore;
 /// softmax comes from the other warpgroups on the SM.
 /// The softmax, masks, score variants and output are the mma.sync kernel's pieces: a wgmma
 /// accumulator is, per warp, a <see cref="Tile8"/>.
-/// Grid = (ceil(seqlen_q / Br), heads_q, batch), 32 TWarps threads (4 or 8: one or two warpgroups,
-/// Br = 16 TWarps), <see cref="SharedElements"/> ushorts. TDim is a multiple of 64 up to 256.
+/// Grid = (ceil(seqlen_q / Br), heads_q, batch), 32 TWarps threads (4, 8 or 12: one to three warpgroups,
+/// Br = 16 TWarps; 12 only bounded to one group per SM), <see cref="SharedElements"/> ushorts. TDim is a multiple of 64 up to 256.
 /// </summary>
 public static class WgmmaForwardKernel
 {
