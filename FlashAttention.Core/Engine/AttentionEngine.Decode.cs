@@ -175,7 +175,7 @@ public sealed partial class AttentionEngine
         bool mergeInGroup = DecodeLauncher.MergesInGroup(streaming, splits);
         p.MergeInGroup = mergeInGroup ? 1 : 0;
         p.Arrivals = mergeInGroup ? DecodeArrivals((long)batch * headsKv) : decodeNoInts.View;
-        DecodeKernels.Launch(stream, p, batch, headsKv, streaming, maxKeys);
+        DecodeKernels.Launch(stream, p, batch, headsKv, streaming);
     }
 
     private (ArrayView<float> O, ArrayView<float> Lse) DecodeScratch(long oFloats, long lseFloats)

@@ -14,11 +14,8 @@ public sealed class DecodeLauncher
     private readonly bool warpShuffles;
     private readonly Accelerator accelerator;
 
-    /// <summary>Steps ahead the streaming kernel prefetches into L2 on CUDA when the cache does not fit in L2.</summary>
-    private const int PrefetchSteps = 2;
-
-    /// <summary>Experiments only: FLASH_DECODE_PREFETCH=N prefetches N steps ahead (0 = off, -1 = the whole split up front) whatever the cache's size.</summary>
-    private static readonly int? PrefetchOverride = int.TryParse(Environment.GetEnvironmentVariable("FLASH_DECODE_PREFETCH"), out int s) ? s : null;
+    /// <summary>Steps ahead the streaming kernel prefetches into L2 on CUDA (experiments: FLASH_DECODE_PREFETCH=N, 0 = off).</summary>
+    private static readonly int PrefetchSteps = int.TryParse(Environment.GetEnvironmentVariable("FLASH_DECODE_PREFETCH"), out int s) ? s : 2;
 
     /// <summary>Experiments only: FLASH_DECODE_SEPARATE_MERGE=1 merges the streaming kernel's splits with <see cref="PartialMergeKernel"/> as before.</summary>
     private static readonly bool SeparateMerge = Environment.GetEnvironmentVariable("FLASH_DECODE_SEPARATE_MERGE") == "1";
@@ -138,33 +135,18 @@ public sealed class DecodeLauncher
     /// <param name="batch">Batch items.</param>
     /// <param name="headsKv">Kv heads.</param>
     /// <param name="streaming">Run <see cref="DecodeStreamKernel"/> (only where <see cref="StreamingRefusal{T}"/> is null), else the tiled <see cref="DecodeKernel"/>.</param>
-    /// <param name="maxKeys">Keys the longest item attends to (sizes the streaming kernel's L2 prefetch; 0 when unknown).</param>
-    public void Launch<T>(AcceleratorStream stream, in DecodeParams<T> p, int batch, int headsKv, bool streaming = false, int maxKeys = 0) where T : unmanaged
+    public void Launch<T>(AcceleratorStream stream, in DecodeParams<T> p, int batch, int headsKv, bool streaming = false) where T : unmanaged
     {
         if (p.MergeInGroup != 0 && (!streaming || p.Arrivals.Length < (long)batch * headsKv))
             throw new ArgumentException(
                 $"p: MergeInGroup needs the streaming kernel and Arrivals of at least batch * heads_kv = {(long)batch * headsKv} counters; Arrivals has {p.Arrivals.Length}", nameof(p));
         if (typeof(T) == typeof(Half) && profile.Float16AsBits)
-            LaunchStorage(stream, Cast<T, ushort>(p), batch, headsKv, streaming, maxKeys);
+            LaunchStorage(stream, Cast<T, ushort>(p), batch, headsKv, streaming);
         else
-            LaunchStorage(stream, p, batch, headsKv, streaming, maxKeys);
+            LaunchStorage(stream, p, batch, headsKv, streaming);
     }
 
-    /// <summary>
-    /// Steps ahead the streaming kernel prefetches: the whole split up front (-1) when the K and V the call
-    /// reads fit in L2, so that every group's keys stream from memory at once and the key chain reads L2;
-    /// else <see cref="PrefetchSteps"/>, since prefetches that outrun the L2 evict each other.
-    /// </summary>
-    private int PrefetchFor(long batch, long headsKv, int maxKeys, int headDim, int elementBytes)
-    {
-        if (PrefetchOverride is int forced)
-            return forced;
-        long bytes = 2 * batch * headsKv * maxKeys * headDim * elementBytes;
-        int l2 = accelerator is ILGPU.Runtime.Cuda.CudaAccelerator cuda ? cuda.L2CacheSize : 0;
-        return maxKeys > 0 && bytes <= l2 ? -1 : PrefetchSteps;
-    }
-
-    private void LaunchStorage<T>(AcceleratorStream stream, DecodeParams<T> p, int batch, int headsKv, bool streaming, int maxKeys) where T : unmanaged
+    private void LaunchStorage<T>(AcceleratorStream stream, DecodeParams<T> p, int batch, int headsKv, bool streaming) where T : unmanaged
     {
         p.VectorAligned = RowsAligned(p.Cache.K, p.HeadDim) && RowsAligned(p.Cache.V, p.HeadDim) ? 1 : 0;
         if (streaming)
@@ -180,7 +162,7 @@ public sealed class DecodeLauncher
                 cache.K.Address = AddressOf(cache.K);
                 cache.V.Address = AddressOf(cache.V);
                 p.Cache = cache;
-                p.PrefetchSteps = PrefetchFor(batch, headsKv, maxKeys, p.HeadDim, Unsafe.SizeOf<T>());
+                p.PrefetchSteps = PrefetchSteps;
             }
             var streamKernel = kernels.Get<DecodeParams<T>>(KernelCatalog.DecodeStream(typeof(T), p.HeadDim, rowsStreamed, profile.DynamicShared, nativePtx),
                 floats * sizeof(float), groupsPerSM > 0 ? DecodeStreamKernel.Threads : 0, promoteAsmOperands: groupsPerSM > 0, minGroupsPerSM: groupsPerSM);

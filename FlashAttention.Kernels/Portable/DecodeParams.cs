@@ -56,7 +56,7 @@ public struct DecodeParams<T> where T : unmanaged
 
     /// <summary>
     /// Streaming kernel on CUDA: how many steps ahead each lane prefetches its keys and values into L2
-    /// (0: none; -1: all of the split's steps before the key loop). Needs <see cref="KvCacheView{T}.K"/>'s and V's <see cref="StridedTensor{T}.Address"/>.
+    /// (0: none). Needs <see cref="KvCacheView{T}.K"/>'s and V's <see cref="StridedTensor{T}.Address"/>.
     /// </summary>
     public int PrefetchSteps;
 

@@ -156,13 +156,6 @@ public static class DecodeStreamKernel
         // are accumulated: loads stay in flight while a lane holds one step's raw words at a time.
         var keys = DecodeStreamStep.Fetch(kRows, p.Cache, batch, keyStart + team, teams, keyEnd, slot, unroll);
         var values = DecodeStreamStep.Fetch(vRows, p.Cache, batch, keyStart + team, teams, keyEnd, slot, unroll);
-        // Up front (a call whose cache fits in L2): every later step is asked of L2 now, so the whole
-        // split streams from memory at once instead of two steps at a time behind the key chain.
-        if (p.PrefetchSteps < 0)
-        {
-            for (int ahead = keyStart + team + 2 * stepKeys; ahead < keyEnd; ahead += stepKeys)
-                Prefetch<TTarget, T>(p, kRows, vRows, ahead, teams, keyEnd, slot, unroll);
-        }
         for (int key0 = keyStart; key0 < keyEnd; key0 += stepKeys)
         {
             int firstKey = key0 + team;

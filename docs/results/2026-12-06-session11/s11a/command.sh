@@ -1,7 +1,8 @@
 # Session 11, call a: the streaming decode kernel's L2 prefetch, two steps ahead (the old default) against the
 # whole split up front (FLASH_DECODE_PREFETCH=-1),
 # then torch's FlashAttention-2 and cuDNN on the same shapes; 32/8 heads, d 128, fp16, seqlen_q 1.
-# Here: ../shared/gpu/pack FlashAttention.Bench; there (carry .gpu): bash scripts/s11a.sh $OUT
+# Run at commit 64c37e4 (the up-front mode, reverted after this call): ../shared/gpu/pack FlashAttention.Bench here,
+# then there (carry .gpu): bash command.sh $OUT
 set -u
 OUT=$1
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv | tee $OUT/device.txt
