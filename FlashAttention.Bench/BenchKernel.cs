@@ -7,7 +7,7 @@ namespace FlashAttention.Bench;
 /// each reported under its own implementation name.
 /// </summary>
 /// A kernel may carry score variants after '+': "+bias" (a float32 bias [1, heads, N, N] in device
-/// memory), "+mask" (a boolean mask [1, 1, N, N], 90 % kept), "+causalmask" (a boolean mask [1, 1, N, N]
+/// memory), "+bias16" (the same bias in float16), "+mask" (a boolean mask [1, 1, N, N], 90 % kept), "+causalmask" (a boolean mask [1, 1, N, N]
 /// holding the causal triangle, for the kernel with causal off), "+docsL" (a boolean mask [1, 1, N, N] of
 /// documents of L tokens, each seeing itself whole), "+wL" (a sliding window of L keys on
 /// each side) or "+blocksP" (a block mask with P % of its 128 x 128 blocks visible), e.g. tc+bias, tc+w1024, tc+blocks25.
@@ -15,6 +15,9 @@ public sealed record BenchKernel(string Name, KernelPath Path, TensorCoreTile? T
 {
     /// <summary>Adds a bias tensor [1, heads, N, N].</summary>
     public bool Bias { get; init; }
+
+    /// <summary>With <see cref="Bias"/>: the bias is float16 (<see cref="DeviceAttentionHalfBias"/>), not float32.</summary>
+    public bool HalfBias { get; init; }
 
     /// <summary>Adds a boolean mask tensor [1, 1, N, N], 90 % of the pairs kept at random.</summary>
     public bool Mask { get; init; }
@@ -45,6 +48,7 @@ public sealed record BenchKernel(string Name, KernelPath Path, TensorCoreTile? T
             kernel = extra switch
             {
                 "bias" => kernel with { Bias = true },
+                "bias16" => kernel with { Bias = true, HalfBias = true },
                 "mask" => kernel with { Mask = true },
                 "causalmask" => kernel with { CausalMask = true },
                 _ when extra.StartsWith("docs", StringComparison.Ordinal) && int.TryParse(extra[4..], out int doc) && doc > 0 =>
@@ -55,7 +59,7 @@ public sealed record BenchKernel(string Name, KernelPath Path, TensorCoreTile? T
                 _ when extra.StartsWith("blocks", StringComparison.Ordinal) && int.TryParse(extra[6..], out int pct) && pct is >= 0 and <= 100 =>
                     kernel with { BlockPercent = pct },
                 _ => throw new BenchInputException(
-                    $"--kernels: unknown variant '+{extra}' in '{text}'; expected +bias, +mask, +causalmask, +docsL (documents of L tokens), +wL (window of L keys), +blocksP (P % of 128 x 128 blocks visible) or +dropP (dropout of P %)"),
+                    $"--kernels: unknown variant '+{extra}' in '{text}'; expected +bias, +bias16, +mask, +causalmask, +docsL (documents of L tokens), +wL (window of L keys), +blocksP (P % of 128 x 128 blocks visible) or +dropP (dropout of P %)"),
             };
         }
         return kernel;

@@ -54,7 +54,14 @@ public sealed class BenchRunner(AttentionEngine engine, BenchPlan plan)
             buffers.Add(lse);
             var (dq, dk, dv) = pass == "fwd" ? (o, o, o) : (Upload(elements), Upload(elements), Upload(elements));
             var options = kernel.Options(causal);
-            if (kernel.Bias)
+            if (kernel is { Bias: true, HalfBias: true })
+            {
+                var bias = acc.Allocate1D<Half>((long)heads * seqlen * seqlen);
+                buffers.Add(bias);
+                FillBias(bias, seqlen);
+                options = options with { DeviceHalfBias = new DeviceAttentionHalfBias(bias.View, 1, heads, seqlen, seqlen) };
+            }
+            else if (kernel.Bias)
             {
                 var bias = acc.Allocate1D<float>((long)heads * seqlen * seqlen);
                 buffers.Add(bias);
@@ -139,11 +146,11 @@ public sealed class BenchRunner(AttentionEngine engine, BenchPlan plan)
         return new AttentionBlockMask(blocks, 1, 1, n, n);
     }
 
-    private static void FillBias(MemoryBuffer1D<float, Stride1D.Dense> bias, int seqlen)
+    private static void FillBias<TBias>(MemoryBuffer1D<TBias, Stride1D.Dense> bias, int seqlen) where TBias : unmanaged
     {
         // One [seqlen, seqlen] plane at a time: 32 heads at N 8K hold 2^31 floats, past a .NET array's length.
         long plane = (long)seqlen * seqlen;
-        var host = new float[plane];
+        var host = new TBias[plane];
         for (long start = 0; start < bias.Length; start += plane)
         {
             long first = start / seqlen;
@@ -151,7 +158,7 @@ public sealed class BenchRunner(AttentionEngine engine, BenchPlan plan)
             {
                 var random = new Random((int)(7 + first + row));
                 for (long i = (long)row * seqlen, end = i + seqlen; i < end; i++)
-                    host[i] = (float)(random.NextDouble() * 2 - 1);
+                    host[i] = Elements.FromSingle<TBias>((float)(random.NextDouble() * 2 - 1));
             });
             bias.View.SubView(start, plane).CopyFromCPU(host);
         }

@@ -41,7 +41,7 @@ public static class VerifyCommand
         };
         var bias = new Option<string?>("--bias")
         {
-            Description = "Additive bias, float32 [batch|1, heads_q|1, seqlen_q, seqlen_k], added to the scaled scores (torch SDPA's float attn_mask); -inf hides a pair. With --do also writes dbias.npy.",
+            Description = "Additive bias, float32 or float16 [batch|1, heads_q|1, seqlen_q, seqlen_k], added to the scaled scores (torch SDPA's float attn_mask); -inf hides a pair. With --do also writes dbias.npy (float32).",
             HelpName = "BIAS.npy",
         };
         var mask = new Option<string?>("--mask")
@@ -132,7 +132,8 @@ public static class VerifyCommand
         {
             Causal = args.Causal, Scale = args.Scale, ReturnLse = true,
             Window = args.Window, Softcap = args.Softcap ?? 0f, AlibiSlopes = inputs.AlibiSlopes,
-            Bias = inputs.Bias, Mask = inputs.Mask, ReturnBiasGradient = inputs.Bias is not null && inputs.DOut is not null,
+            Bias = inputs.Bias, HalfBias = inputs.HalfBias, Mask = inputs.Mask,
+            ReturnBiasGradient = (inputs.Bias is not null || inputs.HalfBias is not null) && inputs.DOut is not null,
             DropoutP = args.Dropout ?? 0f, DropoutSeed = args.Seed, DropoutOffset = args.Offset,
         };
 
@@ -185,6 +186,8 @@ public static class VerifyCommand
                     write(Path.Combine(args.Out, name + ".npy"), g.Data, Shape(g.Layout, inputs.CuSeqLensQ is not null));
                 if (grads.DBias is { } dBias && options.Bias is { } b)
                     NpyFile.Write(Path.Combine(args.Out, "dbias.npy"), dBias, b.Batch, b.Heads, b.SeqLenQ, b.SeqLenK);
+                else if (grads.DBias is { } dHalfBias && options.HalfBias is { } h)
+                    NpyFile.Write(Path.Combine(args.Out, "dbias.npy"), dHalfBias, h.Batch, h.Heads, h.SeqLenQ, h.SeqLenK);
             }
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)

@@ -41,6 +41,9 @@ internal sealed class VerifyInputs
     /// <summary>The bias from --bias, or null.</summary>
     public AttentionBias? Bias { get; }
 
+    /// <summary>--bias when the file holds float16.</summary>
+    public AttentionHalfBias? HalfBias { get; private init; }
+
     /// <summary>The mask from --mask, or null.</summary>
     public AttentionBooleanMask? Mask { get; }
 
@@ -106,14 +109,19 @@ internal sealed class VerifyInputs
                 SameDim(dOut, args.Do, axis, AxisNames[axis], q, args.Q);
         }
         AttentionBias? bias = null;
+        AttentionHalfBias? halfBias = null;
         if (args.Bias is not null)
         {
-            var a = ReadLogitTensor(args.Bias, NpyDType.Float32, "'<f4' float32 bias", q, k, args.Q, args.K);
-            var data = a.AsSingle();
-            int nan = Array.FindIndex(data, float.IsNaN);
+            // float32, or float16 as torch keeps an fp16 call's attn_mask (then passed on as HalfBias, half the bytes).
+            bool half = Read(args.Bias).DType == NpyDType.Float16;
+            var a = ReadLogitTensor(args.Bias, half ? NpyDType.Float16 : NpyDType.Float32, "'<f4' float32 or '<f2' float16 bias", q, k, args.Q, args.K);
+            int nan = half ? Array.FindIndex(a.AsHalf(), Half.IsNaN) : Array.FindIndex(a.AsSingle(), float.IsNaN);
             if (nan >= 0)
                 throw new BenchInputException($"{args.Bias}: element {nan} is NaN; expected numbers (-inf allowed: it hides the pair)");
-            bias = new AttentionBias(data, a.Shape[0], a.Shape[1], a.Shape[2], a.Shape[3]);
+            if (half)
+                halfBias = new AttentionHalfBias(a.AsHalf(), a.Shape[0], a.Shape[1], a.Shape[2], a.Shape[3]);
+            else
+                bias = new AttentionBias(a.AsSingle(), a.Shape[0], a.Shape[1], a.Shape[2], a.Shape[3]);
         }
         AttentionBooleanMask? mask = null;
         if (args.Mask is not null)
@@ -121,7 +129,7 @@ internal sealed class VerifyInputs
             var a = ReadLogitTensor(args.Mask, NpyDType.Bool, "'|b1' bool mask", q, k, args.Q, args.K);
             mask = new AttentionBooleanMask(a.AsBool(), a.Shape[0], a.Shape[1], a.Shape[2], a.Shape[3]);
         }
-        return new VerifyInputs(q, k, v, dOut, q.DType, slopes, bias, mask, cuQ, cuK);
+        return new VerifyInputs(q, k, v, dOut, q.DType, slopes, bias, mask, cuQ, cuK) { HalfBias = halfBias };
     }
 
     /// <summary>Reads --cu-seqlens-q / -k: int32, rank 1, at least two offsets (the engine checks their values).</summary>

@@ -70,6 +70,16 @@ public sealed record AttentionOptions
     /// </summary>
     public DeviceAttentionBias? DeviceBias { get; init; }
 
+    /// <summary>
+    /// A float16 bias (<see cref="AttentionHalfBias"/>): <see cref="Bias"/> at half the bytes, read as it is by the
+    /// tensor-core forward when it is the call's only score variant; at most one of <see cref="Bias"/>,
+    /// <see cref="DeviceBias"/>, this and <see cref="DeviceHalfBias"/>.
+    /// </summary>
+    public AttentionHalfBias? HalfBias { get; init; }
+
+    /// <summary><see cref="HalfBias"/> in device memory (no upload per call; not checked for NaN).</summary>
+    public DeviceAttentionHalfBias? DeviceHalfBias { get; init; }
+
     /// <summary><see cref="Mask"/> in device memory (bytes, nonzero = keep); at most one of the two.</summary>
     public DeviceAttentionMask? DeviceMask { get; init; }
 

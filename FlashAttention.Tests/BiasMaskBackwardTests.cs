@@ -19,6 +19,8 @@ public class BiasMaskBackwardTests
         // Everything at once, seqlen_q > seqlen_k, -inf bias elements.
         { "float32", new(1, 203, 113, 1, 1, 32, Causal: true, Scale: 0.4f, Window: new(40, 0), AlibiSlopes: [0.125f], Softcap: 3f,
             BiasDims: [1, 1], MaskDims: [1, 1], BiasGradient: true, BiasNegativeInfinity: true) },
+        // A float16 [1, H] bias: the backward reads it widened; dBias is float32 of its shape.
+        { "float16", new(2, 45, 78, 2, 1, 64, Causal: false, BiasDims: [1, 2], BiasGradient: true, HalfBias: true) },
         // Mask only, bfloat16, seqlen 1 against 64.
         { "bfloat16", new(1, 1, 64, 2, 2, 64, Causal: false, MaskDims: [1, 2]) },
     };

@@ -56,7 +56,7 @@ public class BiasMaskDeviceFormTests
             Bias = AttentionBias.Shared(new float[30], 5, 6), DeviceBias = new DeviceAttentionBias(buffer.View, 1, 1, 5, 6),
         };
         var act = () => engine.Forward(q, k, k, options);
-        act.Should().Throw<ArgumentException>().Where(e => e.ParamName == "options" && e.Message.Contains("both Bias and DeviceBias are set"));
+        act.Should().Throw<ArgumentException>().Where(e => e.ParamName == "options" && e.Message.Contains("Bias and DeviceBias are set"));
 
         var wrong = new AttentionOptions { DeviceBias = new DeviceAttentionBias(buffer.View.SubView(0, 29), 1, 1, 5, 6) };
         act = () => engine.Forward(q, k, k, wrong);

@@ -29,6 +29,8 @@ public class BiasMaskForwardTests
             // Everything at once, seqlen_q > seqlen_k (rows that causal hides and rows the mask hides).
             ("float16", new(1, 203, 113, 2, 1, 40, Causal: true, Scale: 0.3f, Window: new(48, 0), AlibiSlopes: [0.25f, 0.0625f],
                 Softcap: 4f, BiasDims: [1, 2], MaskDims: [1, 1])),
+            // A float16 bias (widened to float32 for the portable kernels) on float32 inputs, -inf elements.
+            ("float32", new(2, 113, 203, 2, 1, 40, Causal: true, BiasDims: [1, 2], BiasNegativeInfinity: true, HalfBias: true)),
         };
         return PortableVariants.OnBoth(rows);
     }

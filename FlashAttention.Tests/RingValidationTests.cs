@@ -52,6 +52,7 @@ public class RingValidationTests
         { "Window", new AttentionOptions { Window = new AttentionWindow(4, 0) } },
         { "AlibiSlopes", new AttentionOptions { AlibiSlopes = [0.5f, 0.25f] } },
         { "Bias", new AttentionOptions { Bias = AttentionBias.Shared(new float[64], 8, 8) } },
+        { "HalfBias", new AttentionOptions { HalfBias = AttentionHalfBias.Shared(new Half[64], 8, 8) } },
         { "Mask", new AttentionOptions { Mask = AttentionBooleanMask.Shared(Enumerable.Repeat(true, 64).ToArray(), 8, 8) } },
         { "BlockMask", new AttentionOptions { BlockMask = new AttentionBlockMask([true], 1, 1, 1, 1) } },
         { "DropoutP", new AttentionOptions { DropoutP = 0.1f } },

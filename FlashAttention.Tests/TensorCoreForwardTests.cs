@@ -55,6 +55,14 @@ public class TensorCoreForwardTests
             (true, "float16", Tc(2, 61, 138, 2, 1, 64, causal: false) with { BiasDims = [1, 2], MaskDims = [1, 1], BiasNegativeInfinity = true }),
             (true, "bfloat16", Tc(2, 61, 131, 2, 1, 64, causal: true) with { BiasDims = [2, 1], MaskDims = [1, 2] }),
             (true, "float16", Tc(2, 45, 78, 2, 1, 64, causal: false) with { BiasDims = [2, 2], MaskDims = [2, 1] }),
+            // A float16 bias alone (HalfBiasScores: a pair a 4-byte load) on both warp shapes; with an odd seqlen_k or beside a
+            // mask it is widened to float32 first and takes the float32 modes.
+            (true, "float16", Tc(1, 45, 98, 2, 1, 64, causal: false, rows: 32, bc: 32) with { BiasDims = [1, 2], BiasNegativeInfinity = true, HalfBias = true }),
+            (true, "bfloat16", Tc(2, 61, 138, 2, 1, 64, causal: true) with { BiasDims = [1, 2], HalfBias = true }),
+            (false, "float16", Tc(2, 113, 202, 2, 1, 128, causal: true) with { BiasDims = [2, 1], HalfBias = true }),
+            (false, "float16", Tc(1, 64, 130, 2, 1, 64, causal: false) with { BiasDims = [1, 2], Scale = -0.1f, HalfBias = true }),
+            (false, "bfloat16", Tc(1, 61, 131, 2, 1, 64, causal: false) with { BiasDims = [1, 2], HalfBias = true }),
+            (false, "float16", Tc(2, 61, 138, 2, 1, 64, causal: false) with { BiasDims = [1, 2], MaskDims = [1, 1], HalfBias = true }),
         };
         return OnThisDevice(rows);
     }

@@ -92,6 +92,11 @@ public class VarLenValidationTests
             "bias tensors are not supported with variable-length batches");
 
     [Fact]
+    public void Half_bias_tensors_are_refused() =>
+        Rejects(Valid() with { Options = new AttentionOptions { HalfBias = new AttentionHalfBias(new Half[7 * 8], 1, 1, 7, 8) } }, "options",
+            "bias tensors are not supported with variable-length batches");
+
+    [Fact]
     public void Mask_tensors_are_refused() =>
         Rejects(Valid() with { Options = new AttentionOptions { Mask = AttentionBooleanMask.Shared(new bool[7 * 8], 7, 8) } }, "options",
             "mask tensors are not supported with variable-length batches");

@@ -177,6 +177,30 @@ public sealed class VerifyCommandTests : IDisposable
         NpyFile.Read(Path.Combine(OutDir, "dbias.npy")).Shape.Should().Equal(1, 2, 13, 17);
     }
 
+    /// <summary>A float16 --bias (torch keeps an fp16 call's attn_mask so) is read as float16: o and dbias.npy match the reference on its values.</summary>
+    [Fact]
+    public void HalfBiasFileMatchesTheReference()
+    {
+        var rng = new Random(21);
+        var q = WriteTensor<float>("q.npy", rng, 1, 13, 2, 16);
+        var k = WriteTensor<float>("k.npy", rng, 1, 18, 2, 16);
+        var v = WriteTensor<float>("v.npy", rng, 1, 18, 2, 16);
+        var dOut = WriteTensor<float>("do.npy", rng, 1, 13, 2, 16);
+        var biasData = Enumerable.Range(0, 13 * 18).Select(_ => (Half)(rng.NextDouble() * 4 - 2)).ToArray();
+        biasData[11] = Half.NegativeInfinity;
+        NpyFile.Write(PathOf("bias.npy"), biasData, 1, 1, 13, 18);
+
+        int code = VerifyCommand.Run(Args() with { Do = PathOf("do.npy"), Bias = PathOf("bias.npy") }, stdout, stderr);
+
+        code.Should().Be(0, stderr.ToString());
+        var options = new AttentionOptions { HalfBias = new AttentionHalfBias(biasData, 1, 1, 13, 18) };
+        var reference = ReferenceAttention.Forward(q, k, v, options);
+        MaxError(reference.Output, NpyFile.Read(Path.Combine(OutDir, "o.npy")).AsSingle().Select(x => (double)x)).Should().BeLessThan(1e-5);
+        var grads = ReferenceAttention.Backward(dOut, q, k, v, options);
+        MaxError(grads.DBias!, NpyFile.Read(Path.Combine(OutDir, "dbias.npy")).AsSingle().Select(x => (double)x)).Should().BeLessThan(1e-5);
+        NpyFile.Read(Path.Combine(OutDir, "dbias.npy")).Shape.Should().Equal(1, 1, 13, 18);
+    }
+
     [Theory]
     [InlineData("bias-shape")]
     [InlineData("mask-dtype")]

@@ -41,6 +41,13 @@ public class WgmmaForwardTests
             (true, "float16", Tc(2, 203, 132, 2, 1, 128, causal: true, warps: 12, wgmma: true) with { BiasDims = [1, 2] }),
             (false, "bfloat16", Tc(1, 400, 203, 2, 1, 64, causal: false, warps: 12, wgmma: true) with { BiasDims = [1, 1] }),
             (false, "float16", Tc(1, 203, 300, 2, 1, 256, causal: true, warps: 12, wgmma: true) with { BiasDims = [1, 2] }),
+            // A float16 bias alone (HalfBiasScores), -inf entries included; an odd seqlen_k widens it first.
+            (true, "float16", Tc(2, 70, 132, 2, 1, 64, causal: true, wgmma: true) with { BiasDims = [1, 2], BiasNegativeInfinity = true, HalfBias = true }),
+            (true, "bfloat16", Tc(1, 203, 132, 2, 1, 128, causal: false, warps: 12, wgmma: true) with { BiasDims = [1, 1], HalfBias = true }),
+            (false, "float16", Tc(2, 203, 132, 2, 1, 128, causal: false, warps: 8, wgmma: true) with { BiasDims = [2, 2], HalfBias = true }),
+            (false, "float16", Tc(2, 203, 300, 2, 1, 128, causal: true, warps: 12, wgmma: true) with { BiasDims = [1, 2], BiasNegativeInfinity = true, HalfBias = true }),
+            (false, "bfloat16", Tc(1, 113, 204, 2, 1, 192, causal: true, warps: 8, wgmma: true) with { BiasDims = [1, 1], HalfBias = true }),
+            (false, "float16", Tc(1, 100, 131, 2, 1, 128, causal: false, warps: 8, wgmma: true) with { BiasDims = [1, 2], HalfBias = true }),
         };
         return OnThisDevice(rows);
     }

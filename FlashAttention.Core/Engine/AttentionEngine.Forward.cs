@@ -169,7 +169,7 @@ public sealed partial class AttentionEngine
     private readonly record struct ForwardPlan(TileConfig? Portable, TensorCoreTile? TensorCore);
 
     private ForwardParams<T> ForwardParamsOf<T>(DeviceTensor<T> q, DeviceTensor<T> k, DeviceTensor<T> v, DeviceTensor<T> output,
-        ArrayView<float> lse, AttentionOptions options) where T : unmanaged
+        ArrayView<float> lse, AttentionOptions options, bool halfBiasInPlace) where T : unmanaged
     {
         var ql = q.Layout;
         return new ForwardParams<T>
@@ -187,7 +187,7 @@ public sealed partial class AttentionEngine
             QueryHeadsPerKvHead = ql.Heads / k.Layout.Heads,
             ScaleLog2 = options.ScaleFor(ql.HeadDim) * Log2E,
             Mask = MaskOf(options, ql.SeqLen, k.Layout.SeqLen),
-            Scores = ScoresOf(options, ql, k.Layout.SeqLen),
+            Scores = ScoresOf(options, ql, k.Layout.SeqLen, halfBiasInPlace: halfBiasInPlace),
             Dropout = DropoutOf(options, ql),
             Blocks = BlocksOf(options, ql, k.Layout.SeqLen),
             Sequences = NoSequences(),
@@ -198,7 +198,8 @@ public sealed partial class AttentionEngine
     private void Launch<T>(DeviceTensor<T> q, DeviceTensor<T> k, DeviceTensor<T> v, DeviceTensor<T> output,
         ArrayView<float> lse, AttentionOptions options, ForwardPlan plan, VarLenLaunch? varLen = null) where T : unmanaged
     {
-        var p = ForwardParamsOf(q, k, v, output, lse, options);
+        var p = ForwardParamsOf(q, k, v, output, lse, options,
+            halfBiasInPlace: plan.TensorCore is not null && varLen is null && ReadsHalfBias(options, k.Layout.SeqLen));
         int batch = q.Layout.Batch;
         if (varLen is { } packed)
         {

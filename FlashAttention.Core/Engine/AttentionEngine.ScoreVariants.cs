@@ -25,7 +25,9 @@ public sealed partial class AttentionEngine
     /// <param name="q">q's layout.</param>
     /// <param name="seqLenK">k's seqlen.</param>
     /// <param name="biasGradient">Where the backward's dQ pass writes dBias (see <see cref="BiasGradientTarget"/>), or empty.</param>
-    private ScoreModifier ScoresOf(AttentionOptions options, TensorLayout q, int seqLenK, ArrayView<float> biasGradient = default)
+    /// <param name="halfBiasInPlace">The kernel reads a float16 bias as it is (the tensor-core bias-only mode); otherwise it is widened.</param>
+    private ScoreModifier ScoresOf(AttentionOptions options, TensorLayout q, int seqLenK, ArrayView<float> biasGradient = default,
+        bool halfBiasInPlace = false)
     {
         var slopes = options.AlibiSlopes;
         int length = Math.Max(1, slopes?.Length ?? 0);
@@ -41,6 +43,6 @@ public sealed partial class AttentionEngine
         // [heads_q] slopes repeat for every batch item; [batch, heads_q] ones advance by heads_q.
         int batchStride = slopes is not null && slopes.Length != q.Heads ? q.Heads : 0;
         return new ScoreModifier(q.SeqLen, seqLenK, options.Softcap, view, slopes is not null, batchStride,
-            BiasOf(options, q, seqLenK, biasGradient));
+            BiasOf(options, q, seqLenK, biasGradient, halfBiasInPlace));
     }
 }

@@ -69,12 +69,25 @@ internal static class AttentionValidator
             ArgumentNullException.ThrowIfNull(mask.Data, "options.Mask.Data");
             TensorShape("Mask", mask.Data.LongLength, mask.Batch, mask.Heads, mask.SeqLenQ, mask.SeqLenK, q, seqLenK);
         }
+        string[] biases = [.. new[] { ("Bias", options.Bias is not null), ("DeviceBias", options.DeviceBias is not null),
+            ("HalfBias", options.HalfBias is not null), ("DeviceHalfBias", options.DeviceHalfBias is not null) }.Where(b => b.Item2).Select(b => b.Item1)];
+        if (biases.Length > 1)
+            throw new ArgumentException($"options: {string.Join(" and ", biases)} are set; expected at most one bias", nameof(options));
         if (options.DeviceBias is { } db)
-        {
-            if (options.Bias is not null)
-                throw new ArgumentException("options: both Bias and DeviceBias are set; expected at most one of them", nameof(options));
             TensorShape("DeviceBias", db.Data.Length, db.Batch, db.Heads, db.SeqLenQ, db.SeqLenK, q, seqLenK);
+        if (options.HalfBias is { } hb)
+        {
+            ArgumentNullException.ThrowIfNull(hb.Data, "options.HalfBias.Data");
+            TensorShape("HalfBias", hb.Data.LongLength, hb.Batch, hb.Heads, hb.SeqLenQ, hb.SeqLenK, q, seqLenK);
+            for (long e = 0; e < hb.Data.LongLength; e++)
+            {
+                if (Half.IsNaN(hb.Data[e]))
+                    throw new ArgumentException(
+                        $"options: HalfBias.Data[{e}] is NaN; expected a number or -Infinity (which hides the pair)", nameof(options));
+            }
         }
+        if (options.DeviceHalfBias is { } dhb)
+            TensorShape("DeviceHalfBias", dhb.Data.Length, dhb.Batch, dhb.Heads, dhb.SeqLenQ, dhb.SeqLenK, q, seqLenK);
         if (options.DeviceMask is { } dm)
         {
             if (options.Mask is not null)

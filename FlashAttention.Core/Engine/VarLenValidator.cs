@@ -74,9 +74,10 @@ internal static class VarLenValidator
 
     private static void Options(AttentionOptions options)
     {
-        if (options.Bias is not null || options.DeviceBias is not null)
+        if (LogitTensorShape.BiasOf(options) is not null)
             throw new ArgumentException(
-                "options: Bias / DeviceBias is set; expected none: bias tensors are not supported with variable-length batches", nameof(options));
+                "options: Bias / DeviceBias / HalfBias / DeviceHalfBias is set; expected none: bias tensors are not supported with variable-length batches",
+                nameof(options));
         if (options.Mask is not null || options.DeviceMask is not null)
             throw new ArgumentException(
                 "options: Mask / DeviceMask is set; expected none: mask tensors are not supported with variable-length batches", nameof(options));

@@ -211,7 +211,7 @@ public static class ReferenceAttention
 
         public static Logits Of(AttentionOptions o, TensorLayout q) => new(
             o.Scale ?? 1.0 / Math.Sqrt(q.HeadDim), o.Causal, o.Window?.Left ?? -1, o.Window?.Right ?? -1, o.Softcap,
-            o.AlibiSlopes, o.AlibiSlopes is { } s && s.Length != q.Heads ? q.Heads : 0, o.Bias, o.Mask,
+            o.AlibiSlopes, o.AlibiSlopes is { } s && s.Length != q.Heads ? q.Heads : 0, o.Bias ?? o.HalfBias?.ToSingle(), o.Mask,
             o.DropoutP, Dropout.Create(o.DropoutP, o.DropoutSeed, o.DropoutOffset, q.Heads), o.BlockMask);
 
         /// <summary>

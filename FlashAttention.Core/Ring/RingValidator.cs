@@ -155,6 +155,8 @@ internal static class RingValidator
         Refuse(options.Bias is not null, "Bias", "null (bias tensors are not supported by ring attention)");
         Refuse(options.Mask is not null, "Mask", "null (mask tensors are not supported by ring attention)");
         Refuse(options.DeviceBias is not null, "DeviceBias", "null (bias tensors are not supported by ring attention)");
+        Refuse(options.HalfBias is not null, "HalfBias", "null (bias tensors are not supported by ring attention)");
+        Refuse(options.DeviceHalfBias is not null, "DeviceHalfBias", "null (bias tensors are not supported by ring attention)");
         Refuse(options.DeviceMask is not null, "DeviceMask", "null (mask tensors are not supported by ring attention)");
         Refuse(options.BlockMask is not null, "BlockMask", "null (block masks are not supported by ring attention)");
         Refuse(options.ReturnBiasGradient, "ReturnBiasGradient", "false (there is no bias)");

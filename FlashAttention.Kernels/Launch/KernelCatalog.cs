@@ -45,17 +45,19 @@ public static class KernelCatalog
     /// with the soft cap and ALiBi compiled in (<paramref name="pointwiseScores"/>), and the bias and
     /// mask tensors too (<paramref name="scoreTensors"/>), and dropout with all of them (<paramref name="dropout"/>), or none
     /// but a mask packed to bits (<paramref name="bitMask"/>, <see cref="BitMaskScores"/>) or a bias alone (<paramref name="biasOnly"/>,
-    /// <see cref="BiasScores"/>); with mma.sync, or with Hopper's wgmma (<paramref name="wgmma"/>).
+    /// <see cref="BiasScores"/>, or on float16 with <paramref name="halfBias"/>, <see cref="HalfBiasScores"/>); with mma.sync,
+    /// or with Hopper's wgmma (<paramref name="wgmma"/>).
     /// </summary>
     public static MethodInfo TensorCoreForward(bool nativePtx, bool bfloat16, int dimPadded, int warps, int warpRows = 16, int bc = 64,
-        bool pointwiseScores = false, bool scoreTensors = false, bool dropout = false, bool bitMask = false, bool wgmma = false, bool biasOnly = false)
+        bool pointwiseScores = false, bool scoreTensors = false, bool dropout = false, bool bitMask = false, bool wgmma = false, bool biasOnly = false,
+        bool halfBias = false)
     {
         var element = bfloat16 ? typeof(BFloat16Mma) : typeof(Float16Mma);
         var scores = dropout ? typeof(DropoutScores)
             : scoreTensors ? typeof(TensorScores)
             : pointwiseScores ? typeof(PointwiseScores)
             : bitMask ? typeof(BitMaskScores)
-            : biasOnly ? typeof(BiasScores)
+            : biasOnly ? (halfBias ? typeof(HalfBiasScores) : typeof(BiasScores))
             : typeof(PlainScores);
         return wgmma
             ? typeof(WgmmaForwardKernel).GetMethod(nameof(WgmmaForwardKernel.Run))!.MakeGenericMethod(

@@ -24,9 +24,11 @@ public sealed class TensorCoreForwardLauncher(Accelerator accelerator)
         var bits = p.As<T, ushort>();
         bits.VectorAligned = RowsAligned(bits) ? 1 : 0;
         ref var tensors = ref bits.Scores.Elements;
-        // The prefetch reads pairs, and reads pair 0 of an absent tensor's placeholder: both views need two elements.
-        tensors.PairAligned = tensors.SeqLenK % 2 == 0 && tensors.Bias.Length >= 2 && tensors.Mask.Length >= 2
-                              && VectorAlignment.AddressOf(tensors.Bias) % 8 == 0 && VectorAlignment.AddressOf(tensors.Mask) % 2 == 0 ? 1 : 0;
+        // The prefetch reads pairs, and reads pair 0 of an absent tensor's placeholder: both views need two elements
+        // (a float16 bias holds a pair in each 4-byte element).
+        bool halfBias = tensors.BiasHalf != 0;
+        tensors.PairAligned = tensors.SeqLenK % 2 == 0 && tensors.Bias.Length >= (halfBias ? 1 : 2) && tensors.Mask.Length >= 2
+                              && VectorAlignment.AddressOf(tensors.Bias) % (halfBias ? 4ul : 8ul) == 0 && VectorAlignment.AddressOf(tensors.Mask) % 2 == 0 ? 1 : 0;
         if (nativePtx)
         {
             bits.Q.Address = VectorAlignment.AddressOf(bits.Q.Data);
@@ -35,8 +37,11 @@ public sealed class TensorCoreForwardLauncher(Accelerator accelerator)
         }
         int dim = tile.CompiledDim(p.HeadDim);
         bool biasOnly = BiasOnly(bits);
+        if (halfBias && !biasOnly)
+            throw new InvalidOperationException(
+                "A float16 bias reaches the tensor-core kernel only as the call's sole score variant, seqlen_k even and the view 4-byte aligned; the engine widens it otherwise");
         var method = KernelCatalog.TensorCoreForward(nativePtx, typeof(T) == typeof(BFloat16), dim, tile.Warps, tile.WarpRows, tile.Bc, p.Scores.HasPointwise,
-            p.Scores.Elements.IsActive && !biasOnly, p.Dropout.Enabled != 0, p.Bits.Enabled != 0, tile.Wgmma, biasOnly);
+            p.Scores.Elements.IsActive && !biasOnly, p.Dropout.Enabled != 0, p.Bits.Enabled != 0, tile.Wgmma, biasOnly, halfBias);
         int elements = tile.SharedMemoryBytes(p.HeadDim) / sizeof(ushort);
         // More than 256 threads must be bounded, or ptxas may give them more registers than one group's share of the SM.
         int groupsPerSM = tile.GroupsPerSM == 0 && tile.Threads > 256 ? 1 : tile.GroupsPerSM;
@@ -72,6 +77,13 @@ public sealed class TensorCoreForwardLauncher(Accelerator accelerator)
         var e = p.Scores.Elements;
         return !GeneralBias && e.HasBias != 0 && e.HasMask == 0 && e.PairAligned != 0 && !p.Scores.HasPointwise && p.Dropout.Enabled == 0 && p.Bits.Enabled == 0;
     }
+
+    /// <summary>
+    /// Whether the bias-only mode can read <paramref name="bias"/> (float16, with <paramref name="seqLenK"/> keys a row)
+    /// as it is, a pair of keys a 4-byte load: seqlen_k even and the view's first element on 4 bytes.
+    /// </summary>
+    public static bool ReadsHalfBias(ArrayView<Half> bias, int seqLenK) =>
+        seqLenK % 2 == 0 && bias.Length >= 2 && VectorAlignment.AddressOf(bias) % 4 == 0;
 
     /// <summary>Whether every row of Q, K, V and O starts on a 16-byte boundary, as cp.async needs.</summary>
     private static bool RowsAligned(in ForwardParams<ushort> p) =>

@@ -39,6 +39,13 @@ public struct ScoreBias
     /// <summary>1 when <see cref="Mask"/> holds a mask.</summary>
     public int HasMask;
 
+    /// <summary>
+    /// 1 when <see cref="Bias"/> holds float16, two to an element ((i, j) and (i, j + 1) in one 32-bit word, strides and
+    /// bases still in float16 elements). Only the tensor-core bias-only mode reads it so (<c>HalfBiasScores</c>); the
+    /// engine hands every other kernel the bias widened to float32. It sits in the padding after <see cref="HasMask"/>.
+    /// </summary>
+    public int BiasHalf;
+
     /// <summary>Keep-mask bytes (nonzero = visible), the layout of the bias with its own strides.</summary>
     public ArrayView<byte> Mask;
 

@@ -20,7 +20,8 @@ internal struct BiasFragment
     /// Issues the loads of rows <paramref name="rowLow"/> and + 8 for the tile's first
     /// <paramref name="columns"/> (32 or 64, compile-time) keys from <paramref name="firstCol"/>, when
     /// <see cref="ScoreBias.PairAligned"/>; otherwise nothing is loaded and the softmax reads the
-    /// elements itself. Without <paramref name="withMask"/> (compile-time) only the bias is loaded.
+    /// elements itself. Without <paramref name="withMask"/> (compile-time) only the bias is loaded;
+    /// <paramref name="halfBias"/> (compile-time, <see cref="HalfBiasScores"/>): the bias is float16 pairs.
     /// </summary>
     /// <remarks>
     /// One uniform branch and no other: a load under its own condition becomes a value merged with
@@ -29,7 +30,7 @@ internal struct BiasFragment
     /// load here reads a valid element (indices clamped into the tensors, placeholders of two
     /// elements for absent ones), and <see cref="BiasTerms.Apply"/> sorts out what counts.
     /// </remarks>
-    public static BiasFragment Load(in ScoreBias e, int rowLow, int firstCol, int columns, bool withMask = true)
+    public static BiasFragment Load(in ScoreBias e, int rowLow, int firstCol, int columns, bool withMask = true, bool halfBias = false)
     {
         var f = default(BiasFragment);
         if (e.PairAligned == 0)
@@ -42,24 +43,26 @@ internal struct BiasFragment
         bool hasBias = e.HasBias != 0, hasMask = e.HasMask != 0;
         var rows = new PairRows
         {
-            BiasLow = Row(e.Bias.Cast<ulong>(), hasBias ? (e.BiasBase >> 1) + low : 0),
-            BiasHigh = Row(e.Bias.Cast<ulong>(), hasBias ? (e.BiasBase >> 1) + high : 0),
+            BiasLow = halfBias ? default : Row(e.Bias.Cast<ulong>(), hasBias ? (e.BiasBase >> 1) + low : 0),
+            BiasHigh = halfBias ? default : Row(e.Bias.Cast<ulong>(), hasBias ? (e.BiasBase >> 1) + high : 0),
+            HalfLow = halfBias ? Row(e.Bias.Cast<uint>(), (e.BiasBase >> 1) + low) : default,
+            HalfHigh = halfBias ? Row(e.Bias.Cast<uint>(), (e.BiasBase >> 1) + high) : default,
             MaskLow = Row(e.Mask.Cast<ushort>(), hasMask ? (e.MaskBase >> 1) + low : 0),
             MaskHigh = Row(e.Mask.Cast<ushort>(), hasMask ? (e.MaskBase >> 1) + high : 0),
             BiasLast = hasBias ? pairs - 1 : 0,
             MaskLast = hasMask ? pairs - 1 : 0,
         };
         int p0 = (firstCol >> 1) + (Warp.LaneIdx & 3);
-        f.N0 = BiasTerms.Load(rows, p0, withMask);
-        f.N1 = BiasTerms.Load(rows, p0 + 4, withMask);
-        f.N2 = BiasTerms.Load(rows, p0 + 8, withMask);
-        f.N3 = BiasTerms.Load(rows, p0 + 12, withMask);
+        f.N0 = BiasTerms.Load(rows, p0, withMask, halfBias);
+        f.N1 = BiasTerms.Load(rows, p0 + 4, withMask, halfBias);
+        f.N2 = BiasTerms.Load(rows, p0 + 8, withMask, halfBias);
+        f.N3 = BiasTerms.Load(rows, p0 + 12, withMask, halfBias);
         if (columns > 32)
         {
-            f.N4 = BiasTerms.Load(rows, p0 + 16, withMask);
-            f.N5 = BiasTerms.Load(rows, p0 + 20, withMask);
-            f.N6 = BiasTerms.Load(rows, p0 + 24, withMask);
-            f.N7 = BiasTerms.Load(rows, p0 + 28, withMask);
+            f.N4 = BiasTerms.Load(rows, p0 + 16, withMask, halfBias);
+            f.N5 = BiasTerms.Load(rows, p0 + 20, withMask, halfBias);
+            f.N6 = BiasTerms.Load(rows, p0 + 24, withMask, halfBias);
+            f.N7 = BiasTerms.Load(rows, p0 + 28, withMask, halfBias);
         }
         return f;
     }
@@ -83,6 +86,23 @@ internal struct BiasFragment
         }
     }
 
+    /// <summary><see cref="AddBias"/> for a float16 bias (<see cref="HalfBiasScores"/>): each pair widened here, where it is first needed.</summary>
+    public readonly void AddHalfBias<TTarget>(ref Tile8 s, float unit, int columns)
+        where TTarget : struct, ITensorCoreTarget
+    {
+        N0.AddHalfBias<TTarget>(ref s.N0, unit);
+        N1.AddHalfBias<TTarget>(ref s.N1, unit);
+        N2.AddHalfBias<TTarget>(ref s.N2, unit);
+        N3.AddHalfBias<TTarget>(ref s.N3, unit);
+        if (columns > 32)
+        {
+            N4.AddHalfBias<TTarget>(ref s.N4, unit);
+            N5.AddHalfBias<TTarget>(ref s.N5, unit);
+            N6.AddHalfBias<TTarget>(ref s.N6, unit);
+            N7.AddHalfBias<TTarget>(ref s.N7, unit);
+        }
+    }
+
     private static ArrayView<T> Row<T>(ArrayView<T> view, long start) where T : unmanaged => view.SubView(start, view.Length - start);
 }
 
@@ -94,6 +114,7 @@ internal struct BiasFragment
 internal struct PairRows
 {
     public ArrayView<ulong> BiasLow, BiasHigh;
+    public ArrayView<uint> HalfLow, HalfHigh; // a float16 bias instead: a pair is one 32-bit word
     public ArrayView<ushort> MaskLow, MaskHigh;
     public int BiasLast, MaskLast;
 }
@@ -109,14 +130,19 @@ internal struct BiasTerms
     public float BiasLow0, BiasLow1, BiasHigh0, BiasHigh1;
     public uint KeepLow, KeepHigh;
 
+    /// <summary>A float16 bias's pairs of rows g and g + 8 as loaded (column col in the low half).</summary>
+    public uint HalfLow, HalfHigh;
+
     /// <summary>
     /// Rows g and g + 8 at pair <paramref name="pair"/> (columns 2 pair and 2 pair + 1): one 8-byte bias
     /// and one 2-byte mask load per row. Keys past seqlen_k read the row's last pair, which
     /// <see cref="Apply"/> ignores.
     /// </summary>
-    public static BiasTerms Load(in PairRows rows, int pair, bool withMask)
+    public static BiasTerms Load(in PairRows rows, int pair, bool withMask, bool halfBias = false)
     {
         int b = Math.Min(pair, rows.BiasLast), m = Math.Min(pair, rows.MaskLast);
+        if (halfBias)
+            return new BiasTerms { HalfLow = rows.HalfLow[b], HalfHigh = rows.HalfHigh[b] };
         ulong biasLow = rows.BiasLow[b];
         ulong biasHigh = rows.BiasHigh[b];
         return new BiasTerms
@@ -140,6 +166,18 @@ internal struct BiasTerms
         c.C1 += BiasLow1 * unit;
         c.C2 += BiasHigh0 * unit;
         c.C3 += BiasHigh1 * unit;
+    }
+
+    /// <summary><see cref="AddBias"/> on the float16 pairs: two conversions and two FFMA per pair.</summary>
+    public readonly void AddHalfBias<TTarget>(ref FragmentC c, float unit)
+        where TTarget : struct, ITensorCoreTarget
+    {
+        var (low0, low1) = HalfPair.Widen<TTarget>(HalfLow);
+        var (high0, high1) = HalfPair.Widen<TTarget>(HalfHigh);
+        c.C0 += low0 * unit;
+        c.C1 += low1 * unit;
+        c.C2 += high0 * unit;
+        c.C3 += high1 * unit;
     }
 
     /// <summary>

@@ -50,7 +50,9 @@ internal struct FragmentSoftmax
         if (!fused)
             s.ScaleRows(scaleLog2, scaleLog2);
         // A bias alone joins S in its own units: raw S takes b / scale, a scaled S b log2(e).
-        if (default(TScores).BiasOnly)
+        if (default(TScores).HalfBias)
+            terms.AddHalfBias<TTarget>(ref s, fused ? ScoreBias.Log2E / scaleLog2 : ScoreBias.Log2E, columns);
+        else if (default(TScores).BiasOnly)
             terms.AddBias(ref s, fused ? ScoreBias.Log2E / scaleLog2 : ScoreBias.Log2E, columns);
         int c0 = firstCol + 2 * (Warp.LaneIdx & 3);
         if (tensors && prefetched && scores.Elements.PairAligned != 0 && !scores.HasPointwise)

@@ -25,6 +25,9 @@ public interface IScoreMode
 
     /// <summary>True: add the bias tensor and nothing else, folded into the fused scale (<see cref="BiasScores"/>).</summary>
     bool BiasOnly { get; }
+
+    /// <summary>True (with <see cref="BiasOnly"/>): the bias tensor holds float16, two to a 32-bit element (<see cref="HalfBiasScores"/>).</summary>
+    bool HalfBias { get; }
 }
 
 /// <summary>Scores are Q K^T times the scale, nothing more.</summary>
@@ -44,6 +47,9 @@ public readonly struct PlainScores : IScoreMode
 
     /// <inheritdoc />
     public bool BiasOnly => false;
+
+    /// <inheritdoc />
+    public bool HalfBias => false;
 }
 
 /// <summary>Scores pass through soft-capping and ALiBi.</summary>
@@ -63,6 +69,9 @@ public readonly struct PointwiseScores : IScoreMode
 
     /// <inheritdoc />
     public bool BiasOnly => false;
+
+    /// <inheritdoc />
+    public bool HalfBias => false;
 }
 
 /// <summary>Scores pass through soft-capping, ALiBi, the bias tensor and the mask tensor.</summary>
@@ -82,6 +91,9 @@ public readonly struct TensorScores : IScoreMode
 
     /// <inheritdoc />
     public bool BiasOnly => false;
+
+    /// <inheritdoc />
+    public bool HalfBias => false;
 }
 
 /// <summary>
@@ -104,6 +116,9 @@ public readonly struct DropoutScores : IScoreMode
 
     /// <inheritdoc />
     public bool BiasOnly => false;
+
+    /// <inheritdoc />
+    public bool HalfBias => false;
 }
 
 /// <summary>
@@ -127,6 +142,9 @@ public readonly struct BitMaskScores : IScoreMode
 
     /// <inheritdoc />
     public bool BiasOnly => false;
+
+    /// <inheritdoc />
+    public bool HalfBias => false;
 }
 
 /// <summary>
@@ -153,4 +171,33 @@ public readonly struct BiasScores : IScoreMode
 
     /// <inheritdoc />
     public bool BiasOnly => true;
+
+    /// <inheritdoc />
+    public bool HalfBias => false;
+}
+
+/// <summary>
+/// <see cref="BiasScores"/> on a float16 bias (<c>ScoreBias.BiasHalf</c>): each pair of a row is one 4-byte
+/// load instead of 8, half the bytes of the float32 tensor, widened in the softmax (torch SDPA's attn_mask has
+/// the query's dtype too). Every other kernel reads a float16 bias widened to float32 by the engine.
+/// </summary>
+public readonly struct HalfBiasScores : IScoreMode
+{
+    /// <inheritdoc />
+    public bool Pointwise => false;
+
+    /// <inheritdoc />
+    public bool Tensors => false;
+
+    /// <inheritdoc />
+    public bool Dropout => false;
+
+    /// <inheritdoc />
+    public bool BitMask => false;
+
+    /// <inheritdoc />
+    public bool BiasOnly => true;
+
+    /// <inheritdoc />
+    public bool HalfBias => true;
 }

@@ -100,8 +100,8 @@ public static class TensorCoreForwardKernel
             byte nextFlag = peek ? p.Blocks.PeekAt(blockRow, j + 1, bc) : (byte)1;
             // In flight through the wait, the barrier and S = Q K^T. Not a tile earlier: ptxas then
             // moved the loop-carried registers before P V, which waited for the loads there.
-            var terms = prefetched || biasOnly ? BiasFragment.Load(scores.Elements, rowTop, firstCol, bc, withMask: !biasOnly) : default;
-            var termsBottom = biasOnly && two ? BiasFragment.Load(scores.Elements, rowTop + 16, firstCol, bc, withMask: false) : default;
+            var terms = prefetched || biasOnly ? BiasFragment.Load(scores.Elements, rowTop, firstCol, bc, withMask: !biasOnly, halfBias: default(TScores).HalfBias) : default;
+            var termsBottom = biasOnly && two ? BiasFragment.Load(scores.Elements, rowTop + 16, firstCol, bc, withMask: false, halfBias: default(TScores).HalfBias) : default;
             var keepTop = bitMask ? MaskWords.Load(bits, rowTop, firstCol, bc) : default;
             var keepBottom = bitMask && two ? MaskWords.Load(bits, rowTop + 16, firstCol, bc) : default;
             CpAsync.WaitAll<TTarget>();

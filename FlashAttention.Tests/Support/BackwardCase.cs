@@ -10,13 +10,13 @@ namespace FlashAttention.Tests.Support;
 public sealed record BackwardCase(int Batch, int SeqQ, int SeqK, int HeadsQ, int HeadsKv, int HeadDim, bool Causal, TileConfig? Tile = null,
     float? Scale = null, AttentionWindow? Window = null, float[]? AlibiSlopes = null, float Softcap = 0,
     int[]? BiasDims = null, int[]? MaskDims = null, bool BiasGradient = false, bool BiasNegativeInfinity = false,
-    float DropoutP = 0, ulong DropoutSeed = 0, ulong DropoutOffset = 0, int[]? BlockDims = null) : IAttentionCase
+    float DropoutP = 0, ulong DropoutSeed = 0, ulong DropoutOffset = 0, int[]? BlockDims = null, bool HalfBias = false) : IAttentionCase
 {
     public override string ToString() =>
         $"b{Batch} sq{SeqQ} sk{SeqK} hq{HeadsQ} hkv{HeadsKv} d{HeadDim}{(Causal ? " causal" : "")}{(Tile is { } t ? $" tile{t.Br}x{t.Bc}" : "")}" +
         $"{(Scale is { } s ? $" scale{s}" : "")}{(Window is { } win ? $" window({win.Left},{win.Right})" : "")}" +
         $"{(AlibiSlopes is { } a ? $" alibi[{string.Join(",", a)}]" : "")}{(Softcap != 0 ? $" softcap{Softcap}" : "")}" +
-        $"{BiasMaskInputs.Describe("bias", BiasDims)}{(BiasNegativeInfinity ? "-inf" : "")}{BiasMaskInputs.Describe("mask", MaskDims)}{(BiasGradient ? " dbias" : "")}" +
+        $"{BiasMaskInputs.Describe("bias", BiasDims)}{(HalfBias ? "fp16" : "")}{(BiasNegativeInfinity ? "-inf" : "")}{BiasMaskInputs.Describe("mask", MaskDims)}{(BiasGradient ? " dbias" : "")}" +
         $"{(DropoutP != 0 ? $" dropout{DropoutP} seed{DropoutSeed} offset{DropoutOffset}" : "")}{BiasMaskInputs.Describe("blocks", BlockDims)}";
 
     public void Check<T>(AttentionEngine engine) where T : unmanaged
@@ -30,7 +30,8 @@ public sealed record BackwardCase(int Batch, int SeqQ, int SeqK, int HeadsQ, int
         var options = new AttentionOptions
         {
             Causal = Causal, ReturnLse = true, BackwardTile = Tile, Scale = Scale, Window = Window, AlibiSlopes = AlibiSlopes, Softcap = Softcap,
-            Bias = BiasMaskInputs.Bias(BiasDims, SeqQ, SeqK, rng.Seed, BiasNegativeInfinity),
+            Bias = HalfBias ? null : BiasMaskInputs.Bias(BiasDims, SeqQ, SeqK, rng.Seed, BiasNegativeInfinity),
+            HalfBias = HalfBias ? BiasMaskInputs.HalfBias(BiasDims, SeqQ, SeqK, rng.Seed, BiasNegativeInfinity) : null,
             Mask = BiasMaskInputs.Mask(MaskDims, SeqQ, SeqK, rng.Seed),
             ReturnBiasGradient = BiasGradient,
             DropoutP = DropoutP, DropoutSeed = DropoutSeed, DropoutOffset = DropoutOffset,
@@ -44,7 +45,7 @@ public sealed record BackwardCase(int Batch, int SeqQ, int SeqK, int HeadsQ, int
         float[]? dBias = null;
         if (BiasGradient)
         {
-            dBias = new float[options.Bias!.Data.LongLength];
+            dBias = new float[(options.Bias?.Data.LongLength ?? options.HalfBias?.Data.LongLength)!.Value];
             Array.Fill(dBias, float.NaN);
         }
         engine.Backward(dOut, q, k, v, forward.Output, forward.Lse!, dq, dk, dv, dBias, options);

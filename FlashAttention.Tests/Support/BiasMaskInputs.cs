@@ -22,6 +22,10 @@ public static class BiasMaskInputs
         return new AttentionBias(data, dims[0], dims[1], seqQ, seqK);
     }
 
+    /// <summary><see cref="Bias"/> rounded to float16 (the reference widens it back, exactly); null for no dims.</summary>
+    public static AttentionHalfBias? HalfBias(int[]? dims, int seqQ, int seqK, int seed, bool negativeInfinity) =>
+        Bias(dims, seqQ, seqK, seed, negativeInfinity) is { } bias ? AttentionHalfBias.From(bias) : null;
+
     /// <summary>
     /// A keep-mask with about 70% of the pairs kept, and every row i with i % 7 == 3 fully hidden
     /// in each (batch, head) plane (output 0, LSE -inf there); null for no dims.

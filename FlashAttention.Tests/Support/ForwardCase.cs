@@ -13,7 +13,7 @@ public sealed record ForwardCase(
     AttentionWindow? Window = null, float[]? AlibiSlopes = null, float Softcap = 0,
     int[]? BiasDims = null, int[]? MaskDims = null, bool BiasNegativeInfinity = false,
     float DropoutP = 0, ulong DropoutSeed = 0, ulong DropoutOffset = 0, int[]? BlockDims = null,
-    bool MaskMostlyKept = false, bool MaskDocuments = false) : IAttentionCase
+    bool MaskMostlyKept = false, bool MaskDocuments = false, bool HalfBias = false) : IAttentionCase
 {
     public override string ToString() =>
         $"b{Batch} sq{SeqQ} sk{SeqK} hq{HeadsQ} hkv{HeadsKv} d{HeadDim}{(Causal ? " causal" : "")}{(BhsdLayout ? " bhsd" : "")}" +
@@ -21,7 +21,7 @@ public sealed record ForwardCase(
         $"{(Kernel != KernelPath.Auto ? $" {Kernel}" : "")}{(TensorCoreTile is { } w ? $" warps{w.Warps}" : "")}" +
         $"{(Window is { } win ? $" window({win.Left},{win.Right})" : "")}" +
         $"{(AlibiSlopes is { } a ? $" alibi[{string.Join(",", a)}]" : "")}{(Softcap != 0 ? $" softcap{Softcap}" : "")}" +
-        $"{BiasMaskInputs.Describe("bias", BiasDims)}{(BiasNegativeInfinity ? "-inf" : "")}{BiasMaskInputs.Describe("mask", MaskDims)}{(MaskMostlyKept ? " mostly-kept" : "")}{(MaskDocuments ? " documents" : "")}" +
+        $"{BiasMaskInputs.Describe("bias", BiasDims)}{(HalfBias ? "fp16" : "")}{(BiasNegativeInfinity ? "-inf" : "")}{BiasMaskInputs.Describe("mask", MaskDims)}{(MaskMostlyKept ? " mostly-kept" : "")}{(MaskDocuments ? " documents" : "")}" +
         $"{(DropoutP != 0 ? $" dropout{DropoutP} seed{DropoutSeed} offset{DropoutOffset}" : "")}{BiasMaskInputs.Describe("blocks", BlockDims)}";
 
     /// <summary>The options this case runs with (its output and LSE are passed separately).</summary>
@@ -29,7 +29,8 @@ public sealed record ForwardCase(
     {
         Causal = Causal, Scale = Scale, Tile = Tile, Kernel = Kernel, TensorCoreTile = TensorCoreTile,
         Window = Window, AlibiSlopes = AlibiSlopes, Softcap = Softcap,
-        Bias = BiasMaskInputs.Bias(BiasDims, SeqQ, SeqK, RandomTensors.SeedFor(ToString()), BiasNegativeInfinity),
+        Bias = HalfBias ? null : BiasMaskInputs.Bias(BiasDims, SeqQ, SeqK, RandomTensors.SeedFor(ToString()), BiasNegativeInfinity),
+        HalfBias = HalfBias ? BiasMaskInputs.HalfBias(BiasDims, SeqQ, SeqK, RandomTensors.SeedFor(ToString()), BiasNegativeInfinity) : null,
         Mask = BiasMaskInputs.Mask(MaskDims, SeqQ, SeqK, RandomTensors.SeedFor(ToString()), MaskMostlyKept, MaskDocuments),
         DropoutP = DropoutP, DropoutSeed = DropoutSeed, DropoutOffset = DropoutOffset,
         BlockMask = BiasMaskInputs.BlockMask(BlockDims, SeqQ, SeqK, RandomTensors.SeedFor(ToString())),

@@ -12,7 +12,7 @@ public sealed class NaiveLogits(AttentionOptions? options, int headsQ)
     private readonly float softcap = options?.Softcap ?? 0f;
     private readonly float[]? slopes = options?.AlibiSlopes;
     private readonly int slopeBatchStride = options?.AlibiSlopes is { } s && s.Length != headsQ ? headsQ : 0;
-    private readonly AttentionBias? bias = options?.Bias;
+    private readonly AttentionBias? bias = options?.Bias ?? options?.HalfBias?.ToSingle();
     private readonly AttentionBooleanMask? mask = options?.Mask;
     private readonly AttentionBlockMask? blocks = options?.BlockMask;
     private readonly float dropoutP = options?.DropoutP ?? 0f;
