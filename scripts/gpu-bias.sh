@@ -3,7 +3,8 @@
 # GPU-machine call (carry .gpu):
 #   .gpu/app.tar.xz (Bench), optionally .gpu/ptx.tar.xz (a folder of dump-ptx output, e.g. ptxwg/: ptxas -v here),
 #   optionally .gpu/tests.tar.xz (the Tests program: TEST_CLASSES run on CUDA).
-#   bash scripts/gpu-bias.sh $OUT      environment: BIAS_KERNELS, BIAS_DIMS, BIAS_ROUNDS, TEST_CLASSES, TEST_TIMEOUT
+#   bash scripts/gpu-bias.sh $OUT      environment: BIAS_KERNELS, BIAS_DIMS, BIAS_ROUNDS, BIAS_ENVS, BIAS_TORCH (0: no torch),
+#                                      TEST_CLASSES, TEST_TIMEOUT, TEST_ENV
 set -u
 OUT=${1:?usage: gpu-bias.sh OUTDIR}
 mkdir -p "$OUT"
@@ -33,8 +34,10 @@ for r in rows:
 PY
  done
 done
-timeout 150 python3 FlashAttention.Bench/peers/torch_bias.py --headdims "${BIAS_DIMS:-64,128}" --out-json "$OUT/torch-bias.json" > "$OUT/torch-bias.log" 2>&1
-cat "$OUT/torch-bias.log" | tail -12
+if [ "${BIAS_TORCH:-1}" = 1 ]; then
+  timeout 150 python3 FlashAttention.Bench/peers/torch_bias.py --headdims "${BIAS_DIMS:-64,128}" --out-json "$OUT/torch-bias.json" > "$OUT/torch-bias.log" 2>&1
+  grep -E '^torch-' "$OUT/torch-bias.log"
+fi
 if [ -f .gpu/tests.tar.xz ]; then
   mkdir -p /tmp/tests && tar -C /tmp/tests -xJf .gpu/tests.tar.xz
   classes=""
