@@ -53,41 +53,23 @@ internal static class AttentionValidator
     /// </summary>
     private static void BiasAndMask(TensorLayout q, int seqLenK, AttentionOptions options)
     {
+        string[] biases = [.. new[] { ("Bias", options.Bias is not null), ("DeviceBias", options.DeviceBias is not null),
+            ("HalfBias", options.HalfBias is not null), ("DeviceHalfBias", options.DeviceHalfBias is not null) }.Where(b => b.Item2).Select(b => b.Item1)];
+        if (biases.Length > 1)
+            throw new ArgumentException($"options: {string.Join(" and ", biases)} are set; expected at most one bias", nameof(options));
         if (options.Bias is { } bias)
-        {
-            ArgumentNullException.ThrowIfNull(bias.Data, "options.Bias.Data");
-            TensorShape("Bias", bias.Data.LongLength, bias.Batch, bias.Heads, bias.SeqLenQ, bias.SeqLenK, q, seqLenK);
-            for (long e = 0; e < bias.Data.LongLength; e++)
-            {
-                if (float.IsNaN(bias.Data[e]))
-                    throw new ArgumentException(
-                        $"options: Bias.Data[{e}] is NaN; expected a number or -Infinity (which hides the pair)", nameof(options));
-            }
-        }
+            HostBias("Bias", bias.Data, bias.Batch, bias.Heads, bias.SeqLenQ, bias.SeqLenK, q, seqLenK);
+        if (options.HalfBias is { } hb)
+            HostBias("HalfBias", hb.Data, hb.Batch, hb.Heads, hb.SeqLenQ, hb.SeqLenK, q, seqLenK);
+        if (options.DeviceBias is { } db)
+            TensorShape("DeviceBias", db.Data.Length, db.Batch, db.Heads, db.SeqLenQ, db.SeqLenK, q, seqLenK);
+        if (options.DeviceHalfBias is { } dhb)
+            TensorShape("DeviceHalfBias", dhb.Data.Length, dhb.Batch, dhb.Heads, dhb.SeqLenQ, dhb.SeqLenK, q, seqLenK);
         if (options.Mask is { } mask)
         {
             ArgumentNullException.ThrowIfNull(mask.Data, "options.Mask.Data");
             TensorShape("Mask", mask.Data.LongLength, mask.Batch, mask.Heads, mask.SeqLenQ, mask.SeqLenK, q, seqLenK);
         }
-        string[] biases = [.. new[] { ("Bias", options.Bias is not null), ("DeviceBias", options.DeviceBias is not null),
-            ("HalfBias", options.HalfBias is not null), ("DeviceHalfBias", options.DeviceHalfBias is not null) }.Where(b => b.Item2).Select(b => b.Item1)];
-        if (biases.Length > 1)
-            throw new ArgumentException($"options: {string.Join(" and ", biases)} are set; expected at most one bias", nameof(options));
-        if (options.DeviceBias is { } db)
-            TensorShape("DeviceBias", db.Data.Length, db.Batch, db.Heads, db.SeqLenQ, db.SeqLenK, q, seqLenK);
-        if (options.HalfBias is { } hb)
-        {
-            ArgumentNullException.ThrowIfNull(hb.Data, "options.HalfBias.Data");
-            TensorShape("HalfBias", hb.Data.LongLength, hb.Batch, hb.Heads, hb.SeqLenQ, hb.SeqLenK, q, seqLenK);
-            for (long e = 0; e < hb.Data.LongLength; e++)
-            {
-                if (Half.IsNaN(hb.Data[e]))
-                    throw new ArgumentException(
-                        $"options: HalfBias.Data[{e}] is NaN; expected a number or -Infinity (which hides the pair)", nameof(options));
-            }
-        }
-        if (options.DeviceHalfBias is { } dhb)
-            TensorShape("DeviceHalfBias", dhb.Data.Length, dhb.Batch, dhb.Heads, dhb.SeqLenQ, dhb.SeqLenK, q, seqLenK);
         if (options.DeviceMask is { } dm)
         {
             if (options.Mask is not null)
@@ -98,6 +80,33 @@ internal static class AttentionValidator
             BlockMask(bm, q, seqLenK);
         if (options.ReturnBiasGradient && LogitTensorShape.BiasOf(options) is null)
             throw new ArgumentException("options: ReturnBiasGradient is set but Bias is null; expected a Bias to differentiate", nameof(options));
+    }
+
+    /// <summary>A host bias (float32 or float16): its shape, then no NaN (-inf is allowed: it hides the pair).</summary>
+    private static void HostBias<T>(string option, T[] data, int batch, int heads, int seqLenQ, int seqLenK, TensorLayout q, int nk)
+        where T : unmanaged
+    {
+        ArgumentNullException.ThrowIfNull(data, $"options.{option}.Data");
+        TensorShape(option, data.LongLength, batch, heads, seqLenQ, seqLenK, q, nk);
+        long nan = data switch { Half[] half => FirstNaN(half), float[] single => FirstNaN(single), _ => -1 };
+        if (nan >= 0)
+            throw new ArgumentException($"options: {option}.Data[{nan}] is NaN; expected a number or -Infinity (which hides the pair)", "options");
+    }
+
+    private static long FirstNaN(float[] data)
+    {
+        for (long e = 0; e < data.LongLength; e++)
+            if (float.IsNaN(data[e]))
+                return e;
+        return -1;
+    }
+
+    private static long FirstNaN(Half[] data)
+    {
+        for (long e = 0; e < data.LongLength; e++)
+            if (Half.IsNaN(data[e]))
+                return e;
+        return -1;
     }
 
     private static void BlockMask(AttentionBlockMask m, TensorLayout q, int nk)
