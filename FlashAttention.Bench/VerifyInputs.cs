@@ -113,20 +113,21 @@ internal sealed class VerifyInputs
         if (args.Bias is not null)
         {
             // float32, or float16 as torch keeps an fp16 call's attn_mask (then passed on as HalfBias, half the bytes).
-            bool half = Read(args.Bias).DType == NpyDType.Float16;
-            var a = ReadLogitTensor(args.Bias, half ? NpyDType.Float16 : NpyDType.Float32, "'<f4' float32 or '<f2' float16 bias", q, k, args.Q, args.K);
-            int nan = half ? Array.FindIndex(a.AsHalf(), Half.IsNaN) : Array.FindIndex(a.AsSingle(), float.IsNaN);
+            var a = ReadLogitTensor(args.Bias, [NpyDType.Float32, NpyDType.Float16], "'<f4' float32 or '<f2' float16 bias", q, k, args.Q, args.K);
+            var halves = a.DType == NpyDType.Float16 ? a.AsHalf() : null;
+            var singles = halves is null ? a.AsSingle() : null;
+            int nan = halves is not null ? Array.FindIndex(halves, Half.IsNaN) : Array.FindIndex(singles!, float.IsNaN);
             if (nan >= 0)
                 throw new BenchInputException($"{args.Bias}: element {nan} is NaN; expected numbers (-inf allowed: it hides the pair)");
-            if (half)
-                halfBias = new AttentionHalfBias(a.AsHalf(), a.Shape[0], a.Shape[1], a.Shape[2], a.Shape[3]);
+            if (halves is not null)
+                halfBias = new AttentionHalfBias(halves, a.Shape[0], a.Shape[1], a.Shape[2], a.Shape[3]);
             else
-                bias = new AttentionBias(a.AsSingle(), a.Shape[0], a.Shape[1], a.Shape[2], a.Shape[3]);
+                bias = new AttentionBias(singles!, a.Shape[0], a.Shape[1], a.Shape[2], a.Shape[3]);
         }
         AttentionBooleanMask? mask = null;
         if (args.Mask is not null)
         {
-            var a = ReadLogitTensor(args.Mask, NpyDType.Bool, "'|b1' bool mask", q, k, args.Q, args.K);
+            var a = ReadLogitTensor(args.Mask, [NpyDType.Bool], "'|b1' bool mask", q, k, args.Q, args.K);
             mask = new AttentionBooleanMask(a.AsBool(), a.Shape[0], a.Shape[1], a.Shape[2], a.Shape[3]);
         }
         return new VerifyInputs(q, k, v, dOut, q.DType, slopes, bias, mask, cuQ, cuK) { HalfBias = halfBias };
@@ -164,10 +165,10 @@ internal sealed class VerifyInputs
     /// Reads --bias or --mask: the given dtype, rank 4, [batch | 1, heads_q | 1, seqlen_q, seqlen_k]
     /// of q and k (torch's attn_mask broadcasting, restricted to those two dims).
     /// </summary>
-    private static NpyArray ReadLogitTensor(string path, NpyDType dtype, string what, NpyArray q, NpyArray k, string qPath, string kPath)
+    private static NpyArray ReadLogitTensor(string path, NpyDType[] dtypes, string what, NpyArray q, NpyArray k, string qPath, string kPath)
     {
         var array = Read(path);
-        if (array.DType != dtype)
+        if (!dtypes.Contains(array.DType))
             throw new BenchInputException($"{path}: dtype is {array.DType.Name()} ('{array.Descr}'); expected a {what}");
         int batch = q.Shape[0], heads = q.Shape[2], nq = q.Shape[1], nk = k.Shape[1];
         bool fits = array.Rank == 4 && (array.Shape[0] == 1 || array.Shape[0] == batch) && (array.Shape[1] == 1 || array.Shape[1] == heads)
