@@ -3,7 +3,7 @@ namespace FlashAttention.Bench;
 /// <summary>
 /// A forward kernel choice the sweep can time: auto, portable, tc (tensor cores, default tile) or
 /// tcN[xR][bC][@G] (tensor cores, N warps per group of R rows each, C keys per tile, G groups per SM
-/// as launch bounds), wgN[@G] (Hopper's wgmma, N warps = N / 4 warpgroups),
+/// as launch bounds), wgN[@G] (Hopper's wgmma, N warps = N / 4 warpgroups), wgpN[@G] (the same, pipelined),
 /// each reported under its own implementation name.
 /// </summary>
 /// A kernel may carry score variants after '+': "+bias" (a float32 bias [1, heads, N, N] in device
@@ -72,10 +72,12 @@ public sealed record BenchKernel(string Name, KernelPath Path, TensorCoreTile? T
         "tc" => new("tc", KernelPath.TensorCore, null),
         _ when text.StartsWith("tc", StringComparison.Ordinal) && TryTile(text[2..]) is { } tile =>
             new(text, KernelPath.TensorCore, tile),
+        _ when text.StartsWith("wgp", StringComparison.Ordinal) && TryTile(text[3..]) is { WarpRows: 16, Bc: 64 } pipelined =>
+            new(text, KernelPath.TensorCore, pipelined with { Wgmma = true, Pipelined = true }),
         _ when text.StartsWith("wg", StringComparison.Ordinal) && TryTile(text[2..]) is { WarpRows: 16, Bc: 64 } tile =>
             new(text, KernelPath.TensorCore, tile with { Wgmma = true }),
         _ => throw new BenchInputException(
-            $"--kernels: unknown kernel '{text}'; expected auto, portable, tc, tcN[xR][bC][@G] (N warps of R rows, C keys per tile, G groups per SM as launch bounds; e.g. tc8, tc4x32, tc4x32b32, tc8@2) or wgN[@G] (Hopper wgmma, N = 4, 8 or 12 warps; e.g. wg4, wg8@1, wg12@1)"),
+            $"--kernels: unknown kernel '{text}'; expected auto, portable, tc, tcN[xR][bC][@G] (N warps of R rows, C keys per tile, G groups per SM as launch bounds; e.g. tc8, tc4x32, tc4x32b32, tc8@2) or wgN[@G] / wgpN[@G] (Hopper wgmma, N = 4, 8 or 12 warps, wgp pipelined; e.g. wg4, wg8@1, wg12@1, wgp8@2)"),
     };
 
     private static TensorCoreTile? TryTile(string spec)

@@ -20,9 +20,13 @@ for d in dims:
             if k > 0:
                 steps.append(f"add.s64 b, %16, {128 * k};")
             steps.append(f"wgmma.mma_async.sync.aligned.m64n{d}k16.f32.{ty}.{ty} {{{regs(n)}}}, {{%{4*k}, %{4*k+1}, %{4*k+2}, %{4*k+3}}}, {b}, p, 1, 1, 1;")
-        body = ("{ .reg .pred p; .reg .b32 one; .reg .b64 b; mov.b32 one, 1; setp.ne.b32 p, one, 0; wgmma.fence.sync.aligned; "
-                + " ".join(steps) + " wgmma.commit_group.sync.aligned; wgmma.wait_group.sync.aligned 0; }")
-        out.append(f'    private const string Accumulate{d}{t} = "{body}";')
+        issue = ("{ .reg .pred p; .reg .b32 one; .reg .b64 b; mov.b32 one, 1; setp.ne.b32 p, one, 0; wgmma.fence.sync.aligned; "
+                 + " ".join(steps) + " wgmma.commit_group.sync.aligned;")
+        out.append(f'    private const string Accumulate{d}{t} = "{issue} wgmma.wait_group.sync.aligned 0; }}";')
+        # The pipelined kernel's form: committed, not waited for (WaitAll waits).
+        out.append(f'    private const string Issue{d}{t} = "{issue} }}";')
+out.append('    private const string Nothing = "wgmma.commit_group.sync.aligned;";')
+out.append('    private const string All = "wgmma.wait_group.sync.aligned 0;";')
 for c in range(4):
     out.append(f'    private const string Read{c} = "{" ".join(f"mov.f32 %{i}, flashO{32 * c + i};" for i in range(32))}";')
 out.append('}')

@@ -41,7 +41,8 @@ public sealed class TensorCoreForwardLauncher(Accelerator accelerator)
             throw new InvalidOperationException(
                 "A float16 bias reaches the tensor-core kernel only as the call's sole score variant, seqlen_k even and the view 4-byte aligned; the engine widens it otherwise");
         var method = KernelCatalog.TensorCoreForward(nativePtx, typeof(T) == typeof(BFloat16), dim, tile.Warps, tile.WarpRows, tile.Bc, p.Scores.HasPointwise,
-            p.Scores.Elements.IsActive && !biasOnly, p.Dropout.Enabled != 0, p.Bits.Enabled != 0, tile.Wgmma, biasOnly, halfBias);
+            p.Scores.Elements.IsActive && !biasOnly, p.Dropout.Enabled != 0, p.Bits.Enabled != 0, tile.Wgmma, biasOnly, halfBias,
+            tile.Pipelined);
         int elements = tile.SharedMemoryBytes(p.HeadDim) / sizeof(ushort);
         // More than 256 threads must be bounded, or ptxas may give them more registers than one group's share of the SM.
         int groupsPerSM = tile.GroupsPerSM == 0 && tile.Threads > 256 ? 1 : tile.GroupsPerSM;

@@ -23,7 +23,11 @@ namespace FlashAttention;
 /// CPU accelerator) instead of mma.sync: each 4 warps form a warpgroup of 64 rows. Needs 16-row warps
 /// and 64-key tiles; the head dim is padded to a multiple of 64.
 /// </param>
-public sealed record TensorCoreTile(int Warps, int GroupsPerSM = 0, int WarpRows = 16, int Bc = 64, bool Wgmma = false)
+/// <param name="Pipelined">
+/// With <paramref name="Wgmma"/>: FlashAttention-3's intra-warpgroup pipelining (<see cref="WgmmaPipelinedForwardKernel"/>),
+/// the softmax of each key tile running while the tensor cores multiply the previous tile's P V. Needs 16 more registers a thread.
+/// </param>
+public sealed record TensorCoreTile(int Warps, int GroupsPerSM = 0, int WarpRows = 16, int Bc = 64, bool Wgmma = false, bool Pipelined = false)
 {
     /// <summary>Warp counts with a compiled kernel.</summary>
     public static IReadOnlyList<int> SupportedWarps { get; } = [4, 8];
@@ -125,6 +129,8 @@ public sealed record TensorCoreTile(int Warps, int GroupsPerSM = 0, int WarpRows
         if (Wgmma && (WarpRows != 16 || Bc != 64))
             throw new ArgumentException(
                 $"tensor-core tile Wgmma needs WarpRows=16 and Bc=64 (one m64n64 product per warpgroup); got WarpRows={WarpRows} Bc={Bc}", paramName);
+        if (Pipelined && !Wgmma)
+            throw new ArgumentException("tensor-core tile Pipelined needs Wgmma (it overlaps Hopper's asynchronous warpgroup products)", paramName);
         if (GroupsPerSM < 0 || GroupsPerSM * Threads > 2048)
             throw new ArgumentException(
                 $"tensor-core tile GroupsPerSM is {GroupsPerSM}; expected 0 (no bound) to {2048 / Threads} ({Threads} threads per group, 2048 per SM)", paramName);

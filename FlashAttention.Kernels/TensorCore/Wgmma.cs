@@ -175,7 +175,7 @@ public static class Wgmma
     }
 
     /// <summary>The emulation of <see cref="Scores{TTarget, TElement}"/>: this lane's 32 elements, each a dot product over the k-steps.</summary>
-    private static void EmulateScores<TElement>(ref Tile8 acc, ArrayView<ushort> shared, int sharedBase, ulong aStart, ulong bStart, int dim)
+    internal static void EmulateScores<TElement>(ref Tile8 acc, ArrayView<ushort> shared, int sharedBase, ulong aStart, ulong bStart, int dim)
         where TElement : struct, IMmaElement
     {
         int row = 16 * ((Group.IdxX >> 5) & 3) + (Warp.LaneIdx >> 2);

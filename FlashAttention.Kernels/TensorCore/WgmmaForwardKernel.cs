@@ -115,14 +115,21 @@ public static class WgmmaForwardKernel
         ArrayView<ushort> shared, int sharedBase, int at)
         where TTarget : struct, ITensorCoreTarget
     {
+        LoadTile<TTarget>(copy, p, p.K, block, tile, dim, vectorized, shared, sharedBase, at);
+        LoadTile<TTarget>(copy, p, p.V, block, tile, dim, vectorized, shared, sharedBase, at + Bc * dim);
+    }
+
+    /// <summary>Issues the copies of key tile <paramref name="tile"/> of <paramref name="source"/> (K or V) to shared element <paramref name="at"/>.</summary>
+    internal static void LoadTile<TTarget>(in SwizzledTileCopy copy, in ForwardParams<ushort> p, in StridedTensor<ushort> source, in QueryBlock block, int tile,
+        int dim, bool vectorized, ArrayView<ushort> shared, int sharedBase, int at)
+        where TTarget : struct, ITensorCoreTarget
+    {
         int first = tile * Bc;
-        int rows = Math.Min(Bc, p.SeqLenK - first);
-        Copy<TTarget>(copy, p.K, block.Batch, block.KvHead, first, rows, Bc, dim, p.HeadDim, vectorized, shared, sharedBase, at);
-        Copy<TTarget>(copy, p.V, block.Batch, block.KvHead, first, rows, Bc, dim, p.HeadDim, vectorized, shared, sharedBase, at + Bc * dim);
+        Copy<TTarget>(copy, source, block.Batch, block.KvHead, first, Math.Min(Bc, p.SeqLenK - first), Bc, dim, p.HeadDim, vectorized, shared, sharedBase, at);
     }
 
     /// <summary>A tile into the swizzled layout: running cp.async addresses when rows are 16-byte aligned, else element by element.</summary>
-    private static void Copy<TTarget>(in SwizzledTileCopy copy, in StridedTensor<ushort> source, int batch, int head, int firstRow, int validRows, int rows,
+    internal static void Copy<TTarget>(in SwizzledTileCopy copy, in StridedTensor<ushort> source, int batch, int head, int firstRow, int validRows, int rows,
         int dim, int headDim, bool vectorized, ArrayView<ushort> shared, int sharedBase, int at)
         where TTarget : struct, ITensorCoreTarget
     {

@@ -72,6 +72,34 @@ internal partial struct WgmmaOutput
     /// </summary>
     public void Accumulate<TTarget, TElement>(in ProbabilityFragments p, ArrayView<ushort> shared, int sharedBase, int vOffset, int dim)
         where TTarget : struct, ITensorCoreTarget
+        where TElement : struct, IMmaElement =>
+        Multiply<TTarget, TElement>(p, shared, sharedBase, vOffset, dim, wait: true);
+
+    /// <summary>
+    /// <see cref="Accumulate{TTarget, TElement}"/> committed as a group and left in flight (the pipelined kernel): O and P's
+    /// registers must not be touched until <see cref="WaitAll{TTarget}"/>. Off CUDA the product is done here.
+    /// </summary>
+    public void Issue<TTarget, TElement>(in ProbabilityFragments p, ArrayView<ushort> shared, int sharedBase, int vOffset, int dim)
+        where TTarget : struct, ITensorCoreTarget
+        where TElement : struct, IMmaElement =>
+        Multiply<TTarget, TElement>(p, shared, sharedBase, vOffset, dim, wait: false);
+
+    /// <summary>Commits an empty group where the pipelined kernel has no P V product to issue, so that every tile's wait counts the same groups.</summary>
+    public static void IssueNothing<TTarget>() where TTarget : struct, ITensorCoreTarget
+    {
+        if (default(TTarget).EmitsPtx)
+            CudaAsm.Emit(Nothing);
+    }
+
+    /// <summary>Waits for every product this warpgroup has in flight.</summary>
+    public static void WaitAll<TTarget>() where TTarget : struct, ITensorCoreTarget
+    {
+        if (default(TTarget).EmitsPtx)
+            CudaAsm.Emit(All);
+    }
+
+    private void Multiply<TTarget, TElement>(in ProbabilityFragments p, ArrayView<ushort> shared, int sharedBase, int vOffset, int dim, bool wait)
+        where TTarget : struct, ITensorCoreTarget
         where TElement : struct, IMmaElement
     {
         ulong v = Swizzle128.Descriptor(sharedBase + 2 * vOffset, leadingBytes: 2 * Swizzle128.BlockElements);
@@ -86,31 +114,44 @@ internal partial struct WgmmaOutput
                 Wgmma.EmulateProbabilitiesTimesV<TElement>(ref O3, p, shared, sharedBase, v, 192);
             return;
         }
-        Ref<uint> p0 = p.K0.A0, p1 = p.K0.A1, p2 = p.K0.A2, p3 = p.K0.A3, p4 = p.K1.A0, p5 = p.K1.A1, p6 = p.K1.A2, p7 = p.K1.A3,
+        // Inputs only: ILGPU copies a Ref operand back out after the block, which would read P's registers while an issued product reads them.
+        Input<uint> p0 = p.K0.A0, p1 = p.K0.A1, p2 = p.K0.A2, p3 = p.K0.A3, p4 = p.K1.A0, p5 = p.K1.A1, p6 = p.K1.A2, p7 = p.K1.A3,
             p8 = p.K2.A0, p9 = p.K2.A1, p10 = p.K2.A2, p11 = p.K2.A3, p12 = p.K3.A0, p13 = p.K3.A1, p14 = p.K3.A2, p15 = p.K3.A3;
-        Ref<ulong> b = v;
-        if (default(TElement).IsBFloat16)
-        {
-            if (dim == 64)
-                CudaAsm.EmitRef(Accumulate64Bf16, ref p0, ref p1, ref p2, ref p3, ref p4, ref p5, ref p6, ref p7, ref p8, ref p9, ref p10, ref p11, ref p12, ref p13, ref p14, ref p15, ref b);
-            else if (dim == 128)
-                CudaAsm.EmitRef(Accumulate128Bf16, ref p0, ref p1, ref p2, ref p3, ref p4, ref p5, ref p6, ref p7, ref p8, ref p9, ref p10, ref p11, ref p12, ref p13, ref p14, ref p15, ref b);
-            else if (dim == 192)
-                CudaAsm.EmitRef(Accumulate192Bf16, ref p0, ref p1, ref p2, ref p3, ref p4, ref p5, ref p6, ref p7, ref p8, ref p9, ref p10, ref p11, ref p12, ref p13, ref p14, ref p15, ref b);
-            else
-                CudaAsm.EmitRef(Accumulate256Bf16, ref p0, ref p1, ref p2, ref p3, ref p4, ref p5, ref p6, ref p7, ref p8, ref p9, ref p10, ref p11, ref p12, ref p13, ref p14, ref p15, ref b);
-        }
+        Input<ulong> b = v;
+        bool bf16 = default(TElement).IsBFloat16;
+        // ILGPU takes the asm text only as a literal at the call, so each form has its own.
+        if (bf16 && wait && dim == 64)
+            CudaAsm.EmitRef(Accumulate64Bf16, ref p0, ref p1, ref p2, ref p3, ref p4, ref p5, ref p6, ref p7, ref p8, ref p9, ref p10, ref p11, ref p12, ref p13, ref p14, ref p15, ref b);
+        else if (bf16 && wait && dim == 128)
+            CudaAsm.EmitRef(Accumulate128Bf16, ref p0, ref p1, ref p2, ref p3, ref p4, ref p5, ref p6, ref p7, ref p8, ref p9, ref p10, ref p11, ref p12, ref p13, ref p14, ref p15, ref b);
+        else if (bf16 && wait && dim == 192)
+            CudaAsm.EmitRef(Accumulate192Bf16, ref p0, ref p1, ref p2, ref p3, ref p4, ref p5, ref p6, ref p7, ref p8, ref p9, ref p10, ref p11, ref p12, ref p13, ref p14, ref p15, ref b);
+        else if (bf16 && wait)
+            CudaAsm.EmitRef(Accumulate256Bf16, ref p0, ref p1, ref p2, ref p3, ref p4, ref p5, ref p6, ref p7, ref p8, ref p9, ref p10, ref p11, ref p12, ref p13, ref p14, ref p15, ref b);
+        else if (bf16 && !wait && dim == 64)
+            CudaAsm.EmitRef(Issue64Bf16, ref p0, ref p1, ref p2, ref p3, ref p4, ref p5, ref p6, ref p7, ref p8, ref p9, ref p10, ref p11, ref p12, ref p13, ref p14, ref p15, ref b);
+        else if (bf16 && !wait && dim == 128)
+            CudaAsm.EmitRef(Issue128Bf16, ref p0, ref p1, ref p2, ref p3, ref p4, ref p5, ref p6, ref p7, ref p8, ref p9, ref p10, ref p11, ref p12, ref p13, ref p14, ref p15, ref b);
+        else if (bf16 && !wait && dim == 192)
+            CudaAsm.EmitRef(Issue192Bf16, ref p0, ref p1, ref p2, ref p3, ref p4, ref p5, ref p6, ref p7, ref p8, ref p9, ref p10, ref p11, ref p12, ref p13, ref p14, ref p15, ref b);
+        else if (bf16 && !wait)
+            CudaAsm.EmitRef(Issue256Bf16, ref p0, ref p1, ref p2, ref p3, ref p4, ref p5, ref p6, ref p7, ref p8, ref p9, ref p10, ref p11, ref p12, ref p13, ref p14, ref p15, ref b);
+        else if (!bf16 && wait && dim == 64)
+            CudaAsm.EmitRef(Accumulate64F16, ref p0, ref p1, ref p2, ref p3, ref p4, ref p5, ref p6, ref p7, ref p8, ref p9, ref p10, ref p11, ref p12, ref p13, ref p14, ref p15, ref b);
+        else if (!bf16 && wait && dim == 128)
+            CudaAsm.EmitRef(Accumulate128F16, ref p0, ref p1, ref p2, ref p3, ref p4, ref p5, ref p6, ref p7, ref p8, ref p9, ref p10, ref p11, ref p12, ref p13, ref p14, ref p15, ref b);
+        else if (!bf16 && wait && dim == 192)
+            CudaAsm.EmitRef(Accumulate192F16, ref p0, ref p1, ref p2, ref p3, ref p4, ref p5, ref p6, ref p7, ref p8, ref p9, ref p10, ref p11, ref p12, ref p13, ref p14, ref p15, ref b);
+        else if (!bf16 && wait)
+            CudaAsm.EmitRef(Accumulate256F16, ref p0, ref p1, ref p2, ref p3, ref p4, ref p5, ref p6, ref p7, ref p8, ref p9, ref p10, ref p11, ref p12, ref p13, ref p14, ref p15, ref b);
+        else if (!bf16 && !wait && dim == 64)
+            CudaAsm.EmitRef(Issue64F16, ref p0, ref p1, ref p2, ref p3, ref p4, ref p5, ref p6, ref p7, ref p8, ref p9, ref p10, ref p11, ref p12, ref p13, ref p14, ref p15, ref b);
+        else if (!bf16 && !wait && dim == 128)
+            CudaAsm.EmitRef(Issue128F16, ref p0, ref p1, ref p2, ref p3, ref p4, ref p5, ref p6, ref p7, ref p8, ref p9, ref p10, ref p11, ref p12, ref p13, ref p14, ref p15, ref b);
+        else if (!bf16 && !wait && dim == 192)
+            CudaAsm.EmitRef(Issue192F16, ref p0, ref p1, ref p2, ref p3, ref p4, ref p5, ref p6, ref p7, ref p8, ref p9, ref p10, ref p11, ref p12, ref p13, ref p14, ref p15, ref b);
         else
-        {
-            if (dim == 64)
-                CudaAsm.EmitRef(Accumulate64F16, ref p0, ref p1, ref p2, ref p3, ref p4, ref p5, ref p6, ref p7, ref p8, ref p9, ref p10, ref p11, ref p12, ref p13, ref p14, ref p15, ref b);
-            else if (dim == 128)
-                CudaAsm.EmitRef(Accumulate128F16, ref p0, ref p1, ref p2, ref p3, ref p4, ref p5, ref p6, ref p7, ref p8, ref p9, ref p10, ref p11, ref p12, ref p13, ref p14, ref p15, ref b);
-            else if (dim == 192)
-                CudaAsm.EmitRef(Accumulate192F16, ref p0, ref p1, ref p2, ref p3, ref p4, ref p5, ref p6, ref p7, ref p8, ref p9, ref p10, ref p11, ref p12, ref p13, ref p14, ref p15, ref b);
-            else
-                CudaAsm.EmitRef(Accumulate256F16, ref p0, ref p1, ref p2, ref p3, ref p4, ref p5, ref p6, ref p7, ref p8, ref p9, ref p10, ref p11, ref p12, ref p13, ref p14, ref p15, ref b);
-        }
+            CudaAsm.EmitRef(Issue256F16, ref p0, ref p1, ref p2, ref p3, ref p4, ref p5, ref p6, ref p7, ref p8, ref p9, ref p10, ref p11, ref p12, ref p13, ref p14, ref p15, ref b);
     }
 
     /// <summary>On CUDA, copies O from its registers into <see cref="O0"/> .. for the output code; elsewhere O is there already.</summary>

@@ -18,7 +18,7 @@ public sealed record ForwardCase(
     public override string ToString() =>
         $"b{Batch} sq{SeqQ} sk{SeqK} hq{HeadsQ} hkv{HeadsKv} d{HeadDim}{(Causal ? " causal" : "")}{(BhsdLayout ? " bhsd" : "")}" +
         $"{(Scale is { } s ? $" scale{s}" : "")}{(Tile is { } t ? $" tile{t.Br}x{t.Bc}x{t.Threads} {t.Variant}" : "")}" +
-        $"{(Kernel != KernelPath.Auto ? $" {Kernel}" : "")}{(TensorCoreTile is { } w ? $" warps{w.Warps}" : "")}" +
+        $"{(Kernel != KernelPath.Auto ? $" {Kernel}" : "")}{(TensorCoreTile is { } w ? $" warps{w.Warps}{(w.Pipelined ? " pipelined" : "")}" : "")}" +
         $"{(Window is { } win ? $" window({win.Left},{win.Right})" : "")}" +
         $"{(AlibiSlopes is { } a ? $" alibi[{string.Join(",", a)}]" : "")}{(Softcap != 0 ? $" softcap{Softcap}" : "")}" +
         $"{BiasMaskInputs.Describe("bias", BiasDims)}{(HalfBias ? "fp16" : "")}{(BiasNegativeInfinity ? "-inf" : "")}{BiasMaskInputs.Describe("mask", MaskDims)}{(MaskMostlyKept ? " mostly-kept" : "")}{(MaskDocuments ? " documents" : "")}" +

@@ -1,0 +1,117 @@
+using FlashAttention.Kernels.Numerics;
+using FlashAttention.Kernels.Portable;
+
+namespace FlashAttention.Kernels.TensorCore;
+
+/// <summary>
+/// The wgmma forward with FlashAttention-3's intra-warpgroup pipelining: while a warpgroup's CUDA cores
+/// run the softmax of key tile j, its tensor cores multiply P V of tile j - 1. Each tile issues
+/// S_j = Q K_j^T and then O += P_{j-1} V_{j-1} as two groups; waiting until one group is left pending
+/// releases S_j alone (<see cref="WgmmaPipeline"/>), whose softmax gives P_j and the rescale factor;
+/// waiting for all then lets O be rescaled. In <see cref="WgmmaForwardKernel"/> every product waits
+/// for itself and only the other warpgroups on the SM overlap it.
+/// V lags K by a tile: at the top of tile j's iteration K_{j+1} and V_j start loading, into the
+/// stage halves that K_{j-1} (its S read last iteration) and V_{j-2} (its product waited for last
+/// iteration) have left; the barrier there publishes K_j and V_{j-1}. The same shared memory as the
+/// unpipelined kernel, and P_{j-1}'s 16 registers a thread live through the softmax.
+/// Grid, group and shared memory as <see cref="WgmmaForwardKernel"/>.
+/// </summary>
+public static class WgmmaPipelinedForwardKernel
+{
+    private const int Bc = WgmmaForwardKernel.Bc;
+
+    /// <summary>The kernel body (see the class summary).</summary>
+    public static void Run<TTarget, TElement, TDim, TWarps, TScores>(ForwardParams<ushort> p)
+        where TTarget : struct, ITensorCoreTarget
+        where TElement : struct, IMmaElement
+        where TDim : struct, IConstant
+        where TWarps : struct, IConstant
+        where TScores : struct, IScoreMode
+    {
+        WgmmaOutput.Declare<TTarget>();
+        WgmmaPipeline.Declare<TTarget>();
+        int dim = default(TDim).Value;
+        int br = 16 * default(TWarps).Value;
+        var shared = SharedMemory.GetDynamic<ushort>();
+        int sharedBase = Wgmma.SharedBase<TTarget>();
+        int qBase = Wgmma.AlignedStart(sharedBase);
+        int stageBase = qBase + br * dim; // stage s: K at stageBase + 2 s Bc dim, V right after it
+        bool vectorized = p.VectorAligned != 0;
+
+        var block = QueryBlock.Locate<TScores>(ref p, br, Bc);
+        if (block.Rows <= 0)
+            return;
+        int warp = Group.IdxX >> 5;
+        int warpFirstRow = block.FirstRow + 16 * warp;
+        int rowLow = warpFirstRow + (Warp.LaneIdx >> 2); // this lane's rows: rowLow, rowLow + 8
+        int qBlock = qBase + (warp >> 2) * 64 * dim;      // this warpgroup's 64 rows of Q
+
+        bool tensors = default(TScores).Tensors;
+        bool biasOnly = default(TScores).BiasOnly;
+        var scores = default(TScores).Pointwise || biasOnly ? p.Scores.ForHead(block.Batch, block.Head) : p.Scores;
+        bool dropping = default(TScores).Dropout;
+        var dropout = dropping ? p.Dropout.ForHead(block.Batch, block.Head) : p.Dropout;
+        bool bitMask = default(TScores).BitMask;
+        var bits = bitMask ? p.Bits.ForHead(block.Batch, block.Head) : p.Bits;
+
+        var copy = new SwizzledTileCopy(dim, p.HeadDim, 32 * default(TWarps).Value);
+        WgmmaForwardKernel.Copy<TTarget>(copy, p.Q, block.Batch, block.Head, block.FirstRow, block.Rows, br, dim, p.HeadDim, vectorized, shared, sharedBase, qBase);
+        if (block.EndTile > block.FirstTile)
+            WgmmaForwardKernel.LoadTile<TTarget>(copy, p, p.K, block, block.FirstTile, dim, vectorized, shared, sharedBase, stageBase);
+        CpAsync.Commit<TTarget>();
+
+        var softmax = FragmentSoftmax.Start();
+        var o = WgmmaOutput.Start<TTarget>(dim);
+        int stage = stageBase;
+        long blockRow = bitMask ? p.Blocks.RowStart(block.Batch, block.Head, block.FirstRow) : 0;
+        bool peek = bitMask && p.Blocks.MayHide(blockRow);
+        Tile8 pending = default;                  // S in flight (the emulation's copy; on CUDA in flashS)
+        ProbabilityFragments previous = default;  // P of the last tile, whose P V is still to multiply
+        int previousValues = -1;                  // its V's shared element, or -1 before the first tile
+        for (int j = block.FirstTile; j < block.EndTile;)
+        {
+            int firstCol = j * Bc;
+            int nextTile = bitMask ? j + 1 : p.Blocks.NextVisibleTile(block.Batch, block.Head, block.FirstRow, j + 1, block.EndTile, Bc);
+            byte nextFlag = peek ? p.Blocks.PeekAt(blockRow, j + 1, Bc) : (byte)1;
+            var terms = tensors || biasOnly ? BiasFragment.Load(scores.Elements, rowLow, firstCol, Bc, withMask: !biasOnly, halfBias: default(TScores).HalfBias) : default;
+            var keep = bitMask ? MaskWords.Load(bits, rowLow, firstCol, Bc) : default;
+            CpAsync.WaitAll<TTarget>();
+            Wgmma.FenceSharedWrites<TTarget>();
+            Group.Barrier(); // K_j and V_{j-1} have landed; every warp is done with K_{j-1} and V_{j-2}
+            if (peek)
+                nextTile = p.Blocks.NextVisibleTileAfter(nextFlag, block.Batch, block.Head, block.FirstRow, j + 1, block.EndTile, Bc);
+            int nextStage = stage == stageBase ? stageBase + 2 * Bc * dim : stageBase;
+            if (nextTile < block.EndTile)
+                WgmmaForwardKernel.LoadTile<TTarget>(copy, p, p.K, block, nextTile, dim, vectorized, shared, sharedBase, nextStage);
+            WgmmaForwardKernel.LoadTile<TTarget>(copy, p, p.V, block, j, dim, vectorized, shared, sharedBase, stage + Bc * dim);
+            CpAsync.Commit<TTarget>();
+
+            WgmmaPipeline.Issue<TTarget, TElement>(ref pending, shared, sharedBase, qBlock, stage, dim);
+            if (previousValues >= 0)
+                o.Issue<TTarget, TElement>(previous, shared, sharedBase, previousValues, dim);
+            else
+                WgmmaOutput.IssueNothing<TTarget>();
+            var s = WgmmaPipeline.Read<TTarget>(pending);
+            bool applyMask = !p.Mask.AllVisible(warpFirstRow, warpFirstRow + 15, firstCol, firstCol + Bc - 1);
+            var (alphaLow, alphaHigh) = softmax.Update<TTarget, TScores>(ref s, p.Mask, scores, tensors, terms, p.ScaleLog2, rowLow, firstCol,
+                applyMask, Bc, dropout, keep);
+            previous = ProbabilityFragments.From<TTarget, TElement>(s, Bc);
+            WgmmaOutput.WaitAll<TTarget>(); // P_{j-1} V_{j-1} is in O
+            if (!WarpVote.All<TTarget>(alphaLow == 1f && alphaHigh == 1f))
+                o.Rescale<TTarget>(alphaLow, alphaHigh, dim);
+            previousValues = stage + Bc * dim;
+            stage = nextStage;
+            j = nextTile;
+        }
+        CpAsync.WaitAll<TTarget>(); // the last tile's V (or Q alone when no key tile is visible)
+        if (previousValues >= 0)
+        {
+            Wgmma.FenceSharedWrites<TTarget>();
+            Group.Barrier();
+            o.Accumulate<TTarget, TElement>(previous, shared, sharedBase, previousValues, dim);
+        }
+
+        o.ReadOut<TTarget>(dim);
+        TensorCoreForwardKernel.Finish<TTarget, TElement>(p, block.Batch, block.Head, rowLow, softmax, o.O0, o.O1, o.O2, o.O3, dim);
+    }
+}
