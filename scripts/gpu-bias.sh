@@ -4,7 +4,7 @@
 #   .gpu/app.tar.xz (Bench), optionally .gpu/ptx.tar.xz (a folder of dump-ptx output, e.g. ptxwg/: ptxas -v here),
 #   optionally .gpu/tests.tar.xz (the Tests program: TEST_CLASSES run on CUDA).
 #   bash scripts/gpu-bias.sh $OUT      environment: BIAS_KERNELS, BIAS_DIMS, BIAS_ROUNDS, BIAS_ENVS, BIAS_TORCH (0: no torch),
-#                                      TEST_CLASSES, TEST_TIMEOUT, TEST_ENV
+#                                      BENCH_TIMEOUT, TEST_CLASSES, TEST_TIMEOUT, TEST_ENV
 set -u
 OUT=${1:?usage: gpu-bias.sh OUTDIR}
 mkdir -p "$OUT"
@@ -15,7 +15,7 @@ if [ -f .gpu/ptx.tar.xz ]; then
   mkdir -p /tmp/ptx && tar -C /tmp/ptx -xJf .gpu/ptx.tar.xz
   for f in $(find /tmp/ptx -name '*.ptx' | sort); do
     arch=sm_90; grep -q 'target sm_90a' "$f" && arch=sm_90a
-    echo "$(basename "$f" .ptx): $(ptxas -arch=$arch -v "$f" -o /tmp/k.cubin 2>&1 | grep -E 'registers|spill' | tr -s ' \n' ' ')"
+    echo "$(basename "$f" .ptx): $(ptxas -arch=$arch -v "$f" -o /tmp/k.cubin 2>&1 | grep -E 'registers|spill|arning' | tr -s ' \n' ' ')"
   done > "$OUT/ptxas.txt"
   sed -E 's/ptxas info *: //g' "$OUT/ptxas.txt" | cut -c1-220
 fi
@@ -23,7 +23,7 @@ fi
 for round in $(seq 1 "${BIAS_ROUNDS:-2}"); do
  for e in ${BIAS_ENVS:--}; do
   tag=$round${e//[^A-Z0-9]/}; [ "$e" = "-" ] && e=""
-  env $e timeout 240 "$APP" bench --device cuda --kernels "${BIAS_KERNELS:-tc,tc+bias,tc+bias16}" --dtype float16 --headdims "${BIAS_DIMS:-64,128}" \
+  env $e timeout "${BENCH_TIMEOUT:-240}" "$APP" bench --device cuda --kernels "${BIAS_KERNELS:-tc,tc+bias,tc+bias16}" --dtype float16 --headdims "${BIAS_DIMS:-64,128}" \
     --seqlens 8192 --causal "${BIAS_CAUSAL:-no}" --passes fwd --repeats 20 --warmup 3 --input-sets 2 --out-json "$OUT/flash-$tag.json" > "$OUT/flash-$tag.log" 2>&1
   python3 - "$OUT/flash-$tag.json" "round $round ${e:-default}" <<'PY'
 import json, sys
