@@ -13,10 +13,10 @@ APP=/tmp/app/FlashAttention.Bench
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv > "$OUT/device.txt"; cat "$OUT/device.txt"
 if [ -f .gpu/ptx.tar.xz ]; then
   mkdir -p /tmp/ptx && tar -C /tmp/ptx -xJf .gpu/ptx.tar.xz
-  for f in $(find /tmp/ptx -name '*.ptx' | sort); do
-    arch=sm_90; grep -q 'target sm_90a' "$f" && arch=sm_90a
-    echo "$(basename "$f" .ptx): $(ptxas -arch=$arch -v "$f" -o /tmp/k.cubin 2>&1 | grep -E 'registers|spill|arning' | tr -s ' \n' ' ')"
-  done > "$OUT/ptxas.txt"
+  # In parallel, one ptxas per file; each line names its kernel.
+  find /tmp/ptx -name '*.ptx' | sort | xargs -P "$(nproc)" -I{} bash -c 'f={}; arch=sm_90; grep -q "target sm_90a" "$f" && arch=sm_90a
+    echo "$(basename "$f" .ptx): $(ptxas -arch=$arch -v "$f" -o /tmp/$(basename "$f").cubin 2>&1 | grep -E "registers|spill|arning" | tr -s " \n" " ")"' \
+    | sort > "$OUT/ptxas.txt"
   sed -E 's/ptxas info *: //g' "$OUT/ptxas.txt" | cut -c1-220
 fi
 # BIAS_ENVS: space-separated environments, each timed once a round ("-" for none), e.g. "- FLASH_BIAS_AHEAD=1".
