@@ -25,7 +25,6 @@ for d in dims:
         out.append(f'    private const string Accumulate{d}{t} = "{issue} wgmma.wait_group.sync.aligned 0; }}";')
         # The pipelined kernel's form: committed, not waited for (WaitAll waits).
         out.append(f'    private const string Issue{d}{t} = "{issue} }}";')
-out.append('    private const string Nothing = "wgmma.commit_group.sync.aligned;";')
 out.append('    private const string All = "wgmma.wait_group.sync.aligned 0;";')
 for c in range(4):
     out.append(f'    private const string Read{c} = "{" ".join(f"mov.f32 %{i}, flashO{32 * c + i};" for i in range(32))}";')

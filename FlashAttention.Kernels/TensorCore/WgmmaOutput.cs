@@ -84,13 +84,6 @@ internal partial struct WgmmaOutput
         where TElement : struct, IMmaElement =>
         Multiply<TTarget, TElement>(p, shared, sharedBase, vOffset, dim, wait: false);
 
-    /// <summary>Commits an empty group where the pipelined kernel has no P V product to issue, so that every tile's wait counts the same groups.</summary>
-    public static void IssueNothing<TTarget>() where TTarget : struct, ITensorCoreTarget
-    {
-        if (default(TTarget).EmitsPtx)
-            CudaAsm.Emit(Nothing);
-    }
-
     /// <summary>Waits for every product this warpgroup has in flight.</summary>
     public static void WaitAll<TTarget>() where TTarget : struct, ITensorCoreTarget
     {

@@ -42,7 +42,7 @@ internal static class WgmmaPipeline
     private const string IssueBf16D192 = Open + FirstBf16 + BlockBf16 + BlockBf16 + Commit;
     private const string IssueBf16D256 = Open + FirstBf16 + BlockBf16 + BlockBf16 + BlockBf16 + Commit;
 
-    // The P V product (or the empty group standing for it) is committed after S: waiting until at most one group is pending waits for S alone.
+    // The P V product is committed after S: waiting until at most one group is pending waits for S alone.
     private const string ReadBehindOne = "wgmma.wait_group.sync.aligned 1; mov.f32 %0, flashS0; mov.f32 %1, flashS1; mov.f32 %2, flashS2; mov.f32 %3, flashS3; mov.f32 %4, flashS4; mov.f32 %5, flashS5; mov.f32 %6, flashS6; mov.f32 %7, flashS7; mov.f32 %8, flashS8; mov.f32 %9, flashS9; mov.f32 %10, flashS10; mov.f32 %11, flashS11; mov.f32 %12, flashS12; mov.f32 %13, flashS13; mov.f32 %14, flashS14; mov.f32 %15, flashS15; mov.f32 %16, flashS16; mov.f32 %17, flashS17; mov.f32 %18, flashS18; mov.f32 %19, flashS19; mov.f32 %20, flashS20; mov.f32 %21, flashS21; mov.f32 %22, flashS22; mov.f32 %23, flashS23; mov.f32 %24, flashS24; mov.f32 %25, flashS25; mov.f32 %26, flashS26; mov.f32 %27, flashS27; mov.f32 %28, flashS28; mov.f32 %29, flashS29; mov.f32 %30, flashS30; mov.f32 %31, flashS31;";
 
     /// <summary>Declares S's registers: with <see cref="WgmmaOutput.Declare{TTarget}"/>, before any use in the PTX text.</summary>
@@ -94,8 +94,8 @@ internal static class WgmmaPipeline
     }
 
     /// <summary>
-    /// Waits for the S issued before the last committed group (a P V product, or <see cref="WgmmaOutput.IssueNothing{TTarget}"/>'s
-    /// empty group) and returns it; that last group may still be in flight.
+    /// Waits for the S issued before the last committed group (the pipelined kernel's P V product) and returns it;
+    /// that last group may still be in flight.
     /// </summary>
     public static Tile8 Read<TTarget>(in Tile8 pending) where TTarget : struct, ITensorCoreTarget
     {
