@@ -123,16 +123,20 @@ public class WgmmaTests
     [InlineData(64, false)]
     [InlineData(128, true)]
     [InlineData(192, false)]
-    public void A_bias_alone_at_d128_takes_three_warpgroups_bounded_to_one_group_per_SM(int dim, bool three)
+    public void A_bias_alone_at_d128_takes_three_pipelined_warpgroups_bounded_to_one_group_per_SM(int dim, bool three)
     {
         const int h100 = 232448;
         var tile = TensorCoreTile.Choose(dim, h100, causal: false, scoreTensors: true, wgmma: true, biasAlone: true);
-        tile.Should().Be(three ? new TensorCoreTile(12, 1, Wgmma: true) : new TensorCoreTile(8, Wgmma: true));
+        tile.Should().Be(three ? new TensorCoreTile(12, 1, Wgmma: true, Pipelined: true) : new TensorCoreTile(8, Wgmma: true));
+        var half = TensorCoreTile.Choose(dim, h100, causal: true, scoreTensors: true, wgmma: true, biasAlone: true, halfBias: true);
+        half.Should().Be(three ? tile : new TensorCoreTile(8, dim == 64 ? 2 : 0, Wgmma: true), "a float16 bias alone fits the bounds where two groups fit (d 64)");
         if (three)
         {
             tile.Br.Should().Be(192);
             TensorCoreTile.Choose(dim, h100, causal: false, scoreTensors: true, wgmma: false, biasAlone: true).Wgmma.Should().BeFalse("mma.sync has no 12-warp tile");
         }
+        TensorCoreTile.Choose(dim, h100, scoreTensors: true, wgmma: true, halfBias: true).Should().Be(new TensorCoreTile(8, Wgmma: true),
+            "a float16 bias beside other score variants is widened and read by the general mode, unbounded");
     }
 
     [Fact]

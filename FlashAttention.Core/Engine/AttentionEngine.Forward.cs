@@ -30,7 +30,7 @@ public sealed partial class AttentionEngine
         AttentionValidator.Fits(output.Layout, output.View.Length, nameof(output));
         if (lse.Length != 0)
             AttentionValidator.Lse(lse.Length, q.Layout, nameof(lse));
-        var plan = PlanForward<T>(q.Layout.HeadDim, options, evenKeys: k.Layout.SeqLen % 2 == 0);
+        var plan = PlanForward<T>(q.Layout.HeadDim, options, seqLenK: k.Layout.SeqLen);
         Launch(q, k, v, output, lse, options, plan);
     }
 
@@ -89,7 +89,7 @@ public sealed partial class AttentionEngine
         AttentionValidator.Fits(output.Layout, output.Data.LongLength, nameof(output));
         if (lse is not null)
             AttentionValidator.Lse(lse.LongLength, q.Layout, nameof(lse));
-        var plan = PlanForward<T>(q.Layout.HeadDim, options, evenKeys: k.Layout.SeqLen % 2 == 0);
+        var plan = PlanForward<T>(q.Layout.HeadDim, options, seqLenK: k.Layout.SeqLen);
 
         using var staging = new UploadSet<T>(Accelerator);
         using var dLse = Accelerator.Allocate1D<float>(lse?.LongLength ?? 0);
@@ -120,9 +120,12 @@ public sealed partial class AttentionEngine
     }
 
     /// <summary>Which kernel and tile a call runs; throws (launching nothing) when the options ask for what cannot run here.</summary>
-    /// <remarks><paramref name="evenKeys"/>: seqlen_k is even (a bias alone then runs its own score mode; varlen calls pass false).</remarks>
-    private ForwardPlan PlanForward<T>(int headDim, AttentionOptions options, bool evenKeys = false) where T : unmanaged
+    /// <remarks>
+    /// <paramref name="seqLenK"/>: the keys of every batch item, or 0 (varlen and ring calls); when even, a bias alone runs its own score mode.
+    /// </remarks>
+    private ForwardPlan PlanForward<T>(int headDim, AttentionOptions options, int seqLenK = 0) where T : unmanaged
     {
+        bool evenKeys = seqLenK > 0 && seqLenK % 2 == 0;
         bool sixteenBit = typeof(T) == typeof(Half) || typeof(T) == typeof(BFloat16);
         bool tensorCores = options.Kernel switch
         {
@@ -147,7 +150,7 @@ public sealed partial class AttentionEngine
         if (options.TensorCoreTile is null)
             return new ForwardPlan(null, DefaultTensorCoreTile(headDim, options.Causal,
                 scoreTensors: LogitTensorShape.BiasOf(options) is not null || (LogitTensorShape.MaskOf(options) is not null && !TakesMaskBits(options)),
-                dropout: options.DropoutP > 0, biasAlone: evenKeys && BiasAlone(options)));
+                dropout: options.DropoutP > 0, biasAlone: evenKeys && BiasAlone(options), halfBias: evenKeys && ReadsHalfBias(options, seqLenK)));
         options.TensorCoreTile.Validate(headDim, SharedMemoryLimitBytes, nameof(options));
         if (options.BlockMask is { } blocks && blocks.BlockSizeQ % options.TensorCoreTile.Br != 0)
             throw new ArgumentException(

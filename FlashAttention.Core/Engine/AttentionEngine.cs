@@ -117,8 +117,9 @@ public sealed partial class AttentionEngine : IDisposable
     public bool HasWgmma => Accelerator is CudaAccelerator { Architecture.Major: 9, Architecture.Minor: 0 };
 
     /// <summary>The tensor-core forward tile used for <paramref name="headDim"/> when the options name none.</summary>
-    public TensorCoreTile DefaultTensorCoreTile(int headDim, bool causal = false, bool scoreTensors = false, bool dropout = false, bool biasAlone = false) =>
-        TensorCoreTile.Choose(headDim, SharedMemoryLimitBytes, causal, scoreTensors, HasWgmma, dropout, biasAlone);
+    public TensorCoreTile DefaultTensorCoreTile(int headDim, bool causal = false, bool scoreTensors = false, bool dropout = false, bool biasAlone = false,
+        bool halfBias = false) =>
+        TensorCoreTile.Choose(headDim, SharedMemoryLimitBytes, causal, scoreTensors, HasWgmma, dropout, biasAlone, halfBias);
 
     /// <summary>The forward tile used for <paramref name="headDim"/> when the options name none.</summary>
     public TileConfig DefaultTile(int headDim) =>

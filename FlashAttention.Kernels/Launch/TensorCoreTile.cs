@@ -66,19 +66,23 @@ public sealed record TensorCoreTile(int Warps, int GroupsPerSM = 0, int WarpRows
     /// call reads bias or mask tensors (<paramref name="scoreTensors"/>) or draws dropout (<paramref name="dropout"/>)
     /// that fits <paramref name="sharedMemoryLimitBytes"/>; on a device with Hopper's wgmma (<paramref name="wgmma"/>) a wgmma tile.
     /// <paramref name="biasAlone"/>: a float32 bias is all the call puts on the scores (no mask tensor or block mask, soft cap,
-    /// ALiBi or dropout) and seqlen_k is even, so the launcher runs its bias-only score mode.
+    /// ALiBi or dropout) and seqlen_k is even, so the launcher runs its bias-only score mode; <paramref name="halfBias"/>: that bias
+    /// is float16 and read as it is (<see cref="Kernels.Launch.TensorCoreForwardLauncher.ReadsHalfBias"/>).
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">No tile fits.</exception>
     public static TensorCoreTile Choose(int headDim, int sharedMemoryLimitBytes, bool causal = false, bool scoreTensors = false, bool wgmma = false, bool dropout = false,
-        bool biasAlone = false)
+        bool biasAlone = false, bool halfBias = false)
     {
         // A bias alone at d 128 on Hopper: its prefetched bias needs ~150-170 registers a thread, so one group fills the SM's
         // register file; three warpgroups per group (384 threads, bounded to 168 registers: ptxas used 150 and spilled
         // nothing) keep 12 warps per SM busy instead of 8. H100, fp16, 2 x 8K, bias [1, 16, N, N], one call
         // (docs/PERFORMANCE.md, session 10): 4.04 ms against 4.81 (causal 2.22 against 2.46). At d 64, where two 8-warp groups
         // already fit, 12 warps were slower (6.62 against 6.04 ms); d 192 and 256 were not timed (and 256 does not fit).
+        // Pipelined (FlashAttention-3's overlap of each tile's softmax with the previous tile's P V; 161-168 registers, no spills),
+        // H100, two rounds in one call (session 13, s13b): float16 bias 3.73-3.74 ms against 3.86-3.89 (causal 2.02 against
+        // 2.11-2.13), float32 3.89-4.07 against 4.05-4.37 (causal 2.12-2.14 against 2.21-2.22). Plain and masked calls ran it slower.
         if (wgmma && biasAlone && (headDim + 63) / 64 * 64 == 128
-            && new TensorCoreTile(12, GroupsPerSM: 1, Wgmma: true) is var three && three.SharedMemoryBytes(headDim) <= sharedMemoryLimitBytes)
+            && new TensorCoreTile(12, GroupsPerSM: 1, Wgmma: true, Pipelined: true) is var three && three.SharedMemoryBytes(headDim) <= sharedMemoryLimitBytes)
             return three;
         // Measured on the H100 in one call (docs/PERFORMANCE.md, 2026-11-25, fp16 d 128, N 8K): two warpgroups per
         // group (128 rows sharing each K/V tile) with launch bounds for two groups per SM (at most 128 registers:
@@ -90,9 +94,12 @@ public sealed record TensorCoreTile(int Warps, int GroupsPerSM = 0, int WarpRows
         // Dropout's Philox draws are integer work that wants more warps in flight than one unbounded wgmma group
         // per SM gives: mma.sync's 32-row warps ran it faster, N 8K: d 128 9.83 ms against 12.70, causal 5.10
         // against 6.43; d 64 causal 8.14 against 11.78 (16-row mma.sync warps 7.07 and 9.98).
+        // A float16 bias alone (read as it is) fits the bounds at d 64 (119 registers, no spills) and ran 1.4-1.6 % faster bounded on
+        // the H100 (s13b, two rounds: 5.10-5.16 ms against 5.19-5.24, causal 2.73 against 2.77) and 2-3 % on the H200 (session 12).
         bool dropoutOnMma = wgmma && dropout && !scoreTensors && TileConfig.PadHeadDim(headDim) <= 128; // with a bias too: wgmma, not timed against mma.sync
+        bool bounded = (!scoreTensors && !dropout) || (biasAlone && halfBias);
         if (wgmma && !dropoutOnMma && new TensorCoreTile(8, Wgmma: true) is var hopper && hopper.SharedMemoryBytes(headDim) <= sharedMemoryLimitBytes)
-            return !scoreTensors && !dropout && hopper.TwoGroupsFit(headDim, sharedMemoryLimitBytes) ? hopper with { GroupsPerSM = 2 } : hopper;
+            return bounded && hopper.TwoGroupsFit(headDim, sharedMemoryLimitBytes) ? hopper with { GroupsPerSM = 2 } : hopper;
         int dim = TileConfig.PadHeadDim(headDim);
         // Measured on the H100 in one call with torch (docs/PERFORMANCE.md, fp16 and bf16, N 2K-8K,
         // 2026-11-24): without a mask, 4 warps of 32 rows (two row blocks sharing every K/V fragment)
