@@ -101,8 +101,10 @@ internal static class WgmmaPipeline
     {
         if (!default(TTarget).EmitsPtx)
             return pending;
-        Ref<float> d0 = 0f, d1 = 0f, d2 = 0f, d3 = 0f, d4 = 0f, d5 = 0f, d6 = 0f, d7 = 0f, d8 = 0f, d9 = 0f, d10 = 0f, d11 = 0f, d12 = 0f, d13 = 0f, d14 = 0f, d15 = 0f, d16 = 0f, d17 = 0f, d18 = 0f, d19 = 0f, d20 = 0f, d21 = 0f, d22 = 0f, d23 = 0f, d24 = 0f, d25 = 0f, d26 = 0f, d27 = 0f, d28 = 0f, d29 = 0f, d30 = 0f, d31 = 0f;
-        CudaAsm.EmitRef(ReadBehindOne, ref d0, ref d1, ref d2, ref d3, ref d4, ref d5, ref d6, ref d7, ref d8, ref d9, ref d10, ref d11, ref d12, ref d13, ref d14, ref d15, ref d16, ref d17, ref d18, ref d19, ref d20, ref d21, ref d22, ref d23, ref d24, ref d25, ref d26, ref d27, ref d28, ref d29, ref d30, ref d31);
+        Ref<float> d0 = 0f, d1 = 0f, d2 = 0f, d3 = 0f, d4 = 0f, d5 = 0f, d6 = 0f, d7 = 0f, d8 = 0f, d9 = 0f, d10 = 0f, d11 = 0f, d12 = 0f, d13 = 0f, d14 = 0f, d15 = 0f,
+            d16 = 0f, d17 = 0f, d18 = 0f, d19 = 0f, d20 = 0f, d21 = 0f, d22 = 0f, d23 = 0f, d24 = 0f, d25 = 0f, d26 = 0f, d27 = 0f, d28 = 0f, d29 = 0f, d30 = 0f, d31 = 0f;
+        CudaAsm.EmitRef(ReadBehindOne, ref d0, ref d1, ref d2, ref d3, ref d4, ref d5, ref d6, ref d7, ref d8, ref d9, ref d10, ref d11, ref d12, ref d13, ref d14, ref d15,
+            ref d16, ref d17, ref d18, ref d19, ref d20, ref d21, ref d22, ref d23, ref d24, ref d25, ref d26, ref d27, ref d28, ref d29, ref d30, ref d31);
         return new Tile8
         {
             N0 = new FragmentC { C0 = d0.Value, C1 = d1.Value, C2 = d2.Value, C3 = d3.Value },
