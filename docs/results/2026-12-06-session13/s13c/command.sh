@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Session 13, call s13c (commit after the default-tile change): the defaults timed plain / float32 bias / float16 bias, causal and not,
-# two rounds; torch SDPA with and without its fp16 bias; the CUDA tests of the pipelined kernel (its default-tile rows included) and the float16 bias.
-BIAS_KERNELS="tc,tc+bias,tc+bias16" BIAS_DIMS=64,128 BIAS_ROUNDS=2 BIAS_CAUSAL=both BENCH_TIMEOUT=150 \
+# Session 13, call s13c (after the default-tile change): the new defaults (tc, tc+bias, tc+bias16) beside the tiles they replace
+# (wg12@1 for a bias alone at d 128, wg8 for a float16 one at d 64), two rounds; torch SDPA with and without its fp16 bias;
+# the CUDA tests of the pipelined kernel (its default-tile rows included), the float16 bias and the wgmma pieces.
+BIAS_KERNELS="tc,tc+bias,wg12@1+bias,tc+bias16,wg12@1+bias16,wg8+bias16" BIAS_DIMS=64,128 BIAS_ROUNDS=2 BIAS_CAUSAL=no BENCH_TIMEOUT=150 \
 TEST_CLASSES="WgmmaPipelinedForwardTests HalfBiasTests WgmmaTests" TEST_TIMEOUT=150 bash scripts/gpu-bias.sh "$1"
