@@ -35,38 +35,21 @@ public static class WgmmaForwardKernel
     {
         WgmmaOutput.Declare<TTarget>();
         int dim = default(TDim).Value;
-        int br = 16 * default(TWarps).Value;
-        var shared = SharedMemory.GetDynamic<ushort>();
-        int sharedBase = Wgmma.SharedBase<TTarget>();
-        int qBase = Wgmma.AlignedStart(sharedBase);
-        int stageBase = qBase + br * dim; // stage s: K at stageBase + 2 s Bc dim, V right after it
-        bool vectorized = p.VectorAligned != 0;
-
-        var block = QueryBlock.Locate<TScores>(ref p, br, Bc);
-        if (block.Rows <= 0)
+        var g = WgmmaGroup.Locate<TTarget, TWarps, TScores>(ref p, dim);
+        if (g.Block.Rows <= 0)
             return;
-        int warp = Group.IdxX >> 5;
-        int warpFirstRow = block.FirstRow + 16 * warp;
-        int rowLow = warpFirstRow + (Warp.LaneIdx >> 2); // this lane's rows: rowLow, rowLow + 8
-        int qBlock = qBase + (warp >> 2) * 64 * dim;      // this warpgroup's 64 rows of Q
-
+        g.Start<TTarget, TWarps, TScores>(p, dim);
+        var block = g.Block;
         bool tensors = default(TScores).Tensors;
         bool biasOnly = default(TScores).BiasOnly;
-        var scores = default(TScores).Pointwise || biasOnly ? p.Scores.ForHead(block.Batch, block.Head) : p.Scores;
-        bool dropping = default(TScores).Dropout;
-        var dropout = dropping ? p.Dropout.ForHead(block.Batch, block.Head) : p.Dropout;
         bool bitMask = default(TScores).BitMask;
-        var bits = bitMask ? p.Bits.ForHead(block.Batch, block.Head) : p.Bits;
-
-        var copy = new SwizzledTileCopy(dim, p.HeadDim, 32 * default(TWarps).Value);
-        Copy<TTarget>(copy, p.Q, block.Batch, block.Head, block.FirstRow, block.Rows, br, dim, p.HeadDim, vectorized, shared, sharedBase, qBase);
         if (block.EndTile > block.FirstTile)
-            LoadStage<TTarget>(copy, p, block, block.FirstTile, dim, vectorized, shared, sharedBase, stageBase);
+            LoadStage<TTarget>(g, p, block.FirstTile, dim, g.StageBase);
         CpAsync.Commit<TTarget>();
 
         var softmax = FragmentSoftmax.Start();
         var o = WgmmaOutput.Start<TTarget>(dim);
-        int stage = stageBase;
+        int stage = g.StageBase;
         long blockRow = bitMask ? p.Blocks.RowStart(block.Batch, block.Head, block.FirstRow) : 0;
         bool peek = bitMask && p.Blocks.MayHide(blockRow); // else the tiles run in order, no flag read
         for (int j = block.FirstTile; j < block.EndTile;)
@@ -77,46 +60,45 @@ public static class WgmmaForwardKernel
             int nextTile = bitMask ? j + 1 : p.Blocks.NextVisibleTile(block.Batch, block.Head, block.FirstRow, j + 1, block.EndTile, Bc);
             byte nextFlag = peek ? p.Blocks.PeekAt(blockRow, j + 1, Bc) : (byte)1;
             // In flight through the wait, the barrier and S = Q K^T.
-            var terms = tensors || biasOnly ? BiasFragment.Load(scores.Elements, rowLow, firstCol, Bc, withMask: !biasOnly, halfBias: default(TScores).HalfBias) : default;
-            var keep = bitMask ? MaskWords.Load(bits, rowLow, firstCol, Bc) : default;
+            var terms = tensors || biasOnly ? BiasFragment.Load(g.Scores.Elements, g.RowLow, firstCol, Bc, withMask: !biasOnly, halfBias: default(TScores).HalfBias) : default;
+            var keep = bitMask ? MaskWords.Load(g.Bits, g.RowLow, firstCol, Bc) : default;
             CpAsync.WaitAll<TTarget>();
             Wgmma.FenceSharedWrites<TTarget>();
             Group.Barrier(); // tile j has landed; every warp is done with tile j - 1, whose stage the next tile takes
             if (peek)
                 nextTile = p.Blocks.NextVisibleTileAfter(nextFlag, block.Batch, block.Head, block.FirstRow, j + 1, block.EndTile, Bc);
-            int nextStage = stage == stageBase ? stageBase + 2 * Bc * dim : stageBase;
+            int nextStage = stage == g.StageBase ? g.StageBase + 2 * Bc * dim : g.StageBase;
             if (nextTile < block.EndTile)
-                LoadStage<TTarget>(copy, p, block, nextTile, dim, vectorized, shared, sharedBase, nextStage);
+                LoadStage<TTarget>(g, p, nextTile, dim, nextStage);
             CpAsync.Commit<TTarget>();
 
             Tile8 s = default;
-            Wgmma.Scores<TTarget, TElement>(ref s, shared, sharedBase, qBlock, stage, dim);
+            Wgmma.Scores<TTarget, TElement>(ref s, g.Shared, g.SharedBase, g.QBlock, stage, dim);
             // Only tiles that cross the key sequence's end, the causal diagonal or a window edge of this warp's rows need the per-element mask.
-            bool applyMask = !p.Mask.AllVisible(warpFirstRow, warpFirstRow + 15, firstCol, firstCol + Bc - 1);
-            var (alphaLow, alphaHigh) = softmax.Update<TTarget, TScores>(ref s, p.Mask, scores, tensors, terms, p.ScaleLog2, rowLow, firstCol,
-                applyMask, Bc, dropout, keep);
+            bool applyMask = !p.Mask.AllVisible(g.WarpFirstRow, g.WarpFirstRow + 15, firstCol, firstCol + Bc - 1);
+            var (alphaLow, alphaHigh) = softmax.Update<TTarget, TScores>(ref s, p.Mask, g.Scores, tensors, terms, p.ScaleLog2, g.RowLow, firstCol,
+                applyMask, Bc, g.Dropout, keep);
             var probabilities = ProbabilityFragments.From<TTarget, TElement>(s, Bc);
 
             // After the first tiles a row's max seldom grows: then every factor is 1 and the rescale is skipped.
             if (!WarpVote.All<TTarget>(alphaLow == 1f && alphaHigh == 1f))
                 o.Rescale<TTarget>(alphaLow, alphaHigh, dim);
-            o.Accumulate<TTarget, TElement>(probabilities, shared, sharedBase, stage + Bc * dim, dim); // V follows K in the stage
+            o.Accumulate<TTarget, TElement>(probabilities, g.Shared, g.SharedBase, stage + Bc * dim, dim); // V follows K in the stage
             stage = nextStage;
             j = nextTile;
         }
         CpAsync.WaitAll<TTarget>(); // nothing may be in flight when the group exits (Q when no key tile is visible)
 
         o.ReadOut<TTarget>(dim);
-        TensorCoreForwardKernel.Finish<TTarget, TElement>(p, block.Batch, block.Head, rowLow, softmax, o.O0, o.O1, o.O2, o.O3, dim);
+        TensorCoreForwardKernel.Finish<TTarget, TElement>(p, block.Batch, block.Head, g.RowLow, softmax, o.O0, o.O1, o.O2, o.O3, dim);
     }
 
     /// <summary>Issues the copies of key tile <paramref name="tile"/>'s K and V into the stage at <paramref name="at"/>.</summary>
-    private static void LoadStage<TTarget>(in SwizzledTileCopy copy, in ForwardParams<ushort> p, in QueryBlock block, int tile, int dim, bool vectorized,
-        ArrayView<ushort> shared, int sharedBase, int at)
+    private static void LoadStage<TTarget>(in WgmmaGroup g, in ForwardParams<ushort> p, int tile, int dim, int at)
         where TTarget : struct, ITensorCoreTarget
     {
-        LoadTile<TTarget>(copy, p, p.K, block, tile, dim, vectorized, shared, sharedBase, at);
-        LoadTile<TTarget>(copy, p, p.V, block, tile, dim, vectorized, shared, sharedBase, at + Bc * dim);
+        g.LoadTile<TTarget>(p, p.K, tile, dim, at);
+        g.LoadTile<TTarget>(p, p.V, tile, dim, at + Bc * dim);
     }
 
     /// <summary>Issues the copies of key tile <paramref name="tile"/> of <paramref name="source"/> (K or V) to shared element <paramref name="at"/>.</summary>

@@ -32,43 +32,26 @@ public static class WgmmaPipelinedForwardKernel
         WgmmaOutput.Declare<TTarget>();
         WgmmaPipeline.Declare<TTarget>();
         int dim = default(TDim).Value;
-        int br = 16 * default(TWarps).Value;
-        var shared = SharedMemory.GetDynamic<ushort>();
-        int sharedBase = Wgmma.SharedBase<TTarget>();
-        int qBase = Wgmma.AlignedStart(sharedBase);
-        int stageBase = qBase + br * dim; // stage s: K at stageBase + 2 s Bc dim, V right after it
-        bool vectorized = p.VectorAligned != 0;
-
-        var block = QueryBlock.Locate<TScores>(ref p, br, Bc);
-        if (block.Rows <= 0)
+        var g = WgmmaGroup.Locate<TTarget, TWarps, TScores>(ref p, dim);
+        if (g.Block.Rows <= 0)
             return;
-        int warp = Group.IdxX >> 5;
-        int warpFirstRow = block.FirstRow + 16 * warp;
-        int rowLow = warpFirstRow + (Warp.LaneIdx >> 2); // this lane's rows: rowLow, rowLow + 8
-        int qBlock = qBase + (warp >> 2) * 64 * dim;      // this warpgroup's 64 rows of Q
-
+        g.Start<TTarget, TWarps, TScores>(p, dim);
+        var block = g.Block;
         bool tensors = default(TScores).Tensors;
         bool biasOnly = default(TScores).BiasOnly;
-        var scores = default(TScores).Pointwise || biasOnly ? p.Scores.ForHead(block.Batch, block.Head) : p.Scores;
-        bool dropping = default(TScores).Dropout;
-        var dropout = dropping ? p.Dropout.ForHead(block.Batch, block.Head) : p.Dropout;
         bool bitMask = default(TScores).BitMask;
-        var bits = bitMask ? p.Bits.ForHead(block.Batch, block.Head) : p.Bits;
-
-        var copy = new SwizzledTileCopy(dim, p.HeadDim, 32 * default(TWarps).Value);
-        WgmmaForwardKernel.Copy<TTarget>(copy, p.Q, block.Batch, block.Head, block.FirstRow, block.Rows, br, dim, p.HeadDim, vectorized, shared, sharedBase, qBase);
         if (block.EndTile > block.FirstTile)
-            WgmmaForwardKernel.LoadTile<TTarget>(copy, p, p.K, block, block.FirstTile, dim, vectorized, shared, sharedBase, stageBase);
+            g.LoadTile<TTarget>(p, p.K, block.FirstTile, dim, g.StageBase);
         CpAsync.Commit<TTarget>();
         // The first tile multiplies a P of zeros by the second stage's V, zeroed here (uninitialized shared memory may hold NaN):
         // every tile then issues both products, with no wgmma under a branch (which cost the unpipelined kernel 8-10 %).
-        int previousValues = stageBase + 3 * Bc * dim;
+        int previousValues = g.StageBase + 3 * Bc * dim;
         for (int i = Group.IdxX; i < Bc * dim; i += 32 * default(TWarps).Value)
-            shared[previousValues + i] = 0;
+            g.Shared[previousValues + i] = 0;
 
         var softmax = FragmentSoftmax.Start();
         var o = WgmmaOutput.Start<TTarget>(dim);
-        int stage = stageBase;
+        int stage = g.StageBase;
         long blockRow = bitMask ? p.Blocks.RowStart(block.Batch, block.Head, block.FirstRow) : 0;
         bool peek = bitMask && p.Blocks.MayHide(blockRow);
         Tile8 pending = default;                  // S in flight (the emulation's copy; on CUDA in flashS)
@@ -78,25 +61,25 @@ public static class WgmmaPipelinedForwardKernel
             int firstCol = j * Bc;
             int nextTile = bitMask ? j + 1 : p.Blocks.NextVisibleTile(block.Batch, block.Head, block.FirstRow, j + 1, block.EndTile, Bc);
             byte nextFlag = peek ? p.Blocks.PeekAt(blockRow, j + 1, Bc) : (byte)1;
-            var terms = tensors || biasOnly ? BiasFragment.Load(scores.Elements, rowLow, firstCol, Bc, withMask: !biasOnly, halfBias: default(TScores).HalfBias) : default;
-            var keep = bitMask ? MaskWords.Load(bits, rowLow, firstCol, Bc) : default;
+            var terms = tensors || biasOnly ? BiasFragment.Load(g.Scores.Elements, g.RowLow, firstCol, Bc, withMask: !biasOnly, halfBias: default(TScores).HalfBias) : default;
+            var keep = bitMask ? MaskWords.Load(g.Bits, g.RowLow, firstCol, Bc) : default;
             CpAsync.WaitAll<TTarget>();
             Wgmma.FenceSharedWrites<TTarget>();
             Group.Barrier(); // K_j and V_{j-1} have landed; every warp is done with K_{j-1} and V_{j-2}
             if (peek)
                 nextTile = p.Blocks.NextVisibleTileAfter(nextFlag, block.Batch, block.Head, block.FirstRow, j + 1, block.EndTile, Bc);
-            int nextStage = stage == stageBase ? stageBase + 2 * Bc * dim : stageBase;
+            int nextStage = stage == g.StageBase ? g.StageBase + 2 * Bc * dim : g.StageBase;
             if (nextTile < block.EndTile)
-                WgmmaForwardKernel.LoadTile<TTarget>(copy, p, p.K, block, nextTile, dim, vectorized, shared, sharedBase, nextStage);
-            WgmmaForwardKernel.LoadTile<TTarget>(copy, p, p.V, block, j, dim, vectorized, shared, sharedBase, stage + Bc * dim);
+                g.LoadTile<TTarget>(p, p.K, nextTile, dim, nextStage);
+            g.LoadTile<TTarget>(p, p.V, j, dim, stage + Bc * dim);
             CpAsync.Commit<TTarget>();
 
-            WgmmaPipeline.Issue<TTarget, TElement>(ref pending, shared, sharedBase, qBlock, stage, dim);
-            o.Issue<TTarget, TElement>(previous, shared, sharedBase, previousValues, dim);
+            WgmmaPipeline.Issue<TTarget, TElement>(ref pending, g.Shared, g.SharedBase, g.QBlock, stage, dim);
+            o.Issue<TTarget, TElement>(previous, g.Shared, g.SharedBase, previousValues, dim);
             var s = WgmmaPipeline.Read<TTarget>(pending);
-            bool applyMask = !p.Mask.AllVisible(warpFirstRow, warpFirstRow + 15, firstCol, firstCol + Bc - 1);
-            var (alphaLow, alphaHigh) = softmax.Update<TTarget, TScores>(ref s, p.Mask, scores, tensors, terms, p.ScaleLog2, rowLow, firstCol,
-                applyMask, Bc, dropout, keep);
+            bool applyMask = !p.Mask.AllVisible(g.WarpFirstRow, g.WarpFirstRow + 15, firstCol, firstCol + Bc - 1);
+            var (alphaLow, alphaHigh) = softmax.Update<TTarget, TScores>(ref s, p.Mask, g.Scores, tensors, terms, p.ScaleLog2, g.RowLow, firstCol,
+                applyMask, Bc, g.Dropout, keep);
             previous = ProbabilityFragments.From<TTarget, TElement>(s, Bc);
             WgmmaOutput.WaitAll<TTarget>(); // P_{j-1} V_{j-1} is in O
             if (!WarpVote.All<TTarget>(alphaLow == 1f && alphaHigh == 1f))
@@ -108,9 +91,9 @@ public static class WgmmaPipelinedForwardKernel
         CpAsync.WaitAll<TTarget>(); // the last tile's V (or Q alone when no key tile is visible: then P is zeros, V the zeroed stage)
         Wgmma.FenceSharedWrites<TTarget>();
         Group.Barrier();
-        o.Accumulate<TTarget, TElement>(previous, shared, sharedBase, previousValues, dim);
+        o.Accumulate<TTarget, TElement>(previous, g.Shared, g.SharedBase, previousValues, dim);
 
         o.ReadOut<TTarget>(dim);
-        TensorCoreForwardKernel.Finish<TTarget, TElement>(p, block.Batch, block.Head, rowLow, softmax, o.O0, o.O1, o.O2, o.O3, dim);
+        TensorCoreForwardKernel.Finish<TTarget, TElement>(p, block.Batch, block.Head, g.RowLow, softmax, o.O0, o.O1, o.O2, o.O3, dim);
     }
 }

@@ -1,0 +1,74 @@
+using FlashAttention.Kernels.Numerics;
+using FlashAttention.Kernels.Portable;
+
+namespace FlashAttention.Kernels.TensorCore;
+
+/// <summary>
+/// What a group of a wgmma forward knows before its key loop, however the loop is pipelined: where Q and the two K/V
+/// stages sit in shared memory, the query block it owns, this lane's rows, and its head's score inputs.
+/// Shared by <see cref="WgmmaForwardKernel"/> and <see cref="WgmmaPipelinedForwardKernel"/>.
+/// </summary>
+internal struct WgmmaGroup
+{
+    /// <summary>The dynamic shared buffer and its byte address in the shared window.</summary>
+    public ArrayView<ushort> Shared;
+    public int SharedBase;
+
+    /// <summary>Q's tile (Br rows), then stage s: K at StageBase + 2 s Bc dim, V right after it.</summary>
+    public int QBase, StageBase;
+
+    /// <summary>The group's query rows, head and key tiles; Rows = 0: nothing to do.</summary>
+    public QueryBlock Block;
+
+    /// <summary>The first row of this warp, this lane's rows (RowLow, RowLow + 8), and the first element of this warpgroup's 64 rows of Q.</summary>
+    public int WarpFirstRow, RowLow, QBlock;
+
+    /// <summary>The head's score variants, dropout and packed mask (as the score mode compiles them in).</summary>
+    public ScoreModifier Scores;
+    public Dropout Dropout;
+    public MaskBits Bits;
+
+    /// <summary>The running cp.async addresses of a tile copy, and whether rows allow it (else element copies).</summary>
+    public SwizzledTileCopy Copy;
+    public bool Vectorized;
+
+    /// <summary>The shared-memory layout and the query block (a varlen call rebases <paramref name="p"/> onto the group's sequence).</summary>
+    public static WgmmaGroup Locate<TTarget, TWarps, TScores>(ref ForwardParams<ushort> p, int dim)
+        where TTarget : struct, ITensorCoreTarget
+        where TWarps : struct, IConstant
+        where TScores : struct, IScoreMode
+    {
+        int br = 16 * default(TWarps).Value;
+        var g = new WgmmaGroup { Shared = SharedMemory.GetDynamic<ushort>(), SharedBase = Wgmma.SharedBase<TTarget>() };
+        g.QBase = Wgmma.AlignedStart(g.SharedBase);
+        g.StageBase = g.QBase + br * dim;
+        g.Vectorized = p.VectorAligned != 0;
+        g.Block = QueryBlock.Locate<TScores>(ref p, br, WgmmaForwardKernel.Bc);
+        return g;
+    }
+
+    /// <summary>For a block with rows: this lane's rows, the head's score inputs, and Q's copy issued (not committed).</summary>
+    public void Start<TTarget, TWarps, TScores>(in ForwardParams<ushort> p, int dim)
+        where TTarget : struct, ITensorCoreTarget
+        where TWarps : struct, IConstant
+        where TScores : struct, IScoreMode
+    {
+        int warp = Group.IdxX >> 5;
+        WarpFirstRow = Block.FirstRow + 16 * warp;
+        RowLow = WarpFirstRow + (Warp.LaneIdx >> 2);
+        QBlock = QBase + (warp >> 2) * 64 * dim;
+
+        Scores = default(TScores).Pointwise || default(TScores).BiasOnly ? p.Scores.ForHead(Block.Batch, Block.Head) : p.Scores;
+        Dropout = default(TScores).Dropout ? p.Dropout.ForHead(Block.Batch, Block.Head) : p.Dropout;
+        Bits = default(TScores).BitMask ? p.Bits.ForHead(Block.Batch, Block.Head) : p.Bits;
+
+        Copy = new SwizzledTileCopy(dim, p.HeadDim, 32 * default(TWarps).Value);
+        WgmmaForwardKernel.Copy<TTarget>(Copy, p.Q, Block.Batch, Block.Head, Block.FirstRow, Block.Rows, 16 * default(TWarps).Value, dim, p.HeadDim,
+            Vectorized, Shared, SharedBase, QBase);
+    }
+
+    /// <summary>Issues the copy of key tile <paramref name="tile"/> of <paramref name="source"/> (K or V) to shared element <paramref name="at"/>.</summary>
+    public readonly void LoadTile<TTarget>(in ForwardParams<ushort> p, in StridedTensor<ushort> source, int tile, int dim, int at)
+        where TTarget : struct, ITensorCoreTarget =>
+        WgmmaForwardKernel.LoadTile<TTarget>(Copy, p, source, Block, tile, dim, Vectorized, Shared, SharedBase, at);
+}
