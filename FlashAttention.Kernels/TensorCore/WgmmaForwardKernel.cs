@@ -40,8 +40,7 @@ public static class WgmmaForwardKernel
             return;
         g.Start<TTarget, TWarps, TScores>(p, dim);
         var block = g.Block;
-        bool tensors = default(TScores).Tensors;
-        bool biasOnly = default(TScores).BiasOnly;
+        bool tensors = default(TScores).Tensors; // the bias and mask terms BeginTile loaded are passed to the softmax
         bool bitMask = default(TScores).BitMask;
         if (block.EndTile > block.FirstTile)
             LoadStage<TTarget>(g, p, block.FirstTile, dim, g.StageBase);
@@ -55,18 +54,8 @@ public static class WgmmaForwardKernel
         for (int j = block.FirstTile; j < block.EndTile;)
         {
             int firstCol = j * Bc;
-            // With a packed mask (which brings a derived block mask) the next tile's block flag is
-            // loaded here and answered after the barrier, so its latency does not stall the loop; other modes test it here.
-            int nextTile = bitMask ? j + 1 : p.Blocks.NextVisibleTile(block.Batch, block.Head, block.FirstRow, j + 1, block.EndTile, Bc);
-            byte nextFlag = peek ? p.Blocks.PeekAt(blockRow, j + 1, Bc) : (byte)1;
-            // In flight through the wait, the barrier and S = Q K^T.
-            var terms = tensors || biasOnly ? BiasFragment.Load(g.Scores.Elements, g.RowLow, firstCol, Bc, withMask: !biasOnly, halfBias: default(TScores).HalfBias) : default;
-            var keep = bitMask ? MaskWords.Load(g.Bits, g.RowLow, firstCol, Bc) : default;
-            CpAsync.WaitAll<TTarget>();
-            Wgmma.FenceSharedWrites<TTarget>();
-            Group.Barrier(); // tile j has landed; every warp is done with tile j - 1, whose stage the next tile takes
-            if (peek)
-                nextTile = p.Blocks.NextVisibleTileAfter(nextFlag, block.Batch, block.Head, block.FirstRow, j + 1, block.EndTile, Bc);
+            // Past its barrier tile j has landed; every warp is done with tile j - 1, whose stage the next tile takes.
+            int nextTile = g.BeginTile<TTarget, TScores>(p, j, blockRow, peek, out var terms, out var keep);
             int nextStage = stage == g.StageBase ? g.StageBase + 2 * Bc * dim : g.StageBase;
             if (nextTile < block.EndTile)
                 LoadStage<TTarget>(g, p, nextTile, dim, nextStage);

@@ -67,6 +67,33 @@ internal struct WgmmaGroup
             Vectorized, Shared, SharedBase, QBase);
     }
 
+    /// <summary>
+    /// The top of key tile <paramref name="j"/>'s iteration: the tile's bias / mask terms and packed-mask words are loaded
+    /// first, so they are in flight through the wait for the tile's copies, the fence and the barrier; returns the next
+    /// visible tile. With a packed mask (which brings a derived block mask) the next tile's block flag is loaded before
+    /// the barrier and answered after it (<paramref name="peek"/>, rows of blocks that may hide any), so its latency
+    /// does not stall the loop; other modes test it first.
+    /// </summary>
+    public readonly int BeginTile<TTarget, TScores>(in ForwardParams<ushort> p, int j, long blockRow, bool peek, out BiasFragment terms, out MaskWords keep)
+        where TTarget : struct, ITensorCoreTarget
+        where TScores : struct, IScoreMode
+    {
+        const int Bc = WgmmaForwardKernel.Bc;
+        int firstCol = j * Bc;
+        bool biasOnly = default(TScores).BiasOnly, bitMask = default(TScores).BitMask;
+        int nextTile = bitMask ? j + 1 : p.Blocks.NextVisibleTile(Block.Batch, Block.Head, Block.FirstRow, j + 1, Block.EndTile, Bc);
+        byte nextFlag = peek ? p.Blocks.PeekAt(blockRow, j + 1, Bc) : (byte)1;
+        terms = default(TScores).Tensors || biasOnly
+            ? BiasFragment.Load(Scores.Elements, RowLow, firstCol, Bc, withMask: !biasOnly, halfBias: default(TScores).HalfBias) : default;
+        keep = bitMask ? MaskWords.Load(Bits, RowLow, firstCol, Bc) : default;
+        CpAsync.WaitAll<TTarget>();
+        Wgmma.FenceSharedWrites<TTarget>();
+        Group.Barrier();
+        if (peek)
+            nextTile = p.Blocks.NextVisibleTileAfter(nextFlag, Block.Batch, Block.Head, Block.FirstRow, j + 1, Block.EndTile, Bc);
+        return nextTile;
+    }
+
     /// <summary>Issues the copy of key tile <paramref name="tile"/> of <paramref name="source"/> (K or V) to shared element <paramref name="at"/>.</summary>
     public readonly void LoadTile<TTarget>(in ForwardParams<ushort> p, in StridedTensor<ushort> source, int tile, int dim, int at)
         where TTarget : struct, ITensorCoreTarget =>

@@ -37,8 +37,7 @@ public static class WgmmaPipelinedForwardKernel
             return;
         g.Start<TTarget, TWarps, TScores>(p, dim);
         var block = g.Block;
-        bool tensors = default(TScores).Tensors;
-        bool biasOnly = default(TScores).BiasOnly;
+        bool tensors = default(TScores).Tensors; // the bias and mask terms BeginTile loaded are passed to the softmax
         bool bitMask = default(TScores).BitMask;
         if (block.EndTile > block.FirstTile)
             g.LoadTile<TTarget>(p, p.K, block.FirstTile, dim, g.StageBase);
@@ -59,15 +58,8 @@ public static class WgmmaPipelinedForwardKernel
         for (int j = block.FirstTile; j < block.EndTile;)
         {
             int firstCol = j * Bc;
-            int nextTile = bitMask ? j + 1 : p.Blocks.NextVisibleTile(block.Batch, block.Head, block.FirstRow, j + 1, block.EndTile, Bc);
-            byte nextFlag = peek ? p.Blocks.PeekAt(blockRow, j + 1, Bc) : (byte)1;
-            var terms = tensors || biasOnly ? BiasFragment.Load(g.Scores.Elements, g.RowLow, firstCol, Bc, withMask: !biasOnly, halfBias: default(TScores).HalfBias) : default;
-            var keep = bitMask ? MaskWords.Load(g.Bits, g.RowLow, firstCol, Bc) : default;
-            CpAsync.WaitAll<TTarget>();
-            Wgmma.FenceSharedWrites<TTarget>();
-            Group.Barrier(); // K_j and V_{j-1} have landed; every warp is done with K_{j-1} and V_{j-2}
-            if (peek)
-                nextTile = p.Blocks.NextVisibleTileAfter(nextFlag, block.Batch, block.Head, block.FirstRow, j + 1, block.EndTile, Bc);
+            // Past its barrier K_j and V_{j-1} have landed; every warp is done with K_{j-1} and V_{j-2}.
+            int nextTile = g.BeginTile<TTarget, TScores>(p, j, blockRow, peek, out var terms, out var keep);
             int nextStage = stage == g.StageBase ? g.StageBase + 2 * Bc * dim : g.StageBase;
             if (nextTile < block.EndTile)
                 g.LoadTile<TTarget>(p, p.K, nextTile, dim, nextStage);
