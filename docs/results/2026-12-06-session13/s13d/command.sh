@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# NOT RUN in session 13: too little device time was left to start a machine.
 # Session 13, call s13d (the last minutes of device time): the CUDA tests of both wgmma forward classes on the refactored
 # kernels (WgmmaGroup, 556d8b3), the default-tile rows included. .gpu/tests.tar.xz only.
 mkdir -p /tmp/tests && tar -C /tmp/tests -xJf .gpu/tests.tar.xz
