@@ -60,12 +60,14 @@ public static class DumpPtxCommand
                 {
                     var method = KernelCatalog.TensorCoreForward(nativePtx: true, bf16, dim, warps, 16, 64, pointwise, tensors, dropout, bits, wgmma: true, biasOnly,
                         halfBias);
+                    // The pipelined kernel (FlashAttention-3's overlap of the softmax with P V), written with the same bounds.
+                    var pipelined = KernelCatalog.TensorCoreForward(nativePtx: true, bf16, dim, warps, 16, 64, pointwise, tensors, dropout, bits, wgmma: true, biasOnly,
+                        halfBias, pipelined: true);
                     if (warps == 12)
                     {
                         // Three warpgroups (384 threads) only load bounded to one group per SM.
                         Write($"wg_fwd_{(bf16 ? "bf16" : "f16")}_d{dim}_w12@1{mode}", method, promoteAsmOperands: true, new KernelSpecialization(384, 1));
-                        Write($"wgp_fwd_{(bf16 ? "bf16" : "f16")}_d{dim}_w12@1{mode}", KernelCatalog.TensorCoreForward(nativePtx: true, bf16, dim, warps, 16, 64,
-                            pointwise, tensors, dropout, bits, wgmma: true, biasOnly, halfBias, pipelined: true), promoteAsmOperands: true, new KernelSpecialization(384, 1));
+                        Write($"wgp_fwd_{(bf16 ? "bf16" : "f16")}_d{dim}_w12@1{mode}", pipelined, promoteAsmOperands: true, new KernelSpecialization(384, 1));
                         continue;
                     }
                     Write($"wg_fwd_{(bf16 ? "bf16" : "f16")}_d{dim}_w{warps}{mode}", method, promoteAsmOperands: true);
@@ -74,9 +76,6 @@ public static class DumpPtxCommand
                     var tile = new TensorCoreTile(warps, Wgmma: true);
                     if (tile.TwoGroupsFit(dim, DeviceLimits.CpuSharedMemoryPerGroup))
                         Write($"wg_fwd_{(bf16 ? "bf16" : "f16")}_d{dim}_w{warps}@2{mode}", method, promoteAsmOperands: true, new KernelSpecialization(tile.Threads, 2));
-                    // The pipelined kernel (FlashAttention-3's overlap of the softmax with P V), unbounded and bounded likewise.
-                    var pipelined = KernelCatalog.TensorCoreForward(nativePtx: true, bf16, dim, warps, 16, 64, pointwise, tensors, dropout, bits, wgmma: true, biasOnly,
-                        halfBias, pipelined: true);
                     Write($"wgp_fwd_{(bf16 ? "bf16" : "f16")}_d{dim}_w{warps}{mode}", pipelined, promoteAsmOperands: true);
                     if (tile.TwoGroupsFit(dim, DeviceLimits.CpuSharedMemoryPerGroup))
                         Write($"wgp_fwd_{(bf16 ? "bf16" : "f16")}_d{dim}_w{warps}@2{mode}", pipelined, promoteAsmOperands: true, new KernelSpecialization(tile.Threads, 2));

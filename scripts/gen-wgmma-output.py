@@ -22,8 +22,7 @@ for d in dims:
             steps.append(f"wgmma.mma_async.sync.aligned.m64n{d}k16.f32.{ty}.{ty} {{{regs(n)}}}, {{%{4*k}, %{4*k+1}, %{4*k+2}, %{4*k+3}}}, {b}, p, 1, 1, 1;")
         issue = ("{ .reg .pred p; .reg .b32 one; .reg .b64 b; mov.b32 one, 1; setp.ne.b32 p, one, 0; wgmma.fence.sync.aligned; "
                  + " ".join(steps) + " wgmma.commit_group.sync.aligned;")
-        out.append(f'    private const string Accumulate{d}{t} = "{issue} wgmma.wait_group.sync.aligned 0; }}";')
-        # The pipelined kernel's form: committed, not waited for (WaitAll waits).
+        # Committed, not waited for: WaitAll waits (at once in Accumulate, after the softmax in the pipelined kernel).
         out.append(f'    private const string Issue{d}{t} = "{issue} }}";')
 out.append('    private const string All = "wgmma.wait_group.sync.aligned 0;";')
 for c in range(4):

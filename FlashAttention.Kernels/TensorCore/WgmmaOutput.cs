@@ -6,7 +6,7 @@ namespace FlashAttention.Kernels.TensorCore;
 /// The output accumulator O of one warp in the wgmma kernel: 16 rows by the head dim. On CUDA it
 /// lives in PTX registers the kernel declares itself (flashO0 ..), which ILGPU never sees: O += P V
 /// is then one wgmma per 16 keys over the whole head dim (m64nDk16, D = 64 .. 256) in a single asm
-/// block with one wait, and O is not copied in and out of every product. Passed through ILGPU, a
+/// block and one group (then one wait), and O is not copied in and out of every product. Passed through ILGPU, a
 /// 64-dim block per asm block was all its 44 operands allowed, and ptxas moved O between the loop's
 /// registers and the product's on every tile (64 moves per tile at d 128, on the H100). Off CUDA
 /// the same O is four <see cref="Tile8"/> fields, multiplied by the emulation.
@@ -66,32 +66,21 @@ internal partial struct WgmmaOutput
             CudaAsm.EmitRef(Rescale256, ref l, ref h);
     }
 
-    /// <summary>
-    /// O += P V over 64 keys: P this warp's A fragments, V the 64-key by dim tile at shared element
-    /// <paramref name="vOffset"/> (MN-major; its 64-dim blocks <see cref="Swizzle128.BlockElements"/> apart).
-    /// </summary>
+    /// <summary>O += P V over 64 keys, waited for: <see cref="Issue{TTarget, TElement}"/>, then <see cref="WaitAll{TTarget}"/>.</summary>
     public void Accumulate<TTarget, TElement>(in ProbabilityFragments p, ArrayView<ushort> shared, int sharedBase, int vOffset, int dim)
         where TTarget : struct, ITensorCoreTarget
-        where TElement : struct, IMmaElement =>
-        Multiply<TTarget, TElement>(p, shared, sharedBase, vOffset, dim, wait: true);
-
-    /// <summary>
-    /// <see cref="Accumulate{TTarget, TElement}"/> committed as a group and left in flight (the pipelined kernel): O and P's
-    /// registers must not be touched until <see cref="WaitAll{TTarget}"/>. Off CUDA the product is done here.
-    /// </summary>
-    public void Issue<TTarget, TElement>(in ProbabilityFragments p, ArrayView<ushort> shared, int sharedBase, int vOffset, int dim)
-        where TTarget : struct, ITensorCoreTarget
-        where TElement : struct, IMmaElement =>
-        Multiply<TTarget, TElement>(p, shared, sharedBase, vOffset, dim, wait: false);
-
-    /// <summary>Waits for every product this warpgroup has in flight.</summary>
-    public static void WaitAll<TTarget>() where TTarget : struct, ITensorCoreTarget
+        where TElement : struct, IMmaElement
     {
-        if (default(TTarget).EmitsPtx)
-            CudaAsm.Emit(All);
+        Issue<TTarget, TElement>(p, shared, sharedBase, vOffset, dim);
+        WaitAll<TTarget>();
     }
 
-    private void Multiply<TTarget, TElement>(in ProbabilityFragments p, ArrayView<ushort> shared, int sharedBase, int vOffset, int dim, bool wait)
+    /// <summary>
+    /// Starts O += P V over 64 keys as one committed group: P this warp's A fragments, V the 64-key by dim tile at shared
+    /// element <paramref name="vOffset"/> (MN-major; its 64-dim blocks <see cref="Swizzle128.BlockElements"/> apart). O and
+    /// P's registers must not be touched until <see cref="WaitAll{TTarget}"/>. Off CUDA the product is done here.
+    /// </summary>
+    public void Issue<TTarget, TElement>(in ProbabilityFragments p, ArrayView<ushort> shared, int sharedBase, int vOffset, int dim)
         where TTarget : struct, ITensorCoreTarget
         where TElement : struct, IMmaElement
     {
@@ -113,38 +102,29 @@ internal partial struct WgmmaOutput
         Input<ulong> b = v;
         bool bf16 = default(TElement).IsBFloat16;
         // ILGPU takes the asm text only as a literal at the call, so each form has its own.
-        if (bf16 && wait && dim == 64)
-            CudaAsm.EmitRef(Accumulate64Bf16, ref p0, ref p1, ref p2, ref p3, ref p4, ref p5, ref p6, ref p7, ref p8, ref p9, ref p10, ref p11, ref p12, ref p13, ref p14, ref p15, ref b);
-        else if (bf16 && wait && dim == 128)
-            CudaAsm.EmitRef(Accumulate128Bf16, ref p0, ref p1, ref p2, ref p3, ref p4, ref p5, ref p6, ref p7, ref p8, ref p9, ref p10, ref p11, ref p12, ref p13, ref p14, ref p15, ref b);
-        else if (bf16 && wait && dim == 192)
-            CudaAsm.EmitRef(Accumulate192Bf16, ref p0, ref p1, ref p2, ref p3, ref p4, ref p5, ref p6, ref p7, ref p8, ref p9, ref p10, ref p11, ref p12, ref p13, ref p14, ref p15, ref b);
-        else if (bf16 && wait)
-            CudaAsm.EmitRef(Accumulate256Bf16, ref p0, ref p1, ref p2, ref p3, ref p4, ref p5, ref p6, ref p7, ref p8, ref p9, ref p10, ref p11, ref p12, ref p13, ref p14, ref p15, ref b);
-        else if (bf16 && !wait && dim == 64)
+        if (bf16 && dim == 64)
             CudaAsm.EmitRef(Issue64Bf16, ref p0, ref p1, ref p2, ref p3, ref p4, ref p5, ref p6, ref p7, ref p8, ref p9, ref p10, ref p11, ref p12, ref p13, ref p14, ref p15, ref b);
-        else if (bf16 && !wait && dim == 128)
+        else if (bf16 && dim == 128)
             CudaAsm.EmitRef(Issue128Bf16, ref p0, ref p1, ref p2, ref p3, ref p4, ref p5, ref p6, ref p7, ref p8, ref p9, ref p10, ref p11, ref p12, ref p13, ref p14, ref p15, ref b);
-        else if (bf16 && !wait && dim == 192)
+        else if (bf16 && dim == 192)
             CudaAsm.EmitRef(Issue192Bf16, ref p0, ref p1, ref p2, ref p3, ref p4, ref p5, ref p6, ref p7, ref p8, ref p9, ref p10, ref p11, ref p12, ref p13, ref p14, ref p15, ref b);
-        else if (bf16 && !wait)
+        else if (bf16)
             CudaAsm.EmitRef(Issue256Bf16, ref p0, ref p1, ref p2, ref p3, ref p4, ref p5, ref p6, ref p7, ref p8, ref p9, ref p10, ref p11, ref p12, ref p13, ref p14, ref p15, ref b);
-        else if (!bf16 && wait && dim == 64)
-            CudaAsm.EmitRef(Accumulate64F16, ref p0, ref p1, ref p2, ref p3, ref p4, ref p5, ref p6, ref p7, ref p8, ref p9, ref p10, ref p11, ref p12, ref p13, ref p14, ref p15, ref b);
-        else if (!bf16 && wait && dim == 128)
-            CudaAsm.EmitRef(Accumulate128F16, ref p0, ref p1, ref p2, ref p3, ref p4, ref p5, ref p6, ref p7, ref p8, ref p9, ref p10, ref p11, ref p12, ref p13, ref p14, ref p15, ref b);
-        else if (!bf16 && wait && dim == 192)
-            CudaAsm.EmitRef(Accumulate192F16, ref p0, ref p1, ref p2, ref p3, ref p4, ref p5, ref p6, ref p7, ref p8, ref p9, ref p10, ref p11, ref p12, ref p13, ref p14, ref p15, ref b);
-        else if (!bf16 && wait)
-            CudaAsm.EmitRef(Accumulate256F16, ref p0, ref p1, ref p2, ref p3, ref p4, ref p5, ref p6, ref p7, ref p8, ref p9, ref p10, ref p11, ref p12, ref p13, ref p14, ref p15, ref b);
-        else if (!bf16 && !wait && dim == 64)
+        else if (dim == 64)
             CudaAsm.EmitRef(Issue64F16, ref p0, ref p1, ref p2, ref p3, ref p4, ref p5, ref p6, ref p7, ref p8, ref p9, ref p10, ref p11, ref p12, ref p13, ref p14, ref p15, ref b);
-        else if (!bf16 && !wait && dim == 128)
+        else if (dim == 128)
             CudaAsm.EmitRef(Issue128F16, ref p0, ref p1, ref p2, ref p3, ref p4, ref p5, ref p6, ref p7, ref p8, ref p9, ref p10, ref p11, ref p12, ref p13, ref p14, ref p15, ref b);
-        else if (!bf16 && !wait && dim == 192)
+        else if (dim == 192)
             CudaAsm.EmitRef(Issue192F16, ref p0, ref p1, ref p2, ref p3, ref p4, ref p5, ref p6, ref p7, ref p8, ref p9, ref p10, ref p11, ref p12, ref p13, ref p14, ref p15, ref b);
         else
             CudaAsm.EmitRef(Issue256F16, ref p0, ref p1, ref p2, ref p3, ref p4, ref p5, ref p6, ref p7, ref p8, ref p9, ref p10, ref p11, ref p12, ref p13, ref p14, ref p15, ref b);
+    }
+
+    /// <summary>Waits for every product this warpgroup has in flight.</summary>
+    public static void WaitAll<TTarget>() where TTarget : struct, ITensorCoreTarget
+    {
+        if (default(TTarget).EmitsPtx)
+            CudaAsm.Emit(All);
     }
 
     /// <summary>On CUDA, copies O from its registers into <see cref="O0"/> .. for the output code; elsewhere O is there already.</summary>
