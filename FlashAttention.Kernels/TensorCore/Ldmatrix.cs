@@ -15,7 +15,7 @@ public struct Fragment4
 /// matrix i (an element offset into the dynamic shared buffer); lane L receives, of matrix i,
 /// row L/4, columns 2(L%4) and 2(L%4)+1, or with .trans column L/4 of rows 2(L%4) and 2(L%4)+1.
 /// On CUDA this is one instruction; elsewhere every lane fetches its rows' offsets from the naming
-/// lanes (<see cref="WarpExchange{T}"/>) and reads the elements itself. Every lane of the warp must call it.
+/// lanes by shuffles and reads the elements itself. Every lane of the warp must call it.
 /// </summary>
 public static class Ldmatrix
 {
@@ -43,30 +43,26 @@ public static class Ldmatrix
                     ref r0, ref r1, ref r2, ref r3, ref bytes);
             return new Fragment4 { R0 = r0.Value, R1 = r1.Value, R2 = r2.Value, R3 = r3.Value };
         }
-        // Every lane posts the row it names once; the four matrices read them from one board.
-        var rows = WarpExchange<int>.Post(rowOffset);
-        var fragment = new Fragment4
+        return new Fragment4
         {
-            R0 = Emulate(dynamicShared, rows, 0, transpose),
-            R1 = Emulate(dynamicShared, rows, 1, transpose),
-            R2 = Emulate(dynamicShared, rows, 2, transpose),
-            R3 = Emulate(dynamicShared, rows, 3, transpose),
+            R0 = Emulate(dynamicShared, rowOffset, 0, transpose),
+            R1 = Emulate(dynamicShared, rowOffset, 1, transpose),
+            R2 = Emulate(dynamicShared, rowOffset, 2, transpose),
+            R3 = Emulate(dynamicShared, rowOffset, 3, transpose),
         };
-        rows.Done();
-        return fragment;
     }
 
-    private static uint Emulate(ArrayView<ushort> shared, in WarpExchange<int> rows, int matrix, bool transpose)
+    private static uint Emulate(ArrayView<ushort> shared, int rowOffset, int matrix, bool transpose)
     {
         int lane = Warp.LaneIdx;
         int pair = (lane & 3) * 2;
         if (!transpose)
         {
-            int row = rows.From(matrix * 8 + (lane >> 2));
+            int row = Warp.Shuffle(rowOffset, matrix * 8 + (lane >> 2));
             return Mma.Pack(shared[row + pair], shared[row + pair + 1]);
         }
-        int first = rows.From(matrix * 8 + pair);
-        int second = rows.From(matrix * 8 + pair + 1);
+        int first = Warp.Shuffle(rowOffset, matrix * 8 + pair);
+        int second = Warp.Shuffle(rowOffset, matrix * 8 + pair + 1);
         return Mma.Pack(shared[first + (lane >> 2)], shared[second + (lane >> 2)]);
     }
 }

@@ -5,8 +5,8 @@ namespace FlashAttention.Kernels.TensorCore;
 /// <summary>
 /// D = A B + D on the tensor cores (mma.sync.aligned.m16n8k16, fp16 or bf16 in, fp32 accumulate)
 /// when the kernel runs on CUDA, and the same warp-collective result in plain C# elsewhere: the
-/// emulation gathers the A row pairs and B columns each lane needs from the lanes that own them
-/// (<see cref="WarpExchange{T}"/>), so a tensor-core kernel keeps its fragment layouts, index math and results on the
+/// emulation gathers the A row pairs and B columns each lane needs from the lanes that own them with
+/// warp shuffles, so a tensor-core kernel keeps its fragment layouts, index math and results on the
 /// CPU accelerator, where it can be tested and debugged. Every lane of the warp must call it.
 /// </summary>
 public static class Mma
@@ -41,8 +41,8 @@ public static class Mma
 
     /// <summary>
     /// The warp-collective C# equivalent: lane (g, q) sums rows g and g+8 of A against columns 2q and
-    /// 2q+1 of B, reading the A and B fragments of the lanes that own them (12 of the warp's 32) from a
-    /// <see cref="WarpExchange{T}"/>: two rendezvous of the warp per product on the CPU accelerator.
+    /// 2q+1 of B. Each shuffle moves a lane's whole A and B fragments (one rendezvous of the warp on
+    /// the CPU accelerator instead of one per register): 12 per product.
     /// </summary>
     private static void Emulate<TElement>(ref FragmentC acc, in FragmentA a, in FragmentB b)
         where TElement : struct, IMmaElement
@@ -50,19 +50,19 @@ public static class Mma
         int lane = Warp.LaneIdx;
         int g = lane >> 2;
         int q = lane & 3;
-        var posted = WarpExchange<Operands>.Post(new Operands { A = a, B = b });
+        var mine = new Operands { A = a, B = b };
         // k runs over 8 pairs: pairs 0..3 sit in A0/A1 (B0) of lanes 4r + j, pairs 4..7 in A2/A3 (B1).
         for (int j = 0; j < 4; j++)
         {
-            var row = posted.From(g * 4 + j).A;             // A[g][2j..], A[g+8][2j..], A[g][2j+8..], A[g+8][2j+8..]
-            var even = posted.From(2 * q * 4 + j).B;        // B[2j..][2q], B[2j+8..][2q]
-            var odd = posted.From((2 * q + 1) * 4 + j).B;   // B[2j..][2q+1], B[2j+8..][2q+1]
+            // Shuffles are collective: every lane asks, each for the lane it needs.
+            var row = Warp.Shuffle(mine, g * 4 + j).A;             // A[g][2j..], A[g+8][2j..], A[g][2j+8..], A[g+8][2j+8..]
+            var even = Warp.Shuffle(mine, 2 * q * 4 + j).B;        // B[2j..][2q], B[2j+8..][2q]
+            var odd = Warp.Shuffle(mine, (2 * q + 1) * 4 + j).B;   // B[2j..][2q+1], B[2j+8..][2q+1]
             acc.C0 += Dot<TElement>(row.A0, even.B0) + Dot<TElement>(row.A2, even.B1);
             acc.C1 += Dot<TElement>(row.A0, odd.B0) + Dot<TElement>(row.A2, odd.B1);
             acc.C2 += Dot<TElement>(row.A1, even.B0) + Dot<TElement>(row.A3, even.B1);
             acc.C3 += Dot<TElement>(row.A1, odd.B0) + Dot<TElement>(row.A3, odd.B1);
         }
-        posted.Done();
     }
 
     /// <summary>A lane's operands of one product, shuffled as one value.</summary>

@@ -4,7 +4,7 @@ namespace FlashAttention.Kernels.TensorCore;
 
 /// <summary>
 /// Whether a condition holds on every lane of the warp: <c>vote.sync.all</c> on CUDA (ILGPU 1.5.3
-/// has no warp vote), an AND over the lanes' posts elsewhere (<see cref="WarpExchange{T}"/>). Every lane must call it.
+/// has no warp vote), an AND over five xor-shuffles elsewhere. Every lane must call it.
 /// </summary>
 internal static class WarpVote
 {
@@ -18,11 +18,9 @@ internal static class WarpVote
                 ref result, ref flag);
             return result.Value != 0u;
         }
-        var posted = WarpExchange<int>.Post(value ? 1 : 0);
-        int all = 1;
-        for (int lane = 0; lane < Warp.WarpSize; lane++)
-            all &= posted.From(lane);
-        posted.Done();
+        int all = value ? 1 : 0;
+        for (int mask = 16; mask > 0; mask >>= 1)
+            all &= Warp.ShuffleXor(all, mask);
         return all != 0;
     }
 }

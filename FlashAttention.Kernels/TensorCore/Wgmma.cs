@@ -216,18 +216,16 @@ public static class Wgmma
 
     /// <summary>
     /// The emulation of one 16-key step of O += P V: rows g and g + 8 of P are gathered from the four
-    /// lanes of the quad that hold them (<see cref="WarpExchange{T}"/>, as the register operand is spread over the warp).
+    /// lanes of the quad that hold them (warp shuffles, as the register operand is spread over the warp).
     /// </summary>
     private static void EmulateProbabilities<TElement>(ref Tile8 acc, in FragmentA mine, ArrayView<ushort> shared, int sharedBase, ulong v, int nOffset)
         where TElement : struct, IMmaElement
     {
         int g = Warp.LaneIdx >> 2;
-        var posted = WarpExchange<FragmentA>.Post(mine);
-        var f0 = posted.From(4 * g);
-        var f1 = posted.From(4 * g + 1);
-        var f2 = posted.From(4 * g + 2);
-        var f3 = posted.From(4 * g + 3);
-        posted.Done();
+        var f0 = Warp.Shuffle(mine, 4 * g);
+        var f1 = Warp.Shuffle(mine, 4 * g + 1);
+        var f2 = Warp.Shuffle(mine, 4 * g + 2);
+        var f3 = Warp.Shuffle(mine, 4 * g + 3);
         int col = nOffset + 2 * (Warp.LaneIdx & 3);
         acc.N0 = AddProducts<TElement>(acc.N0, f0, f1, f2, f3, shared, sharedBase, v, col);
         acc.N1 = AddProducts<TElement>(acc.N1, f0, f1, f2, f3, shared, sharedBase, v, col + 8);
