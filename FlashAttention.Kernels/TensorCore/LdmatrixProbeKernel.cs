@@ -24,7 +24,7 @@ public static class LdmatrixProbeKernel
         int matrix = lane / 8;
         int row = (lane % 8) + (matrix & 1) * 8;
         int col = (matrix >> 1) * 8;
-        var f = Ldmatrix.X4<TTarget>(shared, row * Stride + col, transpose != 0);
+        var f = Ldmatrix.X4<TTarget>(shared, row * Stride + col, transpose != 0, WarpExchange.Allocate<TTarget>());
         registers[lane * 4] = f.R0;
         registers[lane * 4 + 1] = f.R1;
         registers[lane * 4 + 2] = f.R2;

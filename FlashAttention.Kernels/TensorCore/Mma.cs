@@ -5,14 +5,18 @@ namespace FlashAttention.Kernels.TensorCore;
 /// <summary>
 /// D = A B + D on the tensor cores (mma.sync.aligned.m16n8k16, fp16 or bf16 in, fp32 accumulate)
 /// when the kernel runs on CUDA, and the same warp-collective result in plain C# elsewhere: the
-/// emulation gathers the A row pairs and B columns each lane needs from the lanes that own them with
-/// warp shuffles, so a tensor-core kernel keeps its fragment layouts, index math and results on the
-/// CPU accelerator, where it can be tested and debugged. Every lane of the warp must call it.
+/// emulation gathers the A row pairs and B columns each lane needs from the lanes that own them
+/// through a <see cref="WarpExchange"/>, so a tensor-core kernel keeps its fragment layouts, index
+/// math and results on the CPU accelerator, where it can be tested and debugged. Every lane of the
+/// warp must call it.
 /// </summary>
 public static class Mma
 {
-    /// <summary>acc += a b for one 16 x 8 x 16 product of <typeparamref name="TElement"/> operands.</summary>
-    public static void MultiplyAccumulate<TTarget, TElement>(ref FragmentC acc, in FragmentA a, in FragmentB b)
+    /// <summary>
+    /// acc += a b for one 16 x 8 x 16 product of <typeparamref name="TElement"/> operands; <paramref name="exchange"/>
+    /// is the group's board (<see cref="WarpExchange.Allocate{TTarget}"/>), used off CUDA only.
+    /// </summary>
+    public static void MultiplyAccumulate<TTarget, TElement>(ref FragmentC acc, in FragmentA a, in FragmentB b, in WarpExchange exchange)
         where TTarget : struct, ITensorCoreTarget
         where TElement : struct, IMmaElement
     {
@@ -35,41 +39,42 @@ public static class Mma
         }
         else
         {
-            Emulate<TElement>(ref acc, a, b);
+            Emulate<TElement>(ref acc, a, b, exchange);
         }
     }
 
     /// <summary>
     /// The warp-collective C# equivalent: lane (g, q) sums rows g and g+8 of A against columns 2q and
-    /// 2q+1 of B. Each shuffle moves a lane's whole A and B fragments (one rendezvous of the warp on
-    /// the CPU accelerator instead of one per register): 12 per product.
+    /// 2q+1 of B, reading the fragments of the 12 lanes that hold them from the board.
     /// </summary>
-    private static void Emulate<TElement>(ref FragmentC acc, in FragmentA a, in FragmentB b)
+    private static void Emulate<TElement>(ref FragmentC acc, in FragmentA a, in FragmentB b, in WarpExchange exchange)
         where TElement : struct, IMmaElement
     {
         int lane = Warp.LaneIdx;
         int g = lane >> 2;
         int q = lane & 3;
-        var mine = new Operands { A = a, B = b };
+        exchange.Post(0, a.A0);
+        exchange.Post(1, a.A1);
+        exchange.Post(2, a.A2);
+        exchange.Post(3, a.A3);
+        exchange.Post(4, b.B0);
+        exchange.Post(5, b.B1);
+        WarpExchange.Meet();
         // k runs over 8 pairs: pairs 0..3 sit in A0/A1 (B0) of lanes 4r + j, pairs 4..7 in A2/A3 (B1).
         for (int j = 0; j < 4; j++)
         {
-            // Shuffles are collective: every lane asks, each for the lane it needs.
-            var row = Warp.Shuffle(mine, g * 4 + j).A;             // A[g][2j..], A[g+8][2j..], A[g][2j+8..], A[g+8][2j+8..]
-            var even = Warp.Shuffle(mine, 2 * q * 4 + j).B;        // B[2j..][2q], B[2j+8..][2q]
-            var odd = Warp.Shuffle(mine, (2 * q + 1) * 4 + j).B;   // B[2j..][2q+1], B[2j+8..][2q+1]
-            acc.C0 += Dot<TElement>(row.A0, even.B0) + Dot<TElement>(row.A2, even.B1);
-            acc.C1 += Dot<TElement>(row.A0, odd.B0) + Dot<TElement>(row.A2, odd.B1);
-            acc.C2 += Dot<TElement>(row.A1, even.B0) + Dot<TElement>(row.A3, even.B1);
-            acc.C3 += Dot<TElement>(row.A1, odd.B0) + Dot<TElement>(row.A3, odd.B1);
+            int row = g * 4 + j;             // A[g][2j..], A[g+8][2j..], A[g][2j+8..], A[g+8][2j+8..]
+            int even = 2 * q * 4 + j;        // B[2j..][2q], B[2j+8..][2q]
+            int odd = (2 * q + 1) * 4 + j;   // B[2j..][2q+1], B[2j+8..][2q+1]
+            uint a0 = exchange.Read(row, 0), a1 = exchange.Read(row, 1), a2 = exchange.Read(row, 2), a3 = exchange.Read(row, 3);
+            uint evenB0 = exchange.Read(even, 4), evenB1 = exchange.Read(even, 5);
+            uint oddB0 = exchange.Read(odd, 4), oddB1 = exchange.Read(odd, 5);
+            acc.C0 += Dot<TElement>(a0, evenB0) + Dot<TElement>(a2, evenB1);
+            acc.C1 += Dot<TElement>(a0, oddB0) + Dot<TElement>(a2, oddB1);
+            acc.C2 += Dot<TElement>(a1, evenB0) + Dot<TElement>(a3, evenB1);
+            acc.C3 += Dot<TElement>(a1, oddB0) + Dot<TElement>(a3, oddB1);
         }
-    }
-
-    /// <summary>A lane's operands of one product, shuffled as one value.</summary>
-    private struct Operands
-    {
-        public FragmentA A;
-        public FragmentB B;
+        WarpExchange.Meet();
     }
 
     private static float Dot<TElement>(uint x, uint y) where TElement : struct, IMmaElement

@@ -27,7 +27,7 @@ public static class MmaProbeKernel
             B1 = Mma.Pack(b[(2 * q + 8) * 8 + g], b[(2 * q + 9) * 8 + g]),
         };
         var acc = new FragmentC { C0 = d[g * 8 + 2 * q], C1 = d[g * 8 + 2 * q + 1], C2 = d[(g + 8) * 8 + 2 * q], C3 = d[(g + 8) * 8 + 2 * q + 1] };
-        Mma.MultiplyAccumulate<TTarget, Float16Mma>(ref acc, fa, fb);
+        Mma.MultiplyAccumulate<TTarget, Float16Mma>(ref acc, fa, fb, WarpExchange.Allocate<TTarget>());
         d[g * 8 + 2 * q] = acc.C0;
         d[g * 8 + 2 * q + 1] = acc.C1;
         d[(g + 8) * 8 + 2 * q] = acc.C2;

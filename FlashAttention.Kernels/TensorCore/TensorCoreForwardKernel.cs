@@ -44,6 +44,7 @@ public static class TensorCoreForwardKernel
         int bc = default(TBc).Value;
         int stride = Stride(dim);
         var shared = SharedMemory.GetDynamic<ushort>();
+        var exchange = WarpExchange.Allocate<TTarget>();
         int kBase = br * stride;
         int vBase = kBase + bc * stride;
         bool vectorized = p.VectorAligned != 0;
@@ -112,7 +113,7 @@ public static class TensorCoreForwardKernel
             CpAsync.Commit<TTarget>();
 
             Tile8 sTop = default, sBottom = default;
-            Scores<TTarget, TElement>(ref sTop, ref sBottom, two, shared, qTop, qBottom, kLane, dim, bc);
+            Scores<TTarget, TElement>(ref sTop, ref sBottom, two, shared, qTop, qBottom, kLane, dim, bc, exchange);
             // Only tiles that cross the key sequence's end, the causal diagonal or a window edge of this warp's rows need the per-element mask.
             bool applyMask = !p.Mask.AllVisible(warpFirstRow, warpFirstRow + warpRows - 1, firstCol, firstCol + bc - 1);
             var (alphaTopLow, alphaTopHigh) = softmaxTop.Update<TTarget, TScores>(ref sTop, p.Mask, scores, prefetched, terms, p.ScaleLog2, rowTop, firstCol, applyMask, bc,
@@ -150,13 +151,13 @@ public static class TensorCoreForwardKernel
                 if (dim > 192)
                     Rescale(ref oTop3, ref oBottom3, two, alphas);
             }
-            AccumulatePV<TTarget, TElement>(ref oTop0, ref oBottom0, pTop, pBottom, two, shared, vLane, stride, 0, dim, bc);
+            AccumulatePV<TTarget, TElement>(ref oTop0, ref oBottom0, pTop, pBottom, two, shared, vLane, stride, 0, dim, bc, exchange);
             if (dim > 64)
-                AccumulatePV<TTarget, TElement>(ref oTop1, ref oBottom1, pTop, pBottom, two, shared, vLane, stride, 64, dim, bc);
+                AccumulatePV<TTarget, TElement>(ref oTop1, ref oBottom1, pTop, pBottom, two, shared, vLane, stride, 64, dim, bc, exchange);
             if (dim > 128)
-                AccumulatePV<TTarget, TElement>(ref oTop2, ref oBottom2, pTop, pBottom, two, shared, vLane, stride, 128, dim, bc);
+                AccumulatePV<TTarget, TElement>(ref oTop2, ref oBottom2, pTop, pBottom, two, shared, vLane, stride, 128, dim, bc, exchange);
             if (dim > 192)
-                AccumulatePV<TTarget, TElement>(ref oTop3, ref oBottom3, pTop, pBottom, two, shared, vLane, stride, 192, dim, bc);
+                AccumulatePV<TTarget, TElement>(ref oTop3, ref oBottom3, pTop, pBottom, two, shared, vLane, stride, 192, dim, bc, exchange);
             j = nextTile;
         }
         CpAsync.WaitAll<TTarget>(); // nothing may be in flight when the group exits (Q when no key tile is visible)
@@ -182,19 +183,19 @@ public static class TensorCoreForwardKernel
     /// head dim ends), of the top block and, when <paramref name="two"/>, the bottom block.
     /// </summary>
     private static void AccumulatePV<TTarget, TElement>(ref Tile8 top, ref Tile8 bottom, in ProbabilityFragments pTop, in ProbabilityFragments pBottom,
-        bool two, ArrayView<ushort> shared, int vLane, int stride, int d0, int dim, int bc)
+        bool two, ArrayView<ushort> shared, int vLane, int stride, int d0, int dim, int bc, in WarpExchange exchange)
         where TTarget : struct, ITensorCoreTarget
         where TElement : struct, IMmaElement
     {
         int columns = Math.Min(64, dim - d0);
         // Keys 16k .. 16k + 15 are rows 16k.. of V; the next 16 dims are 16 elements further along a row.
         int offset = vLane + d0;
-        Tile8.MultiplyAccumulate<TTarget, TElement>(ref top, pTop.K0, ref bottom, pBottom.K0, two, shared, offset, 16, transposedB: true, columns);
-        Tile8.MultiplyAccumulate<TTarget, TElement>(ref top, pTop.K1, ref bottom, pBottom.K1, two, shared, offset + 16 * stride, 16, transposedB: true, columns);
+        Tile8.MultiplyAccumulate<TTarget, TElement>(ref top, pTop.K0, ref bottom, pBottom.K0, two, shared, offset, 16, transposedB: true, exchange, columns);
+        Tile8.MultiplyAccumulate<TTarget, TElement>(ref top, pTop.K1, ref bottom, pBottom.K1, two, shared, offset + 16 * stride, 16, transposedB: true, exchange, columns);
         if (bc > 32)
         {
-            Tile8.MultiplyAccumulate<TTarget, TElement>(ref top, pTop.K2, ref bottom, pBottom.K2, two, shared, offset + 32 * stride, 16, transposedB: true, columns);
-            Tile8.MultiplyAccumulate<TTarget, TElement>(ref top, pTop.K3, ref bottom, pBottom.K3, two, shared, offset + 48 * stride, 16, transposedB: true, columns);
+            Tile8.MultiplyAccumulate<TTarget, TElement>(ref top, pTop.K2, ref bottom, pBottom.K2, two, shared, offset + 32 * stride, 16, transposedB: true, exchange, columns);
+            Tile8.MultiplyAccumulate<TTarget, TElement>(ref top, pTop.K3, ref bottom, pBottom.K3, two, shared, offset + 48 * stride, 16, transposedB: true, exchange, columns);
         }
     }
 
@@ -204,54 +205,54 @@ public static class TensorCoreForwardKernel
     /// step's mma.sync.
     /// </summary>
     private static void Scores<TTarget, TElement>(ref Tile8 top, ref Tile8 bottom, bool two, ArrayView<ushort> shared,
-        int qTop, int qBottom, int kLane, int dim, int bc)
+        int qTop, int qBottom, int kLane, int dim, int bc, in WarpExchange exchange)
         where TTarget : struct, ITensorCoreTarget
         where TElement : struct, IMmaElement
     {
         int stride = Stride(dim);
-        ScoreSteps32<TTarget, TElement>(ref top, ref bottom, two, shared, qTop, qBottom, kLane, stride, bc, 0);
+        ScoreSteps32<TTarget, TElement>(ref top, ref bottom, two, shared, qTop, qBottom, kLane, stride, bc, 0, exchange);
         if (dim > 32)
-            ScoreSteps32<TTarget, TElement>(ref top, ref bottom, two, shared, qTop, qBottom, kLane, stride, bc, 32);
+            ScoreSteps32<TTarget, TElement>(ref top, ref bottom, two, shared, qTop, qBottom, kLane, stride, bc, 32, exchange);
         if (dim > 64)
-            ScoreSteps32<TTarget, TElement>(ref top, ref bottom, two, shared, qTop, qBottom, kLane, stride, bc, 64);
+            ScoreSteps32<TTarget, TElement>(ref top, ref bottom, two, shared, qTop, qBottom, kLane, stride, bc, 64, exchange);
         if (dim > 96)
-            ScoreSteps32<TTarget, TElement>(ref top, ref bottom, two, shared, qTop, qBottom, kLane, stride, bc, 96);
+            ScoreSteps32<TTarget, TElement>(ref top, ref bottom, two, shared, qTop, qBottom, kLane, stride, bc, 96, exchange);
         if (dim > 128)
-            ScoreSteps32<TTarget, TElement>(ref top, ref bottom, two, shared, qTop, qBottom, kLane, stride, bc, 128);
+            ScoreSteps32<TTarget, TElement>(ref top, ref bottom, two, shared, qTop, qBottom, kLane, stride, bc, 128, exchange);
         if (dim > 160)
-            ScoreSteps32<TTarget, TElement>(ref top, ref bottom, two, shared, qTop, qBottom, kLane, stride, bc, 160);
+            ScoreSteps32<TTarget, TElement>(ref top, ref bottom, two, shared, qTop, qBottom, kLane, stride, bc, 160, exchange);
         if (dim > 192)
-            ScoreSteps32<TTarget, TElement>(ref top, ref bottom, two, shared, qTop, qBottom, kLane, stride, bc, 192);
+            ScoreSteps32<TTarget, TElement>(ref top, ref bottom, two, shared, qTop, qBottom, kLane, stride, bc, 192, exchange);
         if (dim > 224)
-            ScoreSteps32<TTarget, TElement>(ref top, ref bottom, two, shared, qTop, qBottom, kLane, stride, bc, 224);
+            ScoreSteps32<TTarget, TElement>(ref top, ref bottom, two, shared, qTop, qBottom, kLane, stride, bc, 224, exchange);
     }
 
     /// <summary>Head dims k0 .. k0 + 31 of S: two 16-deep steps, each one ldmatrix of Q per block and bc / 16 of K.</summary>
     private static void ScoreSteps32<TTarget, TElement>(ref Tile8 top, ref Tile8 bottom, bool two, ArrayView<ushort> shared,
-        int qTop, int qBottom, int kLane, int stride, int bc, int k0)
+        int qTop, int qBottom, int kLane, int stride, int bc, int k0, in WarpExchange exchange)
         where TTarget : struct, ITensorCoreTarget
         where TElement : struct, IMmaElement
     {
-        ScoreStep<TTarget, TElement>(ref top, ref bottom, two, shared, qTop + k0, qBottom + k0, kLane + k0, stride, bc);
-        ScoreStep<TTarget, TElement>(ref top, ref bottom, two, shared, qTop + k0 + 16, qBottom + k0 + 16, kLane + k0 + 16, stride, bc);
+        ScoreStep<TTarget, TElement>(ref top, ref bottom, two, shared, qTop + k0, qBottom + k0, kLane + k0, stride, bc, exchange);
+        ScoreStep<TTarget, TElement>(ref top, ref bottom, two, shared, qTop + k0 + 16, qBottom + k0 + 16, kLane + k0 + 16, stride, bc, exchange);
     }
 
     private static void ScoreStep<TTarget, TElement>(ref Tile8 top, ref Tile8 bottom, bool two, ArrayView<ushort> shared,
-        int qTop, int qBottom, int kLane, int stride, int bc)
+        int qTop, int qBottom, int kLane, int stride, int bc, in WarpExchange exchange)
         where TTarget : struct, ITensorCoreTarget
         where TElement : struct, IMmaElement
     {
-        var aTop = QFragment<TTarget>(shared, qTop);
-        var aBottom = two ? QFragment<TTarget>(shared, qBottom) : default;
+        var aTop = QFragment<TTarget>(shared, qTop, exchange);
+        var aBottom = two ? QFragment<TTarget>(shared, qBottom, exchange) : default;
         // The next 16 keys are 16 rows of K further on.
-        Tile8.MultiplyAccumulate<TTarget, TElement>(ref top, aTop, ref bottom, aBottom, two, shared, kLane, 16 * stride, transposedB: false, columns: bc);
+        Tile8.MultiplyAccumulate<TTarget, TElement>(ref top, aTop, ref bottom, aBottom, two, shared, kLane, 16 * stride, transposedB: false, exchange, columns: bc);
     }
 
     /// <summary>A 16 x 16 A fragment of Q (ldmatrix .x4 of its four 8 x 8 quarters) at this lane's offset.</summary>
-    private static FragmentA QFragment<TTarget>(ArrayView<ushort> shared, int offset)
+    private static FragmentA QFragment<TTarget>(ArrayView<ushort> shared, int offset, in WarpExchange exchange)
         where TTarget : struct, ITensorCoreTarget
     {
-        var f = Ldmatrix.X4<TTarget>(shared, offset, transpose: false);
+        var f = Ldmatrix.X4<TTarget>(shared, offset, transpose: false, exchange);
         return new FragmentA { A0 = f.R0, A1 = f.R1, A2 = f.R2, A3 = f.R3 };
     }
 

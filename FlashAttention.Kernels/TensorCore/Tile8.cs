@@ -32,46 +32,46 @@ public struct Tile8
     /// offset included); each further 16 columns lie <paramref name="pairStep"/> elements on: 16 rows
     /// of K (S = Q K^T, not transposed) or 16 elements of a V row (O += P V, transposed). Only the first
     /// <paramref name="columns"/> (16, 32, 48 or 64; compile-time values) are computed, for head dims
-    /// that end inside the block.
+    /// that end inside the block. <paramref name="exchange"/> is the group's board, used off CUDA only.
     /// </summary>
     public static void MultiplyAccumulate<TTarget, TElement>(ref Tile8 top, in FragmentA aTop, ref Tile8 bottom, in FragmentA aBottom,
-        bool two, ArrayView<ushort> shared, int offset, int pairStep, bool transposedB, int columns = 64)
+        bool two, ArrayView<ushort> shared, int offset, int pairStep, bool transposedB, in WarpExchange exchange, int columns = 64)
         where TTarget : struct, ITensorCoreTarget
         where TElement : struct, IMmaElement
     {
-        var b = Ldmatrix.X4<TTarget>(shared, offset, transposedB);
-        Pair<TTarget, TElement>(ref top.N0, ref top.N1, ref bottom.N0, ref bottom.N1, aTop, aBottom, two, b);
+        var b = Ldmatrix.X4<TTarget>(shared, offset, transposedB, exchange);
+        Pair<TTarget, TElement>(ref top.N0, ref top.N1, ref bottom.N0, ref bottom.N1, aTop, aBottom, two, b, exchange);
         if (columns > 16)
         {
-            b = Ldmatrix.X4<TTarget>(shared, offset + pairStep, transposedB);
-            Pair<TTarget, TElement>(ref top.N2, ref top.N3, ref bottom.N2, ref bottom.N3, aTop, aBottom, two, b);
+            b = Ldmatrix.X4<TTarget>(shared, offset + pairStep, transposedB, exchange);
+            Pair<TTarget, TElement>(ref top.N2, ref top.N3, ref bottom.N2, ref bottom.N3, aTop, aBottom, two, b, exchange);
         }
         if (columns > 32)
         {
-            b = Ldmatrix.X4<TTarget>(shared, offset + 2 * pairStep, transposedB);
-            Pair<TTarget, TElement>(ref top.N4, ref top.N5, ref bottom.N4, ref bottom.N5, aTop, aBottom, two, b);
+            b = Ldmatrix.X4<TTarget>(shared, offset + 2 * pairStep, transposedB, exchange);
+            Pair<TTarget, TElement>(ref top.N4, ref top.N5, ref bottom.N4, ref bottom.N5, aTop, aBottom, two, b, exchange);
         }
         if (columns > 48)
         {
-            b = Ldmatrix.X4<TTarget>(shared, offset + 3 * pairStep, transposedB);
-            Pair<TTarget, TElement>(ref top.N6, ref top.N7, ref bottom.N6, ref bottom.N7, aTop, aBottom, two, b);
+            b = Ldmatrix.X4<TTarget>(shared, offset + 3 * pairStep, transposedB, exchange);
+            Pair<TTarget, TElement>(ref top.N6, ref top.N7, ref bottom.N6, ref bottom.N7, aTop, aBottom, two, b, exchange);
         }
     }
 
     /// <summary>Two n-tiles (16 columns) of one or two row blocks from one ldmatrix .x4 of B.</summary>
     private static void Pair<TTarget, TElement>(ref FragmentC topLeft, ref FragmentC topRight, ref FragmentC bottomLeft, ref FragmentC bottomRight,
-        in FragmentA aTop, in FragmentA aBottom, bool two, in Fragment4 b)
+        in FragmentA aTop, in FragmentA aBottom, bool two, in Fragment4 b, in WarpExchange exchange)
         where TTarget : struct, ITensorCoreTarget
         where TElement : struct, IMmaElement
     {
         var left = new FragmentB { B0 = b.R0, B1 = b.R1 };
         var right = new FragmentB { B0 = b.R2, B1 = b.R3 };
-        Mma.MultiplyAccumulate<TTarget, TElement>(ref topLeft, aTop, left);
-        Mma.MultiplyAccumulate<TTarget, TElement>(ref topRight, aTop, right);
+        Mma.MultiplyAccumulate<TTarget, TElement>(ref topLeft, aTop, left, exchange);
+        Mma.MultiplyAccumulate<TTarget, TElement>(ref topRight, aTop, right, exchange);
         if (two)
         {
-            Mma.MultiplyAccumulate<TTarget, TElement>(ref bottomLeft, aBottom, left);
-            Mma.MultiplyAccumulate<TTarget, TElement>(ref bottomRight, aBottom, right);
+            Mma.MultiplyAccumulate<TTarget, TElement>(ref bottomLeft, aBottom, left, exchange);
+            Mma.MultiplyAccumulate<TTarget, TElement>(ref bottomRight, aBottom, right, exchange);
         }
     }
 }

@@ -165,13 +165,14 @@ public static class Wgmma
     /// The emulation of O += P V over 64 keys (four 16-key steps, V's descriptor 128 units on per
     /// step, as <see cref="WgmmaOutput"/>'s product) for the output dims <paramref name="nOffset"/> .. + 63 into <paramref name="acc"/>.
     /// </summary>
-    internal static void EmulateProbabilitiesTimesV<TElement>(ref Tile8 acc, in ProbabilityFragments p, ArrayView<ushort> shared, int sharedBase, ulong v, int nOffset)
+    internal static void EmulateProbabilitiesTimesV<TElement>(ref Tile8 acc, in ProbabilityFragments p, ArrayView<ushort> shared, int sharedBase, ulong v, int nOffset,
+        in WarpExchange exchange)
         where TElement : struct, IMmaElement
     {
-        EmulateProbabilities<TElement>(ref acc, p.K0, shared, sharedBase, v, nOffset);
-        EmulateProbabilities<TElement>(ref acc, p.K1, shared, sharedBase, v + 128, nOffset);
-        EmulateProbabilities<TElement>(ref acc, p.K2, shared, sharedBase, v + 256, nOffset);
-        EmulateProbabilities<TElement>(ref acc, p.K3, shared, sharedBase, v + 384, nOffset);
+        EmulateProbabilities<TElement>(ref acc, p.K0, shared, sharedBase, v, nOffset, exchange);
+        EmulateProbabilities<TElement>(ref acc, p.K1, shared, sharedBase, v + 128, nOffset, exchange);
+        EmulateProbabilities<TElement>(ref acc, p.K2, shared, sharedBase, v + 256, nOffset, exchange);
+        EmulateProbabilities<TElement>(ref acc, p.K3, shared, sharedBase, v + 384, nOffset, exchange);
     }
 
     /// <summary>The emulation of <see cref="Scores{TTarget, TElement}"/>: this lane's 32 elements, each a dot product over the k-steps.</summary>
@@ -216,16 +217,23 @@ public static class Wgmma
 
     /// <summary>
     /// The emulation of one 16-key step of O += P V: rows g and g + 8 of P are gathered from the four
-    /// lanes of the quad that hold them (warp shuffles, as the register operand is spread over the warp).
+    /// lanes of the quad that hold them (through the board, as the register operand is spread over the warp).
     /// </summary>
-    private static void EmulateProbabilities<TElement>(ref Tile8 acc, in FragmentA mine, ArrayView<ushort> shared, int sharedBase, ulong v, int nOffset)
+    private static void EmulateProbabilities<TElement>(ref Tile8 acc, in FragmentA mine, ArrayView<ushort> shared, int sharedBase, ulong v, int nOffset,
+        in WarpExchange exchange)
         where TElement : struct, IMmaElement
     {
         int g = Warp.LaneIdx >> 2;
-        var f0 = Warp.Shuffle(mine, 4 * g);
-        var f1 = Warp.Shuffle(mine, 4 * g + 1);
-        var f2 = Warp.Shuffle(mine, 4 * g + 2);
-        var f3 = Warp.Shuffle(mine, 4 * g + 3);
+        exchange.Post(0, mine.A0);
+        exchange.Post(1, mine.A1);
+        exchange.Post(2, mine.A2);
+        exchange.Post(3, mine.A3);
+        WarpExchange.Meet();
+        var f0 = Posted(exchange, 4 * g);
+        var f1 = Posted(exchange, 4 * g + 1);
+        var f2 = Posted(exchange, 4 * g + 2);
+        var f3 = Posted(exchange, 4 * g + 3);
+        WarpExchange.Meet();
         int col = nOffset + 2 * (Warp.LaneIdx & 3);
         acc.N0 = AddProducts<TElement>(acc.N0, f0, f1, f2, f3, shared, sharedBase, v, col);
         acc.N1 = AddProducts<TElement>(acc.N1, f0, f1, f2, f3, shared, sharedBase, v, col + 8);
@@ -236,6 +244,10 @@ public static class Wgmma
         acc.N6 = AddProducts<TElement>(acc.N6, f0, f1, f2, f3, shared, sharedBase, v, col + 48);
         acc.N7 = AddProducts<TElement>(acc.N7, f0, f1, f2, f3, shared, sharedBase, v, col + 56);
     }
+
+    /// <summary>The A fragment lane <paramref name="lane"/> posted.</summary>
+    private static FragmentA Posted(in WarpExchange exchange, int lane) =>
+        new() { A0 = exchange.Read(lane, 0), A1 = exchange.Read(lane, 1), A2 = exchange.Read(lane, 2), A3 = exchange.Read(lane, 3) };
 
     private static FragmentC AddProducts<TElement>(FragmentC c, in FragmentA f0, in FragmentA f1, in FragmentA f2, in FragmentA f3,
         ArrayView<ushort> shared, int sharedBase, ulong v, int col)

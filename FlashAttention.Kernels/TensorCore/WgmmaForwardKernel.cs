@@ -72,7 +72,7 @@ public static class WgmmaForwardKernel
             // After the first tiles a row's max seldom grows: then every factor is 1 and the rescale is skipped.
             if (!WarpVote.All<TTarget>(alphaLow == 1f && alphaHigh == 1f))
                 o.Rescale<TTarget>(alphaLow, alphaHigh, dim);
-            o.Accumulate<TTarget, TElement>(probabilities, g.Shared, g.SharedBase, stage + Bc * dim, dim); // V follows K in the stage
+            o.Accumulate<TTarget, TElement>(probabilities, g.Shared, g.SharedBase, stage + Bc * dim, dim, g.Exchange); // V follows K in the stage
             stage = nextStage;
             j = nextTile;
         }

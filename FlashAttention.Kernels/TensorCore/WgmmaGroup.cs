@@ -14,6 +14,9 @@ internal struct WgmmaGroup
     public ArrayView<ushort> Shared;
     public int SharedBase;
 
+    /// <summary>The emulation's exchange board (empty on CUDA).</summary>
+    public WarpExchange Exchange;
+
     /// <summary>Q's tile (Br rows), then stage s: K at StageBase + 2 s Bc dim, V right after it.</summary>
     public int QBase, StageBase;
 
@@ -39,7 +42,7 @@ internal struct WgmmaGroup
         where TScores : struct, IScoreMode
     {
         int br = 16 * default(TWarps).Value;
-        var g = new WgmmaGroup { Shared = SharedMemory.GetDynamic<ushort>(), SharedBase = Wgmma.SharedBase<TTarget>() };
+        var g = new WgmmaGroup { Shared = SharedMemory.GetDynamic<ushort>(), SharedBase = Wgmma.SharedBase<TTarget>(), Exchange = WarpExchange.Allocate<TTarget>() };
         g.QBase = Wgmma.AlignedStart(g.SharedBase);
         g.StageBase = g.QBase + br * dim;
         g.Vectorized = p.VectorAligned != 0;

@@ -67,33 +67,34 @@ internal partial struct WgmmaOutput
     }
 
     /// <summary>O += P V over 64 keys, waited for: <see cref="Issue{TTarget, TElement}"/>, then <see cref="WaitAll{TTarget}"/>.</summary>
-    public void Accumulate<TTarget, TElement>(in ProbabilityFragments p, ArrayView<ushort> shared, int sharedBase, int vOffset, int dim)
+    public void Accumulate<TTarget, TElement>(in ProbabilityFragments p, ArrayView<ushort> shared, int sharedBase, int vOffset, int dim, in WarpExchange exchange)
         where TTarget : struct, ITensorCoreTarget
         where TElement : struct, IMmaElement
     {
-        Issue<TTarget, TElement>(p, shared, sharedBase, vOffset, dim);
+        Issue<TTarget, TElement>(p, shared, sharedBase, vOffset, dim, exchange);
         WaitAll<TTarget>();
     }
 
     /// <summary>
     /// Starts O += P V over 64 keys as one committed group: P this warp's A fragments, V the 64-key by dim tile at shared
     /// element <paramref name="vOffset"/> (MN-major; its 64-dim blocks <see cref="Swizzle128.BlockElements"/> apart). O and
-    /// P's registers must not be touched until <see cref="WaitAll{TTarget}"/>. Off CUDA the product is done here.
+    /// P's registers must not be touched until <see cref="WaitAll{TTarget}"/>. Off CUDA the product is done here, P's
+    /// rows gathered through <paramref name="exchange"/>.
     /// </summary>
-    public void Issue<TTarget, TElement>(in ProbabilityFragments p, ArrayView<ushort> shared, int sharedBase, int vOffset, int dim)
+    public void Issue<TTarget, TElement>(in ProbabilityFragments p, ArrayView<ushort> shared, int sharedBase, int vOffset, int dim, in WarpExchange exchange)
         where TTarget : struct, ITensorCoreTarget
         where TElement : struct, IMmaElement
     {
         ulong v = Swizzle128.Descriptor(sharedBase + 2 * vOffset, leadingBytes: 2 * Swizzle128.BlockElements);
         if (!default(TTarget).EmitsPtx)
         {
-            Wgmma.EmulateProbabilitiesTimesV<TElement>(ref O0, p, shared, sharedBase, v, 0);
+            Wgmma.EmulateProbabilitiesTimesV<TElement>(ref O0, p, shared, sharedBase, v, 0, exchange);
             if (dim > 64)
-                Wgmma.EmulateProbabilitiesTimesV<TElement>(ref O1, p, shared, sharedBase, v, 64);
+                Wgmma.EmulateProbabilitiesTimesV<TElement>(ref O1, p, shared, sharedBase, v, 64, exchange);
             if (dim > 128)
-                Wgmma.EmulateProbabilitiesTimesV<TElement>(ref O2, p, shared, sharedBase, v, 128);
+                Wgmma.EmulateProbabilitiesTimesV<TElement>(ref O2, p, shared, sharedBase, v, 128, exchange);
             if (dim > 192)
-                Wgmma.EmulateProbabilitiesTimesV<TElement>(ref O3, p, shared, sharedBase, v, 192);
+                Wgmma.EmulateProbabilitiesTimesV<TElement>(ref O3, p, shared, sharedBase, v, 192, exchange);
             return;
         }
         // Inputs only: ILGPU copies a Ref operand back out after the block, which would read P's registers while an issued product reads them.

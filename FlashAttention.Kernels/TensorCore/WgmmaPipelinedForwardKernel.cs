@@ -67,7 +67,7 @@ public static class WgmmaPipelinedForwardKernel
             CpAsync.Commit<TTarget>();
 
             WgmmaPipeline.Issue<TTarget, TElement>(ref pending, g.Shared, g.SharedBase, g.QBlock, stage, dim);
-            o.Issue<TTarget, TElement>(previous, g.Shared, g.SharedBase, previousValues, dim);
+            o.Issue<TTarget, TElement>(previous, g.Shared, g.SharedBase, previousValues, dim, g.Exchange);
             var s = WgmmaPipeline.Read<TTarget>(pending);
             bool applyMask = !p.Mask.AllVisible(g.WarpFirstRow, g.WarpFirstRow + 15, firstCol, firstCol + Bc - 1);
             var (alphaLow, alphaHigh) = softmax.Update<TTarget, TScores>(ref s, p.Mask, g.Scores, tensors, terms, p.ScaleLog2, g.RowLow, firstCol,
@@ -83,7 +83,7 @@ public static class WgmmaPipelinedForwardKernel
         CpAsync.WaitAll<TTarget>(); // the last tile's V (or Q alone when no key tile is visible: then P is zeros, V the zeroed stage)
         Wgmma.FenceSharedWrites<TTarget>();
         Group.Barrier();
-        o.Accumulate<TTarget, TElement>(previous, g.Shared, g.SharedBase, previousValues, dim);
+        o.Accumulate<TTarget, TElement>(previous, g.Shared, g.SharedBase, previousValues, dim, g.Exchange);
 
         o.ReadOut<TTarget>(dim);
         TensorCoreForwardKernel.Finish<TTarget, TElement>(p, block.Batch, block.Head, g.RowLow, softmax, o.O0, o.O1, o.O2, o.O3, dim);

@@ -33,7 +33,7 @@ public static class WgmmaProbeKernel
         Store(s, scores);
         var p = ProbabilityFragments.From<TTarget, Float16Mma>(scores, 64);
         var output = WgmmaOutput.Start<TTarget>(64);
-        output.Accumulate<TTarget, Float16Mma>(p, shared, sharedBase, vBase, 64);
+        output.Accumulate<TTarget, Float16Mma>(p, shared, sharedBase, vBase, 64, WarpExchange.Allocate<TTarget>());
         output.ReadOut<TTarget>(64);
         Store(o, output.O0);
     }
