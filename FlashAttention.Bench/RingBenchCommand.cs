@@ -71,10 +71,15 @@ public static class RingBenchCommand
         int most = plan.Devices.Max();
         using var context = Context.Create(b =>
         {
-            b.EnableAlgorithms().Optimize(OptimizationLevel.O2);
+            if (choice is AcceleratorChoice.Cpu)
+            {
+                b.ForCpuKernels();
+                return;
+            }
+            b.ForKernels();
             if (choice is AcceleratorChoice.Auto or AcceleratorChoice.Cuda) b.Cuda();
             if (choice is AcceleratorChoice.OpenCL) b.OpenCL();
-            if (choice is AcceleratorChoice.Auto or AcceleratorChoice.Cpu) b.CPU(CPUDeviceKind.Nvidia);
+            if (choice is AcceleratorChoice.Auto) b.CPU(CPUDeviceKind.Nvidia);
         });
         var accelerators = Accelerators(context, choice, most, plan.ShareDevice);
         var engines = accelerators.Select(AttentionEngine.ForAccelerator).ToArray();

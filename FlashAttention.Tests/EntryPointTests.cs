@@ -66,7 +66,7 @@ public class EntryPointTests
     [Fact]
     public void Engine_on_a_borrowed_accelerator_leaves_it_open()
     {
-        using var context = Context.Create(builder => builder.CPU(CPUDeviceKind.Nvidia).EnableAlgorithms());
+        using var context = Context.Create(builder => builder.ForCpuKernels());
         using var accelerator = context.CreateCPUAccelerator(0);
         var rng = new RandomTensors(7);
         var q = rng.Bshd<float>(1, 9, 1, 32);

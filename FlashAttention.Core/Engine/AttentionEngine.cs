@@ -44,22 +44,33 @@ public sealed partial class AttentionEngine : IDisposable
     /// <exception cref="InvalidOperationException">The requested kind of accelerator is not present.</exception>
     public static AttentionEngine Create(AcceleratorChoice choice = AcceleratorChoice.Auto, bool enableProfiling = false)
     {
+        // A CPU-only context compiles with conservative inlining (KernelContext.ForCpuKernels), which a
+        // context that may hold a GPU cannot: Auto first looks for a GPU and builds the CPU context anew if none is there.
         var context = Context.Create(b =>
         {
-            b.EnableAlgorithms().Optimize(OptimizationLevel.O2);
+            if (choice is AcceleratorChoice.Cpu)
+                b.ForCpuKernels();
+            else
+                b.ForKernels();
             if (enableProfiling) b.Profiling();
             if (choice is AcceleratorChoice.Auto or AcceleratorChoice.Cuda) b.Cuda();
             if (choice is AcceleratorChoice.Auto or AcceleratorChoice.OpenCL) b.OpenCL();
-            if (choice is AcceleratorChoice.Auto or AcceleratorChoice.Cpu) b.CPU(CPUDeviceKind.Nvidia);
         });
+        Accelerator? accelerator = null;
         try
         {
-            var accelerator = Pick(context, choice)
-                ?? throw new InvalidOperationException($"no {choice} accelerator is present on this machine");
-            return new AttentionEngine(context, accelerator, ownsAccelerator: true);
+            accelerator = Pick(context, choice);
+            if (accelerator is null && choice is AcceleratorChoice.Auto)
+            {
+                context.Dispose();
+                return Create(AcceleratorChoice.Cpu, enableProfiling);
+            }
+            return new AttentionEngine(context, accelerator ?? throw new InvalidOperationException($"no {choice} accelerator is present on this machine"),
+                ownsAccelerator: true);
         }
         catch
         {
+            accelerator?.Dispose();
             context.Dispose();
             throw;
         }
@@ -67,7 +78,8 @@ public sealed partial class AttentionEngine : IDisposable
 
     /// <summary>
     /// Runs on an accelerator the caller owns (and keeps owning: disposing the engine leaves it open).
-    /// Its context must have been built with <c>EnableAlgorithms()</c>, which the kernels' exp2/log2 need.
+    /// Its context must have been built with <c>EnableAlgorithms()</c>, which the kernels' exp2/log2 need:
+    /// <see cref="KernelContext.ForKernels"/>, or <see cref="KernelContext.ForCpuKernels"/> for CPU accelerators.
     /// </summary>
     public static AttentionEngine ForAccelerator(Accelerator accelerator)
     {

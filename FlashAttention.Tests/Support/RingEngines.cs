@@ -11,7 +11,7 @@ public static class RingEngines
 {
     private static readonly Lazy<AttentionEngine[]> Shared = new(() =>
     {
-        var context = Context.Create(b => b.EnableAlgorithms().Optimize(OptimizationLevel.O2).CPU(CPUDeviceKind.Nvidia));
+        var context = Context.Create(b => b.ForCpuKernels());
         var device = context.Devices.First(d => d.AcceleratorType == AcceleratorType.CPU);
         return [.. Enumerable.Range(0, 4).Select(_ => AttentionEngine.ForAccelerator(device.CreateAccelerator(context)))];
     });
