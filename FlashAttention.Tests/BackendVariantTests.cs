@@ -22,7 +22,7 @@ public class BackendVariantTests
     public void OpenCL_variants_match_the_reference(bool dynamicShared, bool float16AsBits)
     {
         // Always the CPU: on a real OpenCL device the dynamic variant is the one that races.
-        using var context = Context.Create(b => b.ForCpuKernels());
+        using var context = Context.Create(b => b.ForKernels().CPU(CPUDeviceKind.Nvidia)); // OpenCL's static tiles need the default inlining
         using var accelerator = context.CreateCPUAccelerator(0);
         using var engine = AttentionEngine.WithProfile(accelerator, new BackendProfile(dynamicShared, float16AsBits));
         var c = new ForwardCase(2, 113, 203, 4, 2, 40, Causal: true);
@@ -38,7 +38,7 @@ public class BackendVariantTests
     [Fact]
     public void OpenCL_variants_apply_window_alibi_and_softcap()
     {
-        using var context = Context.Create(b => b.ForCpuKernels());
+        using var context = Context.Create(b => b.ForKernels().CPU(CPUDeviceKind.Nvidia)); // OpenCL's static tiles need the default inlining
         using var accelerator = context.CreateCPUAccelerator(0);
         using var engine = AttentionEngine.WithProfile(accelerator, new BackendProfile(DynamicShared: false, Float16AsBits: true));
         new ForwardCase(1, 77, 130, 2, 1, 40, Causal: true, Window: new(24, 0), AlibiSlopes: [0.25f, 0.0625f], Softcap: 3f).Check<Half>(engine);
@@ -49,7 +49,7 @@ public class BackendVariantTests
     [Fact]
     public void OpenCL_variants_apply_bias_and_mask()
     {
-        using var context = Context.Create(b => b.ForCpuKernels());
+        using var context = Context.Create(b => b.ForKernels().CPU(CPUDeviceKind.Nvidia)); // OpenCL's static tiles need the default inlining
         using var accelerator = context.CreateCPUAccelerator(0);
         using var engine = AttentionEngine.WithProfile(accelerator, new BackendProfile(DynamicShared: false, Float16AsBits: true));
         new ForwardCase(2, 45, 66, 2, 1, 40, Causal: true, BiasDims: [1, 2], MaskDims: [2, 1]).Check<Half>(engine);

@@ -19,7 +19,7 @@ public class DecodeBackendVariantTests
     [Fact]
     public void OpenCL_variant_matches_the_reference()
     {
-        using var context = Context.Create(b => b.ForCpuKernels());
+        using var context = Context.Create(b => b.ForKernels().CPU(CPUDeviceKind.Nvidia)); // OpenCL's static tiles need the default inlining
         using var accelerator = context.CreateCPUAccelerator(0);
         using var engine = AttentionEngine.WithProfile(accelerator, new BackendProfile(DynamicShared: false, Float16AsBits: true));
         new DecodeCase([113, 30], 160, 3, 8, 2, 64, Causal: true, Splits: 3, PageSize: 16, SeqNew: 2).Check<Half>(engine);

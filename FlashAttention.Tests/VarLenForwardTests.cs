@@ -135,7 +135,7 @@ public class VarLenEntryPointTests
     [Fact]
     public void OpenCL_variants_run_varlen()
     {
-        using var context = Context.Create(b => b.ForCpuKernels());
+        using var context = Context.Create(b => b.ForKernels().CPU(CPUDeviceKind.Nvidia)); // OpenCL's static tiles need the default inlining
         using var accelerator = context.CreateCPUAccelerator(0);
         using var engine = AttentionEngine.WithProfile(accelerator,
             new Kernels.Launch.BackendProfile(DynamicShared: false, Float16AsBits: true));

@@ -24,7 +24,9 @@ public static class KernelContext
     /// tensor-core emulation needs). ILGPU's CPU accelerator runs a kernel's own .NET method; its IR is
     /// built only to analyse the kernel, so inlining every call into it buys nothing at run time.
     /// Conservative inlining compiles a tensor-core kernel there in 1-5 s instead of 15-55 s and with a
-    /// third of the memory (<c>docs/ARCHITECTURE.md</c>). Do not add GPU accelerators to such a context.
+    /// third of the memory (<c>docs/ARCHITECTURE.md</c>). Do not add GPU accelerators to such a context, nor run
+    /// OpenCL's kernel variants in it (<c>BackendProfile</c> with static shared tiles): their allocation is sized by a
+    /// compile-time constant that only the default inlining folds.
     /// </summary>
     public static Context.Builder ForCpuKernels(this Context.Builder builder) =>
         builder.ForKernels().Inlining(InliningMode.Conservative).CPU(CPUDeviceKind.Nvidia);
