@@ -13,11 +13,13 @@ namespace FlashAttention.Bench;
 public static class DumpPtxCommand
 {
     /// <summary>The tensor-core kernels' score modes, by file-name suffix (KernelCatalog.TensorCoreForward's flags).</summary>
-    private static readonly (string Mode, bool Pointwise, bool Tensors, bool Dropout, bool Bits, bool BiasOnly, bool HalfBias)[] ScoreModes =
+    /// <summary>The last, "_bias16s" (a float16 bias staged by bulk copies), exists on the wgmma kernels only.</summary>
+    private static readonly (string Mode, bool Pointwise, bool Tensors, bool Dropout, bool Bits, bool BiasOnly, bool HalfBias, bool Staged)[] ScoreModes =
     [
-        ("", false, false, false, false, false, false), ("_scores", true, false, false, false, false, false), ("_tensors", true, true, false, false, false, false),
-        ("_dropout", true, true, true, false, false, false), ("_bits", false, false, false, true, false, false), ("_bias", false, false, false, false, true, false),
-        ("_bias16", false, false, false, false, true, true),
+        ("", false, false, false, false, false, false, false), ("_scores", true, false, false, false, false, false, false),
+        ("_tensors", true, true, false, false, false, false, false), ("_dropout", true, true, true, false, false, false, false),
+        ("_bits", false, false, false, true, false, false, false), ("_bias", false, false, false, false, true, false, false),
+        ("_bias16", false, false, false, false, true, true, false), ("_bias16s", false, false, false, false, true, true, true),
     ];
 
     /// <summary>Builds the command.</summary>
@@ -48,7 +50,7 @@ public static class DumpPtxCommand
                 foreach (int warps in TensorCoreTile.SupportedWarps)
                 foreach (int rows in TensorCoreTile.SupportedWarpRows)
                 foreach (int bc in TensorCoreTile.SupportedBc)
-                foreach (var (mode, pointwise, tensors, dropout, bits, biasOnly, halfBias) in ScoreModes)
+                foreach (var (mode, pointwise, tensors, dropout, bits, biasOnly, halfBias, _) in ScoreModes.Where(m => !m.Staged))
                     Write($"tc_fwd_{(bf16 ? "bf16" : "f16")}_d{dim}_w{warps}{(rows == 16 ? "" : $"x{rows}")}{(bc == 64 ? "" : $"b{bc}")}{mode}",
                         KernelCatalog.TensorCoreForward(nativePtx: true, bf16, dim, warps, rows, bc, pointwise, tensors, dropout, bits, biasOnly: biasOnly,
                             halfBias: halfBias), promoteAsmOperands: true);
@@ -56,13 +58,13 @@ public static class DumpPtxCommand
                 foreach (bool bf16 in new[] { false, true })
                 foreach (int dim in new[] { 64, 128, 192, 256 })
                 foreach (int warps in TensorCoreTile.SupportedWarps.Append(12))
-                foreach (var (mode, pointwise, tensors, dropout, bits, biasOnly, halfBias) in ScoreModes)
+                foreach (var (mode, pointwise, tensors, dropout, bits, biasOnly, halfBias, staged) in ScoreModes)
                 {
                     var method = KernelCatalog.TensorCoreForward(nativePtx: true, bf16, dim, warps, 16, 64, pointwise, tensors, dropout, bits, wgmma: true, biasOnly,
-                        halfBias);
+                        halfBias, stagedBias: staged);
                     // The pipelined kernel (FlashAttention-3's overlap of the softmax with P V), written with the same bounds.
                     var pipelined = KernelCatalog.TensorCoreForward(nativePtx: true, bf16, dim, warps, 16, 64, pointwise, tensors, dropout, bits, wgmma: true, biasOnly,
-                        halfBias, pipelined: true);
+                        halfBias, pipelined: true, stagedBias: staged);
                     if (warps == 12)
                     {
                         // Three warpgroups (384 threads) only load bounded to one group per SM.

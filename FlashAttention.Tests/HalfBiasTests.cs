@@ -57,6 +57,45 @@ public class HalfBiasTests
         masked.Lse.Should().Equal(maskedSingle.Lse);
     }
 
+    /// <summary>
+    /// On wgmma, a float16 bias whose view starts on 16 bytes with seqlen_k a multiple of 8 is staged through shared memory
+    /// by bulk copies (<c>StagedHalfBiasScores</c>; the emulation's stages start as NaN, so reading a row's stale tail past
+    /// seqlen_k would show); a view on 4 bytes but not 16 is prefetched into registers. Both give bitwise the float32
+    /// bias's result, on both wgmma kernels, one warpgroup and two, 136 keys (two tiles and 8 keys) and causal or not.
+    /// </summary>
+    [Theory]
+    [InlineData(false, 4, false)]
+    [InlineData(true, 8, true)]
+    public void Staged_bias_matches_the_register_prefetch_bitwise(bool pipelined, int warps, bool causal)
+    {
+        const int sq = 75, sk = 136;
+        var engine = TestDevice.WgmmaEngine;
+        var rng = new RandomTensors(pipelined ? 34 : 33);
+        var q = rng.Bshd<Half>(B, sq, H, D);
+        var k = rng.Bshd<Half>(B, sk, 1, D);
+        var v = rng.Bshd<Half>(B, sk, 1, D);
+        var half = BiasMaskInputs.HalfBias([1, H], sq, sk, 19, negativeInfinity: true)!;
+        var tile = new TensorCoreTile(warps, Wgmma: true, Pipelined: pipelined);
+        var baseline = new AttentionOptions { Kernel = KernelPath.TensorCore, TensorCoreTile = tile, Causal = causal, ReturnLse = true };
+        var expected = engine.Forward(q, k, v, baseline with { Bias = half.ToSingle() });
+
+        // A buffer with room to place the bias on 16 bytes (staged) and 4 bytes past that (prefetched).
+        using var buffer = engine.Accelerator.Allocate1D<Half>(half.Data.LongLength + 16);
+        int first = 0;
+        while (Kernels.Launch.VectorAlignment.AddressOf<Half>(buffer.View.SubView(first, 1)) % 16 != 0)
+            first++;
+        foreach (var (at, staged) in new[] { (first, true), (first + 2, false) })
+        {
+            var view = buffer.View.SubView(at, half.Data.LongLength);
+            view.CopyFromCPU(half.Data);
+            Kernels.Launch.TensorCoreForwardLauncher.StagesHalfBias(view, sk).Should().Be(staged);
+            var result = engine.Forward(q, k, v, baseline with { DeviceHalfBias = new DeviceAttentionHalfBias(view, 1, H, sq, sk) });
+            result.Output.Data.Should().Equal(expected.Output.Data, $"the {(staged ? "staged" : "prefetched")} float16 bias holds the float32 bias's values");
+            result.Lse.Should().Equal(expected.Lse);
+        }
+        expected.Output.Data.Should().OnlyContain(x => Half.IsFinite(x));
+    }
+
     /// <summary>The portable forward and the backward read it widened: the float32 bias's results and dBias, bitwise.</summary>
     [Fact]
     public void Portable_forward_and_backward_match_the_float32_bias_bitwise()

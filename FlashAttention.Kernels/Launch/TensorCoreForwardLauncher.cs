@@ -13,6 +13,11 @@ public sealed class TensorCoreForwardLauncher(Accelerator accelerator)
     /// <summary>Experiments only: FLASH_TC_GENERAL_BIAS=1 runs a bias alone through <see cref="TensorScores"/>, as before <see cref="BiasScores"/>.</summary>
     private static readonly bool GeneralBias = Environment.GetEnvironmentVariable("FLASH_TC_GENERAL_BIAS") == "1";
 
+    /// <summary>Experiments only: FLASH_STAGED_BIAS=0 keeps a float16 bias on wgmma in the register prefetch (<see cref="HalfBiasScores"/>).</summary>
+    private static readonly bool NoStagedBias = Environment.GetEnvironmentVariable("FLASH_STAGED_BIAS") == "0";
+
+    private readonly int sharedMemoryLimit = DeviceLimits.SharedMemoryPerGroup(accelerator);
+
     /// <summary>
     /// Runs attention for <paramref name="batch"/> items; <typeparamref name="T"/> is Half or BFloat16.
     /// The caller has validated shapes, strides, views and the tile; this picks the copy path from
@@ -34,16 +39,19 @@ public sealed class TensorCoreForwardLauncher(Accelerator accelerator)
             bits.Q.Address = VectorAlignment.AddressOf(bits.Q.Data);
             bits.K.Address = VectorAlignment.AddressOf(bits.K.Data);
             bits.V.Address = VectorAlignment.AddressOf(bits.V.Data);
+            tensors.BiasAddress = VectorAlignment.AddressOf(tensors.Bias);
         }
         int dim = tile.CompiledDim(p.HeadDim);
         bool biasOnly = BiasOnly(bits);
         if (halfBias && !biasOnly)
             throw new InvalidOperationException(
                 "A float16 bias reaches the tensor-core kernel only as the call's sole score variant, seqlen_k even and the view 4-byte aligned; the engine widens it otherwise");
+        bool staged = halfBias && biasOnly && tile.Wgmma && !NoStagedBias && StagesBias(tensors)
+                      && tile.SharedMemoryBytes(p.HeadDim, stagedBias: true) <= sharedMemoryLimit;
         var method = KernelCatalog.TensorCoreForward(nativePtx, typeof(T) == typeof(BFloat16), dim, tile.Warps, tile.WarpRows, tile.Bc, p.Scores.HasPointwise,
             p.Scores.Elements.IsActive && !biasOnly, p.Dropout.Enabled != 0, p.Bits.Enabled != 0, tile.Wgmma, biasOnly, halfBias,
-            tile.Pipelined);
-        int elements = tile.SharedMemoryBytes(p.HeadDim) / sizeof(ushort);
+            tile.Pipelined, staged);
+        int elements = tile.SharedMemoryBytes(p.HeadDim, staged) / sizeof(ushort);
         // More than 256 threads must be bounded, or ptxas may give them more registers than one group's share of the SM.
         int groupsPerSM = tile.GroupsPerSM == 0 && tile.Threads > 256 ? 1 : tile.GroupsPerSM;
         var kernel = kernels.Get<ForwardParams<ushort>>(method, elements * sizeof(ushort), tile.Threads, promoteAsmOperands: true, groupsPerSM);
@@ -80,11 +88,27 @@ public sealed class TensorCoreForwardLauncher(Accelerator accelerator)
     }
 
     /// <summary>
+    /// Whether bulk copies can stage a float16 bias's rows (<see cref="StagedHalfBiasScores"/>): they move multiples of 16
+    /// bytes between 16-byte-aligned addresses, so seqlen_k is a multiple of 8 (as are the batch and head strides) and
+    /// the view starts on 16 bytes.
+    /// </summary>
+    private static bool StagesBias(in ScoreBias e) =>
+        e.SeqLenK % 8 == 0 && e.BiasBatchStride % 8 == 0 && e.BiasHeadStride % 8 == 0 && VectorAlignment.AddressOf(e.Bias) % 16 == 0;
+
+    /// <summary>
     /// Whether the bias-only mode can read <paramref name="bias"/> (float16, with <paramref name="seqLenK"/> keys a row)
     /// as it is, a pair of keys a 4-byte load: seqlen_k even and the view's first element on 4 bytes.
     /// </summary>
     public static bool ReadsHalfBias(ArrayView<Half> bias, int seqLenK) =>
         seqLenK % 2 == 0 && bias.Length >= 2 && VectorAlignment.AddressOf(bias) % 4 == 0;
+
+    /// <summary>
+    /// Whether a float16 bias alone on wgmma is staged by bulk copies (<see cref="StagedHalfBiasScores"/>) rather than
+    /// prefetched into registers: <paramref name="bias"/> starts on 16 bytes and its rows of <paramref name="seqLenK"/> keys
+    /// are a multiple of 8 (and the group's shared memory has room for the stages, which the launch checks).
+    /// </summary>
+    public static bool StagesHalfBias(ArrayView<Half> bias, int seqLenK) =>
+        !NoStagedBias && seqLenK % 8 == 0 && bias.Length >= 8 && VectorAlignment.AddressOf(bias) % 16 == 0;
 
     /// <summary>Whether every row of Q, K, V and O starts on a 16-byte boundary, as cp.async needs.</summary>
     private static bool RowsAligned(in ForwardParams<ushort> p) =>

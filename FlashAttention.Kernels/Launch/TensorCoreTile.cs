@@ -50,9 +50,13 @@ public sealed record TensorCoreTile(int Warps, int GroupsPerSM = 0, int WarpRows
     /// <summary>The head dim the kernel is compiled for: a multiple of 32, or of 64 for wgmma (its tiles are 64-dim blocks).</summary>
     public int CompiledDim(int headDim) => Wgmma ? (headDim + 63) / 64 * 64 : TileConfig.PadHeadDim(headDim);
 
-    /// <summary>Dynamic shared memory one group needs at <paramref name="headDim"/>.</summary>
-    public int SharedMemoryBytes(int headDim) =>
-        (Wgmma ? WgmmaForwardKernel.SharedElements(CompiledDim(headDim), Br) : TensorCoreForwardKernel.SharedElements(CompiledDim(headDim), Br, Bc)) * sizeof(ushort);
+    /// <summary>
+    /// Dynamic shared memory one group needs at <paramref name="headDim"/>; with <paramref name="stagedBias"/> (wgmma) also the
+    /// stages of a float16 bias staged by bulk copies (<see cref="StagedHalfBiasScores"/>).
+    /// </summary>
+    public int SharedMemoryBytes(int headDim, bool stagedBias = false) =>
+        (Wgmma ? WgmmaForwardKernel.SharedElements(CompiledDim(headDim), Br, stagedBias ? Warps : 0)
+            : TensorCoreForwardKernel.SharedElements(CompiledDim(headDim), Br, Bc)) * sizeof(ushort);
 
     /// <summary>
     /// Whether two groups fit in one SM's shared memory at <paramref name="headDim"/>, on a device whose per-group

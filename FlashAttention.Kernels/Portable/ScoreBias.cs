@@ -76,6 +76,9 @@ public struct ScoreBias
     /// <summary>Offsets of the current (batch, head) in the three tensors; set by <see cref="ForHead"/>.</summary>
     public long BiasBase, MaskBase, GradientBase;
 
+    /// <summary>The device address of <see cref="Bias"/>'s first element, for kernels that copy it with inline PTX (set by the tensor-core launcher on CUDA).</summary>
+    public ulong BiasAddress;
+
     /// <summary>Whether a bias or a mask is present (kernels then send every visible score through the modifier).</summary>
     public readonly bool IsActive => HasBias != 0 || HasMask != 0;
 

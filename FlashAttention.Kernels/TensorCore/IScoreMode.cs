@@ -28,6 +28,9 @@ public interface IScoreMode
 
     /// <summary>True (with <see cref="BiasOnly"/>): the bias tensor holds float16, two to a 32-bit element (<see cref="HalfBiasScores"/>).</summary>
     bool HalfBias { get; }
+
+    /// <summary>True (with <see cref="HalfBias"/>, wgmma kernels): the bias reaches the softmax through shared memory by bulk copies (<see cref="StagedHalfBiasScores"/>).</summary>
+    bool StagedBias { get; }
 }
 
 /// <summary>Scores are Q K^T times the scale, nothing more.</summary>
@@ -50,6 +53,9 @@ public readonly struct PlainScores : IScoreMode
 
     /// <inheritdoc />
     public bool HalfBias => false;
+
+    /// <inheritdoc />
+    public bool StagedBias => false;
 }
 
 /// <summary>Scores pass through soft-capping and ALiBi.</summary>
@@ -72,6 +78,9 @@ public readonly struct PointwiseScores : IScoreMode
 
     /// <inheritdoc />
     public bool HalfBias => false;
+
+    /// <inheritdoc />
+    public bool StagedBias => false;
 }
 
 /// <summary>Scores pass through soft-capping, ALiBi, the bias tensor and the mask tensor.</summary>
@@ -94,6 +103,9 @@ public readonly struct TensorScores : IScoreMode
 
     /// <inheritdoc />
     public bool HalfBias => false;
+
+    /// <inheritdoc />
+    public bool StagedBias => false;
 }
 
 /// <summary>
@@ -119,6 +131,9 @@ public readonly struct DropoutScores : IScoreMode
 
     /// <inheritdoc />
     public bool HalfBias => false;
+
+    /// <inheritdoc />
+    public bool StagedBias => false;
 }
 
 /// <summary>
@@ -145,6 +160,9 @@ public readonly struct BitMaskScores : IScoreMode
 
     /// <inheritdoc />
     public bool HalfBias => false;
+
+    /// <inheritdoc />
+    public bool StagedBias => false;
 }
 
 /// <summary>
@@ -174,6 +192,9 @@ public readonly struct BiasScores : IScoreMode
 
     /// <inheritdoc />
     public bool HalfBias => false;
+
+    /// <inheritdoc />
+    public bool StagedBias => false;
 }
 
 /// <summary>
@@ -200,4 +221,36 @@ public readonly struct HalfBiasScores : IScoreMode
 
     /// <inheritdoc />
     public bool HalfBias => true;
+
+    /// <inheritdoc />
+    public bool StagedBias => false;
+}
+
+/// <summary>
+/// <see cref="HalfBiasScores"/> with the bias staged through shared memory (<c>BiasStage</c>): each warp's 16 rows of the next
+/// key tile arrive by Hopper's bulk copies while the current tile is computed, so no register holds the bias in flight and no
+/// thread waits on a global load. wgmma kernels only, where seqlen_k is a multiple of 8 and the bias is 16-byte aligned.
+/// </summary>
+public readonly struct StagedHalfBiasScores : IScoreMode
+{
+    /// <inheritdoc />
+    public bool Pointwise => false;
+
+    /// <inheritdoc />
+    public bool Tensors => false;
+
+    /// <inheritdoc />
+    public bool Dropout => false;
+
+    /// <inheritdoc />
+    public bool BitMask => false;
+
+    /// <inheritdoc />
+    public bool BiasOnly => true;
+
+    /// <inheritdoc />
+    public bool HalfBias => true;
+
+    /// <inheritdoc />
+    public bool StagedBias => true;
 }

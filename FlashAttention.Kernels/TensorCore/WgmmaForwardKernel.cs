@@ -22,8 +22,12 @@ public static class WgmmaForwardKernel
     /// <summary>Keys per tile: one m64n64 product per warpgroup.</summary>
     public const int Bc = 64;
 
-    /// <summary>Shared-memory elements (ushort) of one group: Q (Br rows), two stages of K and V, and 1 KB to align the tiles.</summary>
-    public static int SharedElements(int dim, int br) => (br + 4 * Bc) * dim + Swizzle128.GroupBytes / 2;
+    /// <summary>
+    /// Shared-memory elements (ushort) of one group: Q (Br rows), two stages of K and V, 1 KB to align the tiles, and after them
+    /// the bias stages of <paramref name="biasWarps"/> warps (<see cref="BiasStage"/>; 0 without a staged bias).
+    /// </summary>
+    public static int SharedElements(int dim, int br, int biasWarps = 0) =>
+        (br + 4 * Bc) * dim + Swizzle128.GroupBytes / 2 + (biasWarps > 0 ? BiasStage.SharedElements(biasWarps) : 0);
 
     /// <summary>The kernel body (see the class summary).</summary>
     public static void Run<TTarget, TElement, TDim, TWarps, TScores>(ForwardParams<ushort> p)
@@ -46,6 +50,9 @@ public static class WgmmaForwardKernel
             LoadStage<TTarget>(g, p, block.FirstTile, dim, g.StageBase);
         CpAsync.Commit<TTarget>();
 
+        bool staged = default(TScores).StagedBias;
+        var bias = g.StartBias<TTarget, TWarps, TScores>(dim);
+
         var softmax = FragmentSoftmax.Start();
         var o = WgmmaOutput.Start<TTarget>(dim);
         int stage = g.StageBase;
@@ -60,9 +67,13 @@ public static class WgmmaForwardKernel
             if (nextTile < block.EndTile)
                 LoadStage<TTarget>(g, p, nextTile, dim, nextStage);
             CpAsync.Commit<TTarget>();
+            if (staged && nextTile < block.EndTile)
+                bias.Issue<TTarget>(g.Shared, g.SharedBase, g.Scores.Elements, g.WarpFirstRow, nextTile);
 
             Tile8 s = default;
             Wgmma.Scores<TTarget, TElement>(ref s, g.Shared, g.SharedBase, g.QBlock, stage, dim);
+            if (staged)
+                terms = bias.Read<TTarget>(g.Shared, g.SharedBase);
             // Only tiles that cross the key sequence's end, the causal diagonal or a window edge of this warp's rows need the per-element mask.
             bool applyMask = !p.Mask.AllVisible(g.WarpFirstRow, g.WarpFirstRow + 15, firstCol, firstCol + Bc - 1);
             var (alphaLow, alphaHigh) = softmax.Update<TTarget, TScores>(ref s, p.Mask, g.Scores, tensors, terms, p.ScaleLog2, g.RowLow, firstCol,

@@ -86,7 +86,7 @@ internal struct WgmmaGroup
         bool biasOnly = default(TScores).BiasOnly, bitMask = default(TScores).BitMask;
         int nextTile = bitMask ? j + 1 : p.Blocks.NextVisibleTile(Block.Batch, Block.Head, Block.FirstRow, j + 1, Block.EndTile, Bc);
         byte nextFlag = peek ? p.Blocks.PeekAt(blockRow, j + 1, Bc) : (byte)1;
-        terms = default(TScores).Tensors || biasOnly
+        terms = (default(TScores).Tensors || biasOnly) && !default(TScores).StagedBias
             ? BiasFragment.Load(Scores.Elements, RowLow, firstCol, Bc, withMask: !biasOnly, halfBias: default(TScores).HalfBias) : default;
         keep = bitMask ? MaskWords.Load(Bits, RowLow, firstCol, Bc) : default;
         CpAsync.WaitAll<TTarget>();
@@ -95,6 +95,23 @@ internal struct WgmmaGroup
         if (peek)
             nextTile = p.Blocks.NextVisibleTileAfter(nextFlag, Block.Batch, Block.Head, Block.FirstRow, j + 1, Block.EndTile, Bc);
         return nextTile;
+    }
+
+    /// <summary>
+    /// This warp's stages of a float16 bias staged by bulk copies (<see cref="StagedHalfBiasScores"/>), after the K/V stages,
+    /// with the block's first key tile issued; default (unused) in other modes.
+    /// </summary>
+    public readonly BiasStage StartBias<TTarget, TWarps, TScores>(int dim)
+        where TTarget : struct, ITensorCoreTarget
+        where TWarps : struct, IConstant
+        where TScores : struct, IScoreMode
+    {
+        if (!default(TScores).StagedBias)
+            return default;
+        var bias = BiasStage.Start<TTarget>(Shared, SharedBase, StageBase + 4 * WgmmaForwardKernel.Bc * dim, default(TWarps).Value);
+        if (Block.EndTile > Block.FirstTile)
+            bias.Issue<TTarget>(Shared, SharedBase, Scores.Elements, WarpFirstRow, Block.FirstTile);
+        return bias;
     }
 
     /// <summary>Issues the copy of key tile <paramref name="tile"/> of <paramref name="source"/> (K or V) to shared element <paramref name="at"/>.</summary>

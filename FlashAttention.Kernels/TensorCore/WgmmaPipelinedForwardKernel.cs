@@ -48,6 +48,9 @@ public static class WgmmaPipelinedForwardKernel
         for (int i = Group.IdxX; i < Bc * dim; i += 32 * default(TWarps).Value)
             g.Shared[previousValues + i] = 0;
 
+        bool staged = default(TScores).StagedBias;
+        var bias = g.StartBias<TTarget, TWarps, TScores>(dim);
+
         var softmax = FragmentSoftmax.Start();
         var o = WgmmaOutput.Start<TTarget>(dim);
         int stage = g.StageBase;
@@ -65,9 +68,13 @@ public static class WgmmaPipelinedForwardKernel
                 g.LoadTile<TTarget>(p, p.K, nextTile, dim, nextStage);
             g.LoadTile<TTarget>(p, p.V, j, dim, stage + Bc * dim);
             CpAsync.Commit<TTarget>();
+            if (staged && nextTile < block.EndTile)
+                bias.Issue<TTarget>(g.Shared, g.SharedBase, g.Scores.Elements, g.WarpFirstRow, nextTile);
 
             WgmmaPipeline.Issue<TTarget, TElement>(ref pending, g.Shared, g.SharedBase, g.QBlock, stage, dim);
             o.Issue<TTarget, TElement>(previous, g.Shared, g.SharedBase, previousValues, dim, g.Exchange);
+            if (staged)
+                terms = bias.Read<TTarget>(g.Shared, g.SharedBase); // its shared loads overlap the products
             var s = WgmmaPipeline.Read<TTarget>(pending);
             bool applyMask = !p.Mask.AllVisible(g.WarpFirstRow, g.WarpFirstRow + 15, firstCol, firstCol + Bc - 1);
             var (alphaLow, alphaHigh) = softmax.Update<TTarget, TScores>(ref s, p.Mask, g.Scores, tensors, terms, p.ScaleLog2, g.RowLow, firstCol,
