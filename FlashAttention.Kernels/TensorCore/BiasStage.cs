@@ -28,54 +28,24 @@ internal struct BiasStage
 
     private const int Rows = 16; // one warp's rows of a wgmma accumulator
     private const int StageElements = Rows * RowStride;
-    private const int BarrierElements = 4; // an mbarrier is 8 bytes
 
-    /// <summary>Shared-memory elements (ushort) of the stages and mbarriers of <paramref name="warps"/> warps.</summary>
-    public static int SharedElements(int warps) => warps * Stages * (StageElements + BarrierElements);
+    /// <summary>Shared-memory elements (ushort) of the stages of <paramref name="warps"/> warps.</summary>
+    public static int SharedElements(int warps) => warps * Stages * StageElements;
 
-    /// <summary>This warp's first stage and its mbarrier (stage s: + s StageElements, + s BarrierElements), as shared elements.</summary>
-    private int rows, barriers;
+    /// <summary>This warp's first stage (stage s at + s StageElements), as a shared element.</summary>
+    private int rows;
 
-    /// <summary>Tiles issued and tiles read so far: tile n goes to stage n mod 2, and its mbarrier phase is n / 2 mod 2.</summary>
+    /// <summary>Tiles issued and tiles read so far: tile n goes to stage n mod 2.</summary>
     private int issued, read;
 
-    /// <summary>
-    /// Lays out this warp's stages from shared element <paramref name="regionStart"/> (16-byte aligned, <see cref="SharedElements"/>
-    /// of <paramref name="warps"/> warps) and sets up its mbarriers (lane 0; CUDA) or poisons its stages (emulation).
-    /// </summary>
-    public static BiasStage Start<TTarget>(ArrayView<ushort> shared, int sharedBase, int regionStart, int warps)
-        where TTarget : struct, ITensorCoreTarget
-    {
-        int warp = Group.IdxX >> 5;
-        var stage = new BiasStage
-        {
-            rows = regionStart + warp * Stages * StageElements,
-            barriers = regionStart + warps * Stages * StageElements + warp * Stages * BarrierElements,
-        };
-        if (default(TTarget).EmitsPtx)
-        {
-            if (Warp.LaneIdx == 0)
-            {
-                // One arrival per phase (lane 0's expect_tx); the copies' bytes complete it. The fence makes the
-                // initialised barriers visible to the bulk copies (the async proxy).
-                Ref<uint> first = (uint)(sharedBase + 2 * stage.barriers);
-                Ref<uint> second = (uint)(sharedBase + 2 * (stage.barriers + BarrierElements));
-                CudaAsm.EmitRef("mbarrier.init.shared::cta.b64 [%0], 1; mbarrier.init.shared::cta.b64 [%1], 1; fence.mbarrier_init.release.cluster;",
-                    ref first, ref second);
-            }
-        }
-        else
-        {
-            for (int i = Warp.LaneIdx; i < Stages * StageElements; i += Warp.WarpSize)
-                shared[stage.rows + i] = 0x7E00; // float16 NaN
-        }
-        Warp.Barrier();
-        return stage;
-    }
+    /// <summary>Lays out this warp's stages from shared element <paramref name="regionStart"/> (16-byte aligned, <see cref="SharedElements"/>).</summary>
+    public static BiasStage Start(int regionStart) =>
+        new() { rows = regionStart + (Group.IdxX >> 5) * Stages * StageElements };
 
     /// <summary>
-    /// Starts the copy of key tile <paramref name="tile"/>'s bias rows for the warp whose first row is <paramref name="warpFirstRow"/>
-    /// (<paramref name="e"/> set for the head, <see cref="ScoreBias.ForHead"/>). Rows past seqlen_q copy the last row (their
+    /// Issues the copy of key tile <paramref name="tile"/>'s bias rows for the warp whose first row is <paramref name="warpFirstRow"/>
+    /// (<paramref name="e"/> set for the head, <see cref="ScoreBias.ForHead"/>) into the commit group of that tile's K/V, which the
+    /// kernel waits for before the tile's barrier. Keys past seqlen_k are zero-filled; rows past seqlen_q copy the last row (their
     /// results are discarded). Every lane of the warp calls it, the tiles in the order they are read, after a group barrier
     /// that follows the warp's reads of this stage's previous tile (the kernels issue tile j + 1 past tile j's barrier).
     /// </summary>
@@ -84,56 +54,44 @@ internal struct BiasStage
     {
         int stage = issued & (Stages - 1);
         issued++;
-        int lane = Warp.LaneIdx;
         int firstCol = tile * WgmmaForwardKernel.Bc;
-        int keys = Math.Min(WgmmaForwardKernel.Bc, e.SeqLenK - firstCol);
-        int row = Math.Min(warpFirstRow + (lane & (Rows - 1)), e.SeqLenQ - 1);
-        long source = e.BiasBase + (long)row * e.SeqLenK + firstCol;
-        int to = rows + stage * StageElements + (lane & (Rows - 1)) * RowStride;
+        int to = rows + stage * StageElements;
+        // 16 rows of 8 chunks of 16 bytes: lane l copies chunk l & 7 of rows l / 8, + 4, + 8, + 12.
+        int lane = Warp.LaneIdx;
+        int part = 8 * (lane & 7);
+        bool valid = firstCol + part < e.SeqLenK;
+        int col = valid ? firstCol + part : 0;
+        Chunk<TTarget>(shared, sharedBase, e, Math.Min(warpFirstRow + (lane >> 3), e.SeqLenQ - 1), col, valid, to + (lane >> 3) * RowStride + part);
+        Chunk<TTarget>(shared, sharedBase, e, Math.Min(warpFirstRow + (lane >> 3) + 4, e.SeqLenQ - 1), col, valid, to + ((lane >> 3) + 4) * RowStride + part);
+        Chunk<TTarget>(shared, sharedBase, e, Math.Min(warpFirstRow + (lane >> 3) + 8, e.SeqLenQ - 1), col, valid, to + ((lane >> 3) + 8) * RowStride + part);
+        Chunk<TTarget>(shared, sharedBase, e, Math.Min(warpFirstRow + (lane >> 3) + 12, e.SeqLenQ - 1), col, valid, to + ((lane >> 3) + 12) * RowStride + part);
+    }
+
+    /// <summary>8 elements of row <paramref name="row"/> from column <paramref name="col"/> to shared element <paramref name="at"/> (zeros when not <paramref name="valid"/>).</summary>
+    private static void Chunk<TTarget>(ArrayView<ushort> shared, int sharedBase, in ScoreBias e, int row, int col, bool valid, int at)
+        where TTarget : struct, ITensorCoreTarget
+    {
+        long source = e.BiasBase + (long)row * e.SeqLenK + col;
         if (default(TTarget).EmitsPtx)
         {
-            Ref<uint> barrier = (uint)(sharedBase + 2 * (barriers + stage * BarrierElements));
-            if (lane == 0)
-            {
-                Ref<uint> expected = (uint)(Rows * keys * 2);
-                CudaAsm.EmitRef("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;", ref barrier, ref expected);
-            }
-            if (lane < Rows)
-            {
-                Ref<uint> target = (uint)(sharedBase + 2 * to);
-                Ref<ulong> address = e.BiasAddress + (ulong)(source * 2);
-                Ref<uint> bytes = (uint)(keys * 2);
-                CudaAsm.EmitRef(
-                    "{ .reg .u64 g; cvta.to.global.u64 g, %1; cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [g], %2, [%3]; }",
-                    ref target, ref address, ref bytes, ref barrier);
-            }
+            CpAsync.Copy16Raw((uint)(sharedBase + 2 * at), e.BiasAddress + (ulong)(source * 2), valid);
             return;
         }
-        if (lane < Rows)
-        {
-            var halves = e.Bias.Cast<ushort>();
-            for (int i = 0; i < keys; i++)
-                shared[to + i] = halves[source + i];
-        }
+        var halves = e.Bias.Cast<ushort>();
+        for (int i = 0; i < 8; i++)
+            shared[at + i] = valid ? halves[source + i] : (ushort)0;
     }
 
     /// <summary>
-    /// Waits for the oldest issued tile's rows and reads this lane's pairs of its 64 keys in the layout of
-    /// <see cref="BiasFragment"/> (rows g and g + 8, columns 8n + 2q and + 1), for <see cref="BiasFragment.AddHalfBias"/>.
+    /// Reads this lane's pairs of the oldest issued tile's 64 keys (landed: the kernel has waited for the tile's copies and
+    /// passed its barrier) in the layout of <see cref="BiasFragment"/> (rows g and g + 8, columns 8n + 2q and + 1), for
+    /// <see cref="BiasFragment.AddHalfBias"/>.
     /// </summary>
     public BiasFragment Read<TTarget>(ArrayView<ushort> shared, int sharedBase)
         where TTarget : struct, ITensorCoreTarget
     {
         int stage = read & (Stages - 1);
-        uint phase = (uint)(read / Stages) & 1u;
         read++;
-        if (default(TTarget).EmitsPtx)
-        {
-            uint barrier = (uint)(sharedBase + 2 * (barriers + stage * BarrierElements));
-            while (!Landed(barrier, phase))
-            {
-            }
-        }
         int lane = Warp.LaneIdx;
         int low = rows + stage * StageElements + (lane >> 2) * RowStride + 2 * (lane & 3);
         int high = low + 8 * RowStride;
@@ -148,16 +106,6 @@ internal struct BiasStage
             N6 = Pairs<TTarget>(shared, sharedBase, low + 48, high + 48),
             N7 = Pairs<TTarget>(shared, sharedBase, low + 56, high + 56),
         };
-    }
-
-    /// <summary>Whether the phase of parity <paramref name="phase"/> of the mbarrier at <paramref name="barrier"/> has completed (it waits a while first).</summary>
-    private static bool Landed(uint barrier, uint phase)
-    {
-        Ref<uint> done = 0u;
-        Ref<uint> at = barrier;
-        Ref<uint> parity = phase;
-        CudaAsm.EmitRef("{ .reg .pred p; mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2; selp.u32 %0, 1, 0, p; }", ref done, ref at, ref parity);
-        return done.Value != 0;
     }
 
     private static BiasTerms Pairs<TTarget>(ArrayView<ushort> shared, int sharedBase, int low, int high)

@@ -48,10 +48,9 @@ public static class WgmmaForwardKernel
         bool bitMask = default(TScores).BitMask;
         if (block.EndTile > block.FirstTile)
             LoadStage<TTarget>(g, p, block.FirstTile, dim, g.StageBase);
-        CpAsync.Commit<TTarget>();
-
         bool staged = default(TScores).StagedBias;
         var bias = g.StartBias<TTarget, TWarps, TScores>(dim);
+        CpAsync.Commit<TTarget>();
 
         var softmax = FragmentSoftmax.Start();
         var o = WgmmaOutput.Start<TTarget>(dim);
@@ -66,9 +65,9 @@ public static class WgmmaForwardKernel
             int nextStage = stage == g.StageBase ? g.StageBase + 2 * Bc * dim : g.StageBase;
             if (nextTile < block.EndTile)
                 LoadStage<TTarget>(g, p, nextTile, dim, nextStage);
-            CpAsync.Commit<TTarget>();
             if (staged && nextTile < block.EndTile)
                 bias.Issue<TTarget>(g.Shared, g.SharedBase, g.Scores.Elements, g.WarpFirstRow, nextTile);
+            CpAsync.Commit<TTarget>();
 
             Tile8 s = default;
             Wgmma.Scores<TTarget, TElement>(ref s, g.Shared, g.SharedBase, g.QBlock, stage, dim);

@@ -41,15 +41,14 @@ public static class WgmmaPipelinedForwardKernel
         bool bitMask = default(TScores).BitMask;
         if (block.EndTile > block.FirstTile)
             g.LoadTile<TTarget>(p, p.K, block.FirstTile, dim, g.StageBase);
+        bool staged = default(TScores).StagedBias;
+        var bias = g.StartBias<TTarget, TWarps, TScores>(dim);
         CpAsync.Commit<TTarget>();
         // The first tile multiplies a P of zeros by the second stage's V, zeroed here (uninitialized shared memory may hold NaN):
         // every tile then issues both products, with no wgmma under a branch (which cost the unpipelined kernel 8-10 %).
         int previousValues = g.StageBase + 3 * Bc * dim;
         for (int i = Group.IdxX; i < Bc * dim; i += 32 * default(TWarps).Value)
             g.Shared[previousValues + i] = 0;
-
-        bool staged = default(TScores).StagedBias;
-        var bias = g.StartBias<TTarget, TWarps, TScores>(dim);
 
         var softmax = FragmentSoftmax.Start();
         var o = WgmmaOutput.Start<TTarget>(dim);
@@ -67,9 +66,9 @@ public static class WgmmaPipelinedForwardKernel
             if (nextTile < block.EndTile)
                 g.LoadTile<TTarget>(p, p.K, nextTile, dim, nextStage);
             g.LoadTile<TTarget>(p, p.V, j, dim, stage + Bc * dim);
-            CpAsync.Commit<TTarget>();
             if (staged && nextTile < block.EndTile)
                 bias.Issue<TTarget>(g.Shared, g.SharedBase, g.Scores.Elements, g.WarpFirstRow, nextTile);
+            CpAsync.Commit<TTarget>();
 
             WgmmaPipeline.Issue<TTarget, TElement>(ref pending, g.Shared, g.SharedBase, g.QBlock, stage, dim);
             o.Issue<TTarget, TElement>(previous, g.Shared, g.SharedBase, previousValues, dim, g.Exchange);
