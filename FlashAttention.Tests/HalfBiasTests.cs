@@ -59,8 +59,8 @@ public class HalfBiasTests
 
     /// <summary>
     /// On wgmma, a float16 bias whose view starts on 16 bytes with seqlen_k a multiple of 8 is staged through shared memory
-    /// by bulk copies (<c>StagedHalfBiasScores</c>; the emulation's stages start as NaN, so reading a row's stale tail past
-    /// seqlen_k would show); a view on 4 bytes but not 16 is prefetched into registers. Both give bitwise the float32
+    /// by cp.async (<c>StagedHalfBiasScores</c>; a last tile of 8 keys, the rest zero-filled); a view on 4 bytes but not 16 is
+    /// prefetched into registers. Both give bitwise the float32
     /// bias's result, on both wgmma kernels, one warpgroup and two, 136 keys (two tiles and 8 keys) and causal or not.
     /// </summary>
     [Theory]

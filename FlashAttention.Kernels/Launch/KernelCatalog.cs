@@ -47,7 +47,7 @@ public static class KernelCatalog
     /// but a mask packed to bits (<paramref name="bitMask"/>, <see cref="BitMaskScores"/>) or a bias alone (<paramref name="biasOnly"/>,
     /// <see cref="BiasScores"/>, or on float16 with <paramref name="halfBias"/>, <see cref="HalfBiasScores"/>); with mma.sync,
     /// or with Hopper's wgmma (<paramref name="wgmma"/>), then optionally pipelined (<paramref name="pipelined"/>, <see cref="WgmmaPipelinedForwardKernel"/>),
-    /// and there a float16 bias staged by bulk copies (<paramref name="stagedBias"/>, <see cref="StagedHalfBiasScores"/>).
+    /// and there a float16 bias staged through shared memory by cp.async (<paramref name="stagedBias"/>, <see cref="StagedHalfBiasScores"/>).
     /// </summary>
     public static MethodInfo TensorCoreForward(bool nativePtx, bool bfloat16, int dimPadded, int warps, int warpRows = 16, int bc = 64,
         bool pointwiseScores = false, bool scoreTensors = false, bool dropout = false, bool bitMask = false, bool wgmma = false, bool biasOnly = false,

@@ -88,8 +88,8 @@ public sealed class TensorCoreForwardLauncher(Accelerator accelerator)
     }
 
     /// <summary>
-    /// Whether bulk copies can stage a float16 bias's rows (<see cref="StagedHalfBiasScores"/>): they move multiples of 16
-    /// bytes between 16-byte-aligned addresses, so seqlen_k is a multiple of 8 (as are the batch and head strides) and
+    /// Whether cp.async can stage a float16 bias's rows (<see cref="StagedHalfBiasScores"/>): each copy moves 16 bytes
+    /// between 16-byte-aligned addresses, so seqlen_k is a multiple of 8 (as are the batch and head strides) and
     /// the view starts on 16 bytes.
     /// </summary>
     private static bool StagesBias(in ScoreBias e) =>
@@ -103,7 +103,7 @@ public sealed class TensorCoreForwardLauncher(Accelerator accelerator)
         seqLenK % 2 == 0 && bias.Length >= 2 && VectorAlignment.AddressOf(bias) % 4 == 0;
 
     /// <summary>
-    /// Whether a float16 bias alone on wgmma is staged by bulk copies (<see cref="StagedHalfBiasScores"/>) rather than
+    /// Whether a float16 bias alone on wgmma is staged through shared memory by cp.async (<see cref="StagedHalfBiasScores"/>) rather than
     /// prefetched into registers: <paramref name="bias"/> starts on 16 bytes and its rows of <paramref name="seqLenK"/> keys
     /// are a multiple of 8 (and the group's shared memory has room for the stages, which the launch checks).
     /// </summary>

@@ -52,7 +52,7 @@ public sealed record TensorCoreTile(int Warps, int GroupsPerSM = 0, int WarpRows
 
     /// <summary>
     /// Dynamic shared memory one group needs at <paramref name="headDim"/>; with <paramref name="stagedBias"/> (wgmma) also the
-    /// stages of a float16 bias staged by bulk copies (<see cref="StagedHalfBiasScores"/>).
+    /// stages of a float16 bias staged through shared memory by cp.async (<see cref="StagedHalfBiasScores"/>).
     /// </summary>
     public int SharedMemoryBytes(int headDim, bool stagedBias = false) =>
         (Wgmma ? WgmmaForwardKernel.SharedElements(CompiledDim(headDim), Br, stagedBias ? Warps : 0)

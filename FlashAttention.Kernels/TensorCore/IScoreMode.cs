@@ -29,7 +29,7 @@ public interface IScoreMode
     /// <summary>True (with <see cref="BiasOnly"/>): the bias tensor holds float16, two to a 32-bit element (<see cref="HalfBiasScores"/>).</summary>
     bool HalfBias { get; }
 
-    /// <summary>True (with <see cref="HalfBias"/>, wgmma kernels): the bias reaches the softmax through shared memory by bulk copies (<see cref="StagedHalfBiasScores"/>).</summary>
+    /// <summary>True (with <see cref="HalfBias"/>, wgmma kernels): the bias reaches the softmax through shared memory by cp.async (<see cref="StagedHalfBiasScores"/>).</summary>
     bool StagedBias { get; }
 }
 
@@ -228,7 +228,7 @@ public readonly struct HalfBiasScores : IScoreMode
 
 /// <summary>
 /// <see cref="HalfBiasScores"/> with the bias staged through shared memory (<c>BiasStage</c>): each warp's 16 rows of the next
-/// key tile arrive by Hopper's bulk copies while the current tile is computed, so no register holds the bias in flight and no
+/// key tile arrive by cp.async while the current tile is computed, so no register holds the bias in flight and no
 /// thread waits on a global load. wgmma kernels only, where seqlen_k is a multiple of 8 and the bias is 16-byte aligned.
 /// </summary>
 public readonly struct StagedHalfBiasScores : IScoreMode

@@ -98,7 +98,7 @@ internal struct WgmmaGroup
     }
 
     /// <summary>
-    /// This warp's stages of a float16 bias staged by bulk copies (<see cref="StagedHalfBiasScores"/>), after the K/V stages,
+    /// This warp's stages of a float16 bias staged through shared memory by cp.async (<see cref="StagedHalfBiasScores"/>), after the K/V stages,
     /// with the block's first key tile issued (before the commit of the first K tile's copies); default (unused) in other modes.
     /// </summary>
     public readonly BiasStage StartBias<TTarget, TWarps, TScores>(int dim)
@@ -108,7 +108,7 @@ internal struct WgmmaGroup
     {
         if (!default(TScores).StagedBias)
             return default;
-        var bias = BiasStage.Start(StageBase + 4 * WgmmaForwardKernel.Bc * dim);
+        var bias = BiasStage.Start<TTarget>(StageBase + 4 * WgmmaForwardKernel.Bc * dim, Scores.Elements, WarpFirstRow);
         if (Block.EndTile > Block.FirstTile)
             bias.Issue<TTarget>(Shared, SharedBase, Scores.Elements, WarpFirstRow, Block.FirstTile);
         return bias;
