@@ -69,6 +69,9 @@ public static class RingBenchCommand
     private static int Run<T>(AcceleratorChoice choice, RingBenchPlan plan, FileInfo? json) where T : unmanaged
     {
         int most = plan.Devices.Max();
+        // Auto is CUDA where a CUDA device is present, else the CPU, whose context then compiles with conservative inlining.
+        if (choice is AcceleratorChoice.Auto && !HasCuda())
+            choice = AcceleratorChoice.Cpu;
         using var context = Context.Create(b =>
         {
             if (choice is AcceleratorChoice.Cpu)
@@ -79,7 +82,6 @@ public static class RingBenchCommand
             b.ForKernels();
             if (choice is AcceleratorChoice.Auto or AcceleratorChoice.Cuda) b.Cuda();
             if (choice is AcceleratorChoice.OpenCL) b.OpenCL();
-            if (choice is AcceleratorChoice.Auto) b.CPU(CPUDeviceKind.Nvidia);
         });
         var accelerators = Accelerators(context, choice, most, plan.ShareDevice);
         var engines = accelerators.Select(AttentionEngine.ForAccelerator).ToArray();
@@ -140,6 +142,12 @@ public static class RingBenchCommand
         }
     }
 
+    private static bool HasCuda()
+    {
+        using var probe = Context.Create(b => b.Cuda());
+        return probe.Devices.Any(d => d.AcceleratorType == AcceleratorType.Cuda);
+    }
+
     /// <summary>Up to <paramref name="count"/> accelerators of the chosen kind: CUDA devices one each; the CPU as that many accelerators.</summary>
     private static List<Accelerator> Accelerators(Context context, AcceleratorChoice choice, int count, bool shareDevice)
     {
@@ -148,7 +156,7 @@ public static class RingBenchCommand
             AcceleratorChoice.Cpu => AcceleratorType.CPU,
             AcceleratorChoice.OpenCL => AcceleratorType.OpenCL,
             AcceleratorChoice.Cuda => AcceleratorType.Cuda,
-            _ => context.Devices.Any(d => d.AcceleratorType == AcceleratorType.Cuda) ? AcceleratorType.Cuda : AcceleratorType.CPU,
+            _ => AcceleratorType.Cuda, // Auto reaches here only where a CUDA device is present
         };
         var devices = context.Devices.Where(d => d.AcceleratorType == kind).ToList();
         if (devices.Count == 0)
