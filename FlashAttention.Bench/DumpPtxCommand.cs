@@ -12,8 +12,10 @@ namespace FlashAttention.Bench;
 /// </summary>
 public static class DumpPtxCommand
 {
-    /// <summary>The tensor-core kernels' score modes, by file-name suffix (KernelCatalog.TensorCoreForward's flags).</summary>
-    /// <summary>The last, "_bias16s" (a float16 bias staged through shared memory by cp.async), exists on the wgmma kernels only.</summary>
+    /// <summary>
+    /// The tensor-core kernels' score modes, by file-name suffix (KernelCatalog.TensorCoreForward's flags). The last, "_bias16s"
+    /// (a float16 bias staged through shared memory by cp.async), exists on the wgmma kernels only.
+    /// </summary>
     private static readonly (string Mode, bool Pointwise, bool Tensors, bool Dropout, bool Bits, bool BiasOnly, bool HalfBias, bool Staged)[] ScoreModes =
     [
         ("", false, false, false, false, false, false, false), ("_scores", true, false, false, false, false, false, false),
