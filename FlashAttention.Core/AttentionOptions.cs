@@ -77,7 +77,10 @@ public sealed record AttentionOptions
     /// </summary>
     public AttentionHalfBias? HalfBias { get; init; }
 
-    /// <summary><see cref="HalfBias"/> in device memory (no upload per call; not checked for NaN).</summary>
+    /// <summary>
+    /// <see cref="HalfBias"/> in device memory (no upload per call; not checked for NaN). Fastest on Hopper when the view
+    /// starts on 16 bytes and seqlen_k is a multiple of 8: the wgmma kernels then stage it through shared memory.
+    /// </summary>
     public DeviceAttentionHalfBias? DeviceHalfBias { get; init; }
 
     /// <summary><see cref="Mask"/> in device memory (bytes, nonzero = keep); at most one of the two.</summary>
