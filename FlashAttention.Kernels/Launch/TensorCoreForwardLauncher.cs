@@ -93,7 +93,9 @@ public sealed class TensorCoreForwardLauncher(Accelerator accelerator)
     /// the view starts on 16 bytes.
     /// </summary>
     private static bool StagesBias(in ScoreBias e) =>
-        e.SeqLenK % 8 == 0 && e.BiasBatchStride % 8 == 0 && e.BiasHeadStride % 8 == 0 && VectorAlignment.AddressOf(e.Bias) % 16 == 0;
+        Stageable(VectorAlignment.AddressOf(e.Bias), e.SeqLenK) && e.BiasBatchStride % 8 == 0 && e.BiasHeadStride % 8 == 0;
+
+    private static bool Stageable(ulong address, int seqLenK) => seqLenK % 8 == 0 && address % 16 == 0;
 
     /// <summary>
     /// Whether the bias-only mode can read <paramref name="bias"/> (float16, with <paramref name="seqLenK"/> keys a row)
@@ -108,7 +110,7 @@ public sealed class TensorCoreForwardLauncher(Accelerator accelerator)
     /// are a multiple of 8 (and the group's shared memory has room for the stages, which the launch checks).
     /// </summary>
     public static bool StagesHalfBias(ArrayView<Half> bias, int seqLenK) =>
-        !NoStagedBias && seqLenK % 8 == 0 && bias.Length >= 8 && VectorAlignment.AddressOf(bias) % 16 == 0;
+        !NoStagedBias && bias.Length >= 8 && Stageable(VectorAlignment.AddressOf(bias), seqLenK);
 
     /// <summary>Whether every row of Q, K, V and O starts on a 16-byte boundary, as cp.async needs.</summary>
     private static bool RowsAligned(in ForwardParams<ushort> p) =>
