@@ -64,12 +64,13 @@ internal static class BiasProduct
 
     /// <summary>
     /// Issues S = B (I / scale) for the calling warpgroup into S's registers (not committed: <see cref="WgmmaPipeline.Issue{TTarget, TElement}"/>
-    /// with accumulate follows and commits both), B being this warp's <paramref name="bias"/> fragments and <paramref name="hi"/> the
-    /// descriptor of the diagonal (<see cref="Elements"/>). Off CUDA <paramref name="pending"/> takes the products.
+    /// with accumulate follows and commits both), B being this warp's <paramref name="bias"/> fragments and the diagonal at shared element
+    /// <paramref name="diagonal"/>. Off CUDA <paramref name="pending"/> takes the products.
     /// </summary>
-    public static void Issue<TTarget>(ref Tile8 pending, in BiasFragment bias, ArrayView<ushort> shared, int sharedBase, ulong hi, in WarpExchange exchange)
+    public static void Issue<TTarget>(ref Tile8 pending, in BiasFragment bias, ArrayView<ushort> shared, int sharedBase, int diagonal, in WarpExchange exchange)
         where TTarget : struct, ITensorCoreTarget
     {
+        ulong hi = Swizzle128.Descriptor(sharedBase + 2 * diagonal);
         if (!default(TTarget).EmitsPtx)
         {
             pending = default;
@@ -79,13 +80,11 @@ internal static class BiasProduct
             Emulate(ref pending.N6, ref pending.N7, bias.N6, bias.N7, shared, sharedBase, hi, exchange);
             return;
         }
-        // Inputs only: ILGPU copies a Ref operand back out after the block, and a copy that reads the A registers while the products
-        // read them makes ptxas serialize every wgmma of the kernel (as for P V in WgmmaOutput).
-        Input<uint> a0 = bias.N0.HalfLow, a1 = bias.N0.HalfHigh, a2 = bias.N1.HalfLow, a3 = bias.N1.HalfHigh,
+        Ref<uint> a0 = bias.N0.HalfLow, a1 = bias.N0.HalfHigh, a2 = bias.N1.HalfLow, a3 = bias.N1.HalfHigh,
             a4 = bias.N2.HalfLow, a5 = bias.N2.HalfHigh, a6 = bias.N3.HalfLow, a7 = bias.N3.HalfHigh,
             a8 = bias.N4.HalfLow, a9 = bias.N4.HalfHigh, a10 = bias.N5.HalfLow, a11 = bias.N5.HalfHigh,
             a12 = bias.N6.HalfLow, a13 = bias.N6.HalfHigh, a14 = bias.N7.HalfLow, a15 = bias.N7.HalfHigh;
-        Input<ulong> b = hi;
+        Ref<ulong> b = hi;
         CudaAsm.EmitRef(Issue64, ref a0, ref a1, ref a2, ref a3, ref a4, ref a5, ref a6, ref a7, ref a8, ref a9, ref a10, ref a11, ref a12, ref a13, ref a14,
             ref a15, ref b);
     }

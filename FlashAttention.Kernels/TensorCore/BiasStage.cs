@@ -39,9 +39,6 @@ internal struct BiasStage
     /// </summary>
     private long source;
 
-    /// <summary>The matrix descriptor of the diagonal the tensor cores multiply the bias by (<see cref="BiasProduct"/>), computed once a block.</summary>
-    public ulong Diagonal;
-
     /// <summary>Tiles issued and tiles read so far: tile n goes to stage n mod 2.</summary>
     private int issued, read;
 

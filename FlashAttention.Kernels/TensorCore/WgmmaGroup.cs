@@ -110,7 +110,6 @@ internal struct WgmmaGroup
             return default;
         BiasProduct.WriteDiagonal(Shared, BiasDiagonal(dim), Scores.Elements.UnitHalves, 32 * default(TWarps).Value);
         var bias = BiasStage.Start<TTarget>(BiasDiagonal(dim) + BiasProduct.Elements, Scores.Elements, WarpFirstRow);
-        bias.Diagonal = Swizzle128.Descriptor(SharedBase + 2 * BiasDiagonal(dim));
         if (Block.EndTile > Block.FirstTile)
             bias.Issue<TTarget>(Shared, SharedBase, Scores.Elements, WarpFirstRow, Block.FirstTile);
         return bias;
@@ -133,7 +132,7 @@ internal struct WgmmaGroup
         var products = terms;
         if (!terms.InScores)
             products = default;
-        BiasProduct.Issue<TTarget>(ref pending, products, Shared, SharedBase, bias.Diagonal, Exchange);
+        BiasProduct.Issue<TTarget>(ref pending, products, Shared, SharedBase, BiasDiagonal(dim), Exchange);
         WgmmaPipeline.Issue<TTarget, TElement>(ref pending, Shared, SharedBase, QBlock, stage, dim, accumulate: true);
         return terms;
     }
