@@ -48,11 +48,8 @@ public class WgmmaForwardTests
             (false, "float16", Tc(2, 203, 300, 2, 1, 128, causal: true, warps: 12, wgmma: true) with { BiasDims = [1, 2], BiasNegativeInfinity = true, HalfBias = true }),
             (false, "bfloat16", Tc(1, 113, 204, 2, 1, 192, causal: true, warps: 8, wgmma: true) with { BiasDims = [1, 1], HalfBias = true }),
             (false, "float16", Tc(1, 100, 131, 2, 1, 128, causal: false, warps: 8, wgmma: true) with { BiasDims = [1, 2], HalfBias = true }),
-            // seqlen_k a multiple of 8: the float16 bias is staged through shared memory by cp.async (StagedHalfBiasScores), a last tile of 8 keys
-            // included, and added to S by the tensor cores (BiasProduct; 1/scale exact in float16 at d 64, hi + lo at d 128), by the softmax where
-            // a warp's tile holds a -inf.
+            // seqlen_k a multiple of 8: the float16 bias is staged through shared memory by cp.async (StagedHalfBiasScores), a last tile of 8 keys included.
             (true, "float16", Tc(2, 70, 136, 2, 1, 64, causal: true, wgmma: true) with { BiasDims = [1, 2], BiasNegativeInfinity = true, HalfBias = true }),
-            (true, "bfloat16", Tc(1, 70, 136, 2, 1, 128, causal: false, wgmma: true) with { BiasDims = [1, 2], BiasNegativeInfinity = true, HalfBias = true }),
             (false, "bfloat16", Tc(2, 203, 200, 2, 1, 64, causal: false, warps: 8, wgmma: true) with { BiasDims = [2, 2], HalfBias = true }),
             (false, "float16", Tc(1, 203, 264, 2, 1, 128, causal: true, warps: 12, wgmma: true) with { BiasDims = [1, 2], HalfBias = true }),
             (false, "float16", Tc(1, 113, 72, 2, 1, 192, causal: false, warps: 8, wgmma: true) with { BiasDims = [1, 1], HalfBias = true, Scale = -0.1f }),

@@ -46,7 +46,7 @@ public sealed class TensorCoreForwardLauncher(Accelerator accelerator)
         if (halfBias && !biasOnly)
             throw new InvalidOperationException(
                 "A float16 bias reaches the tensor-core kernel only as the call's sole score variant, seqlen_k even and the view 4-byte aligned; the engine widens it otherwise");
-        bool staged = halfBias && biasOnly && tile.Wgmma && !NoStagedBias && StagesBias(tensors) && SplitsUnit(p.ScaleLog2, out tensors.UnitHalves)
+        bool staged = halfBias && biasOnly && tile.Wgmma && !NoStagedBias && StagesBias(tensors)
                       && tile.SharedMemoryBytes(p.HeadDim, stagedBias: true) <= sharedMemoryLimit;
         var method = KernelCatalog.TensorCoreForward(nativePtx, typeof(T) == typeof(BFloat16), dim, tile.Warps, tile.WarpRows, tile.Bc, p.Scores.HasPointwise,
             p.Scores.Elements.IsActive && !biasOnly, p.Dropout.Enabled != 0, p.Bits.Enabled != 0, tile.Wgmma, biasOnly, halfBias,
@@ -94,20 +94,6 @@ public sealed class TensorCoreForwardLauncher(Accelerator accelerator)
     /// </summary>
     private static bool StagesBias(in ScoreBias e) =>
         Stageable(VectorAlignment.AddressOf(e.Bias), e.SeqLenK) && e.BiasBatchStride % 8 == 0 && e.BiasHeadStride % 8 == 0;
-
-    /// <summary>
-    /// 1/scale, the units of raw S per unit of bias, as two float16 terms hi + lo (<see cref="ScoreBias.UnitHalves"/>) for the tensor
-    /// cores to multiply a staged bias by (<see cref="BiasProduct"/>): false where hi is not a normal float16 or hi + lo misses 1/scale
-    /// by more than float32's rounding (scales far from 1), and the register prefetch serves.
-    /// </summary>
-    internal static bool SplitsUnit(float scaleLog2, out uint halves)
-    {
-        float unit = ScoreBias.Log2E / scaleLog2;
-        var hi = (System.Half)unit;
-        var lo = (System.Half)(unit - (float)hi);
-        halves = BitConverter.HalfToUInt16Bits(hi) | (uint)BitConverter.HalfToUInt16Bits(lo) << 16;
-        return float.IsFinite(unit) && System.Half.IsNormal(hi) && Math.Abs((float)hi + (float)lo - unit) <= Math.Abs(unit) * (1f / (1 << 22));
-    }
 
     private static bool Stageable(ulong address, int seqLenK) => seqLenK % 8 == 0 && address % 16 == 0;
 

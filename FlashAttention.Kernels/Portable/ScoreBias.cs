@@ -79,12 +79,6 @@ public struct ScoreBias
     /// <summary>The device address of <see cref="Bias"/>'s first element, for kernels that copy it with inline PTX (set by the tensor-core launcher on CUDA).</summary>
     public ulong BiasAddress;
 
-    /// <summary>
-    /// 1/scale as two float16 terms, hi in the low half and lo in the high half, hi + lo equal to it to float32's precision: the
-    /// diagonal the tensor cores multiply a staged float16 bias by (set by the tensor-core launcher for that mode).
-    /// </summary>
-    public uint UnitHalves;
-
     /// <summary>Whether a bias or a mask is present (kernels then send every visible score through the modifier).</summary>
     public readonly bool IsActive => HasBias != 0 || HasMask != 0;
 

@@ -16,9 +16,6 @@ internal struct BiasFragment
     /// <summary>Columns 8n .. 8n + 7 of the tile.</summary>
     public BiasTerms N0, N1, N2, N3, N4, N5, N6, N7;
 
-    /// <summary>True when the tensor cores have already added this float16 bias to S (<see cref="BiasProduct"/>); the softmax then adds nothing.</summary>
-    public bool InScores;
-
     /// <summary>
     /// Issues the loads of rows <paramref name="rowLow"/> and + 8 for the tile's first
     /// <paramref name="columns"/> (32 or 64, compile-time) keys from <paramref name="firstCol"/>, when

@@ -49,9 +49,8 @@ internal struct FragmentSoftmax
         float k = fused ? scaleLog2 : 1f;
         if (!fused)
             s.ScaleRows(scaleLog2, scaleLog2);
-        // A bias alone joins S in its own units: raw S takes b / scale, a scaled S b log2(e). A staged one is in S already
-        // unless the warp's tile held a -inf (BiasProduct).
-        if (default(TScores).HalfBias && !(default(TScores).StagedBias && terms.InScores))
+        // A bias alone joins S in its own units: raw S takes b / scale, a scaled S b log2(e).
+        if (default(TScores).HalfBias)
             terms.AddHalfBias<TTarget>(ref s, fused ? ScoreBias.Log2E / scaleLog2 : ScoreBias.Log2E, columns);
         else if (default(TScores).BiasOnly)
             terms.AddBias(ref s, fused ? ScoreBias.Log2E / scaleLog2 : ScoreBias.Log2E, columns);

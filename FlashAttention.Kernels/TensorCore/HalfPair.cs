@@ -24,31 +24,6 @@ internal static class HalfPair
         return (WidenBits((ushort)pair), WidenBits((ushort)(pair >> 16)));
     }
 
-    /// <summary>The smaller of each half of <paramref name="a"/> and <paramref name="b"/> (min.f16x2 on CUDA: a NaN loses to a number).</summary>
-    public static uint Min<TTarget>(uint a, uint b)
-        where TTarget : struct, ITensorCoreTarget
-    {
-        if (default(TTarget).EmitsPtx)
-        {
-            Ref<uint> result = 0u, x = a, y = b;
-            CudaAsm.EmitRef("min.f16x2 %0, %1, %2;", ref result, ref x, ref y);
-            return result.Value;
-        }
-        return MinBits((ushort)a, (ushort)b) | (uint)MinBits((ushort)(a >> 16), (ushort)(b >> 16)) << 16;
-    }
-
-    /// <summary>Whether either half of <paramref name="pair"/> is -inf.</summary>
-    public static bool HoldsNegativeInfinity(uint pair) => (pair & 0xFFFF) == NegativeInfinityBits || pair >> 16 == NegativeInfinityBits;
-
-    private const uint NegativeInfinityBits = 0xFC00;
-
-    [MethodImpl(MethodImplOptions.NoInlining)]
-    private static ushort MinBits(ushort a, ushort b)
-    {
-        float x = WidenBits(a), y = WidenBits(b);
-        return float.IsNaN(x) ? b : float.IsNaN(y) ? a : x <= y ? a : b;
-    }
-
     // Out of line for the reason Float16Mma's conversions are: inlined at every call site they slow ILGPU's compile.
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static float WidenBits(ushort bits) => default(Float16BitsOps).ToFloat(bits);

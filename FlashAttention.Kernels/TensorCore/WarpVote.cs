@@ -3,7 +3,7 @@ using ILGPU.Runtime.Cuda;
 namespace FlashAttention.Kernels.TensorCore;
 
 /// <summary>
-/// Whether a condition holds on every lane (or any lane) of the warp: <c>vote.sync.all</c> on CUDA (ILGPU 1.5.3
+/// Whether a condition holds on every lane of the warp: <c>vote.sync.all</c> on CUDA (ILGPU 1.5.3
 /// has no warp vote), an AND over five xor-shuffles elsewhere. Every lane must call it.
 /// </summary>
 internal static class WarpVote
@@ -23,6 +23,4 @@ internal static class WarpVote
             all &= Warp.ShuffleXor(all, mask);
         return all != 0;
     }
-
-    public static bool Any<TTarget>(bool value) where TTarget : struct, ITensorCoreTarget => !All<TTarget>(!value);
 }

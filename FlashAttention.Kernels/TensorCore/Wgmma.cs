@@ -223,35 +223,6 @@ public static class Wgmma
         in WarpExchange exchange)
         where TElement : struct, IMmaElement
     {
-        var (f0, f1, f2, f3) = Gather(mine, exchange);
-        int col = nOffset + 2 * (Warp.LaneIdx & 3);
-        acc.N0 = AddProducts<TElement>(acc.N0, f0, f1, f2, f3, shared, sharedBase, v, col, false);
-        acc.N1 = AddProducts<TElement>(acc.N1, f0, f1, f2, f3, shared, sharedBase, v, col + 8, false);
-        acc.N2 = AddProducts<TElement>(acc.N2, f0, f1, f2, f3, shared, sharedBase, v, col + 16, false);
-        acc.N3 = AddProducts<TElement>(acc.N3, f0, f1, f2, f3, shared, sharedBase, v, col + 24, false);
-        acc.N4 = AddProducts<TElement>(acc.N4, f0, f1, f2, f3, shared, sharedBase, v, col + 32, false);
-        acc.N5 = AddProducts<TElement>(acc.N5, f0, f1, f2, f3, shared, sharedBase, v, col + 40, false);
-        acc.N6 = AddProducts<TElement>(acc.N6, f0, f1, f2, f3, shared, sharedBase, v, col + 48, false);
-        acc.N7 = AddProducts<TElement>(acc.N7, f0, f1, f2, f3, shared, sharedBase, v, col + 56, false);
-    }
-
-    /// <summary>
-    /// The emulation of one m64n16k16 product with A from registers and a K-major B (<see cref="BiasProduct"/>): this lane's
-    /// elements of the 16 columns, <paramref name="low"/> (columns 2q, 2q + 1) and <paramref name="high"/> (8 + 2q, 9 + 2q), += A B.
-    /// </summary>
-    internal static void EmulateN16<TElement>(ref FragmentC low, ref FragmentC high, in FragmentA mine, ArrayView<ushort> shared, int sharedBase, ulong b,
-        in WarpExchange exchange)
-        where TElement : struct, IMmaElement
-    {
-        var (f0, f1, f2, f3) = Gather(mine, exchange);
-        int col = 2 * (Warp.LaneIdx & 3);
-        low = AddProducts<TElement>(low, f0, f1, f2, f3, shared, sharedBase, b, col, true);
-        high = AddProducts<TElement>(high, f0, f1, f2, f3, shared, sharedBase, b, col + 8, true);
-    }
-
-    /// <summary>The A fragments of the four lanes of this lane's quad (rows g and g + 8 of the 16 x 16 operand), through the board.</summary>
-    private static (FragmentA, FragmentA, FragmentA, FragmentA) Gather(in FragmentA mine, in WarpExchange exchange)
-    {
         int g = Warp.LaneIdx >> 2;
         exchange.Post(0, mine.A0);
         exchange.Post(1, mine.A1);
@@ -263,16 +234,23 @@ public static class Wgmma
         var f2 = Posted(exchange, 4 * g + 2);
         var f3 = Posted(exchange, 4 * g + 3);
         WarpExchange.Meet();
-        return (f0, f1, f2, f3);
+        int col = nOffset + 2 * (Warp.LaneIdx & 3);
+        acc.N0 = AddProducts<TElement>(acc.N0, f0, f1, f2, f3, shared, sharedBase, v, col);
+        acc.N1 = AddProducts<TElement>(acc.N1, f0, f1, f2, f3, shared, sharedBase, v, col + 8);
+        acc.N2 = AddProducts<TElement>(acc.N2, f0, f1, f2, f3, shared, sharedBase, v, col + 16);
+        acc.N3 = AddProducts<TElement>(acc.N3, f0, f1, f2, f3, shared, sharedBase, v, col + 24);
+        acc.N4 = AddProducts<TElement>(acc.N4, f0, f1, f2, f3, shared, sharedBase, v, col + 32);
+        acc.N5 = AddProducts<TElement>(acc.N5, f0, f1, f2, f3, shared, sharedBase, v, col + 40);
+        acc.N6 = AddProducts<TElement>(acc.N6, f0, f1, f2, f3, shared, sharedBase, v, col + 48);
+        acc.N7 = AddProducts<TElement>(acc.N7, f0, f1, f2, f3, shared, sharedBase, v, col + 56);
     }
 
     /// <summary>The A fragment lane <paramref name="lane"/> posted.</summary>
     private static FragmentA Posted(in WarpExchange exchange, int lane) =>
         new() { A0 = exchange.Read(lane, 0), A1 = exchange.Read(lane, 1), A2 = exchange.Read(lane, 2), A3 = exchange.Read(lane, 3) };
 
-    /// <summary>Columns <paramref name="col"/> and + 1 of rows g and g + 8 += A B over 16 k, B read MN-major (V) or K-major from <paramref name="b"/>.</summary>
     private static FragmentC AddProducts<TElement>(FragmentC c, in FragmentA f0, in FragmentA f1, in FragmentA f2, in FragmentA f3,
-        ArrayView<ushort> shared, int sharedBase, ulong b, int col, bool kMajor)
+        ArrayView<ushort> shared, int sharedBase, ulong v, int col)
         where TElement : struct, IMmaElement
     {
         var e = default(TElement);
@@ -280,8 +258,8 @@ public static class Wgmma
         {
             float top = e.ToFloat(PElement(f0, f1, f2, f3, false, k));
             float bottom = e.ToFloat(PElement(f0, f1, f2, f3, true, k));
-            float left = e.ToFloat(shared[kMajor ? Swizzle128.KMajor(b, sharedBase, col, k) : Swizzle128.MnMajor(b, sharedBase, col, k)]);
-            float right = e.ToFloat(shared[kMajor ? Swizzle128.KMajor(b, sharedBase, col + 1, k) : Swizzle128.MnMajor(b, sharedBase, col + 1, k)]);
+            float left = e.ToFloat(shared[Swizzle128.MnMajor(v, sharedBase, col, k)]);
+            float right = e.ToFloat(shared[Swizzle128.MnMajor(v, sharedBase, col + 1, k)]);
             c.C0 += top * left;
             c.C1 += top * right;
             c.C2 += bottom * left;

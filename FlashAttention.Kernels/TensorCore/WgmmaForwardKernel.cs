@@ -24,10 +24,10 @@ public static class WgmmaForwardKernel
 
     /// <summary>
     /// Shared-memory elements (ushort) of one group: Q (Br rows), two stages of K and V, 1 KB to align the tiles, and after them
-    /// a staged bias's diagonal (<see cref="BiasProduct"/>) and stages of <paramref name="biasWarps"/> warps (<see cref="BiasStage"/>; 0 without one).
+    /// the bias stages of <paramref name="biasWarps"/> warps (<see cref="BiasStage"/>; 0 without a staged bias).
     /// </summary>
     public static int SharedElements(int dim, int br, int biasWarps = 0) =>
-        (br + 4 * Bc) * dim + Swizzle128.GroupBytes / 2 + (biasWarps > 0 ? BiasProduct.Elements + BiasStage.SharedElements(biasWarps) : 0);
+        (br + 4 * Bc) * dim + Swizzle128.GroupBytes / 2 + (biasWarps > 0 ? BiasStage.SharedElements(biasWarps) : 0);
 
     /// <summary>The kernel body (see the class summary).</summary>
     public static void Run<TTarget, TElement, TDim, TWarps, TScores>(ForwardParams<ushort> p)
@@ -38,9 +38,6 @@ public static class WgmmaForwardKernel
         where TScores : struct, IScoreMode
     {
         WgmmaOutput.Declare<TTarget>();
-        bool staged = default(TScores).StagedBias;
-        if (staged)
-            WgmmaPipeline.Declare<TTarget>(); // the bias product and S meet in flashS
         int dim = default(TDim).Value;
         var g = WgmmaGroup.Locate<TTarget, TWarps, TScores>(ref p, dim);
         if (g.Block.Rows <= 0)
@@ -51,6 +48,7 @@ public static class WgmmaForwardKernel
         bool bitMask = default(TScores).BitMask;
         if (block.EndTile > block.FirstTile)
             LoadStage<TTarget>(g, p, block.FirstTile, dim, g.StageBase);
+        bool staged = default(TScores).StagedBias;
         var bias = g.StartBias<TTarget, TWarps, TScores>(dim);
         CpAsync.Commit<TTarget>();
 
@@ -72,13 +70,9 @@ public static class WgmmaForwardKernel
             CpAsync.Commit<TTarget>();
 
             Tile8 s = default;
+            Wgmma.Scores<TTarget, TElement>(ref s, g.Shared, g.SharedBase, g.QBlock, stage, dim);
             if (staged)
-            {
-                terms = g.IssueBiasedScores<TTarget, TElement>(ref bias, ref s, stage, dim);
-                s = WgmmaPipeline.Read<TTarget>(s, alone: true);
-            }
-            else
-                Wgmma.Scores<TTarget, TElement>(ref s, g.Shared, g.SharedBase, g.QBlock, stage, dim);
+                terms = bias.Read<TTarget>(g.Shared, g.Exchange);
             // Only tiles that cross the key sequence's end, the causal diagonal or a window edge of this warp's rows need the per-element mask.
             bool applyMask = !p.Mask.AllVisible(g.WarpFirstRow, g.WarpFirstRow + 15, firstCol, firstCol + Bc - 1);
             var (alphaLow, alphaHigh) = softmax.Update<TTarget, TScores>(ref s, p.Mask, g.Scores, tensors, terms, p.ScaleLog2, g.RowLow, firstCol,

@@ -108,33 +108,10 @@ internal struct WgmmaGroup
     {
         if (!default(TScores).StagedBias)
             return default;
-        BiasProduct.WriteDiagonal(Shared, BiasDiagonal(dim), Scores.Elements.UnitHalves, 32 * default(TWarps).Value);
-        var bias = BiasStage.Start<TTarget>(BiasDiagonal(dim) + BiasProduct.Elements, Scores.Elements, WarpFirstRow);
+        var bias = BiasStage.Start<TTarget>(StageBase + 4 * WgmmaForwardKernel.Bc * dim, Scores.Elements, WarpFirstRow);
         if (Block.EndTile > Block.FirstTile)
             bias.Issue<TTarget>(Shared, SharedBase, Scores.Elements, WarpFirstRow, Block.FirstTile);
         return bias;
-    }
-
-    /// <summary>Where a staged bias's diagonal (<see cref="BiasProduct"/>) sits, after the K/V stages; the bias stages follow it.</summary>
-    private readonly int BiasDiagonal(int dim) => StageBase + 4 * WgmmaForwardKernel.Bc * dim;
-
-    /// <summary>
-    /// With a staged float16 bias: reads the tile's bias fragments (landed: past the tile's barrier) and issues S = B (I / scale) + Q K^T
-    /// for the K tile at <paramref name="stage"/>, committed as one group (<see cref="BiasProduct"/>). A warp whose fragments hold a -inf
-    /// gives the tensor cores zeros and gets its terms back with <see cref="BiasFragment.InScores"/> false, for the softmax to add.
-    /// </summary>
-    public readonly BiasFragment IssueBiasedScores<TTarget, TElement>(ref BiasStage bias, ref Tile8 pending, int stage, int dim)
-        where TTarget : struct, ITensorCoreTarget
-        where TElement : struct, IMmaElement
-    {
-        var terms = bias.Read<TTarget>(Shared, Exchange);
-        terms.InScores = !BiasProduct.HidesAny<TTarget>(terms);
-        var products = terms;
-        if (!terms.InScores)
-            products = default;
-        BiasProduct.Issue<TTarget>(ref pending, products, Shared, SharedBase, BiasDiagonal(dim), Exchange);
-        WgmmaPipeline.Issue<TTarget, TElement>(ref pending, Shared, SharedBase, QBlock, stage, dim, accumulate: true);
-        return terms;
     }
 
     /// <summary>Issues the copy of key tile <paramref name="tile"/> of <paramref name="source"/> (K or V) to shared element <paramref name="at"/>.</summary>

@@ -42,23 +42,8 @@ internal static class WgmmaPipeline
     private const string IssueBf16D192 = Open + FirstBf16 + BlockBf16 + BlockBf16 + Commit;
     private const string IssueBf16D256 = Open + FirstBf16 + BlockBf16 + BlockBf16 + BlockBf16 + Commit;
 
-    // S += Q K^T onto what the bias product (BiasProduct) put in flashS: every k-step accumulates.
-    private const string AddF16D64 = Open + BlockF16 + Commit;
-    private const string AddF16D128 = Open + BlockF16 + BlockF16 + Commit;
-    private const string AddF16D192 = Open + BlockF16 + BlockF16 + BlockF16 + Commit;
-    private const string AddF16D256 = Open + BlockF16 + BlockF16 + BlockF16 + BlockF16 + Commit;
-    private const string AddBf16D64 = Open + BlockBf16 + Commit;
-    private const string AddBf16D128 = Open + BlockBf16 + BlockBf16 + Commit;
-    private const string AddBf16D192 = Open + BlockBf16 + BlockBf16 + BlockBf16 + Commit;
-    private const string AddBf16D256 = Open + BlockBf16 + BlockBf16 + BlockBf16 + BlockBf16 + Commit;
-
     // The P V product is committed after S: waiting until at most one group is pending waits for S alone.
-    private const string ReadBehindOne = "wgmma.wait_group.sync.aligned 1; " + Moves;
-
-    // Nothing committed after S (the unpipelined kernel): wait for every group.
-    private const string ReadAlone = "wgmma.wait_group.sync.aligned 0; " + Moves;
-
-    private const string Moves = "mov.f32 %0, flashS0; mov.f32 %1, flashS1; mov.f32 %2, flashS2; mov.f32 %3, flashS3; mov.f32 %4, flashS4; mov.f32 %5, flashS5; mov.f32 %6, flashS6; mov.f32 %7, flashS7; mov.f32 %8, flashS8; mov.f32 %9, flashS9; mov.f32 %10, flashS10; mov.f32 %11, flashS11; mov.f32 %12, flashS12; mov.f32 %13, flashS13; mov.f32 %14, flashS14; mov.f32 %15, flashS15; mov.f32 %16, flashS16; mov.f32 %17, flashS17; mov.f32 %18, flashS18; mov.f32 %19, flashS19; mov.f32 %20, flashS20; mov.f32 %21, flashS21; mov.f32 %22, flashS22; mov.f32 %23, flashS23; mov.f32 %24, flashS24; mov.f32 %25, flashS25; mov.f32 %26, flashS26; mov.f32 %27, flashS27; mov.f32 %28, flashS28; mov.f32 %29, flashS29; mov.f32 %30, flashS30; mov.f32 %31, flashS31;";
+    private const string ReadBehindOne = "wgmma.wait_group.sync.aligned 1; mov.f32 %0, flashS0; mov.f32 %1, flashS1; mov.f32 %2, flashS2; mov.f32 %3, flashS3; mov.f32 %4, flashS4; mov.f32 %5, flashS5; mov.f32 %6, flashS6; mov.f32 %7, flashS7; mov.f32 %8, flashS8; mov.f32 %9, flashS9; mov.f32 %10, flashS10; mov.f32 %11, flashS11; mov.f32 %12, flashS12; mov.f32 %13, flashS13; mov.f32 %14, flashS14; mov.f32 %15, flashS15; mov.f32 %16, flashS16; mov.f32 %17, flashS17; mov.f32 %18, flashS18; mov.f32 %19, flashS19; mov.f32 %20, flashS20; mov.f32 %21, flashS21; mov.f32 %22, flashS22; mov.f32 %23, flashS23; mov.f32 %24, flashS24; mov.f32 %25, flashS25; mov.f32 %26, flashS26; mov.f32 %27, flashS27; mov.f32 %28, flashS28; mov.f32 %29, flashS29; mov.f32 %30, flashS30; mov.f32 %31, flashS31;";
 
     /// <summary>Declares S's registers: with <see cref="WgmmaOutput.Declare{TTarget}"/>, before any use in the PTX text.</summary>
     public static void Declare<TTarget>() where TTarget : struct, ITensorCoreTarget
@@ -69,12 +54,9 @@ internal static class WgmmaPipeline
 
     /// <summary>
     /// Starts S = A B^T for the calling warpgroup (A 64 rows by <paramref name="dim"/> at shared element <paramref name="aOffset"/>,
-    /// B 64 rows at <paramref name="bOffset"/>, as <see cref="Wgmma.Scores{TTarget, TElement}"/>) and commits it as one group,
-    /// with the products <see cref="BiasProduct.Issue{TTarget}"/> issued before it. With <paramref name="accumulate"/> (compile-time)
-    /// S += A B^T onto what they wrote.
+    /// B 64 rows at <paramref name="bOffset"/>, as <see cref="Wgmma.Scores{TTarget, TElement}"/>) and commits it as one group.
     /// </summary>
-    public static void Issue<TTarget, TElement>(ref Tile8 pending, ArrayView<ushort> shared, int sharedBase, int aOffset, int bOffset, int dim,
-        bool accumulate = false)
+    public static void Issue<TTarget, TElement>(ref Tile8 pending, ArrayView<ushort> shared, int sharedBase, int aOffset, int bOffset, int dim)
         where TTarget : struct, ITensorCoreTarget
         where TElement : struct, IMmaElement
     {
@@ -82,38 +64,12 @@ internal static class WgmmaPipeline
         ulong bStart = Swizzle128.Descriptor(sharedBase + 2 * bOffset);
         if (!default(TTarget).EmitsPtx)
         {
-            if (!accumulate)
-                pending = default;
+            pending = default;
             Wgmma.EmulateScores<TElement>(ref pending, shared, sharedBase, aStart, bStart, dim);
             return;
         }
         Ref<ulong> a = aStart, b = bStart;
-        if (accumulate)
-        {
-            if (default(TElement).IsBFloat16)
-            {
-                if (dim == 64)
-                    CudaAsm.EmitRef(AddBf16D64, ref a, ref b);
-                else if (dim == 128)
-                    CudaAsm.EmitRef(AddBf16D128, ref a, ref b);
-                else if (dim == 192)
-                    CudaAsm.EmitRef(AddBf16D192, ref a, ref b);
-                else
-                    CudaAsm.EmitRef(AddBf16D256, ref a, ref b);
-            }
-            else
-            {
-                if (dim == 64)
-                    CudaAsm.EmitRef(AddF16D64, ref a, ref b);
-                else if (dim == 128)
-                    CudaAsm.EmitRef(AddF16D128, ref a, ref b);
-                else if (dim == 192)
-                    CudaAsm.EmitRef(AddF16D192, ref a, ref b);
-                else
-                    CudaAsm.EmitRef(AddF16D256, ref a, ref b);
-            }
-        }
-        else if (default(TElement).IsBFloat16)
+        if (default(TElement).IsBFloat16)
         {
             if (dim == 64)
                 CudaAsm.EmitRef(IssueBf16D64, ref a, ref b);
@@ -139,20 +95,16 @@ internal static class WgmmaPipeline
 
     /// <summary>
     /// Waits for the S issued before the last committed group (the pipelined kernel's P V product) and returns it;
-    /// that last group may still be in flight. With <paramref name="alone"/> (compile-time) S was the last group, and it waits for all.
+    /// that last group may still be in flight.
     /// </summary>
-    public static Tile8 Read<TTarget>(in Tile8 pending, bool alone = false) where TTarget : struct, ITensorCoreTarget
+    public static Tile8 Read<TTarget>(in Tile8 pending) where TTarget : struct, ITensorCoreTarget
     {
         if (!default(TTarget).EmitsPtx)
             return pending;
         Ref<float> d0 = 0f, d1 = 0f, d2 = 0f, d3 = 0f, d4 = 0f, d5 = 0f, d6 = 0f, d7 = 0f, d8 = 0f, d9 = 0f, d10 = 0f, d11 = 0f, d12 = 0f, d13 = 0f, d14 = 0f, d15 = 0f,
             d16 = 0f, d17 = 0f, d18 = 0f, d19 = 0f, d20 = 0f, d21 = 0f, d22 = 0f, d23 = 0f, d24 = 0f, d25 = 0f, d26 = 0f, d27 = 0f, d28 = 0f, d29 = 0f, d30 = 0f, d31 = 0f;
-        if (alone)
-            CudaAsm.EmitRef(ReadAlone, ref d0, ref d1, ref d2, ref d3, ref d4, ref d5, ref d6, ref d7, ref d8, ref d9, ref d10, ref d11, ref d12, ref d13, ref d14, ref d15,
-                ref d16, ref d17, ref d18, ref d19, ref d20, ref d21, ref d22, ref d23, ref d24, ref d25, ref d26, ref d27, ref d28, ref d29, ref d30, ref d31);
-        else
-            CudaAsm.EmitRef(ReadBehindOne, ref d0, ref d1, ref d2, ref d3, ref d4, ref d5, ref d6, ref d7, ref d8, ref d9, ref d10, ref d11, ref d12, ref d13, ref d14, ref d15,
-                ref d16, ref d17, ref d18, ref d19, ref d20, ref d21, ref d22, ref d23, ref d24, ref d25, ref d26, ref d27, ref d28, ref d29, ref d30, ref d31);
+        CudaAsm.EmitRef(ReadBehindOne, ref d0, ref d1, ref d2, ref d3, ref d4, ref d5, ref d6, ref d7, ref d8, ref d9, ref d10, ref d11, ref d12, ref d13, ref d14, ref d15,
+            ref d16, ref d17, ref d18, ref d19, ref d20, ref d21, ref d22, ref d23, ref d24, ref d25, ref d26, ref d27, ref d28, ref d29, ref d30, ref d31);
         return new Tile8
         {
             N0 = new FragmentC { C0 = d0.Value, C1 = d1.Value, C2 = d2.Value, C3 = d3.Value },

@@ -70,11 +70,10 @@ public static class WgmmaPipelinedForwardKernel
                 bias.Issue<TTarget>(g.Shared, g.SharedBase, g.Scores.Elements, g.WarpFirstRow, nextTile);
             CpAsync.Commit<TTarget>();
 
-            if (staged)
-                terms = g.IssueBiasedScores<TTarget, TElement>(ref bias, ref pending, stage, dim);
-            else
-                WgmmaPipeline.Issue<TTarget, TElement>(ref pending, g.Shared, g.SharedBase, g.QBlock, stage, dim);
+            WgmmaPipeline.Issue<TTarget, TElement>(ref pending, g.Shared, g.SharedBase, g.QBlock, stage, dim);
             o.Issue<TTarget, TElement>(previous, g.Shared, g.SharedBase, previousValues, dim, g.Exchange);
+            if (staged)
+                terms = bias.Read<TTarget>(g.Shared, g.Exchange); // its shared loads overlap the products
             var s = WgmmaPipeline.Read<TTarget>(pending);
             bool applyMask = !p.Mask.AllVisible(g.WarpFirstRow, g.WarpFirstRow + 15, firstCol, firstCol + Bc - 1);
             var (alphaLow, alphaHigh) = softmax.Update<TTarget, TScores>(ref s, p.Mask, g.Scores, tensors, terms, p.ScaleLog2, g.RowLow, firstCol,
