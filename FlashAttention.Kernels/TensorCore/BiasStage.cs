@@ -42,6 +42,9 @@ internal struct BiasStage
     /// <summary>Tiles issued and tiles read so far: tile n goes to stage n mod 2.</summary>
     private int issued, read;
 
+    /// <summary>Whether all 16 of the warp's rows lie inside seqlen_q (every query block but the last): then full key tiles copy unchecked.</summary>
+    private bool fullRows;
+
     /// <summary>
     /// Lays out this warp's stages from shared element <paramref name="regionStart"/> (16-byte aligned, <see cref="SharedElements"/>)
     /// and the addresses of its rows, <paramref name="warpFirstRow"/> onwards, in <paramref name="e"/> (set for the head, <see cref="ScoreBias.ForHead"/>).
@@ -55,6 +58,7 @@ internal struct BiasStage
         {
             rows = regionStart + (Group.IdxX >> 5) * Stages * StageElements,
             source = default(TTarget).EmitsPtx ? (long)e.BiasAddress + 2 * element : element,
+            fullRows = warpFirstRow + Rows <= e.SeqLenQ,
         };
     }
 
@@ -73,12 +77,21 @@ internal struct BiasStage
         issued++;
         int lane = Warp.LaneIdx;
         int firstCol = tile * WgmmaForwardKernel.Bc;
-        int row = warpFirstRow + (lane >> 3);
-        bool keys = firstCol + 8 * (lane & 7) < e.SeqLenK;
         int unit = default(TTarget).EmitsPtx ? 2 : 1; // bytes or elements per key
         long at = source + (long)firstCol * unit;
         long step = 4L * e.SeqLenK * unit;
         int to = rows + stage * StageElements + (lane >> 3) * RowStride + 8 * (lane & 7);
+        if (fullRows && firstCol + WgmmaForwardKernel.Bc <= e.SeqLenK)
+        {
+            // Every copy is valid: no per-copy tests or selects (they were most of the instructions here).
+            Chunk<TTarget>(shared, sharedBase, e, at, to, true);
+            Chunk<TTarget>(shared, sharedBase, e, at + step, to + 4 * RowStride, true);
+            Chunk<TTarget>(shared, sharedBase, e, at + 2 * step, to + 8 * RowStride, true);
+            Chunk<TTarget>(shared, sharedBase, e, at + 3 * step, to + 12 * RowStride, true);
+            return;
+        }
+        int row = warpFirstRow + (lane >> 3);
+        bool keys = firstCol + 8 * (lane & 7) < e.SeqLenK;
         Chunk<TTarget>(shared, sharedBase, e, at, to, keys && row < e.SeqLenQ);
         Chunk<TTarget>(shared, sharedBase, e, at + step, to + 4 * RowStride, keys && row + 4 < e.SeqLenQ);
         Chunk<TTarget>(shared, sharedBase, e, at + 2 * step, to + 8 * RowStride, keys && row + 8 < e.SeqLenQ);
