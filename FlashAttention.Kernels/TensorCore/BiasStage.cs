@@ -14,6 +14,10 @@ namespace FlashAttention.Kernels.TensorCore;
 /// 128-byte row an instruction, completing on a per-warp mbarrier) were tried first and ran slower than the register
 /// prefetch on the H100 (docs/PERFORMANCE.md, session 16).
 /// Needs seqlen_k a multiple of 8 and the bias 16-byte aligned (each copy moves 16 aligned bytes).
+/// The softmax adds the fragments with a conversion and an FFMA per score. Adding them on the tensor cores instead (S = B
+/// diag(1/scale) + Q K^T, the fragments as the A operand of eight m64n16k16 a tile, issued before Q K^T) measured slower on
+/// the H100: 1.51x the plain call at d 128 against 1.36x, and at d 64 ptxas serialized every wgmma for want of registers
+/// (docs/PERFORMANCE.md, session 17).
 /// </summary>
 internal struct BiasStage
 {
