@@ -9,7 +9,8 @@ public static class BiasMaskInputs
 {
     /// <summary>
     /// A bias with values in [-2, 2]; with <paramref name="negativeInfinity"/> every 11th element is
-    /// -inf (allowed, as in torch: it hides the pair), and null for no dims.
+    /// -inf (allowed, as in torch: it hides the pair) and so is every key of row 5 of each plane (a row the
+    /// bias hides entirely: output 0, LSE -inf), and null for no dims.
     /// </summary>
     public static AttentionBias? Bias(int[]? dims, int seqQ, int seqK, int seed, bool negativeInfinity)
     {
@@ -18,7 +19,7 @@ public static class BiasMaskInputs
         var rng = new Random(seed ^ 0x5bd1e995);
         var data = new float[(long)dims[0] * dims[1] * seqQ * seqK];
         for (long e = 0; e < data.LongLength; e++)
-            data[e] = negativeInfinity && e % 11 == 5 ? float.NegativeInfinity : (float)(rng.NextDouble() * 4 - 2);
+            data[e] = negativeInfinity && (e % 11 == 5 || e / seqK % seqQ == 5) ? float.NegativeInfinity : (float)(rng.NextDouble() * 4 - 2);
         return new AttentionBias(data, dims[0], dims[1], seqQ, seqK);
     }
 
