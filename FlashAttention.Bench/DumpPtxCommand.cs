@@ -105,8 +105,10 @@ public static class DumpPtxCommand
                     if (type != typeof(float))
                     foreach (int dim in TileConfig.CompiledHeadDims.Where(Kernels.Portable.DecodeStreamKernel.SupportsDim))
                     foreach (int rows in Kernels.Portable.DecodeStreamKernel.SupportedRows)
-                        Write($"decode_stream_{name}_d{dim}_r{rows}", KernelCatalog.DecodeStream(type, dim, rows, nativePtx: true), promoteAsmOperands: true,
-                            new KernelSpecialization(Kernels.Portable.DecodeStreamKernel.Threads, Kernels.Portable.DecodeStreamKernel.GroupsPerMultiprocessor(rows))); // the launch bounds DecodeLauncher loads it with
+                    foreach (bool ring in new[] { false, true })
+                        Write($"decode_stream_{name}_d{dim}_r{rows}{(ring ? "_ring" : "")}", KernelCatalog.DecodeStream(type, dim, rows, nativePtx: true, ring: ring),
+                            promoteAsmOperands: true, new KernelSpecialization(Kernels.Portable.DecodeStreamKernel.Threads,
+                                Kernels.Portable.DecodeStreamKernel.GroupsPerMultiprocessor(rows))); // the launch bounds DecodeLauncher loads it with
                     Write($"merge_{name}", KernelCatalog.PartialMerge(type));
                     Write($"append_{name}", KernelCatalog.KvAppend(type));
                 }

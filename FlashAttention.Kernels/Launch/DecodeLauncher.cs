@@ -17,6 +17,9 @@ public sealed class DecodeLauncher
     /// <summary>Steps ahead the streaming kernel prefetches into L2 on CUDA (experiments: FLASH_DECODE_PREFETCH=N, 0 = off).</summary>
     private static readonly int PrefetchSteps = int.TryParse(Environment.GetEnvironmentVariable("FLASH_DECODE_PREFETCH"), out int s) ? s : 2;
 
+    /// <summary>Experiments only: FLASH_DECODE_RING=1 streams a contiguous cache through a cp.async ring per lane (<see cref="DecodeRing"/>).</summary>
+    private static readonly bool Ring = Environment.GetEnvironmentVariable("FLASH_DECODE_RING") == "1";
+
     /// <summary>Experiments only: FLASH_DECODE_SEPARATE_MERGE=1 merges the streaming kernel's splits with <see cref="PartialMergeKernel"/> as before.</summary>
     private static readonly bool SeparateMerge = Environment.GetEnvironmentVariable("FLASH_DECODE_SEPARATE_MERGE") == "1";
 
@@ -152,7 +155,9 @@ public sealed class DecodeLauncher
         if (streaming)
         {
             int rowsStreamed = DecodeStreamKernel.RowsFor((long)p.QueryHeadsPerKvHead * p.SeqLenQ);
-            int floats = DecodeStreamKernel.SharedFloats(p.HeadDim, rowsStreamed);
+            bool ring = Ring && p.Cache.Paged == 0 && profile.DynamicShared;
+            int floats = DecodeStreamKernel.SharedFloats(p.HeadDim, rowsStreamed)
+                         + (ring ? DecodeRing.SharedFloats(DecodeStreamKernel.Unroll(rowsStreamed)) : 0);
             // Launch bounds ride on the compile path that takes them (harmless for a kernel without inline PTX).
             int groupsPerSM = DecodeStreamKernel.GroupsPerMultiprocessor(rowsStreamed);
             bool nativePtx = accelerator is ILGPU.Runtime.Cuda.CudaAccelerator;
@@ -162,9 +167,9 @@ public sealed class DecodeLauncher
                 cache.K.Address = AddressOf(cache.K);
                 cache.V.Address = AddressOf(cache.V);
                 p.Cache = cache;
-                p.PrefetchSteps = PrefetchSteps;
+                p.PrefetchSteps = ring ? 0 : PrefetchSteps; // the ring loads three steps ahead itself
             }
-            var streamKernel = kernels.Get<DecodeParams<T>>(KernelCatalog.DecodeStream(typeof(T), p.HeadDim, rowsStreamed, profile.DynamicShared, nativePtx),
+            var streamKernel = kernels.Get<DecodeParams<T>>(KernelCatalog.DecodeStream(typeof(T), p.HeadDim, rowsStreamed, profile.DynamicShared, nativePtx, ring),
                 floats * sizeof(float), groupsPerSM > 0 ? DecodeStreamKernel.Threads : 0, promoteAsmOperands: groupsPerSM > 0, minGroupsPerSM: groupsPerSM);
             var config = new KernelConfig(new Index3D(p.NumSplits, headsKv, batch), new Index3D(DecodeStreamKernel.Threads, 1, 1),
                 profile.DynamicShared ? SharedMemoryConfig.RequestDynamic<float>(floats) : default);

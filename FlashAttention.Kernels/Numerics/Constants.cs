@@ -13,6 +13,7 @@ public interface IConstant
 }
 
 #pragma warning disable CS1591 // the names say it all
+public readonly struct C0 : IConstant { public int Value => 0; }
 public readonly struct C1 : IConstant { public int Value => 1; }
 public readonly struct C2 : IConstant { public int Value => 2; }
 public readonly struct C4 : IConstant { public int Value => 4; }

@@ -95,7 +95,7 @@ public static class DecodeStreamKernel
     /// The kernel body for storage type T (16-bit), head dim TDim, TRows query rows per group and TUnroll
     /// (2 or 4) keys per team and step; TTarget: inline PTX (the L2 prefetch) on CUDA or none.
     /// </summary>
-    public static void Run<TTarget, T, TOps, TVec, TShared, TDim, TRows, TUnroll>(DecodeParams<T> p)
+    public static void Run<TTarget, T, TOps, TVec, TShared, TDim, TRows, TUnroll, TRing>(DecodeParams<T> p)
         where TTarget : struct, TensorCore.ITensorCoreTarget
         where T : unmanaged
         where TOps : struct, IElementOps<T>
@@ -104,6 +104,7 @@ public static class DecodeStreamKernel
         where TDim : struct, IConstant
         where TRows : struct, IConstant
         where TUnroll : struct, IConstant
+        where TRing : struct, IConstant
     {
         int dim = default(TDim).Value;
         int rowsPadded = default(TRows).Value;
@@ -154,6 +155,37 @@ public static class DecodeStreamKernel
         // Team t takes keys t, t + teams, ...: a warp's load covers 32 / lanesPerKey adjacent key rows.
         // The next step's keys are issued once this step's scores are done, its values once this step's
         // are accumulated: loads stay in flight while a lane holds one step's raw words at a time.
+        bool ring = default(TRing).Value != 0;
+        int ringFloats = ring ? DecodeRing.SharedFloats(unroll) : 0;
+        var shared = default(TShared).Floats(ringFloats + SharedFloats(dim, rowsPadded));
+        if (ring)
+            StreamThroughRing<TTarget, T, TVec>(p, ref r, DecodeRing.Start<TTarget>(shared, unroll), kRows, vRows, keyStart, keyEnd, team, teams, slot, unroll,
+                laneRows, lanesPerKey);
+        else
+            Stream<TTarget, T, TVec>(p, ref r, kRows, vRows, batch, keyStart, keyEnd, team, teams, slot, unroll, laneRows, lanesPerKey);
+
+        // The teams meet: each row's max over teams, then every team's acc and l rescaled to it.
+        var smem = shared.SubView(ringFloats, SharedFloats(dim, rowsPadded));
+        var merge = new DecodeTeamMerge(smem, teams, rowsPadded, dim, team, slot);
+        r.PublishMax(merge, firstRow, laneRows);
+        Group.Barrier();
+        r.PublishScaled(merge, firstRow, laneRows);
+        Group.Barrier();
+        merge.SumRows();
+        Group.Barrier();
+        DecodeOutput.Write<T, TOps>(p, merge.Outputs, merge.M, merge.L, split, batch, kvHead, 0, rows, rowsPadded, teams, dim);
+        if (p.NumSplits > 1 && p.MergeInGroup != 0)
+            DecodeSplitMerge.Run<T, TOps>(p, smem, batch, kvHead, rows);
+    }
+
+    /// <summary>The key loop with loads into registers (<see cref="DecodeStreamStep"/>) and L2 prefetches ahead.</summary>
+    private static void Stream<TTarget, T, TVec>(in DecodeParams<T> p, ref DecodeStreamRows r, in VectorRows kRows, in VectorRows vRows, int batch,
+        int keyStart, int keyEnd, int team, int teams, int slot, int unroll, int laneRows, int lanesPerKey)
+        where TTarget : struct, TensorCore.ITensorCoreTarget
+        where T : unmanaged
+        where TVec : struct, IVectorElements<T>
+    {
+        int stepKeys = unroll * teams;
         var keys = DecodeStreamStep.Fetch(kRows, p.Cache, batch, keyStart + team, teams, keyEnd, slot, unroll);
         var values = DecodeStreamStep.Fetch(vRows, p.Cache, batch, keyStart + team, teams, keyEnd, slot, unroll);
         for (int key0 = keyStart; key0 < keyEnd; key0 += stepKeys)
@@ -179,19 +211,46 @@ public static class DecodeStreamKernel
             if (p.PrefetchSteps > 0)
                 Prefetch<TTarget, T>(p, kRows, vRows, firstKey + p.PrefetchSteps * stepKeys, teams, keyEnd, slot, unroll);
         }
+    }
 
-        // The teams meet: each row's max over teams, then every team's acc and l rescaled to it.
-        var smem = default(TShared).Floats(SharedFloats(dim, rowsPadded));
-        var merge = new DecodeTeamMerge(smem, teams, rowsPadded, dim, team, slot);
-        r.PublishMax(merge, firstRow, laneRows);
-        Group.Barrier();
-        r.PublishScaled(merge, firstRow, laneRows);
-        Group.Barrier();
-        merge.SumRows();
-        Group.Barrier();
-        DecodeOutput.Write<T, TOps>(p, merge.Outputs, merge.M, merge.L, split, batch, kvHead, 0, rows, rowsPadded, teams, dim);
-        if (p.NumSplits > 1 && p.MergeInGroup != 0)
-            DecodeSplitMerge.Run<T, TOps>(p, smem, batch, kvHead, rows);
+    /// <summary>
+    /// The key loop through the lane's cp.async ring (<see cref="DecodeRing"/>, contiguous caches): the ring is filled
+    /// <see cref="DecodeRing.Stages"/> - 1 steps ahead, and each step refills the stage the last one left.
+    /// </summary>
+    private static void StreamThroughRing<TTarget, T, TVec>(in DecodeParams<T> p, ref DecodeStreamRows r, DecodeRing ring, in VectorRows kRows,
+        in VectorRows vRows, int keyStart, int keyEnd, int team, int teams, int slot, int unroll, int laneRows, int lanesPerKey)
+        where TTarget : struct, TensorCore.ITensorCoreTarget
+        where T : unmanaged
+        where TVec : struct, IVectorElements<T>
+    {
+        int stepKeys = unroll * teams;
+        for (int s = 0; s < DecodeRing.Stages - 1; s++)
+            ring.Issue<TTarget, T>(p, kRows, vRows, keyStart + team + s * stepKeys, teams, keyEnd, slot, unroll, 0);
+        for (int key0 = keyStart; key0 < keyEnd; key0 += stepKeys)
+        {
+            int firstKey = key0 + team;
+            ring.Issue<TTarget, T>(p, kRows, vRows, firstKey + (DecodeRing.Stages - 1) * stepKeys, teams, keyEnd, slot, unroll, 0);
+            DecodeRing.WaitOldest<TTarget>();
+            var keys = ring.Read(false, unroll);
+            r.Score(default(TVec).Widen(keys.R0), 0, laneRows, lanesPerKey);
+            r.Score(default(TVec).Widen(keys.R1), 1, laneRows, lanesPerKey);
+            if (unroll > 2)
+            {
+                r.Score(default(TVec).Widen(keys.R2), 2, laneRows, lanesPerKey);
+                r.Score(default(TVec).Widen(keys.R3), 3, laneRows, lanesPerKey);
+            }
+            r.Softmax(firstKey, teams, unroll, laneRows);
+            var values = ring.Read(true, unroll);
+            r.Accumulate(default(TVec).Widen(values.R0), 0, laneRows);
+            r.Accumulate(default(TVec).Widen(values.R1), 1, laneRows);
+            if (unroll > 2)
+            {
+                r.Accumulate(default(TVec).Widen(values.R2), 2, laneRows);
+                r.Accumulate(default(TVec).Widen(values.R3), 3, laneRows);
+            }
+            ring.Advance();
+        }
+        TensorCore.CpAsync.WaitAll<TTarget>(); // the zero-filled groups past the end: nothing may be in flight at exit
     }
 
     /// <summary>

@@ -1,0 +1,106 @@
+using FlashAttention.Kernels.TensorCore;
+using ILGPU.Runtime.Cuda;
+
+namespace FlashAttention.Kernels.Portable;
+
+/// <summary>
+/// A streaming-decode lane's private ring of key/value stages in shared memory, filled by cp.async (an experiment,
+/// <c>FLASH_DECODE_RING=1</c>; contiguous caches). The register form (<see cref="DecodeStreamStep"/>) keeps one step of
+/// loads in flight per lane; the ring keeps <see cref="Stages"/> - 1 steps in flight without holding registers for them,
+/// so a multiprocessor with few groups (batch 1-2, short caches) still has many bytes outstanding. Each lane copies and
+/// reads only its own slices, so no barrier is needed: cp.async.wait_group makes a thread's own copies visible to it.
+/// Off CUDA the copies happen at once.
+/// </summary>
+internal struct DecodeRing
+{
+    /// <summary>Steps a lane's ring holds: the one being read and <see cref="Stages"/> - 1 in flight.</summary>
+    public const int Stages = 4;
+
+    /// <summary>16-byte vectors of one lane's ring at <paramref name="unroll"/> keys a step: a key and a value per key and stage.</summary>
+    public static int LaneVectors(int unroll) => Stages * unroll * 2;
+
+    /// <summary>Floats of the group's rings (they come before the team merge's floats).</summary>
+    public static int SharedFloats(int unroll) => DecodeStreamKernel.Threads * LaneVectors(unroll) * 4;
+
+    private ArrayView<Raw16> vectors;
+    private int first;        // this lane's first vector in the group's rings
+    private uint sharedBytes; // its byte address in the shared window (CUDA)
+    private int issued, read;
+
+    /// <summary>The ring of the calling lane in <paramref name="shared"/> (the group's dynamic shared buffer, 16-byte aligned).</summary>
+    public static DecodeRing Start<TTarget>(ArrayView<float> shared, int unroll)
+        where TTarget : struct, ITensorCoreTarget
+    {
+        var ring = new DecodeRing { vectors = shared.Cast<Raw16>(), first = Group.IdxX * LaneVectors(unroll) };
+        if (default(TTarget).EmitsPtx)
+            ring.sharedBytes = (uint)Wgmma.SharedBase<TTarget>() + (uint)ring.first * 16;
+        return ring;
+    }
+
+    /// <summary>
+    /// Issues the copies of the lane's slices of keys and values firstKey + u * keys (u &lt; unroll) into the next stage and
+    /// commits them as one group; keys at or past <paramref name="end"/> are zero-filled (their scores are masked).
+    /// <paramref name="anyKey"/> is a key inside the cache, whose address a zero-filled copy names.
+    /// </summary>
+    public void Issue<TTarget, T>(in DecodeParams<T> p, in VectorRows kRows, in VectorRows vRows, int firstKey, int keys, int end, int slot, int unroll,
+        int anyKey)
+        where TTarget : struct, ITensorCoreTarget
+        where T : unmanaged
+    {
+        int at = (issued & (Stages - 1)) * unroll * 2;
+        issued++;
+        Copy<TTarget, T>(p, kRows, vRows, firstKey, end, slot, anyKey, at);
+        Copy<TTarget, T>(p, kRows, vRows, firstKey + keys, end, slot, anyKey, at + 2);
+        if (unroll > 2)
+        {
+            Copy<TTarget, T>(p, kRows, vRows, firstKey + 2 * keys, end, slot, anyKey, at + 4);
+            Copy<TTarget, T>(p, kRows, vRows, firstKey + 3 * keys, end, slot, anyKey, at + 6);
+        }
+        CpAsync.Commit<TTarget>();
+    }
+
+    /// <summary>The lane's slices of key <paramref name="key"/>'s K and V rows into its ring's vectors <paramref name="at"/> and + 1, or zeros past <paramref name="end"/>.</summary>
+    private readonly void Copy<TTarget, T>(in DecodeParams<T> p, in VectorRows kRows, in VectorRows vRows, int key, int end, int slot, int anyKey, int at)
+        where TTarget : struct, ITensorCoreTarget
+        where T : unmanaged
+    {
+        bool valid = key < end;
+        int source = valid ? key : anyKey;
+        long k = kRows.Base + (long)source * kRows.RowStride + slot;
+        long v = vRows.Base + (long)source * vRows.RowStride + slot;
+        if (default(TTarget).EmitsPtx)
+        {
+            uint to = sharedBytes + (uint)at * 16;
+            CpAsync.Copy16Raw(to, p.Cache.K.Address + (ulong)k * 16, valid);
+            CpAsync.Copy16Raw(to + 16, p.Cache.V.Address + (ulong)v * 16, valid);
+            return;
+        }
+        vectors[first + at] = valid ? kRows.Vectors[k] : default;
+        vectors[first + at + 1] = valid ? vRows.Vectors[v] : default;
+    }
+
+    /// <summary>Waits until the oldest unread stage has landed (all but the <see cref="Stages"/> - 1 newest groups).</summary>
+    public static void WaitOldest<TTarget>() where TTarget : struct, ITensorCoreTarget
+    {
+        if (default(TTarget).EmitsPtx)
+            CudaAsm.Emit("cp.async.wait_group 3;"); // Stages - 1
+    }
+
+    /// <summary>The oldest unread stage's keys (K) or values (V), as <see cref="DecodeStreamStep"/> holds them.</summary>
+    public readonly DecodeStreamStep Read(bool values, int unroll)
+    {
+        int at = first + (read & (Stages - 1)) * unroll * 2 + (values ? 1 : 0);
+        var step = default(DecodeStreamStep);
+        step.R0 = vectors[at];
+        step.R1 = vectors[at + 2];
+        if (unroll > 2)
+        {
+            step.R2 = vectors[at + 4];
+            step.R3 = vectors[at + 6];
+        }
+        return step;
+    }
+
+    /// <summary>Moves on to the next stage once both its keys and values are read.</summary>
+    public void Advance() => read++;
+}
