@@ -189,6 +189,7 @@ public sealed partial class AttentionEngine
             HeadDim = ql.HeadDim,
             QueryHeadsPerKvHead = ql.Heads / k.Layout.Heads,
             ScaleLog2 = options.ScaleFor(ql.HeadDim) * Log2E,
+            RawBiasUnit = 1f / options.ScaleFor(ql.HeadDim),
             Mask = MaskOf(options, ql.SeqLen, k.Layout.SeqLen),
             Scores = ScoresOf(options, ql, k.Layout.SeqLen, halfBiasInPlace: halfBiasInPlace),
             Dropout = DropoutOf(options, ql),

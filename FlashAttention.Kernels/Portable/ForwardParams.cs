@@ -41,6 +41,12 @@ public struct ForwardParams<T> where T : unmanaged
     /// <summary>Softmax scale times log2(e), so the kernel exponentiates with exp2.</summary>
     public float ScaleLog2;
 
+    /// <summary>
+    /// log2(e) / <see cref="ScaleLog2"/>, that is 1 / scale: the units in which a bias joins the raw S of the tensor-core
+    /// kernels' fused softmax. Set on the host: a division inside the key loop cost a dozen instructions a tile.
+    /// </summary>
+    public float RawBiasUnit;
+
     /// <summary>The mask (causality, sliding window) that applies inside the tiles.</summary>
     public AttentionMask Mask;
 

@@ -20,6 +20,7 @@ public static class ParamsCast
         HeadDim = p.HeadDim,
         QueryHeadsPerKvHead = p.QueryHeadsPerKvHead,
         ScaleLog2 = p.ScaleLog2,
+        RawBiasUnit = p.RawBiasUnit,
         Mask = p.Mask,
         Scores = p.Scores,
         Dropout = p.Dropout,

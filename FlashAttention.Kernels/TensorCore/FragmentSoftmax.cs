@@ -35,10 +35,11 @@ internal struct FragmentSoftmax
     /// S (max(c s) = c max(s) for c &gt; 0) and P = 2^(s c - m) is one FFMA and one MUFU per element,
     /// as in FlashAttention-2; soft-capping, ALiBi and the general tensors mode need the scaled score itself. A mask packed
     /// to bits (its BitMask, the words for this block in <paramref name="keep"/>) hides scores
-    /// with -inf and keeps the fused form; so does a bias alone (its BiasOnly, the elements in <paramref name="terms"/>).
+    /// with -inf and keeps the fused form; so does a bias alone (its BiasOnly, the elements in <paramref name="terms"/>),
+    /// which joins the raw S in units of <paramref name="rawBiasUnit"/> (1 / scale, <see cref="ForwardParams{T}.RawBiasUnit"/>).
     /// </summary>
     public (float Low, float High) Update<TTarget, TScores>(ref Tile8 s, AttentionMask mask, in ScoreModifier scores, bool prefetched,
-        in BiasFragment terms, float scaleLog2, int rowLow, int firstCol, bool applyMask, int columns, in Dropout dropout, in MaskWords keep)
+        in BiasFragment terms, float scaleLog2, float rawBiasUnit, int rowLow, int firstCol, bool applyMask, int columns, in Dropout dropout, in MaskWords keep)
         where TTarget : struct, ITensorCoreTarget
         where TScores : struct, IScoreMode
     {
@@ -51,9 +52,9 @@ internal struct FragmentSoftmax
             s.ScaleRows(scaleLog2, scaleLog2);
         // A bias alone joins S in its own units: raw S takes b / scale, a scaled S b log2(e).
         if (default(TScores).HalfBias)
-            terms.AddHalfBias<TTarget>(ref s, fused ? ScoreBias.Log2E / scaleLog2 : ScoreBias.Log2E, columns);
+            terms.AddHalfBias<TTarget>(ref s, fused ? rawBiasUnit : ScoreBias.Log2E, columns);
         else if (default(TScores).BiasOnly)
-            terms.AddBias(ref s, fused ? ScoreBias.Log2E / scaleLog2 : ScoreBias.Log2E, columns);
+            terms.AddBias(ref s, fused ? rawBiasUnit : ScoreBias.Log2E, columns);
         int c0 = firstCol + 2 * (Warp.LaneIdx & 3);
         if (tensors && prefetched && scores.Elements.PairAligned != 0 && !scores.HasPointwise)
         {

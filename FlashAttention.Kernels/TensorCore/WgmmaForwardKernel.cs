@@ -75,7 +75,7 @@ public static class WgmmaForwardKernel
                 terms = bias.Read<TTarget>(g.Shared, g.Exchange);
             // Only tiles that cross the key sequence's end, the causal diagonal or a window edge of this warp's rows need the per-element mask.
             bool applyMask = !p.Mask.AllVisible(g.WarpFirstRow, g.WarpFirstRow + 15, firstCol, firstCol + Bc - 1);
-            var (alphaLow, alphaHigh) = softmax.Update<TTarget, TScores>(ref s, p.Mask, g.Scores, tensors, terms, p.ScaleLog2, g.RowLow, firstCol,
+            var (alphaLow, alphaHigh) = softmax.Update<TTarget, TScores>(ref s, p.Mask, g.Scores, tensors, terms, p.ScaleLog2, p.RawBiasUnit, g.RowLow, firstCol,
                 applyMask, Bc, g.Dropout, keep);
             var probabilities = ProbabilityFragments.From<TTarget, TElement>(s, Bc);
 

@@ -76,7 +76,7 @@ public static class WgmmaPipelinedForwardKernel
                 terms = bias.Read<TTarget>(g.Shared, g.Exchange); // its shared loads overlap the products
             var s = WgmmaPipeline.Read<TTarget>(pending);
             bool applyMask = !p.Mask.AllVisible(g.WarpFirstRow, g.WarpFirstRow + 15, firstCol, firstCol + Bc - 1);
-            var (alphaLow, alphaHigh) = softmax.Update<TTarget, TScores>(ref s, p.Mask, g.Scores, tensors, terms, p.ScaleLog2, g.RowLow, firstCol,
+            var (alphaLow, alphaHigh) = softmax.Update<TTarget, TScores>(ref s, p.Mask, g.Scores, tensors, terms, p.ScaleLog2, p.RawBiasUnit, g.RowLow, firstCol,
                 applyMask, Bc, g.Dropout, keep);
             previous = ProbabilityFragments.From<TTarget, TElement>(s, Bc);
             WgmmaOutput.WaitAll<TTarget>(); // P_{j-1} V_{j-1} is in O
