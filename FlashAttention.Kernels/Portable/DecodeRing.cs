@@ -40,32 +40,30 @@ internal struct DecodeRing
     /// <summary>
     /// Issues the copies of the lane's slices of keys and values firstKey + u * keys (u &lt; unroll) into the next stage and
     /// commits them as one group; keys at or past <paramref name="end"/> are zero-filled (their scores are masked).
-    /// <paramref name="anyKey"/> is a key inside the cache, whose address a zero-filled copy names.
     /// </summary>
-    public void Issue<TTarget, T>(in DecodeParams<T> p, in VectorRows kRows, in VectorRows vRows, int firstKey, int keys, int end, int slot, int unroll,
-        int anyKey)
+    public void Issue<TTarget, T>(in DecodeParams<T> p, in VectorRows kRows, in VectorRows vRows, int firstKey, int keys, int end, int slot, int unroll)
         where TTarget : struct, ITensorCoreTarget
         where T : unmanaged
     {
         int at = (issued & (Stages - 1)) * unroll * 2;
         issued++;
-        Copy<TTarget, T>(p, kRows, vRows, firstKey, end, slot, anyKey, at);
-        Copy<TTarget, T>(p, kRows, vRows, firstKey + keys, end, slot, anyKey, at + 2);
+        Copy<TTarget, T>(p, kRows, vRows, firstKey, end, slot, at);
+        Copy<TTarget, T>(p, kRows, vRows, firstKey + keys, end, slot, at + 2);
         if (unroll > 2)
         {
-            Copy<TTarget, T>(p, kRows, vRows, firstKey + 2 * keys, end, slot, anyKey, at + 4);
-            Copy<TTarget, T>(p, kRows, vRows, firstKey + 3 * keys, end, slot, anyKey, at + 6);
+            Copy<TTarget, T>(p, kRows, vRows, firstKey + 2 * keys, end, slot, at + 4);
+            Copy<TTarget, T>(p, kRows, vRows, firstKey + 3 * keys, end, slot, at + 6);
         }
         CpAsync.Commit<TTarget>();
     }
 
     /// <summary>The lane's slices of key <paramref name="key"/>'s K and V rows into its ring's vectors <paramref name="at"/> and + 1, or zeros past <paramref name="end"/>.</summary>
-    private readonly void Copy<TTarget, T>(in DecodeParams<T> p, in VectorRows kRows, in VectorRows vRows, int key, int end, int slot, int anyKey, int at)
+    private readonly void Copy<TTarget, T>(in DecodeParams<T> p, in VectorRows kRows, in VectorRows vRows, int key, int end, int slot, int at)
         where TTarget : struct, ITensorCoreTarget
         where T : unmanaged
     {
         bool valid = key < end;
-        int source = valid ? key : anyKey;
+        int source = valid ? key : 0; // a zero-filled copy still names an address: key 0's
         long k = kRows.Base + (long)source * kRows.RowStride + slot;
         long v = vRows.Base + (long)source * vRows.RowStride + slot;
         if (default(TTarget).EmitsPtx)

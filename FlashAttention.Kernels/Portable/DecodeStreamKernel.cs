@@ -225,11 +225,11 @@ public static class DecodeStreamKernel
     {
         int stepKeys = unroll * teams;
         for (int s = 0; s < DecodeRing.Stages - 1; s++)
-            ring.Issue<TTarget, T>(p, kRows, vRows, keyStart + team + s * stepKeys, teams, keyEnd, slot, unroll, 0);
+            ring.Issue<TTarget, T>(p, kRows, vRows, keyStart + team + s * stepKeys, teams, keyEnd, slot, unroll);
         for (int key0 = keyStart; key0 < keyEnd; key0 += stepKeys)
         {
             int firstKey = key0 + team;
-            ring.Issue<TTarget, T>(p, kRows, vRows, firstKey + (DecodeRing.Stages - 1) * stepKeys, teams, keyEnd, slot, unroll, 0);
+            ring.Issue<TTarget, T>(p, kRows, vRows, firstKey + (DecodeRing.Stages - 1) * stepKeys, teams, keyEnd, slot, unroll);
             DecodeRing.WaitOldest<TTarget>();
             var keys = ring.Read(false, unroll);
             r.Score(default(TVec).Widen(keys.R0), 0, laneRows, lanesPerKey);
