@@ -9,6 +9,10 @@ namespace FlashAttention.Kernels.Portable;
 /// loads in flight per lane; the ring keeps <see cref="Stages"/> - 1 steps in flight without holding registers for them,
 /// so a multiprocessor with few groups (batch 1-2, short caches) still has many bytes outstanding. Each lane copies and
 /// reads only its own slices, so no barrier is needed: cp.async.wait_group makes a thread's own copies visible to it.
+/// The group's rings are interleaved: vector i of lane t sits at i * Threads + t, so the 8 lanes of a quarter-warp copy
+/// and read 128 contiguous bytes. The first build gave each lane 256 contiguous bytes, which put all 8 lanes of a
+/// quarter-warp on the same four banks (an 8-way conflict); it ran 1.5x slower than the register loads (H100, session 18,
+/// s18a). This layout has not been timed yet.
 /// Off CUDA the copies happen at once.
 /// </summary>
 internal struct DecodeRing
@@ -23,7 +27,7 @@ internal struct DecodeRing
     public static int SharedFloats(int unroll) => DecodeStreamKernel.Threads * LaneVectors(unroll) * 4;
 
     private ArrayView<Raw16> vectors;
-    private int first;        // this lane's first vector in the group's rings
+    private int lane;         // this lane's first vector in the group's rings; the next ones follow every Threads vectors
     private uint sharedBytes; // its byte address in the shared window (CUDA)
     private int issued, read;
 
@@ -31,9 +35,9 @@ internal struct DecodeRing
     public static DecodeRing Start<TTarget>(ArrayView<float> shared, int unroll)
         where TTarget : struct, ITensorCoreTarget
     {
-        var ring = new DecodeRing { vectors = shared.Cast<Raw16>(), first = Group.IdxX * LaneVectors(unroll) };
+        var ring = new DecodeRing { vectors = shared.Cast<Raw16>(), lane = Group.IdxX };
         if (default(TTarget).EmitsPtx)
-            ring.sharedBytes = (uint)Wgmma.SharedBase<TTarget>() + (uint)ring.first * 16;
+            ring.sharedBytes = (uint)Wgmma.SharedBase<TTarget>() + (uint)ring.lane * 16;
         return ring;
     }
 
@@ -68,13 +72,13 @@ internal struct DecodeRing
         long v = vRows.Base + (long)source * vRows.RowStride + slot;
         if (default(TTarget).EmitsPtx)
         {
-            uint to = sharedBytes + (uint)at * 16;
+            uint to = sharedBytes + (uint)(at * Stride);
             CpAsync.Copy16Raw(to, p.Cache.K.Address + (ulong)k * 16, valid);
-            CpAsync.Copy16Raw(to + 16, p.Cache.V.Address + (ulong)v * 16, valid);
+            CpAsync.Copy16Raw(to + Stride, p.Cache.V.Address + (ulong)v * 16, valid);
             return;
         }
-        vectors[first + at] = valid ? kRows.Vectors[k] : default;
-        vectors[first + at + 1] = valid ? vRows.Vectors[v] : default;
+        vectors[Index(at)] = valid ? kRows.Vectors[k] : default;
+        vectors[Index(at + 1)] = valid ? vRows.Vectors[v] : default;
     }
 
     /// <summary>Waits until the oldest unread stage has landed (all but the <see cref="Stages"/> - 1 newest groups).</summary>
@@ -87,17 +91,23 @@ internal struct DecodeRing
     /// <summary>The oldest unread stage's keys (K) or values (V), as <see cref="DecodeStreamStep"/> holds them.</summary>
     public readonly DecodeStreamStep Read(bool values, int unroll)
     {
-        int at = first + (read & (Stages - 1)) * unroll * 2 + (values ? 1 : 0);
+        int at = (read & (Stages - 1)) * unroll * 2 + (values ? 1 : 0);
         var step = default(DecodeStreamStep);
-        step.R0 = vectors[at];
-        step.R1 = vectors[at + 2];
+        step.R0 = vectors[Index(at)];
+        step.R1 = vectors[Index(at + 2)];
         if (unroll > 2)
         {
-            step.R2 = vectors[at + 4];
-            step.R3 = vectors[at + 6];
+            step.R2 = vectors[Index(at + 4)];
+            step.R3 = vectors[Index(at + 6)];
         }
         return step;
     }
+
+    /// <summary>Bytes between a lane's consecutive vectors.</summary>
+    private const int Stride = DecodeStreamKernel.Threads * 16;
+
+    /// <summary>The group-wide index of this lane's vector <paramref name="at"/>.</summary>
+    private readonly int Index(int at) => at * DecodeStreamKernel.Threads + lane;
 
     /// <summary>Moves on to the next stage once both its keys and values are read.</summary>
     public void Advance() => read++;
