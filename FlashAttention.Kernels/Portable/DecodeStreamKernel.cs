@@ -93,7 +93,8 @@ public static class DecodeStreamKernel
 
     /// <summary>
     /// The kernel body for storage type T (16-bit), head dim TDim, TRows query rows per group and TUnroll
-    /// (2 or 4) keys per team and step; TTarget: inline PTX (the L2 prefetch) on CUDA or none.
+    /// (2 or 4) keys per team and step; TTarget: inline PTX (the L2 prefetch) on CUDA or none; TRing: C4 streams K and V
+    /// through <see cref="DecodeRing"/> (an experiment, contiguous caches only), C0 loads them into registers (the default).
     /// </summary>
     public static void Run<TTarget, T, TOps, TVec, TShared, TDim, TRows, TUnroll, TRing>(DecodeParams<T> p)
         where TTarget : struct, TensorCore.ITensorCoreTarget
