@@ -192,25 +192,41 @@ public static class DecodeStreamKernel
         for (int key0 = keyStart; key0 < keyEnd; key0 += stepKeys)
         {
             int firstKey = key0 + team;
-            r.Score(default(TVec).Widen(keys.R0), 0, laneRows, lanesPerKey);
-            r.Score(default(TVec).Widen(keys.R1), 1, laneRows, lanesPerKey);
-            if (unroll > 2)
-            {
-                r.Score(default(TVec).Widen(keys.R2), 2, laneRows, lanesPerKey);
-                r.Score(default(TVec).Widen(keys.R3), 3, laneRows, lanesPerKey);
-            }
+            Score<T, TVec>(ref r, keys, unroll, laneRows, lanesPerKey);
             keys = DecodeStreamStep.Fetch(kRows, p.Cache, batch, firstKey + stepKeys, teams, keyEnd, slot, unroll);
             r.Softmax(firstKey, teams, unroll, laneRows);
-            r.Accumulate(default(TVec).Widen(values.R0), 0, laneRows);
-            r.Accumulate(default(TVec).Widen(values.R1), 1, laneRows);
-            if (unroll > 2)
-            {
-                r.Accumulate(default(TVec).Widen(values.R2), 2, laneRows);
-                r.Accumulate(default(TVec).Widen(values.R3), 3, laneRows);
-            }
+            Accumulate<T, TVec>(ref r, values, unroll, laneRows);
             values = DecodeStreamStep.Fetch(vRows, p.Cache, batch, firstKey + stepKeys, teams, keyEnd, slot, unroll);
             if (p.PrefetchSteps > 0)
                 Prefetch<TTarget, T>(p, kRows, vRows, firstKey + p.PrefetchSteps * stepKeys, teams, keyEnd, slot, unroll);
+        }
+    }
+
+    /// <summary>Folds one step's keys (<paramref name="unroll"/> of them, raw) into the lane's scores.</summary>
+    private static void Score<T, TVec>(ref DecodeStreamRows r, in DecodeStreamStep keys, int unroll, int laneRows, int lanesPerKey)
+        where T : unmanaged
+        where TVec : struct, IVectorElements<T>
+    {
+        r.Score(default(TVec).Widen(keys.R0), 0, laneRows, lanesPerKey);
+        r.Score(default(TVec).Widen(keys.R1), 1, laneRows, lanesPerKey);
+        if (unroll > 2)
+        {
+            r.Score(default(TVec).Widen(keys.R2), 2, laneRows, lanesPerKey);
+            r.Score(default(TVec).Widen(keys.R3), 3, laneRows, lanesPerKey);
+        }
+    }
+
+    /// <summary>Adds one step's values (<paramref name="unroll"/> of them, raw), weighted by P, to the lane's acc.</summary>
+    private static void Accumulate<T, TVec>(ref DecodeStreamRows r, in DecodeStreamStep values, int unroll, int laneRows)
+        where T : unmanaged
+        where TVec : struct, IVectorElements<T>
+    {
+        r.Accumulate(default(TVec).Widen(values.R0), 0, laneRows);
+        r.Accumulate(default(TVec).Widen(values.R1), 1, laneRows);
+        if (unroll > 2)
+        {
+            r.Accumulate(default(TVec).Widen(values.R2), 2, laneRows);
+            r.Accumulate(default(TVec).Widen(values.R3), 3, laneRows);
         }
     }
 
@@ -233,22 +249,10 @@ public static class DecodeStreamKernel
             ring.Issue<TTarget, T>(p, kRows, vRows, firstKey + (DecodeRing.Stages - 1) * stepKeys, teams, keyEnd, slot, unroll);
             DecodeRing.WaitOldest<TTarget>();
             var keys = ring.Read(false, unroll);
-            r.Score(default(TVec).Widen(keys.R0), 0, laneRows, lanesPerKey);
-            r.Score(default(TVec).Widen(keys.R1), 1, laneRows, lanesPerKey);
-            if (unroll > 2)
-            {
-                r.Score(default(TVec).Widen(keys.R2), 2, laneRows, lanesPerKey);
-                r.Score(default(TVec).Widen(keys.R3), 3, laneRows, lanesPerKey);
-            }
+            Score<T, TVec>(ref r, keys, unroll, laneRows, lanesPerKey);
             r.Softmax(firstKey, teams, unroll, laneRows);
             var values = ring.Read(true, unroll);
-            r.Accumulate(default(TVec).Widen(values.R0), 0, laneRows);
-            r.Accumulate(default(TVec).Widen(values.R1), 1, laneRows);
-            if (unroll > 2)
-            {
-                r.Accumulate(default(TVec).Widen(values.R2), 2, laneRows);
-                r.Accumulate(default(TVec).Widen(values.R3), 3, laneRows);
-            }
+            Accumulate<T, TVec>(ref r, values, unroll, laneRows);
             ring.Advance();
         }
         TensorCore.CpAsync.WaitAll<TTarget>(); // the zero-filled groups past the end: nothing may be in flight at exit
