@@ -25,6 +25,12 @@ public static class DecodeBenchCommand
         var headdim = new Option<int>("--headdim") { Description = "Head dim.", DefaultValueFactory = _ => 128 };
         var seqlenQ = new Option<int>("--seqlen-q") { Description = "Query rows per item.", DefaultValueFactory = _ => 1 };
         var pageSize = new Option<int>("--page-size") { Description = "Paged cache with pages of this many rows (shuffled block table); 0 = contiguous.", DefaultValueFactory = _ => 0 };
+        var cacheLayout = new Option<string>("--cache-layout")
+        {
+            Description = "Contiguous cache layout: bshd ([batch, seqlen, heads_kv, dim], FlashAttention's) or bhsd ([batch, heads_kv, seqlen, dim], torch SDPA's, which peers/torch_decode.py times).",
+            DefaultValueFactory = _ => "bshd",
+        };
+        cacheLayout.AcceptOnlyFromAmong("bshd", "bhsd");
         var splits = ListOption("--splits", "Key splits to time (0 = automatic).", "0");
         var repeats = new Option<int>("--repeats") { Description = "Timed runs per configuration (median reported).", DefaultValueFactory = _ => 30 };
         var warmup = new Option<int>("--warmup") { Description = "Untimed runs first.", DefaultValueFactory = _ => 5 };
@@ -37,7 +43,7 @@ public static class DecodeBenchCommand
 
         var command = new Command("decode", "Time decoding with a KV cache; GB/s = (K + V + q + o bytes) / time, and % of the device's copy bandwidth.")
         {
-            device, dtype, batches, cacheLens, heads, headsKv, headdim, seqlenQ, pageSize, splits, repeats, warmup, inputSets, queueAhead, copyMib, paths, outJson, outCsv,
+            device, dtype, batches, cacheLens, heads, headsKv, headdim, seqlenQ, pageSize, cacheLayout, splits, repeats, warmup, inputSets, queueAhead, copyMib, paths, outJson, outCsv,
         };
         command.SetAction(parse =>
         {
@@ -45,7 +51,7 @@ public static class DecodeBenchCommand
                 parse.GetValue(heads), parse.GetValue(headsKv), parse.GetValue(headdim), parse.GetValue(seqlenQ), parse.GetValue(pageSize),
                 Ints(parse.GetValue(splits)!), Math.Max(1, parse.GetValue(repeats)), Math.Max(0, parse.GetValue(warmup)), Math.Max(1, parse.GetValue(inputSets)), Math.Max(0, parse.GetValue(queueAhead)),
                 parse.GetValue(paths)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-                    .Select(x => Enum.Parse<DecodePath>(x, ignoreCase: true)).ToArray());
+                    .Select(x => Enum.Parse<DecodePath>(x, ignoreCase: true)).ToArray(), parse.GetValue(cacheLayout) == "bhsd");
             return Run(parse.GetValue(device), plan, (long)parse.GetValue(copyMib) << 20, parse.GetValue(outJson), parse.GetValue(outCsv));
         });
         return command;

@@ -11,7 +11,8 @@ public sealed record DecodeBenchResult(
 /// <summary>What the decode sweep covers.</summary>
 public sealed record DecodeBenchPlan(
     string Dtype, IReadOnlyList<int> Batches, IReadOnlyList<int> CacheLens, int HeadsQ, int HeadsKv, int Headdim, int SeqlenQ,
-    int PageSize, IReadOnlyList<int> Splits, int Repeats, int Warmup, int InputSets, int QueueAhead = 0, IReadOnlyList<DecodePath>? Paths = null)
+    int PageSize, IReadOnlyList<int> Splits, int Repeats, int Warmup, int InputSets, int QueueAhead = 0, IReadOnlyList<DecodePath>? Paths = null,
+    bool HeadMajorCache = false)
 {
     /// <summary>The kernel paths timed (default: automatic only).</summary>
     public IReadOnlyList<DecodePath> PathsTimed => Paths is { Count: > 0 } ? Paths : [DecodePath.Auto];
@@ -107,7 +108,7 @@ public sealed class DecodeBenchRunner(AttentionEngine engine, DecodeBenchPlan pl
 
     private DecodeBenchResult Run<T>(int batch, int cacheLen, int requestedSplits, double copyGbps, DecodePath path) where T : unmanaged
     {
-        string impl = DecodeBenchPlan.ImplName(path);
+        string impl = DecodeBenchPlan.ImplName(path) + (plan.HeadMajorCache && plan.PageSize == 0 ? "-bhsd" : "");
         var acc = engine.Accelerator;
         int hq = plan.HeadsQ, hkv = plan.HeadsKv, d = plan.Headdim, sq = plan.SeqlenQ;
         bool paged = plan.PageSize > 0;
@@ -142,12 +143,15 @@ public sealed class DecodeBenchRunner(AttentionEngine engine, DecodeBenchPlan pl
             var table = Upload(paged ? order : [0]);
             var options = new DecodeOptions { NumSplits = requestedSplits, Path = path };
 
+            // [B, N, Hkv, D] (FlashAttention's kvcache layout, and the paged one), or [B, Hkv, N, D] (torch SDPA's) when asked.
+            DeviceTensor<T> CacheTensor(ArrayView<T> view) => plan.HeadMajorCache && !paged
+                ? DeviceTensor<T>.Bhsd(view, items, hkv, cacheLen, d)
+                : DeviceTensor<T>.Bshd(view, items, paged ? plan.PageSize : cacheLen, hkv, d);
+
             void Once(int run)
             {
                 var s = sets[run % sets.Length];
-                var cache = new DeviceKvCache<T>(
-                    DeviceTensor<T>.Bshd(s.K.View, items, paged ? plan.PageSize : cacheLen, hkv, d),
-                    DeviceTensor<T>.Bshd(s.V.View, items, paged ? plan.PageSize : cacheLen, hkv, d), lens.View)
+                var cache = new DeviceKvCache<T>(CacheTensor(s.K.View), CacheTensor(s.V.View), lens.View)
                 {
                     BlockTable = paged ? table.View : default,
                 };
