@@ -17,8 +17,11 @@ public sealed class DecodeLauncher
     /// <summary>Steps ahead the streaming kernel prefetches into L2 on CUDA (experiments: FLASH_DECODE_PREFETCH=N, 0 = off).</summary>
     private static readonly int PrefetchSteps = int.TryParse(Environment.GetEnvironmentVariable("FLASH_DECODE_PREFETCH"), out int s) ? s : 2;
 
-    /// <summary>Experiments only: FLASH_DECODE_RING=1 streams a contiguous cache through a cp.async ring per lane (<see cref="DecodeRing"/>).</summary>
-    private static readonly bool Ring = Environment.GetEnvironmentVariable("FLASH_DECODE_RING") == "1";
+    /// <summary>
+    /// Whether the streaming kernel loads through its cp.async ring (<see cref="DecodeRing"/>), the default; experiments:
+    /// FLASH_DECODE_RING=0 loads into registers with L2 prefetches instead.
+    /// </summary>
+    private static readonly bool Ring = Environment.GetEnvironmentVariable("FLASH_DECODE_RING") != "0";
 
     /// <summary>Experiments only: FLASH_DECODE_SEPARATE_MERGE=1 merges the streaming kernel's splits with <see cref="PartialMergeKernel"/> as before.</summary>
     private static readonly bool SeparateMerge = Environment.GetEnvironmentVariable("FLASH_DECODE_SEPARATE_MERGE") == "1";
@@ -155,7 +158,7 @@ public sealed class DecodeLauncher
         if (streaming)
         {
             int rowsStreamed = DecodeStreamKernel.RowsFor((long)p.QueryHeadsPerKvHead * p.SeqLenQ);
-            bool ring = Ring && p.Cache.Paged == 0 && profile.DynamicShared;
+            bool ring = Ring && profile.DynamicShared;
             int floats = DecodeStreamKernel.SharedFloats(p.HeadDim, rowsStreamed)
                          + (ring ? DecodeRing.SharedFloats(DecodeStreamKernel.Unroll(rowsStreamed)) : 0);
             // Launch bounds ride on the compile path that takes them (harmless for a kernel without inline PTX).

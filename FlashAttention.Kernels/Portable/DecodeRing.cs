@@ -17,8 +17,11 @@ namespace FlashAttention.Kernels.Portable;
 /// </summary>
 internal struct DecodeRing
 {
-    /// <summary>Steps a lane's ring holds: the one being read and <see cref="Stages"/> - 1 in flight.</summary>
-    public const int Stages = 4;
+    /// <summary>
+    /// Steps a lane's ring holds: the one being read and <see cref="Stages"/> - 1 in flight (a power of two; experiments:
+    /// FLASH_DECODE_STAGES=8 or 2; a readonly static field, so kernels compile it in as a constant).
+    /// </summary>
+    public static readonly int Stages = Environment.GetEnvironmentVariable("FLASH_DECODE_STAGES") switch { "8" => 8, "2" => 2, _ => 4 };
 
     /// <summary>16-byte vectors of one lane's ring at <paramref name="unroll"/> keys a step: a key and a value per key and stage.</summary>
     public static int LaneVectors(int unroll) => Stages * unroll * 2;
@@ -45,31 +48,34 @@ internal struct DecodeRing
     /// Issues the copies of the lane's slices of keys and values firstKey + u * keys (u &lt; unroll) into the next stage and
     /// commits them as one group; keys at or past <paramref name="end"/> are zero-filled (their scores are masked).
     /// </summary>
-    public void Issue<TTarget, T>(in DecodeParams<T> p, in VectorRows kRows, in VectorRows vRows, int firstKey, int keys, int end, int slot, int unroll)
+    public void Issue<TTarget, T>(in DecodeParams<T> p, in VectorRows kRows, in VectorRows vRows, int batch, int firstKey, int keys, int end, int slot, int unroll)
         where TTarget : struct, ITensorCoreTarget
         where T : unmanaged
     {
         int at = (issued & (Stages - 1)) * unroll * 2;
         issued++;
-        Copy<TTarget, T>(p, kRows, vRows, firstKey, end, slot, at);
-        Copy<TTarget, T>(p, kRows, vRows, firstKey + keys, end, slot, at + 2);
+        Copy<TTarget, T>(p, kRows, vRows, batch, firstKey, end, slot, at);
+        Copy<TTarget, T>(p, kRows, vRows, batch, firstKey + keys, end, slot, at + 2);
         if (unroll > 2)
         {
-            Copy<TTarget, T>(p, kRows, vRows, firstKey + 2 * keys, end, slot, at + 4);
-            Copy<TTarget, T>(p, kRows, vRows, firstKey + 3 * keys, end, slot, at + 6);
+            Copy<TTarget, T>(p, kRows, vRows, batch, firstKey + 2 * keys, end, slot, at + 4);
+            Copy<TTarget, T>(p, kRows, vRows, batch, firstKey + 3 * keys, end, slot, at + 6);
         }
         CpAsync.Commit<TTarget>();
     }
 
-    /// <summary>The lane's slices of key <paramref name="key"/>'s K and V rows into its ring's vectors <paramref name="at"/> and + 1, or zeros past <paramref name="end"/>.</summary>
-    private readonly void Copy<TTarget, T>(in DecodeParams<T> p, in VectorRows kRows, in VectorRows vRows, int key, int end, int slot, int at)
+    /// <summary>
+    /// The lane's slices of key <paramref name="key"/>'s K and V rows (through the page table where the cache is paged) into its
+    /// ring's vectors <paramref name="at"/> and + 1, or zeros past <paramref name="end"/>.
+    /// </summary>
+    private readonly void Copy<TTarget, T>(in DecodeParams<T> p, in VectorRows kRows, in VectorRows vRows, int batch, int key, int end, int slot, int at)
         where TTarget : struct, ITensorCoreTarget
         where T : unmanaged
     {
         bool valid = key < end;
         int source = valid ? key : 0; // a zero-filled copy still names an address: key 0's
-        long k = kRows.Base + (long)source * kRows.RowStride + slot;
-        long v = vRows.Base + (long)source * vRows.RowStride + slot;
+        long k = kRows.Row(p.Cache, batch, source) + slot;
+        long v = vRows.Row(p.Cache, batch, source) + slot;
         if (default(TTarget).EmitsPtx)
         {
             uint to = sharedBytes + (uint)(at * Stride);
@@ -84,8 +90,14 @@ internal struct DecodeRing
     /// <summary>Waits until the oldest unread stage has landed (all but the <see cref="Stages"/> - 1 newest groups).</summary>
     public static void WaitOldest<TTarget>() where TTarget : struct, ITensorCoreTarget
     {
-        if (default(TTarget).EmitsPtx)
-            CudaAsm.Emit("cp.async.wait_group 3;"); // Stages - 1
+        if (!default(TTarget).EmitsPtx)
+            return;
+        if (Stages == 8)
+            CudaAsm.Emit("cp.async.wait_group 7;"); // Stages - 1
+        else if (Stages == 2)
+            CudaAsm.Emit("cp.async.wait_group 1;");
+        else
+            CudaAsm.Emit("cp.async.wait_group 3;");
     }
 
     /// <summary>The oldest unread stage's keys (K) or values (V), as <see cref="DecodeStreamStep"/> holds them.</summary>

@@ -160,8 +160,8 @@ public static class DecodeStreamKernel
         int ringFloats = ring ? DecodeRing.SharedFloats(unroll) : 0;
         var shared = default(TShared).Floats(ringFloats + SharedFloats(dim, rowsPadded));
         if (ring)
-            StreamThroughRing<TTarget, T, TVec>(p, ref r, DecodeRing.Start<TTarget>(shared, unroll), kRows, vRows, keyStart, keyEnd, team, teams, slot, unroll,
-                laneRows, lanesPerKey);
+            StreamThroughRing<TTarget, T, TVec>(p, ref r, DecodeRing.Start<TTarget>(shared, unroll), kRows, vRows, batch, keyStart, keyEnd, team, teams, slot,
+                unroll, laneRows, lanesPerKey);
         else
             Stream<TTarget, T, TVec>(p, ref r, kRows, vRows, batch, keyStart, keyEnd, team, teams, slot, unroll, laneRows, lanesPerKey);
 
@@ -235,18 +235,18 @@ public static class DecodeStreamKernel
     /// <see cref="DecodeRing.Stages"/> - 1 steps ahead, and each step refills the stage the last one left.
     /// </summary>
     private static void StreamThroughRing<TTarget, T, TVec>(in DecodeParams<T> p, ref DecodeStreamRows r, DecodeRing ring, in VectorRows kRows,
-        in VectorRows vRows, int keyStart, int keyEnd, int team, int teams, int slot, int unroll, int laneRows, int lanesPerKey)
+        in VectorRows vRows, int batch, int keyStart, int keyEnd, int team, int teams, int slot, int unroll, int laneRows, int lanesPerKey)
         where TTarget : struct, TensorCore.ITensorCoreTarget
         where T : unmanaged
         where TVec : struct, IVectorElements<T>
     {
         int stepKeys = unroll * teams;
         for (int s = 0; s < DecodeRing.Stages - 1; s++)
-            ring.Issue<TTarget, T>(p, kRows, vRows, keyStart + team + s * stepKeys, teams, keyEnd, slot, unroll);
+            ring.Issue<TTarget, T>(p, kRows, vRows, batch, keyStart + team + s * stepKeys, teams, keyEnd, slot, unroll);
         for (int key0 = keyStart; key0 < keyEnd; key0 += stepKeys)
         {
             int firstKey = key0 + team;
-            ring.Issue<TTarget, T>(p, kRows, vRows, firstKey + (DecodeRing.Stages - 1) * stepKeys, teams, keyEnd, slot, unroll);
+            ring.Issue<TTarget, T>(p, kRows, vRows, batch, firstKey + (DecodeRing.Stages - 1) * stepKeys, teams, keyEnd, slot, unroll);
             DecodeRing.WaitOldest<TTarget>();
             var keys = ring.Read(false, unroll);
             Score<T, TVec>(ref r, keys, unroll, laneRows, lanesPerKey);
