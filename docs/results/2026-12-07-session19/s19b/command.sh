@@ -14,6 +14,13 @@ for st in 4 8; do
   sed 's/\.target sm_80/.target sm_90/' /tmp/ptx$st/*.ptx > /tmp/k.ptx
   echo "== ring, $st stages"; ptxas -arch=sm_90 -v /tmp/k.ptx -o /tmp/k.cubin 2>&1 | grep -E 'registers|spill|stack'
 done | tee $OUT/ptxas.txt
+# The wgmma kernels with a packed mask in fragment order (branch mask-fragment-order, PTX dumped there): does ptxas
+# now test a lane's 8 bits of a word with one R2P? SASS counts beside the plain kernels.
+for f in docs/results/2026-12-07-session19/ptx-mask/*.ptx; do
+  n=$(basename $f .ptx); ptxas -arch=sm_90a -v $f -o /tmp/$n.cubin 2>&1 | grep -E 'registers|spill' | sed "s|^|$n: |"
+  cuobjdump -sass /tmp/$n.cubin > $OUT/sass-$n.txt
+  echo "$n: $(grep -cE '^ +/\*[0-9a-f]+\*/' $OUT/sass-$n.txt) instr, R2P $(grep -c 'R2P' $OUT/sass-$n.txt), SEL $(grep -cE ' SEL ' $OUT/sass-$n.txt), LOP3 $(grep -c 'LOP3' $OUT/sass-$n.txt)"
+done | tee -a $OUT/ptxas.txt
 summary() {
   python3 - "$1" "$2" <<'PY'
 import json, sys
@@ -50,4 +57,4 @@ FLASH_TEST_DEVICE=cuda timeout 120 /tmp/t/app/FlashAttention.Tests -class FlashA
   -class FlashAttention.Tests.DecodeStreamingTests -class FlashAttention.Tests.DecodeAppendTests -class FlashAttention.Tests.DecodePagedTests \
   -class FlashAttention.Tests.DecodeBackendVariantTests -class FlashAttention.Tests.PartialMergeTests > $OUT/tests.log 2>&1; echo "tests rc=$?"
 tail -3 $OUT/tests.log
-cd $OUT && tar czf runs.tgz *.json *.log && rm -f *.json *.log
+cd $OUT && tar czf runs.tgz *.json *.log && rm -f *.json *.log && tar czf sass.tgz sass-*.txt && rm -f sass-*.txt
