@@ -119,7 +119,8 @@ public sealed class DecodeBenchRunner(AttentionEngine engine, DecodeBenchPlan pl
         bool streaming = path != DecodePath.Tiled && typeof(T) != typeof(float) && Kernels.Portable.DecodeStreamKernel.SupportsDim(d)
             && (long)hq / hkv * sq <= Kernels.Portable.DecodeStreamKernel.MaxRows && acc.AcceleratorType != AcceleratorType.OpenCL;
         int splits = DecodeSplits.Choose(requestedSplits, batch * hkv * DecodeLauncher.RowChunks(hq / hkv, sq), rowsPerItem,
-            DecodeLauncher.SplitUnitKeys(streaming, requestedSplits == 0, d, hq / hkv, sq), acc.NumMultiprocessors);
+            DecodeLauncher.SplitUnitKeys(streaming, requestedSplits == 0, d, hq / hkv, sq), acc.NumMultiprocessors,
+            DecodeLauncher.SplitGroupsPerMultiprocessor(streaming));
         int elementBytes = Unsafe.SizeOf<T>();
         long bytes = plan.BytesMoved(batch, cacheLen, elementBytes);
         var buffers = new List<MemoryBuffer>();

@@ -147,4 +147,14 @@ public class PartialMergeTests
     [InlineData(1, 1, 8192, 64, 132, 1)]
     public void Automatic_splits(int requested, int groups, int maxKeys, int tile, int sms, int expected) =>
         DecodeSplits.Choose(requested, groups, maxKeys, tile, sms).Should().Be(expected);
+
+    /// <summary>The streaming kernel's ring aims at 2 groups per SM: one wave of them, the same caps.</summary>
+    [Theory]
+    [InlineData(8, 8192, 256, 132, 32)]    // batch 1 x 8K on an H100: 264 / 8 = 33 slots, 32 tiles of 256 keys
+    [InlineData(8, 16384, 256, 132, 32)]   // 33 splits of 64 tiles take 2 each: 32 do the same
+    [InlineData(16, 8192, 256, 132, 16)]   // batch 2: 264 / 16
+    [InlineData(64, 65536, 256, 132, 4)]   // batch 8: 264 / 64 rounded down
+    [InlineData(264, 65536, 256, 132, 1)]  // already two groups per SM
+    public void Automatic_splits_at_two_groups_per_SM(int groups, int maxKeys, int tile, int sms, int expected) =>
+        DecodeSplits.Choose(0, groups, maxKeys, tile, sms, groupsPerMultiprocessor: 2).Should().Be(expected);
 }

@@ -11,8 +11,8 @@ namespace FlashAttention.Kernels.Portable;
 /// Fragment order, not key order, within a word: the lane of an mma/wgmma accumulator with q = lane
 /// &amp; 3 holds columns 2q and 2q + 1 of every 8-column n-tile, so a word's keys j = 8n + 2q + c go to
 /// bit 8q + 2n + c, lane q's eight keys in byte q. The lane shifts a word once and tests bits 0..7
-/// of one register (<c>MaskWords</c>), which ptxas reads into predicates with one R2P per word; in key
-/// order each pair needed its own shift and R2P. Whole words keep their keys, so anything that only
+/// of one register (<c>MaskWords</c>), which ptxas reads into predicates a few bits at a time with no
+/// shift between them; in key order each pair needed its own shift and R2P. Whole words keep their keys, so anything that only
 /// asks whether a word keeps any key (<see cref="MaskBlocksKernel"/>) does not see the order.
 /// </remarks>
 public struct MaskBits

@@ -7,10 +7,11 @@ namespace FlashAttention.Kernels.TensorCore;
 /// rows g and g + 8, keys firstCol .. + 31 (word 0) and + 32 .. + 63 (word 1). The words are in fragment
 /// order (<see cref="MaskBits"/>): lane q's eight keys of a word (its columns 8n + 2q and 8n + 2q + 1 of
 /// n-tiles n = 0..3, <see cref="FragmentSoftmax"/>) are its byte q, so one shift by 8q per word leaves
-/// them as bits 2n and 2n + 1. Every test then reads one register with a constant bit (0..7), which
-/// ptxas turns into a single R2P of seven predicates per word; with the natural order (shift by 2q,
-/// bits 8n, 8n + 1) it spent a shift and an R2P on every pair. Loaded at the top of the tile's
-/// iteration, like the bias fragments, so the loads are in flight through the barrier and S = Q K^T.
+/// them as bits 2n and 2n + 1. Every test then reads one register with a constant bit (0..7): in the
+/// H100 SASS (CUDA 13, d 64, session 19 s19b) ptxas reads a word's bits with three R2P and two LOP3, 52
+/// instructions a warp and tile for the whole test where key order (a shift by 2q, bits 8n and 8n + 1)
+/// took a shift and an R2P for every pair, 60. Loaded at the top of the tile's iteration, like the bias
+/// fragments, so the loads are in flight through the barrier and S = Q K^T.
 /// </summary>
 internal struct MaskWords
 {
