@@ -7,25 +7,6 @@ namespace FlashAttention.Tests;
 /// <summary>The boolean mask packed to bits for the tensor-core kernel (<see cref="MaskBits"/>), word by word against the bytes.</summary>
 public class MaskBitsTests
 {
-    /// <summary>
-    /// Fragment order, from the accumulator layout: key j = 8n + 2q + c of a word (n-tile n, lane q = lane &amp; 3,
-    /// column c of the lane's pair) sits in lane q's byte, as bit 2n + c of it.
-    /// </summary>
-    private static int FragmentBit(int j)
-    {
-        int n = j / 8, q = j % 8 / 2, c = j % 2;
-        return 8 * q + 2 * n + c;
-    }
-
-    /// <summary>The packing's bit of each key against the fragment layout; lane q's eight keys fill its byte.</summary>
-    [Fact]
-    public void Each_key_goes_to_its_lanes_byte()
-    {
-        for (int j = 0; j < 32; j++)
-            MaskBits.BitOf(j).Should().Be(FragmentBit(j), $"key {j}");
-        Enumerable.Range(0, 32).Select(FragmentBit).Should().OnlyHaveUniqueItems().And.OnlyContain(b => b >= 0 && b < 32);
-    }
-
     [Theory]
     [InlineData(1, 1, 1)] [InlineData(2, 5, 203)] [InlineData(3, 7, 64)] [InlineData(1, 3, 65)]
     public void Packs_every_key_of_every_row(int planes, int seqQ, int seqK)
@@ -48,8 +29,8 @@ public class MaskBitsTests
         {
             uint expected = 0;
             for (int j = 0; j < 32 && w * 32 + j < seqK; j++)
-                expected |= mask[row * seqK + w * 32 + j] != 0 ? 1u << FragmentBit(j) : 0u;
-            packed[row * perRow + w].Should().Be(expected, $"row {row}, word {w} (fragment order; keys past seqlen_k are 0)");
+                expected |= mask[row * seqK + w * 32 + j] != 0 ? 1u << j : 0u;
+            packed[row * perRow + w].Should().Be(expected, $"row {row}, word {w} (keys past seqlen_k are 0)");
         }
     }
 

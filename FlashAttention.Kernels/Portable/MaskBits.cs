@@ -1,20 +1,12 @@
 namespace FlashAttention.Kernels.Portable;
 
 /// <summary>
-/// The boolean keep-mask packed one bit per (query, key) for the tensor-core kernel: key 32w + j of a
-/// row is bit <see cref="BitOf"/>(j) of word w, rows [mask batch | 1][mask heads | 1][seqlen_q][<see cref="WordsPerRow"/>],
+/// The boolean keep-mask packed one bit per (query, key) for the tensor-core kernel: bit j % 32 of
+/// word j / 32 of a row, rows [mask batch | 1][mask heads | 1][seqlen_q][<see cref="WordsPerRow"/>],
 /// made from the mask's bytes by <see cref="MaskBitsKernel"/>. A lane then fetches a tile row's 64
 /// keys as two words where the byte mask took 32 loads, and applies each key with a bit test; bits
 /// past seqlen_k are 0. With <see cref="Enabled"/> 0 the view is a real placeholder, never read.
 /// </summary>
-/// <remarks>
-/// Fragment order, not key order, within a word: the lane of an mma/wgmma accumulator with q = lane
-/// &amp; 3 holds columns 2q and 2q + 1 of every 8-column n-tile, so a word's keys j = 8n + 2q + c go to
-/// bit 8q + 2n + c, lane q's eight keys in byte q. The lane shifts a word once and tests bits 0..7
-/// of one register (<c>MaskWords</c>), which ptxas reads into predicates a few bits at a time with no
-/// shift between them; in key order each pair needed its own shift and R2P. Whole words keep their keys, so anything that only
-/// asks whether a word keeps any key (<see cref="MaskBlocksKernel"/>) does not see the order.
-/// </remarks>
 public struct MaskBits
 {
     /// <summary>1 when <see cref="Words"/> holds the call's mask (the kernel is then compiled to read it).</summary>
@@ -37,9 +29,6 @@ public struct MaskBits
 
     /// <summary>The first word of the current (batch, head); set by <see cref="ForHead"/>.</summary>
     public long Base;
-
-    /// <summary>The bit of key 32w + <paramref name="j"/> (0..31) in word w: 8 ((j &gt;&gt; 1) &amp; 3) + 2 (j &gt;&gt; 3) + (j &amp; 1).</summary>
-    public static int BitOf(int j) => 8 * ((j >> 1) & 3) + 2 * (j >> 3) + (j & 1);
 
     /// <summary>Words per row for <paramref name="seqLenK"/> keys.</summary>
     public static int WordsFor(int seqLenK) => (seqLenK + 63) / 64 * 2;
@@ -76,7 +65,7 @@ public struct MaskBitsShape
 /// </remarks>
 public static class MaskBitsKernel
 {
-    /// <summary>Word <paramref name="index"/>: the mask bytes of keys 32w .. 32w + 31 of its row (0 past seqlen_k), in fragment order (<see cref="MaskBits.BitOf"/>).</summary>
+    /// <summary>Word <paramref name="index"/>: the mask bytes of keys 32w .. 32w + 31 of its row (0 past seqlen_k).</summary>
     public static void Run(Index1D index, ArrayView<byte> mask, ArrayView<uint> words, MaskBitsShape shape)
     {
         long w = index;
@@ -90,7 +79,7 @@ public static class MaskBitsKernel
             // 1 for a key inside the row, else 0 (and the read stays on the row's last byte).
             uint inside = (uint)((key - shape.SeqLenK) >> 31) & 1u;
             uint keep = Math.Min(mask[rowStart + Math.Min(key, shape.SeqLenK - 1)], (byte)1);
-            bits |= (keep & inside) << MaskBits.BitOf(j);
+            bits |= (keep & inside) << j;
         }
         words[w] = bits;
     }

@@ -30,7 +30,7 @@ public struct MaskBlocksShape
 /// One group of <see cref="BlockSize"/> threads per block, a thread per query row reading the row's
 /// four words of the block (independent loads, in flight together), then one barrier-OR over the
 /// group. Rows past seqlen_q re-read the last row and words past a row's end re-read its last word,
-/// which change nothing in an OR; so does the bit order inside a word (<see cref="MaskBits"/>). (A thread per block looping over its 128 rows waited out 512
+/// which change nothing in an OR. (A thread per block looping over its 128 rows waited out 512
 /// dependent load latencies: 0.6-0.9 ms for an 8K x 8K mask on the H100, more than the skipping saved.)
 /// grid = planes x query blocks x key blocks, <see cref="BlockSize"/> threads.
 /// </remarks>

@@ -57,15 +57,11 @@ public static class WgmmaForwardKernel
         int stage = g.StageBase;
         long blockRow = bitMask ? p.Blocks.RowStart(block.Batch, block.Head, block.FirstRow) : 0;
         bool peek = bitMask && p.Blocks.MayHide(blockRow); // else the tiles run in order, no flag read
-        bool keepAhead = bitMask && MaskWordsAhead.On;
-        var ahead = keepAhead ? MaskWordsAhead.Start(g.Bits, g.RowLow, block.FirstTile, block.EndTile, Bc) : default;
         for (int j = block.FirstTile; j < block.EndTile;)
         {
             int firstCol = j * Bc;
             // Past its barrier tile j has landed; every warp is done with tile j - 1, whose stage the next tile takes.
-            int nextTile = g.BeginTile<TTarget, TScores>(p, j, blockRow, peek, !keepAhead, out var terms, out var keep);
-            if (keepAhead)
-                keep = ahead.Take(g.Bits, g.RowLow, j, nextTile, block.EndTile, Bc);
+            int nextTile = g.BeginTile<TTarget, TScores>(p, j, blockRow, peek, out var terms, out var keep);
             int nextStage = stage == g.StageBase ? g.StageBase + 2 * Bc * dim : g.StageBase;
             if (nextTile < block.EndTile)
                 LoadStage<TTarget>(g, p, nextTile, dim, nextStage);

@@ -75,10 +75,9 @@ internal struct WgmmaGroup
     /// first, so they are in flight through the wait for the tile's copies, the fence and the barrier; returns the next
     /// visible tile. With a packed mask (which brings a derived block mask) the next tile's block flag is loaded before
     /// the barrier and answered after it (<paramref name="peek"/>, rows of blocks that may hide any), so its latency
-    /// does not stall the loop; other modes test it first. <paramref name="loadKeep"/> false: the caller loads the mask words itself
-    /// (<see cref="MaskWordsAhead"/>).
+    /// does not stall the loop; other modes test it first.
     /// </summary>
-    public readonly int BeginTile<TTarget, TScores>(in ForwardParams<ushort> p, int j, long blockRow, bool peek, bool loadKeep, out BiasFragment terms, out MaskWords keep)
+    public readonly int BeginTile<TTarget, TScores>(in ForwardParams<ushort> p, int j, long blockRow, bool peek, out BiasFragment terms, out MaskWords keep)
         where TTarget : struct, ITensorCoreTarget
         where TScores : struct, IScoreMode
     {
@@ -89,7 +88,7 @@ internal struct WgmmaGroup
         byte nextFlag = peek ? p.Blocks.PeekAt(blockRow, j + 1, Bc) : (byte)1;
         terms = (default(TScores).Tensors || biasOnly) && !default(TScores).StagedBias
             ? BiasFragment.Load(Scores.Elements, RowLow, firstCol, Bc, withMask: !biasOnly, halfBias: default(TScores).HalfBias) : default;
-        keep = bitMask && loadKeep ? MaskWords.Load(Bits, RowLow, firstCol, Bc) : default;
+        keep = bitMask ? MaskWords.Load(Bits, RowLow, firstCol, Bc) : default;
         CpAsync.WaitAll<TTarget>();
         Wgmma.FenceSharedWrites<TTarget>();
         Group.Barrier();

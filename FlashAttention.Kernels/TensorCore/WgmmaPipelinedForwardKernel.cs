@@ -61,7 +61,7 @@ public static class WgmmaPipelinedForwardKernel
         {
             int firstCol = j * Bc;
             // Past its barrier K_j and V_{j-1} have landed; every warp is done with K_{j-1} and V_{j-2}.
-            int nextTile = g.BeginTile<TTarget, TScores>(p, j, blockRow, peek, loadKeep: true, out var terms, out var keep);
+            int nextTile = g.BeginTile<TTarget, TScores>(p, j, blockRow, peek, out var terms, out var keep);
             int nextStage = stage == g.StageBase ? g.StageBase + 2 * Bc * dim : g.StageBase;
             if (nextTile < block.EndTile)
                 g.LoadTile<TTarget>(p, p.K, nextTile, dim, nextStage);
