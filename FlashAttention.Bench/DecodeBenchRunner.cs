@@ -118,9 +118,8 @@ public sealed class DecodeBenchRunner(AttentionEngine engine, DecodeBenchPlan pl
         // The engine's own choice, for the report: the streaming kernel splits in steps, the tiled one in tiles (the bench's buffers are aligned).
         bool streaming = path != DecodePath.Tiled && typeof(T) != typeof(float) && Kernels.Portable.DecodeStreamKernel.SupportsDim(d)
             && (long)hq / hkv * sq <= Kernels.Portable.DecodeStreamKernel.MaxRows && acc.AcceleratorType != AcceleratorType.OpenCL;
-        int splits = DecodeSplits.Choose(requestedSplits, batch * hkv * DecodeLauncher.RowChunks(hq / hkv, sq), rowsPerItem,
-            DecodeLauncher.SplitUnitKeys(streaming, requestedSplits == 0, d, hq / hkv, sq), acc.NumMultiprocessors,
-            DecodeLauncher.SplitGroupsPerMultiprocessor(streaming));
+        int splits = DecodeLauncher.Splits(requestedSplits, batch * hkv * DecodeLauncher.RowChunks(hq / hkv, sq), rowsPerItem,
+            DecodeLauncher.SplitUnitKeys(streaming, requestedSplits == 0, d, hq / hkv, sq), acc.NumMultiprocessors, streaming);
         int elementBytes = Unsafe.SizeOf<T>();
         long bytes = plan.BytesMoved(batch, cacheLen, elementBytes);
         var buffers = new List<MemoryBuffer>();

@@ -148,13 +148,17 @@ public class PartialMergeTests
     public void Automatic_splits(int requested, int groups, int maxKeys, int tile, int sms, int expected) =>
         DecodeSplits.Choose(requested, groups, maxKeys, tile, sms).Should().Be(expected);
 
-    /// <summary>The streaming kernel's ring aims at 2 groups per SM: one wave of them, the same caps.</summary>
+    /// <summary>The ring's splits: 2 groups per SM while each split gets at most 1024 keys, else as <see cref="DecodeSplits.Choose"/> (4 per SM).</summary>
     [Theory]
-    [InlineData(8, 8192, 256, 132, 32)]    // batch 1 x 8K on an H100: 264 / 8 = 33 slots, 32 tiles of 256 keys
-    [InlineData(8, 16384, 256, 132, 32)]   // 33 splits of 64 tiles take 2 each: 32 do the same
-    [InlineData(16, 8192, 256, 132, 16)]   // batch 2: 264 / 16
-    [InlineData(64, 65536, 256, 132, 4)]   // batch 8: 264 / 64 rounded down
-    [InlineData(264, 65536, 256, 132, 1)]  // already two groups per SM
-    public void Automatic_splits_at_two_groups_per_SM(int groups, int maxKeys, int tile, int sms, int expected) =>
-        DecodeSplits.Choose(0, groups, maxKeys, tile, sms, groupsPerMultiprocessor: 2).Should().Be(expected);
+    [InlineData(0, 8, 8192, 256, 132, 32)]    // batch 1 x 8K on an H100: 264 / 8 = 33 slots, 32 tiles of 256 keys
+    [InlineData(0, 8, 16384, 256, 132, 32)]   // 512 keys a split, where 4 groups per SM would take 64 of 256
+    [InlineData(0, 8, 32768, 256, 132, 32)]   // 1024 keys a split: still the fewer
+    [InlineData(0, 8, 65536, 256, 132, 64)]   // 32 splits would get 2048 keys: 4 per SM, capped at 64
+    [InlineData(0, 16, 8192, 256, 132, 16)]   // batch 2: 264 / 16
+    [InlineData(0, 16, 32768, 256, 132, 32)]  // 16 would get 2048 keys: 528 / 16 = 33, 32 with no empty split
+    [InlineData(0, 64, 8192, 256, 132, 8)]    // batch 8: 4 splits of 2048 keys lose to 8 of 1024
+    [InlineData(0, 528, 65536, 256, 132, 1)]  // the groups fill the device either way
+    [InlineData(3, 8, 8192, 256, 132, 3)]     // a request is taken as asked
+    public void Ring_splits(int requested, int groups, int maxKeys, int tile, int sms, int expected) =>
+        DecodeSplits.ChooseForRing(requested, groups, maxKeys, tile, sms).Should().Be(expected);
 }

@@ -159,8 +159,8 @@ public sealed partial class AttentionEngine
         }
 
         int groups = (int)Math.Min(int.MaxValue, (long)batch * headsKv * DecodeLauncher.RowChunks(group, ql.SeqLen));
-        int splits = DecodeSplits.Choose(options.NumSplits, groups, maxKeys, DecodeLauncher.SplitUnitKeys(streaming, options.NumSplits == 0, ql.HeadDim, group, ql.SeqLen),
-            Accelerator.NumMultiprocessors, DecodeLauncher.SplitGroupsPerMultiprocessor(streaming));
+        int splits = DecodeLauncher.Splits(options.NumSplits, groups, maxKeys, DecodeLauncher.SplitUnitKeys(streaming, options.NumSplits == 0, ql.HeadDim, group, ql.SeqLen),
+            Accelerator.NumMultiprocessors, streaming);
         long rows = (long)batch * ql.Heads * ql.SeqLen;
         var (oPartial, lsePartial) = splits > 1
             ? DecodeScratch(splits * rows * ql.HeadDim, splits * rows)

@@ -24,15 +24,13 @@ public sealed class DecodeLauncher
     private static readonly bool Ring = Environment.GetEnvironmentVariable("FLASH_DECODE_RING") != "0";
 
     /// <summary>
-    /// Groups per multiprocessor the automatic split count aims at for the streaming kernel's ring: with three steps in flight a
-    /// lane, two groups already keep an SM's share of the bandwidth in flight, and each more split adds a prologue and a partial
-    /// to merge. H100, fp16, d 128, 32/8 heads, split sweeps (session 19, s19b): the fastest counts gave 256 groups (1-2 x 8K-32K;
-    /// batch 1 x 16K: 32 splits 39.0 us, 64 splits 42.6 us), 256 or 512 at batch 4. Experiments: FLASH_DECODE_SPLIT_GROUPS=N.
+    /// The split count of a call (<see cref="DecodeSplits"/>): <see cref="DecodeSplits.ChooseForRing"/> for the streaming kernel's ring,
+    /// <see cref="DecodeSplits.Choose"/> otherwise. <paramref name="unitKeys"/>: <see cref="SplitUnitKeys"/>.
     /// </summary>
-    private static readonly int RingSplitGroups = int.TryParse(Environment.GetEnvironmentVariable("FLASH_DECODE_SPLIT_GROUPS"), out int sg) && sg > 0 ? sg : 2;
-
-    /// <summary>The groups per multiprocessor <see cref="DecodeSplits.Choose"/> fills for a call on the streaming or the tiled kernel.</summary>
-    public static int SplitGroupsPerMultiprocessor(bool streaming) => streaming && Ring ? RingSplitGroups : DecodeSplits.GroupsPerMultiprocessor;
+    public static int Splits(int requested, int groups, int maxKeys, int unitKeys, int multiprocessors, bool streaming) =>
+        streaming && Ring
+            ? DecodeSplits.ChooseForRing(requested, groups, maxKeys, unitKeys, multiprocessors)
+            : DecodeSplits.Choose(requested, groups, maxKeys, unitKeys, multiprocessors);
 
     /// <summary>Experiments only: FLASH_DECODE_SEPARATE_MERGE=1 merges the streaming kernel's splits with <see cref="PartialMergeKernel"/> as before.</summary>
     private static readonly bool SeparateMerge = Environment.GetEnvironmentVariable("FLASH_DECODE_SEPARATE_MERGE") == "1";

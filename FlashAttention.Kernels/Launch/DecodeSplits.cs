@@ -20,6 +20,34 @@ public static class DecodeSplits
     public const int GroupsPerMultiprocessor = 4;
 
     /// <summary>
+    /// Groups per multiprocessor the streaming kernel's cp.async ring aims at while that keeps its splits short: with three steps in
+    /// flight a lane, two groups hold enough bytes in flight, and every further split adds a prologue and a partial to merge.
+    /// </summary>
+    public const int RingGroupsPerMultiprocessor = 2;
+
+    /// <summary>The most keys a split of <see cref="RingGroupsPerMultiprocessor"/> may get; longer splits read faster at four groups per SM.</summary>
+    public const int RingShortSplitKeys = 1024;
+
+    /// <summary>
+    /// The number of splits for the streaming kernel's ring: as <see cref="Choose"/>, but automatic choice first tries
+    /// <see cref="RingGroupsPerMultiprocessor"/> groups per SM and keeps that when each split gets at most <see cref="RingShortSplitKeys"/>
+    /// keys. H100, fp16, d 128, 32/8 heads, both counts in one call twice (docs/PERFORMANCE.md, session 19, s19c): the fewer
+    /// splits ran batch 1 x 16K in 39.0 us against 42.5-43.0 (64 splits), 1 x 32K 62.3 against 64.4-65.1, 2 x 8K 38.0 against
+    /// 39.7-40.0; with longer splits they lost (2 x 32K, 16 splits of 2K keys: 107.6-108.0 against 105.9-106.1; batch 8 x 64K,
+    /// 4 splits: 755 against 719-721).
+    /// </summary>
+    public static int ChooseForRing(int requested, int groups, int maxKeys, int tileKeys, int multiprocessors)
+    {
+        if (requested == 0)
+        {
+            int fewer = Choose(0, groups, maxKeys, tileKeys, multiprocessors, RingGroupsPerMultiprocessor);
+            if ((maxKeys + fewer - 1) / fewer <= RingShortSplitKeys)
+                return fewer;
+        }
+        return Choose(requested, groups, maxKeys, tileKeys, multiprocessors);
+    }
+
+    /// <summary>
     /// The number of splits. <paramref name="requested"/> &gt; 0 is taken as asked, but never more than the
     /// key tiles of the longest item (a split is at least one tile). 0 chooses: 1 when the groups already
     /// fill every multiprocessor's <paramref name="groupsPerMultiprocessor"/> slots, else as many splits as fit
