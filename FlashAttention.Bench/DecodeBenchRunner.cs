@@ -119,7 +119,7 @@ public sealed class DecodeBenchRunner(AttentionEngine engine, DecodeBenchPlan pl
         bool streaming = path != DecodePath.Tiled && typeof(T) != typeof(float) && Kernels.Portable.DecodeStreamKernel.SupportsDim(d)
             && (long)hq / hkv * sq <= Kernels.Portable.DecodeStreamKernel.MaxRows && acc.AcceleratorType != AcceleratorType.OpenCL;
         int splits = DecodeLauncher.Splits(requestedSplits, batch * hkv * DecodeLauncher.RowChunks(hq / hkv, sq), rowsPerItem,
-            DecodeLauncher.SplitUnitKeys(streaming, requestedSplits == 0, d, hq / hkv, sq), acc.NumMultiprocessors, streaming);
+            DecodeLauncher.SplitUnitKeys(streaming, requestedSplits == 0, d, hq / hkv, sq), acc.NumMultiprocessors, streaming, (long)hq / hkv * sq);
         int elementBytes = Unsafe.SizeOf<T>();
         long bytes = plan.BytesMoved(batch, cacheLen, elementBytes);
         var buffers = new List<MemoryBuffer>();

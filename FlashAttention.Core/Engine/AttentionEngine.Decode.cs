@@ -160,7 +160,7 @@ public sealed partial class AttentionEngine
 
         int groups = (int)Math.Min(int.MaxValue, (long)batch * headsKv * DecodeLauncher.RowChunks(group, ql.SeqLen));
         int splits = DecodeLauncher.Splits(options.NumSplits, groups, maxKeys, DecodeLauncher.SplitUnitKeys(streaming, options.NumSplits == 0, ql.HeadDim, group, ql.SeqLen),
-            Accelerator.NumMultiprocessors, streaming);
+            Accelerator.NumMultiprocessors, streaming, (long)group * ql.SeqLen);
         long rows = (long)batch * ql.Heads * ql.SeqLen;
         var (oPartial, lsePartial) = splits > 1
             ? DecodeScratch(splits * rows * ql.HeadDim, splits * rows)

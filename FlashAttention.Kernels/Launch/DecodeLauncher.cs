@@ -17,18 +17,26 @@ public sealed class DecodeLauncher
     /// <summary>Steps ahead the streaming kernel prefetches into L2 on CUDA (experiments: FLASH_DECODE_PREFETCH=N, 0 = off).</summary>
     private static readonly int PrefetchSteps = int.TryParse(Environment.GetEnvironmentVariable("FLASH_DECODE_PREFETCH"), out int s) ? s : 2;
 
+    /// <summary>Experiments: FLASH_DECODE_RING=0 keeps every streaming call on the register loads, =1 puts every one on the ring.</summary>
+    private static readonly string? RingSwitch = Environment.GetEnvironmentVariable("FLASH_DECODE_RING");
+
     /// <summary>
-    /// Whether the streaming kernel loads through its cp.async ring (<see cref="DecodeRing"/>), the default; experiments:
-    /// FLASH_DECODE_RING=0 loads into registers with L2 prefetches instead.
+    /// Whether the streaming kernel for <paramref name="rowsStreamed"/> compiled rows loads through its cp.async ring
+    /// (<see cref="DecodeRing"/>) rather than into registers with L2 prefetches: where it steps 2 keys a team, as for 2-8 rows.
+    /// H100, fp16, d 128, 4 rows (32/8 heads), 16 shapes in one call twice (session 19, s19b): 0.95-0.97x the register loads'
+    /// time on a contiguous cache, 0.85-0.99x on a paged one. At 1 row (4 keys a step) the ring would take 64 KB a group and
+    /// hold an SM to 3 groups where the register kernel runs 5; that was not timed, so 1 row keeps the register loads.
     /// </summary>
-    private static readonly bool Ring = Environment.GetEnvironmentVariable("FLASH_DECODE_RING") != "0";
+    public static bool StreamsThroughRing(int rowsStreamed) =>
+        RingSwitch switch { "0" => false, "1" => true, _ => DecodeStreamKernel.Unroll(rowsStreamed) == 2 };
 
     /// <summary>
     /// The split count of a call (<see cref="DecodeSplits"/>): <see cref="DecodeSplits.ChooseForRing"/> for the streaming kernel's ring,
-    /// <see cref="DecodeSplits.Choose"/> otherwise. <paramref name="unitKeys"/>: <see cref="SplitUnitKeys"/>.
+    /// <see cref="DecodeSplits.Choose"/> otherwise. <paramref name="unitKeys"/>: <see cref="SplitUnitKeys"/>; <paramref name="rowsPerKvHead"/>:
+    /// heads_q / heads_kv * seqlen_q.
     /// </summary>
-    public static int Splits(int requested, int groups, int maxKeys, int unitKeys, int multiprocessors, bool streaming) =>
-        streaming && Ring
+    public static int Splits(int requested, int groups, int maxKeys, int unitKeys, int multiprocessors, bool streaming, long rowsPerKvHead) =>
+        streaming && StreamsThroughRing(DecodeStreamKernel.RowsFor(rowsPerKvHead))
             ? DecodeSplits.ChooseForRing(requested, groups, maxKeys, unitKeys, multiprocessors)
             : DecodeSplits.Choose(requested, groups, maxKeys, unitKeys, multiprocessors);
 
@@ -167,7 +175,7 @@ public sealed class DecodeLauncher
         if (streaming)
         {
             int rowsStreamed = DecodeStreamKernel.RowsFor((long)p.QueryHeadsPerKvHead * p.SeqLenQ);
-            bool ring = Ring && profile.DynamicShared;
+            bool ring = StreamsThroughRing(rowsStreamed) && profile.DynamicShared;
             int floats = DecodeStreamKernel.SharedFloats(p.HeadDim, rowsStreamed)
                          + (ring ? DecodeRing.SharedFloats(DecodeStreamKernel.Unroll(rowsStreamed)) : 0);
             // Launch bounds ride on the compile path that takes them (harmless for a kernel without inline PTX).

@@ -4,15 +4,17 @@ using ILGPU.Runtime.Cuda;
 namespace FlashAttention.Kernels.Portable;
 
 /// <summary>
-/// A streaming-decode lane's private ring of key/value stages in shared memory, filled by cp.async (an experiment,
-/// <c>FLASH_DECODE_RING=1</c>; contiguous caches). The register form (<see cref="DecodeStreamStep"/>) keeps one step of
-/// loads in flight per lane; the ring keeps <see cref="Stages"/> - 1 steps in flight without holding registers for them,
-/// so a multiprocessor with few groups (batch 1-2, short caches) still has many bytes outstanding. Each lane copies and
-/// reads only its own slices, so no barrier is needed: cp.async.wait_group makes a thread's own copies visible to it.
+/// A streaming-decode lane's private ring of key/value stages in shared memory, filled by cp.async, contiguous or paged
+/// caches (the default where the kernel steps 2 keys a team: <see cref="Launch.DecodeLauncher.StreamsThroughRing"/>). The
+/// register form (<see cref="DecodeStreamStep"/>) keeps one step of loads in flight per lane; the ring keeps
+/// <see cref="Stages"/> - 1 steps in flight without holding registers for them, so a multiprocessor with few groups
+/// (batch 1-2, short caches) still has many bytes outstanding. Each lane copies and reads only its own slices, so no
+/// barrier is needed: cp.async.wait_group makes a thread's own copies visible to it.
 /// The group's rings are interleaved: vector i of lane t sits at i * Threads + t, so the 8 lanes of a quarter-warp copy
 /// and read 128 contiguous bytes. The first build gave each lane 256 contiguous bytes, which put all 8 lanes of a
-/// quarter-warp on the same four banks (an 8-way conflict); it ran 1.5x slower than the register loads (H100, session 18,
-/// s18a). This layout has not been timed yet.
+/// quarter-warp on the same four banks (an 8-way conflict) and ran 1.2-1.6x slower than the register loads (H100,
+/// session 18, s18a); interleaved it runs in 0.90-0.97x their time (session 19, s19a and s19b; paged 0.85-0.99x).
+/// 8 stages (64 KB a group: two groups an SM) ran 1.01-1.24x slower than 4 (s19b).
 /// Off CUDA the copies happen at once.
 /// </summary>
 internal struct DecodeRing

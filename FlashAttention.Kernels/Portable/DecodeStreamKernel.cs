@@ -4,14 +4,15 @@ using ILGPU.Algorithms;
 namespace FlashAttention.Kernels.Portable;
 
 /// <summary>
-/// Decoding that streams the cache through registers ("flash-decoding" without shared tiles): a
+/// Decoding that streams the cache lane by lane ("flash-decoding" without shared tiles): a
 /// group of 128 threads owns one (batch item, kv head, key split) and the 1-8 query rows of that kv
 /// head; the group is cut into teams of dim / 8 lanes, one lane per 16-byte slice of a key row, and
 /// each team runs its own online softmax over every (teams)-th key of the split, so the key loop has
-/// no barrier and no shared memory: a team's scores are summed by xor shuffles inside the team, and
-/// each lane keeps its slice of q and of the output for every row. A lane fetches its next step's
-/// keys and values (up to four of each, 16 bytes apiece) before it works on the current ones, so
-/// every lane always has loads in flight (decoding is bound by bytes in flight, not arithmetic).
+/// no barrier and no shared tile: a team's scores are summed by xor shuffles inside the team, and
+/// each lane keeps its slice of q and of the output for every row. A lane has its next steps' keys
+/// and values (up to four of each, 16 bytes apiece) in flight while it works on the current ones,
+/// three steps ahead through its cp.async ring in shared memory (<see cref="DecodeRing"/>) or one
+/// step ahead in registers with L2 prefetches (decoding is bound by bytes in flight, not arithmetic).
 /// At the end the teams' (m, l, acc) meet in shared memory and <see cref="DecodeOutput"/> writes the
 /// group's O and LSE, or this split's O_i and LSE_i, which the last split to finish merges
 /// (<see cref="DecodeSplitMerge"/>).
@@ -93,8 +94,8 @@ public static class DecodeStreamKernel
 
     /// <summary>
     /// The kernel body for storage type T (16-bit), head dim TDim, TRows query rows per group and TUnroll
-    /// (2 or 4) keys per team and step; TTarget: inline PTX (the L2 prefetch) on CUDA or none; TRing: C4 streams K and V
-    /// through <see cref="DecodeRing"/> (an experiment, contiguous caches only), C0 loads them into registers (the default).
+    /// (2 or 4) keys per team and step; TTarget: inline PTX (cp.async, the L2 prefetch) on CUDA or none; TRing: C4 streams K and V
+    /// through <see cref="DecodeRing"/> (the default at 2 keys a step), C0 loads them into registers with L2 prefetches.
     /// </summary>
     public static void Run<TTarget, T, TOps, TVec, TShared, TDim, TRows, TUnroll, TRing>(DecodeParams<T> p)
         where TTarget : struct, TensorCore.ITensorCoreTarget
@@ -231,7 +232,7 @@ public static class DecodeStreamKernel
     }
 
     /// <summary>
-    /// The key loop through the lane's cp.async ring (<see cref="DecodeRing"/>, contiguous caches): the ring is filled
+    /// The key loop through the lane's cp.async ring (<see cref="DecodeRing"/>): the ring is filled
     /// <see cref="DecodeRing.Stages"/> - 1 steps ahead, and each step refills the stage the last one left.
     /// </summary>
     private static void StreamThroughRing<TTarget, T, TVec>(in DecodeParams<T> p, ref DecodeStreamRows r, DecodeRing ring, in VectorRows kRows,
