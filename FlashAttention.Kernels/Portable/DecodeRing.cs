@@ -13,8 +13,8 @@ namespace FlashAttention.Kernels.Portable;
 /// The group's rings are interleaved: vector i of lane t sits at i * Threads + t, so the 8 lanes of a quarter-warp copy
 /// and read 128 contiguous bytes. The first build gave each lane 256 contiguous bytes, which put all 8 lanes of a
 /// quarter-warp on the same four banks (an 8-way conflict) and ran 1.2-1.6x slower than the register loads (H100,
-/// session 18, s18a); interleaved it runs in 0.90-0.97x their time (session 19, s19a and s19b; paged 0.85-0.99x).
-/// 8 stages (64 KB a group: two groups an SM) ran 1.01-1.24x slower than 4 (s19b).
+/// session 18, s18a); interleaved it runs in 0.90-0.99x their time (session 19, s19a and s19b; paged 0.85-1.00x).
+/// 8 stages (64 KB a group: two groups an SM) ran 1.01-1.23x slower than 4 (s19b).
 /// Off CUDA the copies happen at once.
 /// </summary>
 internal struct DecodeRing
