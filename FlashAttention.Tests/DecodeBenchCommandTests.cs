@@ -8,9 +8,11 @@ namespace FlashAttention.Tests;
 public class DecodeBenchCommandTests
 {
     [Theory]
-    [InlineData("0")]
-    [InlineData("16")]
-    public void Writes_json_and_csv(string pageSize)
+    [InlineData("0", "bshd", "flash-decode")]
+    [InlineData("16", "bshd", "flash-decode")]
+    [InlineData("0", "bhsd", "flash-decode-bhsd")] // torch SDPA's cache layout, named in the results
+    [InlineData("16", "bhsd", "flash-decode")]     // a paged cache has one layout: the option does not apply
+    public void Writes_json_and_csv(string pageSize, string cacheLayout, string impl)
     {
         var dir = Directory.CreateTempSubdirectory("decode-bench");
         try
@@ -19,7 +21,7 @@ public class DecodeBenchCommandTests
             var root = new RootCommand { DecodeBenchCommand.Create() };
             int rc = root.Parse([
                 "decode", "--device", "cpu", "--batches", "1", "--cache-lens", "70", "--heads", "4", "--heads-kv", "2", "--headdim", "64",
-                "--page-size", pageSize, "--splits", "0,2", "--repeats", "2", "--warmup", "1", "--input-sets", "1", "--copy-mib", "1", "--queue-ahead", "1000",
+                "--page-size", pageSize, "--cache-layout", cacheLayout, "--splits", "0,2", "--repeats", "2", "--warmup", "1", "--input-sets", "1", "--copy-mib", "1", "--queue-ahead", "1000",
                 "--out-json", json, "--out-csv", csv,
             ]).Invoke();
 
@@ -29,7 +31,7 @@ public class DecodeBenchCommandTests
             var results = doc.RootElement.GetProperty("results").EnumerateArray().ToList();
             results.Should().HaveCount(2);
             results.Should().OnlyContain(r => r.GetProperty("status").GetString() == "ok" && r.GetProperty("median_ms").GetDouble() > 0
-                && r.GetProperty("page_size").GetInt32() == int.Parse(pageSize));
+                && r.GetProperty("page_size").GetInt32() == int.Parse(pageSize) && r.GetProperty("impl").GetString() == impl);
             results[1].GetProperty("splits").GetInt32().Should().Be(2);
             File.ReadAllLines(csv).Should().HaveCount(3);
         }
@@ -37,5 +39,13 @@ public class DecodeBenchCommandTests
         {
             dir.Delete(recursive: true);
         }
+    }
+
+    [Fact]
+    public void Refuses_an_unknown_cache_layout()
+    {
+        var root = new RootCommand { DecodeBenchCommand.Create() };
+        var parse = root.Parse(["decode", "--device", "cpu", "--cache-layout", "sbhd"]);
+        parse.Errors.Should().ContainSingle().Which.Message.Should().Contain("sbhd").And.Contain("bhsd");
     }
 }
