@@ -136,12 +136,13 @@ public sealed partial class AttentionEngine
         // Kernels never see an empty view: unused ones get a one-element buffer and a flag.
         decodeNoFloats ??= Accelerator.Allocate1D<float>(1);
         decodeNoInts ??= Accelerator.Allocate1D<int>(1);
+        var (pageMagic, pageMagicShift) = PageDivision.For(Math.Max(1, k.Layout.SeqLen));
         var cache = new KvCacheView<T>
         {
             K = k.ToKernel(), V = v.ToKernel(), SeqLens = seqLens,
             BlockTable = shape.Paged ? blockTable : decodeNoInts.View,
             Paged = shape.Paged ? 1 : 0, PageSize = k.Layout.SeqLen,
-            PageShift = int.IsPow2(k.Layout.SeqLen) ? System.Numerics.BitOperations.Log2((uint)k.Layout.SeqLen) : -1, PagesPerSequence = shape.PagesPerSequence,
+            PageMagic = pageMagic, PageMagicShift = pageMagicShift, PagesPerSequence = shape.PagesPerSequence,
             NumPages = k.Layout.Batch, Capacity = shape.Capacity,
         };
         // Refuse a forced streaming call before the append changes the cache.

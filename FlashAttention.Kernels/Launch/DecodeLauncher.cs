@@ -271,7 +271,7 @@ public sealed class DecodeLauncher
         where TTo : unmanaged => new()
     {
         K = c.K.As<TFrom, TTo>(), V = c.V.As<TFrom, TTo>(), SeqLens = c.SeqLens, BlockTable = c.BlockTable, Paged = c.Paged,
-        PageSize = c.PageSize, PageShift = c.PageShift, PagesPerSequence = c.PagesPerSequence, NumPages = c.NumPages, Capacity = c.Capacity,
+        PageSize = c.PageSize, PageMagic = c.PageMagic, PageMagicShift = c.PageMagicShift, PagesPerSequence = c.PagesPerSequence, NumPages = c.NumPages, Capacity = c.Capacity,
     };
 
     private static DecodeParams<TTo> Cast<TFrom, TTo>(in DecodeParams<TFrom> p)

@@ -76,8 +76,19 @@ internal struct DecodeRing
     {
         bool valid = key < end;
         int source = valid ? key : 0; // a zero-filled copy still names an address: key 0's
-        long k = kRows.Row(p.Cache, batch, source) + slot;
-        long v = vRows.Row(p.Cache, batch, source) + slot;
+        long k, v;
+        if (p.Cache.Paged == 0)
+        {
+            k = kRows.Base + (long)source * kRows.RowStride + slot;
+            v = vRows.Base + (long)source * vRows.RowStride + slot;
+        }
+        else
+        {
+            // K and V share the block table: one lookup for both.
+            p.Cache.Locate(batch, source, out int item, out int row);
+            k = kRows.At(item, row) + slot;
+            v = vRows.At(item, row) + slot;
+        }
         if (default(TTarget).EmitsPtx)
         {
             uint to = sharedBytes + (uint)(at * Stride);

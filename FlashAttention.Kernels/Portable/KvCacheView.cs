@@ -26,8 +26,11 @@ public struct KvCacheView<T> where T : unmanaged
     /// <summary>Rows per page (paged); unused otherwise.</summary>
     public int PageSize;
 
-    /// <summary>log2 of <see cref="PageSize"/> when it is a power of two (the usual 16 ... 256), else -1: a shift instead of a division per vector.</summary>
-    public int PageShift;
+    /// <summary><see cref="PageDivision"/>'s multiplier and shift for <see cref="PageSize"/> (paged): the page of a key without a division.</summary>
+    public ulong PageMagic;
+
+    /// <inheritdoc cref="PageMagic"/>
+    public int PageMagicShift;
 
     /// <summary>Block-table columns (paged).</summary>
     public int PagesPerSequence;
@@ -54,7 +57,7 @@ public struct KvCacheView<T> where T : unmanaged
             row = key;
             return;
         }
-        int column = PageShift >= 0 ? key >> PageShift : key / PageSize;
+        int column = PageDivision.Column(key, PageMagic, PageMagicShift);
         int page = BlockTable[(long)batch * PagesPerSequence + column];
         item = Math.Max(0, Math.Min(NumPages - 1, page));
         row = key - column * PageSize;

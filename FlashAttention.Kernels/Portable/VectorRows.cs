@@ -42,6 +42,9 @@ internal struct VectorRows
     /// <summary>The index of the first vector of row <paramref name="row"/> of the group's (batch item, head), in an unpaged tensor.</summary>
     public readonly long Row(int row) => Base + row * RowStride;
 
+    /// <summary>The index of the first vector of row <paramref name="row"/> of tensor item <paramref name="item"/> (a page, when paged), in the group's head.</summary>
+    public readonly long At(int item, int row) => item * BatchStride + row * RowStride + HeadBase;
+
     /// <summary>The index of the first vector of key <paramref name="key"/> of batch item <paramref name="batch"/> (the group's own).</summary>
     public readonly long Row<T>(in KvCacheView<T> cache, int batch, int key)
         where T : unmanaged
@@ -49,6 +52,6 @@ internal struct VectorRows
         if (cache.Paged == 0)
             return Base + key * RowStride;
         cache.Locate(batch, key, out int item, out int row);
-        return item * BatchStride + row * RowStride + HeadBase;
+        return At(item, row);
     }
 }
