@@ -34,15 +34,6 @@ done
 ALL="--batches 1,2,4,8 --cache-lens 8192,16384,32768,65536"
 bench contiguous X=0 -- $ALL
 bench paged X=0 -- $ALL --page-size 256
-# Every kernel is named Kernel_Run (the mask call also packs its bits and derives its blocks first), so profile the first
-# six launches of each call and read the attention kernel off by its grid and duration.
-for kern in tc tc+mask; do
-  timeout 240 ncu -k regex:Kernel_Run --launch-count 6 --section SpeedOfLight --section Occupancy --section LaunchStats \
-    --section WarpStateStats --section SchedulerStats --section InstructionStats --print-details all \
-    $APP bench --device cuda --kernels $kern --dtype float16 --headdims 64 --seqlens 8192 --causal no --passes fwd \
-    --repeats 1 --warmup 1 --input-sets 1 > $OUT/ncu-$kern.txt 2>&1 || echo "ncu $kern rc=$?"
-  echo "== ncu $kern"; grep -E "Grid Size|Duration|Registers Per|Issue Slots Busy|Executed Ipc|Stall" $OUT/ncu-$kern.txt | head -60
-done
 # Session 20 adds: torch FA2 and cuDNN on the 16 shapes beside the contiguous and paged runs, the decode test classes on
 # CUDA (the paged lookup changed), and the plain, masked and biased calls at B 2 x N 8192.
 timeout 120 python3 FlashAttention.Bench/peers/torch_decode.py --backends flash,cudnn --repeats 30 --warmup 5 $ALL \
@@ -58,4 +49,13 @@ T=/tmp/t/app/FlashAttention.Tests
 FLASH_TEST_DEVICE=cuda timeout 100 $T -class FlashAttention.Tests.DecodeAccuracyTests -class FlashAttention.Tests.DecodeStreamingTests \
   -class FlashAttention.Tests.DecodeAppendTests -class FlashAttention.Tests.DecodePagedTests -class FlashAttention.Tests.PartialMergeTests > $OUT/tests-decode.log 2>&1
 echo "decode tests: $(grep -a 'Total:' $OUT/tests-decode.log)"
+# Every kernel is named Kernel_Run (the mask call also packs its bits and derives its blocks first), so profile the first
+# six launches of each call and read the attention kernel off by its grid and duration.
+for kern in tc tc+mask; do
+  timeout 100 ncu -k regex:Kernel_Run --launch-count 6 --section SpeedOfLight --section Occupancy --section LaunchStats \
+    --section WarpStateStats --section SchedulerStats --section InstructionStats --print-details all \
+    $APP bench --device cuda --kernels $kern --dtype float16 --headdims 64 --seqlens 8192 --causal no --passes fwd \
+    --repeats 1 --warmup 1 --input-sets 1 > $OUT/ncu-$kern.txt 2>&1 || echo "ncu $kern rc=$?"
+  echo "== ncu $kern"; grep -E "Grid Size|Duration|Registers Per|Issue Slots Busy|Executed Ipc|Stall" $OUT/ncu-$kern.txt | head -60
+done
 cd $OUT && tar czf runs.tgz *.json *.log *.txt 2>/dev/null && rm -f *.json *.log ncu-*.txt
