@@ -58,4 +58,9 @@ for kern in tc tc+mask; do
     --repeats 1 --warmup 1 --input-sets 1 > $OUT/ncu-$kern.txt 2>&1 || echo "ncu $kern rc=$?"
   echo "== ncu $kern"; grep -E "Grid Size|Duration|Registers Per|Issue Slots Busy|Executed Ipc|Stall" $OUT/ncu-$kern.txt | head -60
 done
+# The decode kernel alone at 1 x 8K (27 us a call against cuDNN's 22): its own duration, stall reasons and memory throughput.
+timeout 100 ncu -k regex:Kernel_Run --launch-count 8 --section SpeedOfLight --section Occupancy --section LaunchStats \
+  --section WarpStateStats --section SchedulerStats --section MemoryWorkloadAnalysis --print-details all \
+  $APP decode --device cuda --batches 1 --cache-lens 8192 --repeats 3 --warmup 1 > $OUT/ncu-decode.txt 2>&1 || echo "ncu decode rc=$?"
+echo "== ncu decode"; grep -E "Grid Size|Duration|Registers Per|Issue Slots Busy|Memory Throughput|DRAM Throughput|Achieved Occupancy|Stall" $OUT/ncu-decode.txt | head -60
 cd $OUT && tar czf runs.tgz *.json *.log *.txt 2>/dev/null && rm -f *.json *.log ncu-*.txt
