@@ -22,6 +22,7 @@ public static class DumpPtxCommand
         ("_tensors", true, true, false, false, false, false, false), ("_dropout", true, true, true, false, false, false, false),
         ("_bits", false, false, false, true, false, false, false), ("_bias", false, false, false, false, true, false, false),
         ("_bias16", false, false, false, false, true, true, false), ("_bias16s", false, false, false, false, true, true, true),
+        ("_bitss", false, false, false, true, false, false, true),
     ];
 
     /// <summary>Builds the command.</summary>
@@ -63,10 +64,10 @@ public static class DumpPtxCommand
                 foreach (var (mode, pointwise, tensors, dropout, bits, biasOnly, halfBias, staged) in ScoreModes)
                 {
                     var method = KernelCatalog.TensorCoreForward(nativePtx: true, bf16, dim, warps, 16, 64, pointwise, tensors, dropout, bits, wgmma: true, biasOnly,
-                        halfBias, stagedBias: staged);
+                        halfBias, stagedBias: staged && !bits, stagedMask: staged && bits);
                     // The pipelined kernel (FlashAttention-3's overlap of the softmax with P V), written with the same bounds.
                     var pipelined = KernelCatalog.TensorCoreForward(nativePtx: true, bf16, dim, warps, 16, 64, pointwise, tensors, dropout, bits, wgmma: true, biasOnly,
-                        halfBias, pipelined: true, stagedBias: staged);
+                        halfBias, pipelined: true, stagedBias: staged && !bits, stagedMask: staged && bits);
                     if (warps == 12)
                     {
                         // Three warpgroups (384 threads) only load bounded to one group per SM.

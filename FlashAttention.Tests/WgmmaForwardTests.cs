@@ -31,6 +31,9 @@ public class WgmmaForwardTests
             (true, "float16", Tc(1, 70, 90, 2, 1, 64, causal: false, wgmma: true) with { DropoutP = 0.2f, DropoutSeed = 7, DropoutOffset = 3 }),
             (false, "bfloat16", Tc(2, 203, 203, 2, 1, 128, causal: true, warps: 8, wgmma: true) with { DropoutP = 0.1f, DropoutSeed = 11 }),
             (false, "float16", Tc(1, 150, 300, 2, 1, 128, causal: false, wgmma: true) with { MaskDims = [1, 1], MaskMostlyKept = true }), // a mask alone: packed to bits
+            // The packed words staged through shared memory (StagedBitMaskScores): a partial query block and key tile, a mask per item and head, causal.
+            (true, "float16", Tc(1, 150, 300, 2, 1, 64, causal: false, warps: 8, wgmma: true) with { MaskDims = [1, 1], MaskMostlyKept = true }),
+            (true, "bfloat16", Tc(2, 70, 130, 2, 1, 128, causal: true, wgmma: true) with { MaskDims = [2, 2], MaskMostlyKept = true }),
             // A bias alone (BiasScores: prefetched into registers, fused into the scale); batch 2 over a broadcast bias folds the grid.
             (true, "float16", Tc(2, 70, 132, 2, 1, 64, causal: true, wgmma: true) with { BiasDims = [1, 2] }),
             (false, "bfloat16", Tc(2, 203, 132, 2, 1, 128, causal: false, warps: 8, wgmma: true) with { BiasDims = [2, 2] }),

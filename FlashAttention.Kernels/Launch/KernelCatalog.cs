@@ -47,17 +47,18 @@ public static class KernelCatalog
     /// but a mask packed to bits (<paramref name="bitMask"/>, <see cref="BitMaskScores"/>) or a bias alone (<paramref name="biasOnly"/>,
     /// <see cref="BiasScores"/>, or on float16 with <paramref name="halfBias"/>, <see cref="HalfBiasScores"/>); with mma.sync,
     /// or with Hopper's wgmma (<paramref name="wgmma"/>), then optionally pipelined (<paramref name="pipelined"/>, <see cref="WgmmaPipelinedForwardKernel"/>),
-    /// and there a float16 bias staged through shared memory by cp.async (<paramref name="stagedBias"/>, <see cref="StagedHalfBiasScores"/>).
+    /// and there a float16 bias staged through shared memory by cp.async (<paramref name="stagedBias"/>, <see cref="StagedHalfBiasScores"/>)
+    /// or the packed mask's words so staged (<paramref name="stagedMask"/>, <see cref="StagedBitMaskScores"/>).
     /// </summary>
     public static MethodInfo TensorCoreForward(bool nativePtx, bool bfloat16, int dimPadded, int warps, int warpRows = 16, int bc = 64,
         bool pointwiseScores = false, bool scoreTensors = false, bool dropout = false, bool bitMask = false, bool wgmma = false, bool biasOnly = false,
-        bool halfBias = false, bool pipelined = false, bool stagedBias = false)
+        bool halfBias = false, bool pipelined = false, bool stagedBias = false, bool stagedMask = false)
     {
         var element = bfloat16 ? typeof(BFloat16Mma) : typeof(Float16Mma);
         var scores = dropout ? typeof(DropoutScores)
             : scoreTensors ? typeof(TensorScores)
             : pointwiseScores ? typeof(PointwiseScores)
-            : bitMask ? typeof(BitMaskScores)
+            : bitMask ? (stagedMask ? typeof(StagedBitMaskScores) : typeof(BitMaskScores))
             : biasOnly ? (halfBias ? (stagedBias ? typeof(StagedHalfBiasScores) : typeof(HalfBiasScores)) : typeof(BiasScores))
             : typeof(PlainScores);
         return wgmma

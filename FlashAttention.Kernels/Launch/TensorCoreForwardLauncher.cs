@@ -16,6 +16,9 @@ public sealed class TensorCoreForwardLauncher(Accelerator accelerator)
     /// <summary>Experiments only: FLASH_STAGED_BIAS=0 keeps a float16 bias on wgmma in the register prefetch (<see cref="HalfBiasScores"/>).</summary>
     private static readonly bool NoStagedBias = Environment.GetEnvironmentVariable("FLASH_STAGED_BIAS") == "0";
 
+    /// <summary>Experiments only: FLASH_STAGED_MASK=0 keeps a packed mask on wgmma in the register loads (<see cref="BitMaskScores"/>).</summary>
+    private static readonly bool NoStagedMask = Environment.GetEnvironmentVariable("FLASH_STAGED_MASK") == "0";
+
     private readonly int sharedMemoryLimit = DeviceLimits.SharedMemoryPerGroup(accelerator);
 
     /// <summary>
@@ -40,6 +43,7 @@ public sealed class TensorCoreForwardLauncher(Accelerator accelerator)
             bits.K.Address = VectorAlignment.AddressOf(bits.K.Data);
             bits.V.Address = VectorAlignment.AddressOf(bits.V.Data);
             tensors.BiasAddress = VectorAlignment.AddressOf(tensors.Bias);
+            bits.Bits.Address = VectorAlignment.AddressOf(bits.Bits.Words);
         }
         int dim = tile.CompiledDim(p.HeadDim);
         bool biasOnly = BiasOnly(bits);
@@ -48,10 +52,11 @@ public sealed class TensorCoreForwardLauncher(Accelerator accelerator)
                 "A float16 bias reaches the tensor-core kernel only as the call's sole score variant, seqlen_k even and the view 4-byte aligned; the engine widens it otherwise");
         bool staged = halfBias && biasOnly && tile.Wgmma && !NoStagedBias && StagesBias(tensors)
                       && tile.SharedMemoryBytes(p.HeadDim, stagedBias: true) <= sharedMemoryLimit;
+        bool stagedMask = StagesMask(bits, tile, p.HeadDim);
         var method = KernelCatalog.TensorCoreForward(nativePtx, typeof(T) == typeof(BFloat16), dim, tile.Warps, tile.WarpRows, tile.Bc, p.Scores.HasPointwise,
             p.Scores.Elements.IsActive && !biasOnly, p.Dropout.Enabled != 0, p.Bits.Enabled != 0, tile.Wgmma, biasOnly, halfBias,
-            tile.Pipelined, staged);
-        int elements = tile.SharedMemoryBytes(p.HeadDim, staged) / sizeof(ushort);
+            tile.Pipelined, staged, stagedMask);
+        int elements = tile.SharedMemoryBytes(p.HeadDim, staged, stagedMask) / sizeof(ushort);
         // More than 256 threads must be bounded, or ptxas may give them more registers than one group's share of the SM.
         int groupsPerSM = tile.GroupsPerSM == 0 && tile.Threads > 256 ? 1 : tile.GroupsPerSM;
         var kernel = kernels.Get<ForwardParams<ushort>>(method, elements * sizeof(ushort), tile.Threads, promoteAsmOperands: true, groupsPerSM);
@@ -85,6 +90,21 @@ public sealed class TensorCoreForwardLauncher(Accelerator accelerator)
     {
         var e = p.Scores.Elements;
         return !GeneralBias && e.HasBias != 0 && e.HasMask == 0 && e.PairAligned != 0 && !p.Scores.HasPointwise && p.Dropout.Enabled == 0 && p.Bits.Enabled == 0;
+    }
+
+    /// <summary>
+    /// Whether a packed mask's words are staged through shared memory (<see cref="StagedBitMaskScores"/>): the call's only score
+    /// variant is the packed mask (<see cref="BitMaskScores"/>), on a wgmma kernel, and the stages leave room for the groups per SM
+    /// the tile is bounded to.
+    /// </summary>
+    private bool StagesMask(in ForwardParams<ushort> p, TensorCoreTile tile, int headDim)
+    {
+        bool bitMaskMode = p.Bits.Enabled != 0 && !p.Scores.HasPointwise && !p.Scores.Elements.IsActive && p.Dropout.Enabled == 0;
+        if (NoStagedMask || !bitMaskMode || !tile.Wgmma)
+            return false;
+        int groups = Math.Max(1, tile.GroupsPerSM);
+        // The SM holds the per-group limit plus 1 KB reserved per group (as TensorCoreTile.TwoGroupsFit).
+        return groups * (tile.SharedMemoryBytes(headDim, stagedMask: true) + 1024) <= sharedMemoryLimit + 1024;
     }
 
     /// <summary>

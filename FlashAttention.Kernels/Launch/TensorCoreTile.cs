@@ -52,10 +52,11 @@ public sealed record TensorCoreTile(int Warps, int GroupsPerSM = 0, int WarpRows
 
     /// <summary>
     /// Dynamic shared memory one group needs at <paramref name="headDim"/>; with <paramref name="stagedBias"/> (wgmma) also the
-    /// stages of a float16 bias staged through shared memory by cp.async (<see cref="StagedHalfBiasScores"/>).
+    /// stages of a float16 bias staged through shared memory by cp.async (<see cref="StagedHalfBiasScores"/>), with
+    /// <paramref name="stagedMask"/> those of a packed mask's words (<see cref="StagedBitMaskScores"/>).
     /// </summary>
-    public int SharedMemoryBytes(int headDim, bool stagedBias = false) =>
-        (Wgmma ? WgmmaForwardKernel.SharedElements(CompiledDim(headDim), Br, stagedBias ? Warps : 0)
+    public int SharedMemoryBytes(int headDim, bool stagedBias = false, bool stagedMask = false) =>
+        (Wgmma ? WgmmaForwardKernel.SharedElements(CompiledDim(headDim), Br, stagedBias ? Warps : 0, stagedMask ? Warps : 0)
             : TensorCoreForwardKernel.SharedElements(CompiledDim(headDim), Br, Bc)) * sizeof(ushort);
 
     /// <summary>

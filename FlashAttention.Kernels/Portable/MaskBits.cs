@@ -21,6 +21,9 @@ public struct MaskBits
     /// <summary>The packed rows.</summary>
     public ArrayView<uint> Words;
 
+    /// <summary>The byte address of <see cref="Words"/> on CUDA, for cp.async (<c>MaskStage</c>); set by the launcher.</summary>
+    public ulong Address;
+
     /// <summary>Words between batch items (0 when the mask broadcasts over the batch).</summary>
     public long BatchStride;
 

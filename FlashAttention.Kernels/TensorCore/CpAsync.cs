@@ -49,6 +49,17 @@ public static class CpAsync
         CudaAsm.EmitRef("{ .reg .u64 g; cvta.to.global.u64 g, %1; cp.async.cg.shared.global [%0], [g], 16, %2; }", ref to, ref from, ref bytes);
     }
 
+    /// <summary>
+    /// cp.async of 4 bytes (both ends 4-byte aligned) from global byte address <paramref name="globalAddress"/> to shared byte
+    /// address <paramref name="sharedAddress"/>, through L1 (.ca: the only form below 16 bytes). CUDA only.
+    /// </summary>
+    public static void Copy4Raw(uint sharedAddress, ulong globalAddress)
+    {
+        Ref<uint> to = sharedAddress;
+        Ref<ulong> from = globalAddress;
+        CudaAsm.EmitRef("{ .reg .u64 g; cvta.to.global.u64 g, %1; cp.async.ca.shared.global [%0], [g], 4; }", ref to, ref from);
+    }
+
     /// <summary>Closes the group of copies issued since the last commit (cp.async.commit_group).</summary>
     public static void Commit<TTarget>() where TTarget : struct, ITensorCoreTarget
     {

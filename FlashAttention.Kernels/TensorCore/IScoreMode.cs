@@ -31,6 +31,9 @@ public interface IScoreMode
 
     /// <summary>True (with <see cref="HalfBias"/>, wgmma kernels): the bias reaches the softmax through shared memory by cp.async (<see cref="StagedHalfBiasScores"/>).</summary>
     bool StagedBias { get; }
+
+    /// <summary>True (with <see cref="BitMask"/>, wgmma kernels): the packed mask's words reach the softmax through shared memory by cp.async (<see cref="StagedBitMaskScores"/>).</summary>
+    bool StagedMask { get; }
 }
 
 /// <summary>Scores are Q K^T times the scale, nothing more.</summary>
@@ -56,6 +59,9 @@ public readonly struct PlainScores : IScoreMode
 
     /// <inheritdoc />
     public bool StagedBias => false;
+
+    /// <inheritdoc />
+    public bool StagedMask => false;
 }
 
 /// <summary>Scores pass through soft-capping and ALiBi.</summary>
@@ -81,6 +87,9 @@ public readonly struct PointwiseScores : IScoreMode
 
     /// <inheritdoc />
     public bool StagedBias => false;
+
+    /// <inheritdoc />
+    public bool StagedMask => false;
 }
 
 /// <summary>Scores pass through soft-capping, ALiBi, the bias tensor and the mask tensor.</summary>
@@ -106,6 +115,9 @@ public readonly struct TensorScores : IScoreMode
 
     /// <inheritdoc />
     public bool StagedBias => false;
+
+    /// <inheritdoc />
+    public bool StagedMask => false;
 }
 
 /// <summary>
@@ -134,6 +146,9 @@ public readonly struct DropoutScores : IScoreMode
 
     /// <inheritdoc />
     public bool StagedBias => false;
+
+    /// <inheritdoc />
+    public bool StagedMask => false;
 }
 
 /// <summary>
@@ -163,6 +178,9 @@ public readonly struct BitMaskScores : IScoreMode
 
     /// <inheritdoc />
     public bool StagedBias => false;
+
+    /// <inheritdoc />
+    public bool StagedMask => false;
 }
 
 /// <summary>
@@ -195,6 +213,9 @@ public readonly struct BiasScores : IScoreMode
 
     /// <inheritdoc />
     public bool StagedBias => false;
+
+    /// <inheritdoc />
+    public bool StagedMask => false;
 }
 
 /// <summary>
@@ -224,6 +245,9 @@ public readonly struct HalfBiasScores : IScoreMode
 
     /// <inheritdoc />
     public bool StagedBias => false;
+
+    /// <inheritdoc />
+    public bool StagedMask => false;
 }
 
 /// <summary>
@@ -253,4 +277,39 @@ public readonly struct StagedHalfBiasScores : IScoreMode
 
     /// <inheritdoc />
     public bool StagedBias => true;
+
+    /// <inheritdoc />
+    public bool StagedMask => false;
+}
+
+/// <summary>
+/// <see cref="BitMaskScores"/> with the packed words staged through shared memory (<c>MaskStage</c>): each warp's 16 rows of the
+/// next key tile arrive by cp.async in the commit group of that tile's K and V, so the softmax reads them from shared memory
+/// instead of waiting on a global load issued at the top of its own tile. wgmma kernels only.
+/// </summary>
+public readonly struct StagedBitMaskScores : IScoreMode
+{
+    /// <inheritdoc />
+    public bool Pointwise => false;
+
+    /// <inheritdoc />
+    public bool Tensors => false;
+
+    /// <inheritdoc />
+    public bool Dropout => false;
+
+    /// <inheritdoc />
+    public bool BitMask => true;
+
+    /// <inheritdoc />
+    public bool BiasOnly => false;
+
+    /// <inheritdoc />
+    public bool HalfBias => false;
+
+    /// <inheritdoc />
+    public bool StagedBias => false;
+
+    /// <inheritdoc />
+    public bool StagedMask => true;
 }

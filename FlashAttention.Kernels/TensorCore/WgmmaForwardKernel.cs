@@ -24,10 +24,12 @@ public static class WgmmaForwardKernel
 
     /// <summary>
     /// Shared-memory elements (ushort) of one group: Q (Br rows), two stages of K and V, 1 KB to align the tiles, and after them
-    /// the bias stages of <paramref name="biasWarps"/> warps (<see cref="BiasStage"/>; 0 without a staged bias).
+    /// the bias stages of <paramref name="biasWarps"/> warps (<see cref="BiasStage"/>; 0 without a staged bias) or the packed-mask
+    /// stages of <paramref name="maskWarps"/> warps (<see cref="MaskStage"/>; 0 without a staged mask).
     /// </summary>
-    public static int SharedElements(int dim, int br, int biasWarps = 0) =>
-        (br + 4 * Bc) * dim + Swizzle128.GroupBytes / 2 + (biasWarps > 0 ? BiasStage.SharedElements(biasWarps) : 0);
+    public static int SharedElements(int dim, int br, int biasWarps = 0, int maskWarps = 0) =>
+        (br + 4 * Bc) * dim + Swizzle128.GroupBytes / 2 + (biasWarps > 0 ? BiasStage.SharedElements(biasWarps) : 0)
+        + (maskWarps > 0 ? MaskStage.SharedElements(maskWarps) : 0);
 
     /// <summary>The kernel body (see the class summary).</summary>
     public static void Run<TTarget, TElement, TDim, TWarps, TScores>(ForwardParams<ushort> p)
@@ -50,6 +52,8 @@ public static class WgmmaForwardKernel
             LoadStage<TTarget>(g, p, block.FirstTile, dim, g.StageBase);
         bool staged = default(TScores).StagedBias;
         var bias = g.StartBias<TTarget, TWarps, TScores>(dim);
+        bool stagedMask = default(TScores).StagedMask;
+        var maskStage = g.StartMask<TTarget, TScores>(dim);
         CpAsync.Commit<TTarget>();
 
         var softmax = FragmentSoftmax.Start();
@@ -67,6 +71,12 @@ public static class WgmmaForwardKernel
                 LoadStage<TTarget>(g, p, nextTile, dim, nextStage);
             if (staged && nextTile < block.EndTile)
                 bias.Issue<TTarget>(g.Shared, g.SharedBase, g.Scores.Elements, g.WarpFirstRow, nextTile);
+            if (stagedMask)
+            {
+                keep = maskStage.Read(g.Shared); // tile j's words, landed with its K/V; read before the stage is refilled
+                if (nextTile < block.EndTile)
+                    maskStage.Issue<TTarget>(g.Shared, g.SharedBase, g.Bits, nextTile);
+            }
             CpAsync.Commit<TTarget>();
 
             Tile8 s = default;

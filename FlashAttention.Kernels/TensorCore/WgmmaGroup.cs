@@ -88,7 +88,7 @@ internal struct WgmmaGroup
         byte nextFlag = peek ? p.Blocks.PeekAt(blockRow, j + 1, Bc) : (byte)1;
         terms = (default(TScores).Tensors || biasOnly) && !default(TScores).StagedBias
             ? BiasFragment.Load(Scores.Elements, RowLow, firstCol, Bc, withMask: !biasOnly, halfBias: default(TScores).HalfBias) : default;
-        keep = bitMask ? MaskWords.Load(Bits, RowLow, firstCol, Bc) : default;
+        keep = bitMask && !default(TScores).StagedMask ? MaskWords.Load(Bits, RowLow, firstCol, Bc) : default; // else read from its stage after the barrier
         CpAsync.WaitAll<TTarget>();
         Wgmma.FenceSharedWrites<TTarget>();
         Group.Barrier();
@@ -112,6 +112,22 @@ internal struct WgmmaGroup
         if (Block.EndTile > Block.FirstTile)
             bias.Issue<TTarget>(Shared, SharedBase, Scores.Elements, WarpFirstRow, Block.FirstTile);
         return bias;
+    }
+
+    /// <summary>
+    /// This warp's stages of a packed mask staged through shared memory by cp.async (<see cref="StagedBitMaskScores"/>), after the K/V
+    /// stages, with the block's first key tile issued (before the commit of the first K tile's copies); default (unused) in other modes.
+    /// </summary>
+    public readonly MaskStage StartMask<TTarget, TScores>(int dim)
+        where TTarget : struct, ITensorCoreTarget
+        where TScores : struct, IScoreMode
+    {
+        if (!default(TScores).StagedMask)
+            return default;
+        var mask = MaskStage.Start<TTarget>(StageBase + 4 * WgmmaForwardKernel.Bc * dim, Bits, WarpFirstRow);
+        if (Block.EndTile > Block.FirstTile)
+            mask.Issue<TTarget>(Shared, SharedBase, Bits, Block.FirstTile);
+        return mask;
     }
 
     /// <summary>Issues the copy of key tile <paramref name="tile"/> of <paramref name="source"/> (K or V) to shared element <paramref name="at"/>.</summary>

@@ -43,6 +43,8 @@ public static class WgmmaPipelinedForwardKernel
             g.LoadTile<TTarget>(p, p.K, block.FirstTile, dim, g.StageBase);
         bool staged = default(TScores).StagedBias;
         var bias = g.StartBias<TTarget, TWarps, TScores>(dim);
+        bool stagedMask = default(TScores).StagedMask;
+        var maskStage = g.StartMask<TTarget, TScores>(dim);
         CpAsync.Commit<TTarget>();
         // The first tile multiplies a P of zeros by the second stage's V, zeroed here (uninitialized shared memory may hold NaN):
         // every tile then issues both products, with no wgmma under a branch (which cost the unpipelined kernel 8-10 %).
@@ -68,6 +70,12 @@ public static class WgmmaPipelinedForwardKernel
             g.LoadTile<TTarget>(p, p.V, j, dim, stage + Bc * dim);
             if (staged && nextTile < block.EndTile)
                 bias.Issue<TTarget>(g.Shared, g.SharedBase, g.Scores.Elements, g.WarpFirstRow, nextTile);
+            if (stagedMask)
+            {
+                keep = maskStage.Read(g.Shared); // tile j's words, landed with K_j
+                if (nextTile < block.EndTile)
+                    maskStage.Issue<TTarget>(g.Shared, g.SharedBase, g.Bits, nextTile);
+            }
             CpAsync.Commit<TTarget>();
 
             WgmmaPipeline.Issue<TTarget, TElement>(ref pending, g.Shared, g.SharedBase, g.QBlock, stage, dim);
