@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Session 20, call a (about 400 s on an H100):
+# Session 20, call a (about 450 s on an H100):
 #  1. the packed mask with its words staged through shared memory by cp.async (the new default, StagedBitMaskScores) against the
 #     register loads (FLASH_STAGED_MASK=0), plain and float16 bias beside them, B 2 x N 8192, d 64 and 128, twice, alternating;
-#  2. decode at 1 row per kv head (32 q / 32 kv heads) on the ring (FLASH_DECODE_RING=1) against the register loads, twice;
+#  2. the CUDA tests of the wgmma and mask classes (the staged words) and of the decode classes (the paged lookup by PageDivision);
 #  3. paged caches (pages of 256, shuffled) after PageDivision beside the contiguous cache, 32/8 heads, with torch FA2 and cuDNN;
-#  4. ncu: the plain and the masked (staged and registers) calls at d 64, and the decode kernel at 1 x 8K.
+#  4. ncu of the masked call at d 64, staged and in registers.
 # Prepare here: ../shared/gpu/pack FlashAttention.Tests && mv .gpu/app.tar.xz .gpu/tests.tar.xz && ../shared/gpu/pack FlashAttention.Bench
 # Run there (carry .gpu): bash docs/results/2026-12-07-session20/s20a/command.sh $OUT
 set -u
@@ -22,6 +22,14 @@ mask staged-1 tc,tc+mask,tc+bias16
 mask regs-1 tc,tc+mask FLASH_STAGED_MASK=0
 mask staged-2 tc,tc+mask
 mask regs-2 tc,tc+mask FLASH_STAGED_MASK=0
+mkdir -p /tmp/t && tar -C /tmp/t -xJf .gpu/tests.tar.xz
+T=/tmp/t/app/FlashAttention.Tests
+FLASH_TEST_DEVICE=cuda timeout 200 $T -class FlashAttention.Tests.WgmmaForwardTests -class FlashAttention.Tests.WgmmaPipelinedForwardTests \
+  -class FlashAttention.Tests.TensorCoreMaskBitsTests -class FlashAttention.Tests.BlockMaskTests > $OUT/tests-mask.log 2>&1
+echo "mask tests: $(grep -a 'Total:' $OUT/tests-mask.log)"; grep -a "\[FAIL\]" $OUT/tests-mask.log | head
+FLASH_TEST_DEVICE=cuda timeout 150 $T -class FlashAttention.Tests.DecodeAccuracyTests -class FlashAttention.Tests.DecodeStreamingTests \
+  -class FlashAttention.Tests.DecodeAppendTests -class FlashAttention.Tests.DecodePagedTests -class FlashAttention.Tests.PartialMergeTests > $OUT/tests-decode.log 2>&1
+echo "decode tests: $(grep -a 'Total:' $OUT/tests-decode.log)"; grep -a "\[FAIL\]" $OUT/tests-decode.log | head
 summary() {
   python3 - "$1" "$2" <<'PY'
 import json, sys
@@ -37,11 +45,6 @@ bench() { # name env... -- args...
     --out-json $OUT/$name.json > $OUT/$name.log 2>&1 || echo "$name rc=$?"
   summary $OUT/$name.json $name
 }
-MHA="--heads 32 --heads-kv 32 --batches 1,2,4,8 --cache-lens 8192,16384,32768"
-for i in 1 2; do
-  bench mha-reg-$i X=0 -- $MHA
-  bench mha-ring-$i FLASH_DECODE_RING=1 -- $MHA
-done
 ALL="--batches 1,2,4,8 --cache-lens 8192,16384,32768,65536"
 bench contiguous X=0 -- $ALL
 bench paged X=0 -- $ALL --page-size 256
@@ -62,8 +65,6 @@ prof() { # name env... -- app args...
   echo "== ncu $name"; grep -E "Grid Size|Duration|Registers Per|Issue Slots Busy|Executed Ipc A|Memory Throughput|Stall (Long|Barrier|Wait|Math|Short|Not|MIO|LG|Dispatch|Branch|No)" $OUT/ncu-$name.txt | head -40
 }
 FWD="bench --device cuda --dtype float16 --headdims 64 --seqlens 8192 --causal no --passes fwd --repeats 1 --warmup 1 --input-sets 1"
-prof tc X=0 -- $FWD --kernels tc
 prof mask-staged X=0 -- $FWD --kernels tc+mask
 prof mask-regs FLASH_STAGED_MASK=0 -- $FWD --kernels tc+mask
-prof decode X=0 -- decode --device cuda --batches 1 --cache-lens 8192 --repeats 3 --warmup 1
 cd $OUT && tar czf runs.tgz *.json *.log *.txt 2>/dev/null && rm -f *.json *.log ncu-*.txt
