@@ -24,9 +24,9 @@ public sealed class DecodeLauncher
     /// Whether the streaming kernel for <paramref name="rowsStreamed"/> compiled rows loads through its cp.async ring
     /// (<see cref="DecodeRing"/>) rather than into registers with L2 prefetches: where it steps 2 keys a team, as for 2-8 rows.
     /// H100, fp16, d 128, 4 rows (32/8 heads), 16 shapes in one call twice (session 19, s19b): 0.95-0.99x the register loads'
-    /// time on a contiguous cache, 0.85-1.00x on a paged one (pages of 256 rows). At 1 row (4 keys a step) the ring would
-    /// take 64 KB a group and hold an SM to 3 groups where the register kernel runs 5; that was not timed, so 1 row keeps
-    /// the register loads.
+    /// time on a contiguous cache, 0.85-1.00x on a paged one (pages of 256 rows). At 1 row (4 keys a step) the ring takes
+    /// 64 KB a group and holds an SM to 3 groups where the register kernel runs 5: 32/32 heads, 12 shapes, two rounds
+    /// (session 20, s20b), it ran 1.04-1.06x the register loads' time (0.98x at 1 x 8K), so 1 row keeps the register loads.
     /// </summary>
     public static bool StreamsThroughRing(int rowsStreamed) =>
         RingSwitch switch { "0" => false, "1" => true, _ => DecodeStreamKernel.Unroll(rowsStreamed) == 2 };

@@ -7,8 +7,9 @@ namespace FlashAttention.Kernels.TensorCore;
 /// <see cref="StagedBitMaskScores"/> mode. Each warp stages its own 16 rows: at the top of tile j its lanes copy tile j + 1's
 /// two words of every row (lane l: row l / 2, word l mod 2, 4 bytes) in the commit group of that tile's K and V, so the
 /// words land during tile j's work and the wait and barrier the kernel already has for tile j + 1 publish them. The register
-/// form (<see cref="MaskWords.Load"/>) issues its global loads at the top of their own tile, and on the H100 the masked call
-/// stayed 1.33-1.38x the plain one whether or not the bit tests were trimmed (docs/PERFORMANCE.md, session 19).
+/// form (<see cref="MaskWords.Load"/>) issues its global loads at the top of their own tile. On the H100 (fp16, B 2 x N 8192,
+/// docs/PERFORMANCE.md, session 20) staging made the masked call 5.3-5.8 % faster at d 64 (1.29-1.32x the plain call, from
+/// 1.37-1.39x) and 0.3-0.8 % at d 128.
 /// Rows past seqlen_q copy the last row (<see cref="MaskBits.At"/>; their results are discarded).
 /// </summary>
 internal struct MaskStage
