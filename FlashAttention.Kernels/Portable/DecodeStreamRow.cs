@@ -45,19 +45,23 @@ internal struct DecodeStreamRow
     /// </summary>
     public void Softmax(int firstKey, int keys, int unroll)
     {
+        // unroll is a compile-time constant: at 2 keys a step, keys 2 and 3 take no max, exponential or sum (the PTX had
+        // computed exp2(-inf - m) for both, two MUFU and five more instructions a row and step).
+        bool four = unroll > 2;
         float s0 = firstKey <= Limit ? S0 : float.NegativeInfinity;
         float s1 = firstKey + keys <= Limit ? S1 : float.NegativeInfinity;
-        float s2 = unroll > 2 && firstKey + 2 * keys <= Limit ? S2 : float.NegativeInfinity;
-        float s3 = unroll > 2 && firstKey + 3 * keys <= Limit ? S3 : float.NegativeInfinity;
-        float mNew = XMath.Max(M, XMath.Max(XMath.Max(s0, s1), XMath.Max(s2, s3)));
+        float s2 = four && firstKey + 2 * keys <= Limit ? S2 : float.NegativeInfinity;
+        float s3 = four && firstKey + 3 * keys <= Limit ? S3 : float.NegativeInfinity;
+        float stepMax = four ? XMath.Max(XMath.Max(s0, s1), XMath.Max(s2, s3)) : XMath.Max(s0, s1);
+        float mNew = XMath.Max(M, stepMax);
         // While every key so far is hidden m stays -inf: exponentiate against 0 so p = 0 and alpha = 0, not NaN.
         float mSafe = mNew == float.NegativeInfinity ? 0f : mNew;
         float alpha = XMath.Exp2(M - mSafe);
         S0 = XMath.Exp2(s0 - mSafe);
         S1 = XMath.Exp2(s1 - mSafe);
-        S2 = XMath.Exp2(s2 - mSafe);
-        S3 = XMath.Exp2(s3 - mSafe);
-        L = L * alpha + ((S0 + S1) + (S2 + S3));
+        S2 = four ? XMath.Exp2(s2 - mSafe) : 0f;
+        S3 = four ? XMath.Exp2(s3 - mSafe) : 0f;
+        L = L * alpha + (four ? (S0 + S1) + (S2 + S3) : S0 + S1);
         // After the first steps a row's max seldom grows: alpha is then exactly 1 and the rescale is skipped.
         if (alpha != 1f)
             Acc = Float8.Scale(Acc, alpha);
