@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# NOT RUN in session 20: the 192 s of device time left could not start a machine. Ready for the next session.
 # Session 20, call e (the last device time, about 70 s): decode after the 2-key step lost its dead exp2s (main 34d4bcd) beside
 # the transposed team sums of branch decode-transpose (cd75b9e, FLASH_DECODE_TRANSPOSE=1), 16 shapes, with torch FA2 and cuDNN.
 # Prepare here: ../shared/gpu/pack FlashAttention.Bench (main, .gpu/app.tar.xz); the branch published the same way into
