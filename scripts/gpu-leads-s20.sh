@@ -47,6 +47,8 @@ if [ -f .gpu/transpose.tar.xz ]; then
     summary $OUT/transpose-$i.json transpose-$i
     bench main-$i X=0 -- $ALL
   done
+  python3 FlashAttention.Bench/peers/compare_decode.py $OUT/transpose-1.json $OUT/torch.json --out-md $OUT/table-transpose.md > /dev/null
+  cat $OUT/table-transpose.md
 fi
 mask() { # name kernels env...
   local name=$1 kernels=$2; shift 2
