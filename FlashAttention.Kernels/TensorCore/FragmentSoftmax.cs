@@ -35,11 +35,12 @@ internal struct FragmentSoftmax
     /// S (max(c s) = c max(s) for c &gt; 0) and P = 2^(s c - m) is one FFMA and one MUFU per element,
     /// as in FlashAttention-2; soft-capping, ALiBi and the general tensors mode need the scaled score itself. A mask packed
     /// to bits (its BitMask, the words for this block in <paramref name="keep"/>) hides scores
-    /// with -inf and keeps the fused form; so does a bias alone (its BiasOnly, the elements in <paramref name="terms"/>),
+    /// with -inf and keeps the fused form (unless <paramref name="maskSeeded"/>: the kernel started S's product from
+    /// <see cref="MaskWords.Seed{TTarget}"/>, so the hidden scores are -inf already); so does a bias alone (its BiasOnly, the elements in <paramref name="terms"/>),
     /// which joins the raw S in units of <paramref name="rawBiasUnit"/> (1 / scale, <see cref="ForwardParams{T}.RawBiasUnit"/>).
     /// </summary>
     public (float Low, float High) Update<TTarget, TScores>(ref Tile8 s, AttentionMask mask, in ScoreModifier scores, bool prefetched,
-        in BiasFragment terms, float scaleLog2, float rawBiasUnit, int rowLow, int firstCol, bool applyMask, int columns, in Dropout dropout, in MaskWords keep)
+        in BiasFragment terms, float scaleLog2, float rawBiasUnit, int rowLow, int firstCol, bool applyMask, int columns, in Dropout dropout, in MaskWords keep, bool maskSeeded)
         where TTarget : struct, ITensorCoreTarget
         where TScores : struct, IScoreMode
     {
@@ -87,9 +88,9 @@ internal struct FragmentSoftmax
                 Modify(ref s.N7, scores, tensors, prefetched, terms.N7, rowLow, c0 + 56);
             }
         }
-        // A packed mask (compile-time bitMask): one bit test per score, skipped by the whole warp when it
-        // keeps every score of the tile. S may still be raw here: -inf stays -inf under the fused scale.
-        if (bitMask && !WarpVote.All<TTarget>(keep.KeepsAll(columns)))
+        // A packed mask (compile-time bitMask) the product did not start from: one bit test per score, skipped by the whole
+        // warp when it keeps every score of the tile. S may still be raw here: -inf stays -inf under the fused scale.
+        if (bitMask && !maskSeeded && !WarpVote.All<TTarget>(keep.KeepsAll(columns)))
             keep.Apply(ref s, columns);
         if (applyMask)
         {

@@ -1,4 +1,5 @@
 using FlashAttention.Kernels.Portable;
+using ILGPU.Runtime.Cuda;
 
 namespace FlashAttention.Kernels.TensorCore;
 
@@ -39,6 +40,70 @@ internal struct MaskWords
         if (columns > 32)
             both &= Low1 & High1;
         return (both & Owned) == Owned;
+    }
+
+    /// <summary>
+    /// S's starting accumulator for the tile: 0 where the mask keeps a score and -inf where it hides one. The tensor-core
+    /// products accumulate Q K^T onto it (-inf plus a finite product stays -inf), so the mask costs no test after the
+    /// product, where the softmax waits for S, and the seed replaces the zeros S would start from anyway. Per lane and
+    /// 64-key tile that is 32 byte permutes and 16 shifts and masks, against 64 bit tests and selects and a warp vote for
+    /// <see cref="Apply"/>.
+    /// </summary>
+    public readonly Tile8 Seed<TTarget>(int columns)
+        where TTarget : struct, ITensorCoreTarget
+    {
+        // Byte n of each word below has bit 7 set where the lane's column 0 (or 1) of n-tile n is hidden, and nothing else.
+        uint low0 = Hidden(Low0, 7), low1 = Hidden(Low0, 6), high0 = Hidden(High0, 7), high1 = Hidden(High0, 6);
+        var s = new Tile8
+        {
+            N0 = Fragment<TTarget>(low0, low1, high0, high1, 0),
+            N1 = Fragment<TTarget>(low0, low1, high0, high1, 1),
+            N2 = Fragment<TTarget>(low0, low1, high0, high1, 2),
+            N3 = Fragment<TTarget>(low0, low1, high0, high1, 3),
+        };
+        if (columns > 32)
+        {
+            low0 = Hidden(Low1, 7); low1 = Hidden(Low1, 6); high0 = Hidden(High1, 7); high1 = Hidden(High1, 6);
+            s.N4 = Fragment<TTarget>(low0, low1, high0, high1, 0);
+            s.N5 = Fragment<TTarget>(low0, low1, high0, high1, 1);
+            s.N6 = Fragment<TTarget>(low0, low1, high0, high1, 2);
+            s.N7 = Fragment<TTarget>(low0, low1, high0, high1, 3);
+        }
+        return s;
+    }
+
+    /// <summary>The clear keep bits at 8n (<paramref name="shift"/> 7) or 8n + 1 (6) of <paramref name="keep"/>, moved to bit 8n + 7.</summary>
+    private static uint Hidden(uint keep, int shift) => (~keep << shift) & 0x8080_8080u;
+
+    private static FragmentC Fragment<TTarget>(uint low0, uint low1, uint high0, uint high1, int n)
+        where TTarget : struct, ITensorCoreTarget => new()
+    {
+        C0 = Logit<TTarget>(low0, n),
+        C1 = Logit<TTarget>(low1, n),
+        C2 = Logit<TTarget>(high0, n),
+        C3 = Logit<TTarget>(high1, n),
+    };
+
+    /// <summary>
+    /// -inf (0xFF800000) if byte <paramref name="n"/> (compile-time) of <paramref name="hidden"/> is 0x80, else 0: on CUDA one
+    /// prmt, whose selector puts the byte's sign spread over byte 3, the byte itself in byte 2 and zeros below.
+    /// </summary>
+    private static float Logit<TTarget>(uint hidden, int n)
+        where TTarget : struct, ITensorCoreTarget
+    {
+        if (!default(TTarget).EmitsPtx)
+            return (hidden >> (8 * n) & 0x80u) != 0 ? float.NegativeInfinity : 0f;
+        Ref<float> logit = 0f;
+        Ref<uint> bits = hidden;
+        if (n == 0)
+            CudaAsm.EmitRef("prmt.b32 %0, %1, 0, 0x8044;", ref logit, ref bits);
+        else if (n == 1)
+            CudaAsm.EmitRef("prmt.b32 %0, %1, 0, 0x9144;", ref logit, ref bits);
+        else if (n == 2)
+            CudaAsm.EmitRef("prmt.b32 %0, %1, 0, 0xA244;", ref logit, ref bits);
+        else
+            CudaAsm.EmitRef("prmt.b32 %0, %1, 0, 0xB344;", ref logit, ref bits);
+        return logit.Value;
     }
 
     /// <summary>-inf where the mask hides a score of the tile's n-tiles (32 or 64 keys).</summary>

@@ -112,19 +112,20 @@ public static class TensorCoreForwardKernel
             TileCopy.Load<TTarget>(p.V, batch, kvHead, firstCol, Math.Min(bc, p.SeqLenK - firstCol), bc, dim, p.HeadDim, vectorized, shared, vBase, stride);
             CpAsync.Commit<TTarget>();
 
-            Tile8 sTop = default, sBottom = default;
+            // A packed mask seeds S (-inf where it hides a score) and the products add Q K^T onto it, as on wgmma.
+            Tile8 sTop = bitMask ? keepTop.Seed<TTarget>(bc) : default, sBottom = bitMask && two ? keepBottom.Seed<TTarget>(bc) : default;
             Scores<TTarget, TElement>(ref sTop, ref sBottom, two, shared, qTop, qBottom, kLane, dim, bc, exchange);
             // Only tiles that cross the key sequence's end, the causal diagonal or a window edge of this warp's rows need the per-element mask.
             bool applyMask = !p.Mask.AllVisible(warpFirstRow, warpFirstRow + warpRows - 1, firstCol, firstCol + bc - 1);
             var (alphaTopLow, alphaTopHigh) = softmaxTop.Update<TTarget, TScores>(ref sTop, p.Mask, scores, prefetched, terms, p.ScaleLog2, p.RawBiasUnit, rowTop, firstCol, applyMask, bc,
-                dropout, keepTop);
+                dropout, keepTop, maskSeeded: true);
             var pTop = ProbabilityFragments.From<TTarget, TElement>(sTop, bc);
             float alphaBottomLow = 1f, alphaBottomHigh = 1f;
             ProbabilityFragments pBottom = default;
             if (two)
             {
                 (alphaBottomLow, alphaBottomHigh) = softmaxBottom.Update<TTarget, TScores>(ref sBottom, p.Mask, scores, false, termsBottom, p.ScaleLog2, p.RawBiasUnit, rowTop + 16,
-                    firstCol, applyMask, bc, dropout, keepBottom);
+                    firstCol, applyMask, bc, dropout, keepBottom, maskSeeded: true);
                 pBottom = ProbabilityFragments.From<TTarget, TElement>(sBottom, bc);
             }
 

@@ -79,14 +79,15 @@ public static class WgmmaForwardKernel
             }
             CpAsync.Commit<TTarget>();
 
-            Tile8 s = default;
+            // A packed mask seeds S (-inf where it hides a score) and the product adds Q K^T onto it: no test after the product.
+            Tile8 s = bitMask ? keep.Seed<TTarget>(Bc) : default;
             Wgmma.Scores<TTarget, TElement>(ref s, g.Shared, g.SharedBase, g.QBlock, stage, dim);
             if (staged)
                 terms = bias.Read<TTarget>(g.Shared, g.Exchange);
             // Only tiles that cross the key sequence's end, the causal diagonal or a window edge of this warp's rows need the per-element mask.
             bool applyMask = !p.Mask.AllVisible(g.WarpFirstRow, g.WarpFirstRow + 15, firstCol, firstCol + Bc - 1);
             var (alphaLow, alphaHigh) = softmax.Update<TTarget, TScores>(ref s, p.Mask, g.Scores, tensors, terms, p.ScaleLog2, p.RawBiasUnit, g.RowLow, firstCol,
-                applyMask, Bc, g.Dropout, keep);
+                applyMask, Bc, g.Dropout, keep, maskSeeded: true);
             var probabilities = ProbabilityFragments.From<TTarget, TElement>(s, Bc);
 
             // After the first tiles a row's max seldom grows: then every factor is 1 and the rescale is skipped.
