@@ -35,12 +35,13 @@ internal struct FragmentSoftmax
     /// S (max(c s) = c max(s) for c &gt; 0) and P = 2^(s c - m) is one FFMA and one MUFU per element,
     /// as in FlashAttention-2; soft-capping, ALiBi and the general tensors mode need the scaled score itself. A mask packed
     /// to bits (its BitMask, the words for this block in <paramref name="keep"/>) hides scores
-    /// with -inf and keeps the fused form (unless <paramref name="maskSeeded"/>: the kernel started S's product from
+    /// with -inf and keeps the fused form (unless <paramref name="seeded"/>: the kernel started S's product from
     /// <see cref="MaskWords.Seed{TTarget}"/>, so the hidden scores are -inf already); so does a bias alone (its BiasOnly, the elements in <paramref name="terms"/>),
-    /// which joins the raw S in units of <paramref name="rawBiasUnit"/> (1 / scale, <see cref="ForwardParams{T}.RawBiasUnit"/>).
+    /// which joins the raw S in units of <paramref name="rawBiasUnit"/> (1 / scale, <see cref="ForwardParams{T}.RawBiasUnit"/>),
+    /// unless <paramref name="seeded"/>: the kernel added it to S's zeros before the product, in the fused form.
     /// </summary>
     public (float Low, float High) Update<TTarget, TScores>(ref Tile8 s, AttentionMask mask, in ScoreModifier scores, bool prefetched,
-        in BiasFragment terms, float scaleLog2, float rawBiasUnit, int rowLow, int firstCol, bool applyMask, int columns, in Dropout dropout, in MaskWords keep, bool maskSeeded)
+        in BiasFragment terms, float scaleLog2, float rawBiasUnit, int rowLow, int firstCol, bool applyMask, int columns, in Dropout dropout, in MaskWords keep, bool seeded)
         where TTarget : struct, ITensorCoreTarget
         where TScores : struct, IScoreMode
     {
@@ -52,9 +53,9 @@ internal struct FragmentSoftmax
         if (!fused)
             s.ScaleRows(scaleLog2, scaleLog2);
         // A bias alone joins S in its own units: raw S takes b / scale, a scaled S b log2(e).
-        if (default(TScores).HalfBias)
+        if (default(TScores).HalfBias && !seeded)
             terms.AddHalfBias<TTarget>(ref s, fused ? rawBiasUnit : ScoreBias.Log2E, columns);
-        else if (default(TScores).BiasOnly)
+        else if (default(TScores).BiasOnly && !default(TScores).HalfBias)
             terms.AddBias(ref s, fused ? rawBiasUnit : ScoreBias.Log2E, columns);
         int c0 = firstCol + 2 * (Warp.LaneIdx & 3);
         if (tensors && prefetched && scores.Elements.PairAligned != 0 && !scores.HasPointwise)
@@ -90,7 +91,7 @@ internal struct FragmentSoftmax
         }
         // A packed mask (compile-time bitMask) the product did not start from: one bit test per score, skipped by the whole
         // warp when it keeps every score of the tile. S may still be raw here: -inf stays -inf under the fused scale.
-        if (bitMask && !maskSeeded && !WarpVote.All<TTarget>(keep.KeepsAll(columns)))
+        if (bitMask && !seeded && !WarpVote.All<TTarget>(keep.KeepsAll(columns)))
             keep.Apply(ref s, columns);
         if (applyMask)
         {

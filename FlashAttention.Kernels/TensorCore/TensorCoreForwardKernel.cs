@@ -118,14 +118,14 @@ public static class TensorCoreForwardKernel
             // Only tiles that cross the key sequence's end, the causal diagonal or a window edge of this warp's rows need the per-element mask.
             bool applyMask = !p.Mask.AllVisible(warpFirstRow, warpFirstRow + warpRows - 1, firstCol, firstCol + bc - 1);
             var (alphaTopLow, alphaTopHigh) = softmaxTop.Update<TTarget, TScores>(ref sTop, p.Mask, scores, prefetched, terms, p.ScaleLog2, p.RawBiasUnit, rowTop, firstCol, applyMask, bc,
-                dropout, keepTop, maskSeeded: true);
+                dropout, keepTop, seeded: bitMask);
             var pTop = ProbabilityFragments.From<TTarget, TElement>(sTop, bc);
             float alphaBottomLow = 1f, alphaBottomHigh = 1f;
             ProbabilityFragments pBottom = default;
             if (two)
             {
                 (alphaBottomLow, alphaBottomHigh) = softmaxBottom.Update<TTarget, TScores>(ref sBottom, p.Mask, scores, false, termsBottom, p.ScaleLog2, p.RawBiasUnit, rowTop + 16,
-                    firstCol, applyMask, bc, dropout, keepBottom, maskSeeded: true);
+                    firstCol, applyMask, bc, dropout, keepBottom, seeded: bitMask);
                 pBottom = ProbabilityFragments.From<TTarget, TElement>(sBottom, bc);
             }
 

@@ -79,15 +79,21 @@ public static class WgmmaForwardKernel
             }
             CpAsync.Commit<TTarget>();
 
-            // A packed mask seeds S (-inf where it hides a score) and the product adds Q K^T onto it: no test after the product.
+            // S starts from the tile's packed mask (-inf where it hides a score) or staged bias (b / scale, the fused form's
+            // units) and the product adds Q K^T onto it: nothing waits on S for them after the product.
+            bool seeded = bitMask || (staged && p.ScaleLog2 > 0f);
             Tile8 s = bitMask ? keep.Seed<TTarget>(Bc) : default;
-            Wgmma.Scores<TTarget, TElement>(ref s, g.Shared, g.SharedBase, g.QBlock, stage, dim);
             if (staged)
+            {
                 terms = bias.Read<TTarget>(g.Shared, g.Exchange);
+                if (seeded)
+                    terms.AddHalfBias<TTarget>(ref s, p.RawBiasUnit, Bc);
+            }
+            Wgmma.Scores<TTarget, TElement>(ref s, g.Shared, g.SharedBase, g.QBlock, stage, dim);
             // Only tiles that cross the key sequence's end, the causal diagonal or a window edge of this warp's rows need the per-element mask.
             bool applyMask = !p.Mask.AllVisible(g.WarpFirstRow, g.WarpFirstRow + 15, firstCol, firstCol + Bc - 1);
             var (alphaLow, alphaHigh) = softmax.Update<TTarget, TScores>(ref s, p.Mask, g.Scores, tensors, terms, p.ScaleLog2, p.RawBiasUnit, g.RowLow, firstCol,
-                applyMask, Bc, g.Dropout, keep, maskSeeded: true);
+                applyMask, Bc, g.Dropout, keep, seeded);
             var probabilities = ProbabilityFragments.From<TTarget, TElement>(s, Bc);
 
             // After the first tiles a row's max seldom grows: then every factor is 1 and the rescale is skipped.

@@ -85,7 +85,7 @@ public static class WgmmaPipelinedForwardKernel
             var s = WgmmaPipeline.Read<TTarget>(pending);
             bool applyMask = !p.Mask.AllVisible(g.WarpFirstRow, g.WarpFirstRow + 15, firstCol, firstCol + Bc - 1);
             var (alphaLow, alphaHigh) = softmax.Update<TTarget, TScores>(ref s, p.Mask, g.Scores, tensors, terms, p.ScaleLog2, p.RawBiasUnit, g.RowLow, firstCol,
-                applyMask, Bc, g.Dropout, keep, maskSeeded: false); // the product overwrites S (see WgmmaPipeline)
+                applyMask, Bc, g.Dropout, keep, seeded: false); // the product overwrites S (see WgmmaPipeline)
             previous = ProbabilityFragments.From<TTarget, TElement>(s, Bc);
             WgmmaOutput.WaitAll<TTarget>(); // P_{j-1} V_{j-1} is in O
             if (!WarpVote.All<TTarget>(alphaLow == 1f && alphaHigh == 1f))
