@@ -107,7 +107,9 @@ public static class DumpPtxCommand
                     foreach (int dim in TileConfig.CompiledHeadDims.Where(Kernels.Portable.DecodeStreamKernel.SupportsDim))
                     foreach (int rows in Kernels.Portable.DecodeStreamKernel.SupportedRows)
                     foreach (bool ring in new[] { false, true })
-                        Write($"decode_stream_{name}_d{dim}_r{rows}{(ring ? "_ring" : "")}", KernelCatalog.DecodeStream(type, dim, rows, nativePtx: true, ring: ring),
+                    foreach (bool transposed in new[] { false, true }.Where(t => !t || Kernels.Portable.DecodeStreamKernel.SupportsTransposedScores(dim, rows)))
+                        Write($"decode_stream_{name}_d{dim}_r{rows}{(ring ? "_ring" : "")}{(transposed ? "_tr" : "")}",
+                            KernelCatalog.DecodeStream(type, dim, rows, nativePtx: true, ring: ring, transposed: transposed),
                             promoteAsmOperands: true, new KernelSpecialization(Kernels.Portable.DecodeStreamKernel.Threads,
                                 Kernels.Portable.DecodeStreamKernel.GroupsPerMultiprocessor(rows))); // the launch bounds DecodeLauncher loads it with
                     Write($"merge_{name}", KernelCatalog.PartialMerge(type));

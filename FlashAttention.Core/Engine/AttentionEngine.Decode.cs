@@ -12,7 +12,18 @@ public sealed partial class AttentionEngine
     private MemoryBuffer1D<int, Stride1D.Dense>? decodeNoInts;
     private MemoryBuffer1D<int, Stride1D.Dense>? decodeArrivals;
 
-    private DecodeLauncher DecodeKernels => decodeLauncher ??= new DecodeLauncher(Accelerator, backendProfile);
+    /// <summary>The decode step's transposed team sums on or off for this engine (tests), else <see cref="DecodeLauncher.TransposeSwitch"/>.</summary>
+    private bool? decodeTransposedScores;
+
+    private DecodeLauncher DecodeKernels => decodeLauncher ??=
+        new DecodeLauncher(Accelerator, backendProfile) { TransposedScores = decodeTransposedScores ?? DecodeLauncher.TransposeSwitch };
+
+    /// <summary>
+    /// An engine on a borrowed accelerator whose streaming decode takes the transposed team sums (<paramref name="transposed"/>) or not,
+    /// whatever FLASH_DECODE_TRANSPOSE says: the switch is read once per process, and tests check both paths in one.
+    /// </summary>
+    internal static AttentionEngine WithDecodeTransposedScores(Accelerator accelerator, bool transposed) =>
+        new(null, accelerator, ownsAccelerator: false) { decodeTransposedScores = transposed };
 
     /// <summary>
     /// Decoding with a key/value cache, as FlashAttention-2's flash_attn_with_kvcache, on host arrays:

@@ -41,6 +41,17 @@ public sealed class DecodeLauncher
             ? DecodeSplits.ChooseForRing(requested, groups, maxKeys, unitKeys, multiprocessors)
             : DecodeSplits.Choose(requested, groups, maxKeys, unitKeys, multiprocessors);
 
+    /// <summary>
+    /// Experiment, read once per process: FLASH_DECODE_TRANSPOSE=1 sums and softmaxes the streaming kernel's steps the transposed
+    /// way (<see cref="DecodeTransposedScores{TTarget}"/>: reduce-scattered team sums, one row's softmax a lane) where
+    /// <see cref="DecodeStreamKernel.SupportsTransposedScores"/> (d 128, 4 rows a lane, 2 keys a step); elsewhere it changes nothing.
+    /// Off by default until a GPU timing says it wins (its PTX key loop has fewer shuffles and exp2, not yet timed).
+    /// </summary>
+    public static readonly bool TransposeSwitch = Environment.GetEnvironmentVariable("FLASH_DECODE_TRANSPOSE") == "1";
+
+    /// <summary>Whether this launcher takes the transposed team sums where they apply: <see cref="TransposeSwitch"/> unless set (tests take both).</summary>
+    public bool TransposedScores { get; init; } = TransposeSwitch;
+
     /// <summary>Experiments only: FLASH_DECODE_SEPARATE_MERGE=1 merges the streaming kernel's splits with <see cref="PartialMergeKernel"/> as before.</summary>
     private static readonly bool SeparateMerge = Environment.GetEnvironmentVariable("FLASH_DECODE_SEPARATE_MERGE") == "1";
 
@@ -190,7 +201,9 @@ public sealed class DecodeLauncher
                 p.Cache = cache;
                 p.PrefetchSteps = ring ? 0 : PrefetchSteps; // the ring loads three steps ahead itself
             }
-            var streamKernel = kernels.Get<DecodeParams<T>>(KernelCatalog.DecodeStream(typeof(T), p.HeadDim, rowsStreamed, profile.DynamicShared, nativePtx, ring),
+            bool transposed = TransposedScores && DecodeStreamKernel.SupportsTransposedScores(p.HeadDim, rowsStreamed);
+            var method = KernelCatalog.DecodeStream(typeof(T), p.HeadDim, rowsStreamed, profile.DynamicShared, nativePtx, ring, transposed);
+            var streamKernel = kernels.Get<DecodeParams<T>>(method,
                 floats * sizeof(float), groupsPerSM > 0 ? DecodeStreamKernel.Threads : 0, promoteAsmOperands: groupsPerSM > 0, minGroupsPerSM: groupsPerSM);
             var config = new KernelConfig(new Index3D(p.NumSplits, headsKv, batch), new Index3D(DecodeStreamKernel.Threads, 1, 1),
                 profile.DynamicShared ? SharedMemoryConfig.RequestDynamic<float>(floats) : default);

@@ -105,12 +105,21 @@ public static class KernelCatalog
             SharedTiles(dynamicShared), Constants.TypeOf(dimPadded), Constants.TypeOf(bc),
             Constants.TypeOf(rows));
 
-    /// <summary>The streaming decode kernel for one 16-bit storage type, head dim (32, 64, 128 or 256) and query rows per group (1, 2, 4 or 8); <paramref name="nativePtx"/> on CUDA (the L2 prefetch).</summary>
-    public static MethodInfo DecodeStream(Type storageType, int dim, int rows, bool dynamicShared = true, bool nativePtx = false, bool ring = false) =>
-        typeof(DecodeStreamKernel).GetMethod(nameof(DecodeStreamKernel.Run))!.MakeGenericMethod(
+    /// <summary>
+    /// The streaming decode kernel for one 16-bit storage type, head dim (32, 64, 128 or 256) and query rows per group (1, 2, 4 or 8);
+    /// <paramref name="nativePtx"/> on CUDA (the L2 prefetch); <paramref name="transposed"/>: the transposed team sums
+    /// (<see cref="DecodeTransposedScores{TTarget}"/>), only where <see cref="DecodeStreamKernel.SupportsTransposedScores"/>.
+    /// </summary>
+    public static MethodInfo DecodeStream(Type storageType, int dim, int rows, bool dynamicShared = true, bool nativePtx = false, bool ring = false,
+        bool transposed = false)
+    {
+        if (transposed && !DecodeStreamKernel.SupportsTransposedScores(dim, rows))
+            throw new ArgumentException($"the transposed team sums need head dim 128, 4 rows a lane and 2 keys a step; got d {dim}, {rows} rows", nameof(transposed));
+        return typeof(DecodeStreamKernel).GetMethod(nameof(DecodeStreamKernel.Run))!.MakeGenericMethod(
             Target(nativePtx), storageType, ElementOps[storageType], VectorElements[storageType],
             SharedTiles(dynamicShared), Constants.TypeOf(dim), Constants.TypeOf(rows),
-            Constants.TypeOf(DecodeStreamKernel.Unroll(rows)), ring ? typeof(C4) : typeof(C0));
+            Constants.TypeOf(DecodeStreamKernel.Unroll(rows)), ring ? typeof(C4) : typeof(C0), transposed ? typeof(C1) : typeof(C0));
+    }
 
     /// <summary>The in-place cache append for one storage type.</summary>
     public static MethodInfo KvAppend(Type storageType) =>

@@ -93,11 +93,20 @@ public static class DecodeStreamKernel
         Math.Max(Teams(dim, rows) * rows * (dim + 2) + 2 * rows, 1 + rows * Launch.DecodeSplits.MaxRequested);
 
     /// <summary>
-    /// The kernel body for storage type T (16-bit), head dim TDim, TRows query rows per group and TUnroll
-    /// (2 or 4) keys per team and step; TTarget: inline PTX (cp.async, the L2 prefetch) on CUDA or none; TRing: C4 streams K and V
-    /// through <see cref="DecodeRing"/> (the default at 2 keys a step), C0 loads them into registers with L2 prefetches.
+    /// Whether <see cref="DecodeTransposedScores{TTarget}"/> can run the step of head dim <paramref name="dim"/> and <paramref name="rows"/>
+    /// compiled rows: 16 lanes a key row, 4 rows a lane, 2 keys a step (8 scores over 16 lanes).
     /// </summary>
-    public static void Run<TTarget, T, TOps, TVec, TShared, TDim, TRows, TUnroll, TRing>(DecodeParams<T> p)
+    public static bool SupportsTransposedScores(int dim, int rows) =>
+        dim == 128 && RowsPerLane(rows) == 4 && Unroll(rows) == 2;
+
+    /// <summary>
+    /// The kernel for storage type T (16-bit), head dim TDim, TRows query rows per group and TUnroll
+    /// (2 or 4) keys per team and step; TTarget: inline PTX (cp.async, the L2 prefetch) on CUDA or none; TRing: C4 streams K and V
+    /// through <see cref="DecodeRing"/> (the default at 2 keys a step), C0 loads them into registers with L2 prefetches;
+    /// TTranspose: C1 sums and softmaxes a step the transposed way (<see cref="DecodeTransposedScores{TTarget}"/>, only where
+    /// <see cref="SupportsTransposedScores"/>), C0 with a butterfly per score (<see cref="DecodeButterflyScores"/>).
+    /// </summary>
+    public static void Run<TTarget, T, TOps, TVec, TShared, TDim, TRows, TUnroll, TRing, TTranspose>(DecodeParams<T> p)
         where TTarget : struct, TensorCore.ITensorCoreTarget
         where T : unmanaged
         where TOps : struct, IElementOps<T>
@@ -107,6 +116,27 @@ public static class DecodeStreamKernel
         where TRows : struct, IConstant
         where TUnroll : struct, IConstant
         where TRing : struct, IConstant
+        where TTranspose : struct, IConstant
+    {
+        // A compile-time choice: the other body is never compiled into the kernel.
+        if (default(TTranspose).Value != 0)
+            Body<TTarget, T, TOps, TVec, TShared, TDim, TRows, TUnroll, TRing, DecodeTransposedScores<TTarget>>(p);
+        else
+            Body<TTarget, T, TOps, TVec, TShared, TDim, TRows, TUnroll, TRing, DecodeButterflyScores>(p);
+    }
+
+    /// <summary>The kernel body, with TScores the way a step's scores are summed and softmaxed.</summary>
+    private static void Body<TTarget, T, TOps, TVec, TShared, TDim, TRows, TUnroll, TRing, TScores>(DecodeParams<T> p)
+        where TTarget : struct, TensorCore.ITensorCoreTarget
+        where T : unmanaged
+        where TOps : struct, IElementOps<T>
+        where TVec : struct, IVectorElements<T>
+        where TShared : struct, ISharedTiles
+        where TDim : struct, IConstant
+        where TRows : struct, IConstant
+        where TUnroll : struct, IConstant
+        where TRing : struct, IConstant
+        where TScores : struct, IDecodeStepScores
     {
         int dim = default(TDim).Value;
         int rowsPadded = default(TRows).Value;
@@ -160,11 +190,14 @@ public static class DecodeStreamKernel
         bool ring = default(TRing).Value != 0;
         int ringFloats = ring ? DecodeRing.SharedFloats(unroll) : 0;
         var shared = default(TShared).Floats(ringFloats + SharedFloats(dim, rowsPadded));
+        var scores = default(TScores);
+        scores.Begin(r, slot, teams);
         if (ring)
-            StreamThroughRing<TTarget, T, TVec>(p, ref r, DecodeRing.Start<TTarget>(shared, unroll), kRows, vRows, batch, keyStart, keyEnd, team, teams, slot,
-                unroll, laneRows, lanesPerKey);
+            StreamThroughRing<TTarget, T, TVec, TScores>(p, ref r, ref scores, DecodeRing.Start<TTarget>(shared, unroll), kRows, vRows, batch, keyStart, keyEnd,
+                team, teams, slot, unroll, laneRows, lanesPerKey);
         else
-            Stream<TTarget, T, TVec>(p, ref r, kRows, vRows, batch, keyStart, keyEnd, team, teams, slot, unroll, laneRows, lanesPerKey);
+            Stream<TTarget, T, TVec, TScores>(p, ref r, ref scores, kRows, vRows, batch, keyStart, keyEnd, team, teams, slot, unroll, laneRows, lanesPerKey);
+        scores.Finish(ref r);
 
         // The teams meet: each row's max over teams, then every team's acc and l rescaled to it.
         var smem = shared.SubView(ringFloats, SharedFloats(dim, rowsPadded));
@@ -181,11 +214,12 @@ public static class DecodeStreamKernel
     }
 
     /// <summary>The key loop with loads into registers (<see cref="DecodeStreamStep"/>) and L2 prefetches ahead.</summary>
-    private static void Stream<TTarget, T, TVec>(in DecodeParams<T> p, ref DecodeStreamRows r, in VectorRows kRows, in VectorRows vRows, int batch,
-        int keyStart, int keyEnd, int team, int teams, int slot, int unroll, int laneRows, int lanesPerKey)
+    private static void Stream<TTarget, T, TVec, TScores>(in DecodeParams<T> p, ref DecodeStreamRows r, ref TScores scores, in VectorRows kRows,
+        in VectorRows vRows, int batch, int keyStart, int keyEnd, int team, int teams, int slot, int unroll, int laneRows, int lanesPerKey)
         where TTarget : struct, TensorCore.ITensorCoreTarget
         where T : unmanaged
         where TVec : struct, IVectorElements<T>
+        where TScores : struct, IDecodeStepScores
     {
         int stepKeys = unroll * teams;
         var keys = DecodeStreamStep.Fetch(kRows, p.Cache, batch, keyStart + team, teams, keyEnd, slot, unroll);
@@ -193,27 +227,13 @@ public static class DecodeStreamKernel
         for (int key0 = keyStart; key0 < keyEnd; key0 += stepKeys)
         {
             int firstKey = key0 + team;
-            Score<T, TVec>(ref r, keys, unroll, laneRows, lanesPerKey);
+            scores.Score<T, TVec>(ref r, keys, unroll, laneRows, lanesPerKey);
             keys = DecodeStreamStep.Fetch(kRows, p.Cache, batch, firstKey + stepKeys, teams, keyEnd, slot, unroll);
-            r.Softmax(firstKey, teams, unroll, laneRows);
+            scores.Softmax(ref r, firstKey, teams, unroll, laneRows);
             Accumulate<T, TVec>(ref r, values, unroll, laneRows);
             values = DecodeStreamStep.Fetch(vRows, p.Cache, batch, firstKey + stepKeys, teams, keyEnd, slot, unroll);
             if (p.PrefetchSteps > 0)
                 Prefetch<TTarget, T>(p, kRows, vRows, firstKey + p.PrefetchSteps * stepKeys, teams, keyEnd, slot, unroll);
-        }
-    }
-
-    /// <summary>Folds one step's keys (<paramref name="unroll"/> of them, raw) into the lane's scores.</summary>
-    private static void Score<T, TVec>(ref DecodeStreamRows r, in DecodeStreamStep keys, int unroll, int laneRows, int lanesPerKey)
-        where T : unmanaged
-        where TVec : struct, IVectorElements<T>
-    {
-        r.Score(default(TVec).Widen(keys.R0), 0, laneRows, lanesPerKey);
-        r.Score(default(TVec).Widen(keys.R1), 1, laneRows, lanesPerKey);
-        if (unroll > 2)
-        {
-            r.Score(default(TVec).Widen(keys.R2), 2, laneRows, lanesPerKey);
-            r.Score(default(TVec).Widen(keys.R3), 3, laneRows, lanesPerKey);
         }
     }
 
@@ -235,11 +255,12 @@ public static class DecodeStreamKernel
     /// The key loop through the lane's cp.async ring (<see cref="DecodeRing"/>): the ring is filled
     /// <see cref="DecodeRing.Stages"/> - 1 steps ahead, and each step refills the stage the last one left.
     /// </summary>
-    private static void StreamThroughRing<TTarget, T, TVec>(in DecodeParams<T> p, ref DecodeStreamRows r, DecodeRing ring, in VectorRows kRows,
-        in VectorRows vRows, int batch, int keyStart, int keyEnd, int team, int teams, int slot, int unroll, int laneRows, int lanesPerKey)
+    private static void StreamThroughRing<TTarget, T, TVec, TScores>(in DecodeParams<T> p, ref DecodeStreamRows r, ref TScores scores, DecodeRing ring,
+        in VectorRows kRows, in VectorRows vRows, int batch, int keyStart, int keyEnd, int team, int teams, int slot, int unroll, int laneRows, int lanesPerKey)
         where TTarget : struct, TensorCore.ITensorCoreTarget
         where T : unmanaged
         where TVec : struct, IVectorElements<T>
+        where TScores : struct, IDecodeStepScores
     {
         int stepKeys = unroll * teams;
         for (int s = 0; s < DecodeRing.Stages - 1; s++)
@@ -250,8 +271,8 @@ public static class DecodeStreamKernel
             ring.Issue<TTarget, T>(p, kRows, vRows, batch, firstKey + (DecodeRing.Stages - 1) * stepKeys, teams, keyEnd, slot, unroll);
             DecodeRing.WaitOldest<TTarget>();
             var keys = ring.Read(false, unroll);
-            Score<T, TVec>(ref r, keys, unroll, laneRows, lanesPerKey);
-            r.Softmax(firstKey, teams, unroll, laneRows);
+            scores.Score<T, TVec>(ref r, keys, unroll, laneRows, lanesPerKey);
+            scores.Softmax(ref r, firstKey, teams, unroll, laneRows);
             var values = ring.Read(true, unroll);
             Accumulate<T, TVec>(ref r, values, unroll, laneRows);
             ring.Advance();
