@@ -4,6 +4,17 @@ namespace FlashAttention;
 
 public sealed partial class AttentionEngine
 {
+    /// <summary>
+    /// An engine on a borrowed accelerator whose tensor-core forwards seed S with a packed mask or staged float16 bias
+    /// (<paramref name="seeded"/>) or not, whatever FLASH_SEED_SCORES says (<see cref="Kernels.Launch.TensorCoreForwardLauncher.SeedSwitch"/>).
+    /// </summary>
+    internal static AttentionEngine WithSeededScores(Accelerator accelerator, bool seeded)
+    {
+        var engine = new AttentionEngine(null, accelerator, ownsAccelerator: false);
+        engine.tensorCoreForward.SeedScores = seeded;
+        return engine;
+    }
+
     private const float Log2E = 1.4426950408889634f;
 
     /// <summary>

@@ -19,7 +19,17 @@ public sealed class TensorCoreForwardLauncher(Accelerator accelerator)
     /// <summary>Experiments only: FLASH_STAGED_MASK=0 keeps a packed mask on wgmma in the register loads (<see cref="BitMaskScores"/>).</summary>
     private static readonly bool NoStagedMask = Environment.GetEnvironmentVariable("FLASH_STAGED_MASK") == "0";
 
+    /// <summary>
+    /// Experiments only: FLASH_SEED_SCORES=1 starts S's product from a packed mask or a staged float16 bias
+    /// (<see cref="ForwardParams{T}.SeedScores"/>), the default of <see cref="SeedScores"/>. Verified on the CPU emulation
+    /// only (session 21, when no GPU was lent): time it and run the CUDA mask and bias tests before it becomes the default.
+    /// </summary>
+    public static readonly bool SeedSwitch = Environment.GetEnvironmentVariable("FLASH_SEED_SCORES") == "1";
+
     private readonly int sharedMemoryLimit = DeviceLimits.SharedMemoryPerGroup(accelerator);
+
+    /// <summary>Whether launches seed S (<see cref="ForwardParams{T}.SeedScores"/>); <see cref="SeedSwitch"/> unless an engine says otherwise (tests).</summary>
+    public bool SeedScores { get; set; } = SeedSwitch;
 
     /// <summary>
     /// Runs attention for <paramref name="batch"/> items; <typeparamref name="T"/> is Half or BFloat16.
@@ -31,6 +41,7 @@ public sealed class TensorCoreForwardLauncher(Accelerator accelerator)
     {
         var bits = p.As<T, ushort>();
         bits.VectorAligned = RowsAligned(bits) ? 1 : 0;
+        bits.SeedScores = SeedScores ? 1 : 0;
         ref var tensors = ref bits.Scores.Elements;
         // The prefetch reads pairs, and reads pair 0 of an absent tensor's placeholder: both views need two elements
         // (a float16 bias holds a pair in each 4-byte element).

@@ -112,20 +112,22 @@ public static class TensorCoreForwardKernel
             TileCopy.Load<TTarget>(p.V, batch, kvHead, firstCol, Math.Min(bc, p.SeqLenK - firstCol), bc, dim, p.HeadDim, vectorized, shared, vBase, stride);
             CpAsync.Commit<TTarget>();
 
-            // A packed mask seeds S (-inf where it hides a score) and the products add Q K^T onto it, as on wgmma.
-            Tile8 sTop = bitMask ? keepTop.Seed<TTarget>(bc) : default, sBottom = bitMask && two ? keepBottom.Seed<TTarget>(bc) : default;
+            // Seeded (ForwardParams.SeedScores), S starts from the packed mask (-inf where it hides a score) and the products add
+            // Q K^T onto it, as on wgmma.
+            bool seeded = bitMask && p.SeedScores != 0;
+            Tile8 sTop = seeded ? keepTop.Seed<TTarget>(bc) : default, sBottom = seeded && two ? keepBottom.Seed<TTarget>(bc) : default;
             Scores<TTarget, TElement>(ref sTop, ref sBottom, two, shared, qTop, qBottom, kLane, dim, bc, exchange);
             // Only tiles that cross the key sequence's end, the causal diagonal or a window edge of this warp's rows need the per-element mask.
             bool applyMask = !p.Mask.AllVisible(warpFirstRow, warpFirstRow + warpRows - 1, firstCol, firstCol + bc - 1);
             var (alphaTopLow, alphaTopHigh) = softmaxTop.Update<TTarget, TScores>(ref sTop, p.Mask, scores, prefetched, terms, p.ScaleLog2, p.RawBiasUnit, rowTop, firstCol, applyMask, bc,
-                dropout, keepTop, seeded: bitMask);
+                dropout, keepTop, seeded);
             var pTop = ProbabilityFragments.From<TTarget, TElement>(sTop, bc);
             float alphaBottomLow = 1f, alphaBottomHigh = 1f;
             ProbabilityFragments pBottom = default;
             if (two)
             {
                 (alphaBottomLow, alphaBottomHigh) = softmaxBottom.Update<TTarget, TScores>(ref sBottom, p.Mask, scores, false, termsBottom, p.ScaleLog2, p.RawBiasUnit, rowTop + 16,
-                    firstCol, applyMask, bc, dropout, keepBottom, seeded: bitMask);
+                    firstCol, applyMask, bc, dropout, keepBottom, seeded);
                 pBottom = ProbabilityFragments.From<TTarget, TElement>(sBottom, bc);
             }
 

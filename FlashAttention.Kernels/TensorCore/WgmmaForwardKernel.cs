@@ -79,17 +79,20 @@ public static class WgmmaForwardKernel
             }
             CpAsync.Commit<TTarget>();
 
-            // S starts from the tile's packed mask (-inf where it hides a score) or staged bias (b / scale, the fused form's
-            // units) and the product adds Q K^T onto it: nothing waits on S for them after the product.
-            bool seeded = bitMask || (staged && p.ScaleLog2 > 0f);
-            Tile8 s = bitMask ? keep.Seed<TTarget>(Bc) : default;
-            if (staged)
+            // Seeded (ForwardParams.SeedScores), S starts from the tile's packed mask (-inf where it hides a score) or staged bias
+            // (b / scale, the fused form's units) and the product adds Q K^T onto it: nothing waits on S for them after the product.
+            bool seeded = p.SeedScores != 0 && (bitMask || (staged && p.ScaleLog2 > 0f));
+            Tile8 s = default;
+            if (seeded && bitMask)
+                s = keep.Seed<TTarget>(Bc);
+            if (seeded && staged)
             {
                 terms = bias.Read<TTarget>(g.Shared, g.Exchange);
-                if (seeded)
-                    terms.AddHalfBias<TTarget>(ref s, p.RawBiasUnit, Bc);
+                terms.AddHalfBias<TTarget>(ref s, p.RawBiasUnit, Bc);
             }
             Wgmma.Scores<TTarget, TElement>(ref s, g.Shared, g.SharedBase, g.QBlock, stage, dim);
+            if (staged && !seeded)
+                terms = bias.Read<TTarget>(g.Shared, g.Exchange);
             // Only tiles that cross the key sequence's end, the causal diagonal or a window edge of this warp's rows need the per-element mask.
             bool applyMask = !p.Mask.AllVisible(g.WarpFirstRow, g.WarpFirstRow + 15, firstCol, firstCol + Bc - 1);
             var (alphaLow, alphaHigh) = softmax.Update<TTarget, TScores>(ref s, p.Mask, g.Scores, tensors, terms, p.ScaleLog2, p.RawBiasUnit, g.RowLow, firstCol,
