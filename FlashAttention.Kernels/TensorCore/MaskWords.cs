@@ -45,9 +45,9 @@ internal struct MaskWords
     /// <summary>
     /// S's starting accumulator for the tile: 0 where the mask keeps a score and -inf where it hides one. The tensor-core
     /// products accumulate Q K^T onto it (-inf plus a finite product stays -inf), so the mask costs no test after the
-    /// product, where the softmax waits for S, and the seed replaces the zeros S would start from anyway. Per lane and
-    /// 64-key tile that is 32 byte permutes and 16 shifts and masks, against 64 bit tests and selects and a warp vote for
-    /// <see cref="Apply"/>.
+    /// product, where the softmax waits for S. Per lane and 64-key tile that is 32 byte permutes and 16 shifts and masks
+    /// ahead of the product, against 64 bit tests and selects and a warp vote after it for <see cref="Apply"/>.
+    /// Used when <c>ForwardParams.SeedScores</c> is set (the experiment FLASH_SEED_SCORES=1, session 21).
     /// </summary>
     public readonly Tile8 Seed<TTarget>(int columns)
         where TTarget : struct, ITensorCoreTarget
