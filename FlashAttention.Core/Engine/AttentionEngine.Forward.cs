@@ -8,12 +8,8 @@ public sealed partial class AttentionEngine
     /// An engine on a borrowed accelerator whose tensor-core forwards seed S with a packed mask or staged float16 bias
     /// (<paramref name="seeded"/>) or not, whatever FLASH_SEED_SCORES says (<see cref="Kernels.Launch.TensorCoreForwardLauncher.SeedSwitch"/>).
     /// </summary>
-    internal static AttentionEngine WithSeededScores(Accelerator accelerator, bool seeded)
-    {
-        var engine = new AttentionEngine(null, accelerator, ownsAccelerator: false);
-        engine.tensorCoreForward.SeedScores = seeded;
-        return engine;
-    }
+    internal static AttentionEngine WithSeededScores(Accelerator accelerator, bool seeded) =>
+        new(null, accelerator, ownsAccelerator: false, seedScores: seeded);
 
     private const float Log2E = 1.4426950408889634f;
 

@@ -22,13 +22,13 @@ public sealed partial class AttentionEngine : IDisposable
     private readonly BackendProfile? backendProfile;
     private bool disposed;
 
-    private AttentionEngine(Context? context, Accelerator accelerator, bool ownsAccelerator, BackendProfile? profile = null)
+    private AttentionEngine(Context? context, Accelerator accelerator, bool ownsAccelerator, BackendProfile? profile = null, bool? seedScores = null)
     {
         ownedContext = context;
         Accelerator = accelerator;
         this.ownsAccelerator = ownsAccelerator;
         forward = new PortableForwardLauncher(accelerator, profile);
-        tensorCoreForward = new TensorCoreForwardLauncher(accelerator);
+        tensorCoreForward = new TensorCoreForwardLauncher(accelerator) { SeedScores = seedScores ?? TensorCoreForwardLauncher.SeedSwitch };
         maskBitsLauncher = new MaskBitsLauncher(accelerator);
         backward = new PortableBackwardLauncher(accelerator, profile);
         backendProfile = profile;

@@ -29,7 +29,7 @@ public sealed class TensorCoreForwardLauncher(Accelerator accelerator)
     private readonly int sharedMemoryLimit = DeviceLimits.SharedMemoryPerGroup(accelerator);
 
     /// <summary>Whether launches seed S (<see cref="ForwardParams{T}.SeedScores"/>); <see cref="SeedSwitch"/> unless an engine says otherwise (tests).</summary>
-    public bool SeedScores { get; set; } = SeedSwitch;
+    public bool SeedScores { get; init; } = SeedSwitch;
 
     /// <summary>
     /// Runs attention for <paramref name="batch"/> items; <typeparamref name="T"/> is Half or BFloat16.
