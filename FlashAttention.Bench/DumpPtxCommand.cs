@@ -13,16 +13,18 @@ namespace FlashAttention.Bench;
 public static class DumpPtxCommand
 {
     /// <summary>
-    /// The tensor-core kernels' score modes, by file-name suffix (KernelCatalog.TensorCoreForward's flags). The last, "_bias16s"
-    /// (a float16 bias staged through shared memory by cp.async), exists on the wgmma kernels only.
+    /// The tensor-core kernels' score modes, by file-name suffix (KernelCatalog.TensorCoreForward's flags). "_bias16s" (a float16
+    /// bias staged through shared memory by cp.async) and "_bitss" (packed-mask words so staged) exist on the wgmma kernels only;
+    /// "_seed" marks a mode whose product starts from its mask or bias (SeededScores), which the pipelined kernel never takes.
     /// </summary>
-    private static readonly (string Mode, bool Pointwise, bool Tensors, bool Dropout, bool Bits, bool BiasOnly, bool HalfBias, bool Staged)[] ScoreModes =
+    private static readonly (string Mode, bool Pointwise, bool Tensors, bool Dropout, bool Bits, bool BiasOnly, bool HalfBias, bool Staged, bool Seeded)[] ScoreModes =
     [
-        ("", false, false, false, false, false, false, false), ("_scores", true, false, false, false, false, false, false),
-        ("_tensors", true, true, false, false, false, false, false), ("_dropout", true, true, true, false, false, false, false),
-        ("_bits", false, false, false, true, false, false, false), ("_bias", false, false, false, false, true, false, false),
-        ("_bias16", false, false, false, false, true, true, false), ("_bias16s", false, false, false, false, true, true, true),
-        ("_bitss", false, false, false, true, false, false, true),
+        ("", false, false, false, false, false, false, false, false), ("_scores", true, false, false, false, false, false, false, false),
+        ("_tensors", true, true, false, false, false, false, false, false), ("_dropout", true, true, true, false, false, false, false, false),
+        ("_bits", false, false, false, true, false, false, false, false), ("_bias", false, false, false, false, true, false, false, false),
+        ("_bias16", false, false, false, false, true, true, false, false), ("_bias16s", false, false, false, false, true, true, true, false),
+        ("_bitss", false, false, false, true, false, false, true, false), ("_bits_seed", false, false, false, true, false, false, false, true),
+        ("_bitss_seed", false, false, false, true, false, false, true, true), ("_bias16s_seed", false, false, false, false, true, true, true, true),
     ];
 
     /// <summary>Builds the command.</summary>
@@ -53,18 +55,18 @@ public static class DumpPtxCommand
                 foreach (int warps in TensorCoreTile.SupportedWarps)
                 foreach (int rows in TensorCoreTile.SupportedWarpRows)
                 foreach (int bc in TensorCoreTile.SupportedBc)
-                foreach (var (mode, pointwise, tensors, dropout, bits, biasOnly, halfBias, _) in ScoreModes.Where(m => !m.Staged))
+                foreach (var (mode, pointwise, tensors, dropout, bits, biasOnly, halfBias, _, seeded) in ScoreModes.Where(m => !m.Staged))
                     Write($"tc_fwd_{(bf16 ? "bf16" : "f16")}_d{dim}_w{warps}{(rows == 16 ? "" : $"x{rows}")}{(bc == 64 ? "" : $"b{bc}")}{mode}",
                         KernelCatalog.TensorCoreForward(nativePtx: true, bf16, dim, warps, rows, bc, pointwise, tensors, dropout, bits, biasOnly: biasOnly,
-                            halfBias: halfBias), promoteAsmOperands: true);
+                            halfBias: halfBias, seeded: seeded), promoteAsmOperands: true);
                 // Hopper (sm_90a): 16-row warps, 64-key tiles, head dims a multiple of 64.
                 foreach (bool bf16 in new[] { false, true })
                 foreach (int dim in new[] { 64, 128, 192, 256 })
                 foreach (int warps in TensorCoreTile.SupportedWarps.Append(12))
-                foreach (var (mode, pointwise, tensors, dropout, bits, biasOnly, halfBias, staged) in ScoreModes)
+                foreach (var (mode, pointwise, tensors, dropout, bits, biasOnly, halfBias, staged, seeded) in ScoreModes)
                 {
                     var method = KernelCatalog.TensorCoreForward(nativePtx: true, bf16, dim, warps, 16, 64, pointwise, tensors, dropout, bits, wgmma: true, biasOnly,
-                        halfBias, stagedBias: staged && !bits, stagedMask: staged && bits);
+                        halfBias, stagedBias: staged && !bits, stagedMask: staged && bits, seeded: seeded);
                     // The pipelined kernel (FlashAttention-3's overlap of the softmax with P V), written with the same bounds.
                     var pipelined = KernelCatalog.TensorCoreForward(nativePtx: true, bf16, dim, warps, 16, 64, pointwise, tensors, dropout, bits, wgmma: true, biasOnly,
                         halfBias, pipelined: true, stagedBias: staged && !bits, stagedMask: staged && bits);
@@ -72,7 +74,8 @@ public static class DumpPtxCommand
                     {
                         // Three warpgroups (384 threads) only load bounded to one group per SM.
                         Write($"wg_fwd_{(bf16 ? "bf16" : "f16")}_d{dim}_w12@1{mode}", method, promoteAsmOperands: true, new KernelSpecialization(384, 1));
-                        Write($"wgp_fwd_{(bf16 ? "bf16" : "f16")}_d{dim}_w12@1{mode}", pipelined, promoteAsmOperands: true, new KernelSpecialization(384, 1));
+                        if (!seeded)
+                            Write($"wgp_fwd_{(bf16 ? "bf16" : "f16")}_d{dim}_w12@1{mode}", pipelined, promoteAsmOperands: true, new KernelSpecialization(384, 1));
                         continue;
                     }
                     Write($"wg_fwd_{(bf16 ? "bf16" : "f16")}_d{dim}_w{warps}{mode}", method, promoteAsmOperands: true);
@@ -81,6 +84,8 @@ public static class DumpPtxCommand
                     var tile = new TensorCoreTile(warps, Wgmma: true);
                     if (tile.TwoGroupsFit(dim, DeviceLimits.CpuSharedMemoryPerGroup))
                         Write($"wg_fwd_{(bf16 ? "bf16" : "f16")}_d{dim}_w{warps}@2{mode}", method, promoteAsmOperands: true, new KernelSpecialization(tile.Threads, 2));
+                    if (seeded)
+                        continue; // the pipelined kernel never seeds S
                     Write($"wgp_fwd_{(bf16 ? "bf16" : "f16")}_d{dim}_w{warps}{mode}", pipelined, promoteAsmOperands: true);
                     if (tile.TwoGroupsFit(dim, DeviceLimits.CpuSharedMemoryPerGroup))
                         Write($"wgp_fwd_{(bf16 ? "bf16" : "f16")}_d{dim}_w{warps}@2{mode}", pipelined, promoteAsmOperands: true, new KernelSpecialization(tile.Threads, 2));

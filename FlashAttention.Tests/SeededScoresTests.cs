@@ -4,7 +4,7 @@ using static FlashAttention.Tests.TensorCoreForwardTests;
 namespace FlashAttention.Tests;
 
 /// <summary>
-/// The tensor-core kernels with S seeded (<c>ForwardParams.SeedScores</c>, the experiment FLASH_SEED_SCORES=1): a packed
+/// The tensor-core kernels with S seeded (<c>SeededScores</c>, the experiment FLASH_SEED_SCORES=1): a packed
 /// mask starts S's product at -inf where it hides a score (<c>MaskWords.Seed</c>, mma.sync and wgmma), a staged float16 bias
 /// at b / scale (wgmma, positive scales; a negative scale keeps adding it after the product), against the float64
 /// reference. The same cases unseeded are the default's, in <see cref="TensorCoreMaskBitsTests"/> and <see cref="WgmmaForwardTests"/>.

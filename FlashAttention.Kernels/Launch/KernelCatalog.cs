@@ -48,11 +48,12 @@ public static class KernelCatalog
     /// <see cref="BiasScores"/>, or on float16 with <paramref name="halfBias"/>, <see cref="HalfBiasScores"/>); with mma.sync,
     /// or with Hopper's wgmma (<paramref name="wgmma"/>), then optionally pipelined (<paramref name="pipelined"/>, <see cref="WgmmaPipelinedForwardKernel"/>),
     /// and there a float16 bias staged through shared memory by cp.async (<paramref name="stagedBias"/>, <see cref="StagedHalfBiasScores"/>)
-    /// or the packed mask's words so staged (<paramref name="stagedMask"/>, <see cref="StagedBitMaskScores"/>).
+    /// or the packed mask's words so staged (<paramref name="stagedMask"/>, <see cref="StagedBitMaskScores"/>); a packed mask or staged
+    /// bias can seed S's product (<paramref name="seeded"/>, <see cref="SeededScores{TMode}"/>; ignored for other modes and when pipelined).
     /// </summary>
     public static MethodInfo TensorCoreForward(bool nativePtx, bool bfloat16, int dimPadded, int warps, int warpRows = 16, int bc = 64,
         bool pointwiseScores = false, bool scoreTensors = false, bool dropout = false, bool bitMask = false, bool wgmma = false, bool biasOnly = false,
-        bool halfBias = false, bool pipelined = false, bool stagedBias = false, bool stagedMask = false)
+        bool halfBias = false, bool pipelined = false, bool stagedBias = false, bool stagedMask = false, bool seeded = false)
     {
         var element = bfloat16 ? typeof(BFloat16Mma) : typeof(Float16Mma);
         var scores = dropout ? typeof(DropoutScores)
@@ -61,6 +62,9 @@ public static class KernelCatalog
             : bitMask ? (stagedMask ? typeof(StagedBitMaskScores) : typeof(BitMaskScores))
             : biasOnly ? (halfBias ? (stagedBias ? typeof(StagedHalfBiasScores) : typeof(HalfBiasScores)) : typeof(BiasScores))
             : typeof(PlainScores);
+        // Only a packed mask alone or a staged float16 bias seeds S, and never in the pipelined kernel (see SeededScores).
+        if (seeded && !pipelined && (scores == typeof(BitMaskScores) || scores == typeof(StagedBitMaskScores) || scores == typeof(StagedHalfBiasScores)))
+            scores = typeof(SeededScores<>).MakeGenericType(scores);
         return wgmma
             ? (pipelined ? typeof(WgmmaPipelinedForwardKernel) : typeof(WgmmaForwardKernel)).GetMethod(nameof(WgmmaForwardKernel.Run))!.MakeGenericMethod(
                 Target(nativePtx, wgmma), element, Constants.TypeOf(dimPadded), Constants.TypeOf(warps), scores)

@@ -21,14 +21,14 @@ public sealed class TensorCoreForwardLauncher(Accelerator accelerator)
 
     /// <summary>
     /// Experiments only: FLASH_SEED_SCORES=1 starts S's product from a packed mask or a staged float16 bias
-    /// (<see cref="ForwardParams{T}.SeedScores"/>), the default of <see cref="SeedScores"/>. Verified on the CPU emulation
+    /// (<see cref="SeededScores{TMode}"/>), the default of <see cref="SeedScores"/>. Verified on the CPU emulation
     /// only (session 21, when no GPU was lent): time it and run the CUDA mask and bias tests before it becomes the default.
     /// </summary>
     public static readonly bool SeedSwitch = Environment.GetEnvironmentVariable("FLASH_SEED_SCORES") == "1";
 
     private readonly int sharedMemoryLimit = DeviceLimits.SharedMemoryPerGroup(accelerator);
 
-    /// <summary>Whether launches seed S (<see cref="ForwardParams{T}.SeedScores"/>); <see cref="SeedSwitch"/> unless an engine says otherwise (tests).</summary>
+    /// <summary>Whether launches seed S where a mode allows it (<see cref="SeededScores{TMode}"/>); <see cref="SeedSwitch"/> unless an engine says otherwise (tests).</summary>
     public bool SeedScores { get; init; } = SeedSwitch;
 
     /// <summary>
@@ -41,7 +41,6 @@ public sealed class TensorCoreForwardLauncher(Accelerator accelerator)
     {
         var bits = p.As<T, ushort>();
         bits.VectorAligned = RowsAligned(bits) ? 1 : 0;
-        bits.SeedScores = SeedScores ? 1 : 0;
         ref var tensors = ref bits.Scores.Elements;
         // The prefetch reads pairs, and reads pair 0 of an absent tensor's placeholder: both views need two elements
         // (a float16 bias holds a pair in each 4-byte element).
@@ -64,9 +63,10 @@ public sealed class TensorCoreForwardLauncher(Accelerator accelerator)
         bool staged = halfBias && biasOnly && tile.Wgmma && !NoStagedBias && StagesBias(tensors)
                       && tile.SharedMemoryBytes(p.HeadDim, stagedBias: true) <= sharedMemoryLimit;
         bool stagedMask = StagesMask(bits, tile, p.HeadDim);
+        bool seeded = SeedScores && Seeds(bits, tile, staged);
         var method = KernelCatalog.TensorCoreForward(nativePtx, typeof(T) == typeof(BFloat16), dim, tile.Warps, tile.WarpRows, tile.Bc, p.Scores.HasPointwise,
             p.Scores.Elements.IsActive && !biasOnly, p.Dropout.Enabled != 0, p.Bits.Enabled != 0, tile.Wgmma, biasOnly, halfBias,
-            tile.Pipelined, staged, stagedMask);
+            tile.Pipelined, staged, stagedMask, seeded);
         int elements = tile.SharedMemoryBytes(p.HeadDim, staged, stagedMask) / sizeof(ushort);
         // More than 256 threads must be bounded, or ptxas may give them more registers than one group's share of the SM.
         int groupsPerSM = tile.GroupsPerSM == 0 && tile.Threads > 256 ? 1 : tile.GroupsPerSM;
@@ -117,6 +117,18 @@ public sealed class TensorCoreForwardLauncher(Accelerator accelerator)
         int groups = Math.Max(1, tile.GroupsPerSM);
         // The SM holds the per-group limit plus 1 KB reserved per group (as TensorCoreTile.TwoGroupsFit).
         return groups * (tile.SharedMemoryBytes(headDim, stagedMask: true) + 1024) <= sharedMemoryLimit + 1024;
+    }
+
+    /// <summary>
+    /// Whether the call's mode can start S's product from its mask or bias (<see cref="SeededScores{TMode}"/>): a packed mask alone
+    /// (<see cref="BitMaskScores"/> or <see cref="StagedBitMaskScores"/>), or a staged float16 bias at a positive scale (the seed is
+    /// b / scale in the units of S, which a product scaled by a negative or zero scale would not keep), and not the pipelined
+    /// kernel, whose product overwrites S.
+    /// </summary>
+    private static bool Seeds(in ForwardParams<ushort> p, TensorCoreTile tile, bool stagedBias)
+    {
+        bool bitMaskMode = p.Bits.Enabled != 0 && !p.Scores.HasPointwise && !p.Scores.Elements.IsActive && p.Dropout.Enabled == 0;
+        return !tile.Pipelined && (bitMaskMode || (stagedBias && p.ScaleLog2 > 0f));
     }
 
     /// <summary>

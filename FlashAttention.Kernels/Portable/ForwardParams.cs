@@ -47,13 +47,6 @@ public struct ForwardParams<T> where T : unmanaged
     /// </summary>
     public float RawBiasUnit;
 
-    /// <summary>
-    /// 1: the tensor-core kernels start S's product from a packed mask (<c>MaskWords.Seed</c>: -inf where it hides a score)
-    /// or, on wgmma, from a staged float16 bias (b / scale, positive scales), instead of applying them after the product.
-    /// Set by <c>TensorCoreForwardLauncher.SeedScores</c>; the experiment FLASH_SEED_SCORES=1 until it is timed on a GPU.
-    /// </summary>
-    public int SeedScores;
-
     /// <summary>The mask (causality, sliding window) that applies inside the tiles.</summary>
     public AttentionMask Mask;
 

@@ -21,7 +21,6 @@ public static class ParamsCast
         QueryHeadsPerKvHead = p.QueryHeadsPerKvHead,
         ScaleLog2 = p.ScaleLog2,
         RawBiasUnit = p.RawBiasUnit,
-        SeedScores = p.SeedScores,
         Mask = p.Mask,
         Scores = p.Scores,
         Dropout = p.Dropout,

@@ -34,6 +34,13 @@ public interface IScoreMode
 
     /// <summary>True (with <see cref="BitMask"/>, wgmma kernels): the packed mask's words reach the softmax through shared memory by cp.async (<see cref="StagedBitMaskScores"/>).</summary>
     bool StagedMask { get; }
+
+    /// <summary>
+    /// True (with <see cref="BitMask"/>, or with <see cref="StagedBias"/> at a positive scale): S's product starts from the tile's
+    /// mask (-inf where it hides a score, <c>MaskWords.Seed</c>) or bias (b / scale) instead of zeros, so nothing is applied to S
+    /// after the product (<see cref="SeededScores{TMode}"/>). Not in the pipelined wgmma kernel, whose product overwrites S.
+    /// </summary>
+    bool Seeded { get; }
 }
 
 /// <summary>Scores are Q K^T times the scale, nothing more.</summary>
@@ -62,6 +69,9 @@ public readonly struct PlainScores : IScoreMode
 
     /// <inheritdoc />
     public bool StagedMask => false;
+
+    /// <inheritdoc />
+    public bool Seeded => false;
 }
 
 /// <summary>Scores pass through soft-capping and ALiBi.</summary>
@@ -90,6 +100,9 @@ public readonly struct PointwiseScores : IScoreMode
 
     /// <inheritdoc />
     public bool StagedMask => false;
+
+    /// <inheritdoc />
+    public bool Seeded => false;
 }
 
 /// <summary>Scores pass through soft-capping, ALiBi, the bias tensor and the mask tensor.</summary>
@@ -118,6 +131,9 @@ public readonly struct TensorScores : IScoreMode
 
     /// <inheritdoc />
     public bool StagedMask => false;
+
+    /// <inheritdoc />
+    public bool Seeded => false;
 }
 
 /// <summary>
@@ -149,6 +165,9 @@ public readonly struct DropoutScores : IScoreMode
 
     /// <inheritdoc />
     public bool StagedMask => false;
+
+    /// <inheritdoc />
+    public bool Seeded => false;
 }
 
 /// <summary>
@@ -181,6 +200,9 @@ public readonly struct BitMaskScores : IScoreMode
 
     /// <inheritdoc />
     public bool StagedMask => false;
+
+    /// <inheritdoc />
+    public bool Seeded => false;
 }
 
 /// <summary>
@@ -216,6 +238,9 @@ public readonly struct BiasScores : IScoreMode
 
     /// <inheritdoc />
     public bool StagedMask => false;
+
+    /// <inheritdoc />
+    public bool Seeded => false;
 }
 
 /// <summary>
@@ -248,6 +273,9 @@ public readonly struct HalfBiasScores : IScoreMode
 
     /// <inheritdoc />
     public bool StagedMask => false;
+
+    /// <inheritdoc />
+    public bool Seeded => false;
 }
 
 /// <summary>
@@ -280,6 +308,9 @@ public readonly struct StagedHalfBiasScores : IScoreMode
 
     /// <inheritdoc />
     public bool StagedMask => false;
+
+    /// <inheritdoc />
+    public bool Seeded => false;
 }
 
 /// <summary>
@@ -312,4 +343,43 @@ public readonly struct StagedBitMaskScores : IScoreMode
 
     /// <inheritdoc />
     public bool StagedMask => true;
+
+    /// <inheritdoc />
+    public bool Seeded => false;
+}
+
+/// <summary>
+/// <typeparamref name="TMode"/> (a packed-mask mode, or <see cref="StagedHalfBiasScores"/>) with S's product seeded: the
+/// accumulator starts at the tile's mask (-inf where it hides a score, 0 elsewhere) or bias (b / scale) and the tensor cores add
+/// Q K^T onto it, so the mask's tests and selects or the bias's FFMA no longer wait on the product (session 21's experiment,
+/// FLASH_SEED_SCORES=1). A compile-time part of the mode, like every other: the kernels without it carry none of its code.
+/// </summary>
+public readonly struct SeededScores<TMode> : IScoreMode where TMode : struct, IScoreMode
+{
+    /// <inheritdoc />
+    public bool Pointwise => default(TMode).Pointwise;
+
+    /// <inheritdoc />
+    public bool Tensors => default(TMode).Tensors;
+
+    /// <inheritdoc />
+    public bool Dropout => default(TMode).Dropout;
+
+    /// <inheritdoc />
+    public bool BitMask => default(TMode).BitMask;
+
+    /// <inheritdoc />
+    public bool BiasOnly => default(TMode).BiasOnly;
+
+    /// <inheritdoc />
+    public bool HalfBias => default(TMode).HalfBias;
+
+    /// <inheritdoc />
+    public bool StagedBias => default(TMode).StagedBias;
+
+    /// <inheritdoc />
+    public bool StagedMask => default(TMode).StagedMask;
+
+    /// <inheritdoc />
+    public bool Seeded => true;
 }

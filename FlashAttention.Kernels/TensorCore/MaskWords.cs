@@ -47,7 +47,7 @@ internal struct MaskWords
     /// products accumulate Q K^T onto it (-inf plus a finite product stays -inf), so the mask costs no test after the
     /// product, where the softmax waits for S. Per lane and 64-key tile that is 32 byte permutes and 16 shifts and masks
     /// ahead of the product, against 64 bit tests and selects and a warp vote after it for <see cref="Apply"/>.
-    /// Used when <c>ForwardParams.SeedScores</c> is set (the experiment FLASH_SEED_SCORES=1, session 21).
+    /// Used by the seeded score modes (<see cref="SeededScores{TMode}"/>; the experiment FLASH_SEED_SCORES=1, session 21).
     /// </summary>
     public readonly Tile8 Seed<TTarget>(int columns)
         where TTarget : struct, ITensorCoreTarget

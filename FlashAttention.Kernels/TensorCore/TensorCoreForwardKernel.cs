@@ -112,9 +112,9 @@ public static class TensorCoreForwardKernel
             TileCopy.Load<TTarget>(p.V, batch, kvHead, firstCol, Math.Min(bc, p.SeqLenK - firstCol), bc, dim, p.HeadDim, vectorized, shared, vBase, stride);
             CpAsync.Commit<TTarget>();
 
-            // Seeded (ForwardParams.SeedScores), S starts from the packed mask (-inf where it hides a score) and the products add
-            // Q K^T onto it, as on wgmma.
-            bool seeded = bitMask && p.SeedScores != 0;
+            // Seeded (SeededScores), S starts from the packed mask (-inf where it hides a score) and the products add Q K^T onto it,
+            // as on wgmma.
+            bool seeded = bitMask && default(TScores).Seeded;
             Tile8 sTop = seeded ? keepTop.Seed<TTarget>(bc) : default, sBottom = seeded && two ? keepBottom.Seed<TTarget>(bc) : default;
             Scores<TTarget, TElement>(ref sTop, ref sBottom, two, shared, qTop, qBottom, kLane, dim, bc, exchange);
             // Only tiles that cross the key sequence's end, the causal diagonal or a window edge of this warp's rows need the per-element mask.

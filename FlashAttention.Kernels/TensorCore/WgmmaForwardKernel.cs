@@ -79,9 +79,10 @@ public static class WgmmaForwardKernel
             }
             CpAsync.Commit<TTarget>();
 
-            // Seeded (ForwardParams.SeedScores), S starts from the tile's packed mask (-inf where it hides a score) or staged bias
-            // (b / scale, the fused form's units) and the product adds Q K^T onto it: nothing waits on S for them after the product.
-            bool seeded = p.SeedScores != 0 && (bitMask || (staged && p.ScaleLog2 > 0f));
+            // Seeded (SeededScores), S starts from the tile's packed mask (-inf where it hides a score) or staged bias (b / scale, the
+            // fused form's units; the launcher seeds a bias only at a positive scale) and the product adds Q K^T onto it: nothing
+            // waits on S for them after the product.
+            bool seeded = default(TScores).Seeded && (bitMask || staged);
             Tile8 s = default;
             if (seeded && bitMask)
                 s = keep.Seed<TTarget>(Bc);
