@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Session 22, s22a (build 073ba79): session 21's two experiments in one call, most important first, so a cut-off run still
+# Session 22, s22a (build 4e7df79: seeding compile-time, SeededScores): session 21's two experiments in one call, most important first, so a cut-off run still
 # answers something: ptxas -v of the seeded / transposed kernels; the CUDA tests of both experiments; seeded
 # (FLASH_SEED_SCORES=1) against default forwards, two rounds alternating; transposed (FLASH_DECODE_TRANSPOSE=1) against default
 # decode with torch; ncu's kernel time of decode 1 x 8K (ours and torch's cuDNN) against the event time; then the CUDA tests of the
