@@ -1,18 +1,24 @@
+using FlashAttention.Kernels.Launch;
 using FlashAttention.Tests.Support;
 using static FlashAttention.Tests.TensorCoreForwardTests;
 
 namespace FlashAttention.Tests;
 
 /// <summary>
-/// The tensor-core kernels with S seeded (<c>SeededScores</c>, the experiment FLASH_SEED_SCORES=1): a packed
-/// mask starts S's product at -inf where it hides a score (<c>MaskWords.Seed</c>, mma.sync and wgmma), a staged float16 bias
-/// at b / scale (wgmma, positive scales; a negative scale keeps adding it after the product), against the float64
-/// reference. The same cases unseeded are the default's, in <see cref="TensorCoreMaskBitsTests"/> and <see cref="WgmmaForwardTests"/>.
+/// The tensor-core kernels with S seeded (<c>SeededScores</c>) and without, whatever FLASH_SEED_SCORES says, against the float64
+/// reference: with <see cref="ScoreSeeding.All"/> a packed mask starts S's product at -inf where it hides a score
+/// (<c>MaskWords.Seed</c>, mma.sync and wgmma) and a staged float16 bias at b / scale (wgmma, positive scales; a negative scale
+/// keeps adding it after the product); with <see cref="ScoreSeeding.None"/> the same cases take the unseeded paths, which the
+/// default (<see cref="ScoreSeeding.PackedMaskOnWgmma"/>, in <see cref="TensorCoreMaskBitsTests"/> and <see cref="WgmmaForwardTests"/>)
+/// no longer takes for a packed mask on wgmma.
 /// </summary>
 public class SeededScoresTests
 {
     private static readonly Lazy<AttentionEngine> Seeded =
-        new(() => AttentionEngine.WithSeededScores(TestDevice.TensorCoreEngine.Accelerator, seeded: true));
+        new(() => AttentionEngine.WithScoreSeeding(TestDevice.TensorCoreEngine.Accelerator, ScoreSeeding.All));
+
+    private static readonly Lazy<AttentionEngine> Unseeded =
+        new(() => AttentionEngine.WithScoreSeeding(TestDevice.TensorCoreEngine.Accelerator, ScoreSeeding.None));
 
     public static TheoryData<string, ForwardCase> Cases()
     {
@@ -38,4 +44,8 @@ public class SeededScoresTests
     [Theory]
     [MemberData(nameof(Cases))]
     public void Matches_reference(string dtype, ForwardCase c) => ElementTypes.Run(dtype, c, Seeded.Value);
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void Unseeded_matches_reference(string dtype, ForwardCase c) => ElementTypes.Run(dtype, c, Unseeded.Value);
 }

@@ -5,11 +5,11 @@ namespace FlashAttention;
 public sealed partial class AttentionEngine
 {
     /// <summary>
-    /// An engine on a borrowed accelerator whose tensor-core forwards seed S with a packed mask or staged float16 bias
-    /// (<paramref name="seeded"/>) or not, whatever FLASH_SEED_SCORES says (<see cref="Kernels.Launch.TensorCoreForwardLauncher.SeedSwitch"/>).
+    /// An engine on a borrowed accelerator whose tensor-core forwards seed S as <paramref name="seeding"/> says, whatever
+    /// FLASH_SEED_SCORES says (<see cref="Kernels.Launch.TensorCoreForwardLauncher.SeedSwitch"/>): tests check each setting in one process.
     /// </summary>
-    internal static AttentionEngine WithSeededScores(Accelerator accelerator, bool seeded) =>
-        new(null, accelerator, ownsAccelerator: false, seedScores: seeded);
+    internal static AttentionEngine WithScoreSeeding(Accelerator accelerator, Kernels.Launch.ScoreSeeding seeding) =>
+        new(null, accelerator, ownsAccelerator: false, seeding: seeding);
 
     private const float Log2E = 1.4426950408889634f;
 

@@ -22,13 +22,13 @@ public sealed partial class AttentionEngine : IDisposable
     private readonly BackendProfile? backendProfile;
     private bool disposed;
 
-    private AttentionEngine(Context? context, Accelerator accelerator, bool ownsAccelerator, BackendProfile? profile = null, bool? seedScores = null)
+    private AttentionEngine(Context? context, Accelerator accelerator, bool ownsAccelerator, BackendProfile? profile = null, ScoreSeeding? seeding = null)
     {
         ownedContext = context;
         Accelerator = accelerator;
         this.ownsAccelerator = ownsAccelerator;
         forward = new PortableForwardLauncher(accelerator, profile);
-        tensorCoreForward = new TensorCoreForwardLauncher(accelerator) { SeedScores = seedScores ?? TensorCoreForwardLauncher.SeedSwitch };
+        tensorCoreForward = new TensorCoreForwardLauncher(accelerator) { Seeding = seeding ?? TensorCoreForwardLauncher.SeedSwitch };
         maskBitsLauncher = new MaskBitsLauncher(accelerator);
         backward = new PortableBackwardLauncher(accelerator, profile);
         backendProfile = profile;

@@ -42,12 +42,14 @@ public sealed class DecodeLauncher
             : DecodeSplits.Choose(requested, groups, maxKeys, unitKeys, multiprocessors);
 
     /// <summary>
-    /// Experiment, read once per process: FLASH_DECODE_TRANSPOSE=1 sums and softmaxes the streaming kernel's steps the transposed
-    /// way (<see cref="DecodeTransposedScores{TTarget}"/>: reduce-scattered team sums, one row's softmax a lane) where
-    /// <see cref="DecodeStreamKernel.SupportsTransposedScores"/> (d 128, 4 rows a lane, 2 keys a step); elsewhere it changes nothing.
-    /// Off by default until a GPU timing says it wins (its PTX key loop has fewer shuffles and exp2, not yet timed).
+    /// Read once per process: the streaming kernel sums and softmaxes its steps the transposed way (<see cref="DecodeTransposedScores{TTarget}"/>:
+    /// reduce-scattered team sums, one row's softmax a lane) where <see cref="DecodeStreamKernel.SupportsTransposedScores"/> (d 128,
+    /// 4 rows a lane, 2 keys a step), unless FLASH_DECODE_TRANSPOSE=0 (the butterfly per score, <see cref="DecodeButterflyScores"/>).
+    /// H100, fp16, 32/8 heads, the 16 shapes of batch 1-8 x 8K-64K in one call (docs/PERFORMANCE.md, session 22, s22a): faster on
+    /// every shape, 0.7-1.7 % (batch 8 x 64K 0.706 ms against 0.714; 1 x 8K 26.0 us against 26.3); its key loop has 21 shuffles
+    /// and 3 exp2 a step against 32 and 12, and 118 registers against 127.
     /// </summary>
-    public static readonly bool TransposeSwitch = Environment.GetEnvironmentVariable("FLASH_DECODE_TRANSPOSE") == "1";
+    public static readonly bool TransposeSwitch = Environment.GetEnvironmentVariable("FLASH_DECODE_TRANSPOSE") != "0";
 
     /// <summary>Whether this launcher takes the transposed team sums where they apply: <see cref="TransposeSwitch"/> unless set (tests take both).</summary>
     public bool TransposedScores { get; init; } = TransposeSwitch;

@@ -20,16 +20,20 @@ public sealed class TensorCoreForwardLauncher(Accelerator accelerator)
     private static readonly bool NoStagedMask = Environment.GetEnvironmentVariable("FLASH_STAGED_MASK") == "0";
 
     /// <summary>
-    /// Experiments only: FLASH_SEED_SCORES=1 starts S's product from a packed mask or a staged float16 bias
-    /// (<see cref="SeededScores{TMode}"/>), the default of <see cref="SeedScores"/>. Verified on the CPU emulation
-    /// only (session 21, when no GPU was lent): time it and run the CUDA mask and bias tests before it becomes the default.
+    /// Read once per process: which forwards seed S (<see cref="ScoreSeeding"/>), the default of <see cref="Seeding"/>.
+    /// <see cref="ScoreSeeding.PackedMaskOnWgmma"/> unless FLASH_SEED_SCORES=0 (none) or 1 (<see cref="ScoreSeeding.All"/>, experiments).
     /// </summary>
-    public static readonly bool SeedSwitch = Environment.GetEnvironmentVariable("FLASH_SEED_SCORES") == "1";
+    public static readonly ScoreSeeding SeedSwitch = Environment.GetEnvironmentVariable("FLASH_SEED_SCORES") switch
+    {
+        "0" => ScoreSeeding.None,
+        "1" => ScoreSeeding.All,
+        _ => ScoreSeeding.PackedMaskOnWgmma,
+    };
 
     private readonly int sharedMemoryLimit = DeviceLimits.SharedMemoryPerGroup(accelerator);
 
-    /// <summary>Whether launches seed S where a mode allows it (<see cref="SeededScores{TMode}"/>); <see cref="SeedSwitch"/> unless an engine says otherwise (tests).</summary>
-    public bool SeedScores { get; init; } = SeedSwitch;
+    /// <summary>Which launches seed S (<see cref="SeededScores{TMode}"/>); <see cref="SeedSwitch"/> unless an engine says otherwise (tests).</summary>
+    public ScoreSeeding Seeding { get; init; } = SeedSwitch;
 
     /// <summary>
     /// Runs attention for <paramref name="batch"/> items; <typeparamref name="T"/> is Half or BFloat16.
@@ -63,7 +67,7 @@ public sealed class TensorCoreForwardLauncher(Accelerator accelerator)
         bool staged = halfBias && biasOnly && tile.Wgmma && !NoStagedBias && StagesBias(tensors)
                       && tile.SharedMemoryBytes(p.HeadDim, stagedBias: true) <= sharedMemoryLimit;
         bool stagedMask = StagesMask(bits, tile, p.HeadDim);
-        bool seeded = SeedScores && Seeds(bits, tile, staged);
+        bool seeded = Seeds(bits, tile, staged);
         var method = KernelCatalog.TensorCoreForward(nativePtx, typeof(T) == typeof(BFloat16), dim, tile.Warps, tile.WarpRows, tile.Bc, p.Scores.HasPointwise,
             p.Scores.Elements.IsActive && !biasOnly, p.Dropout.Enabled != 0, p.Bits.Enabled != 0, tile.Wgmma, biasOnly, halfBias,
             tile.Pipelined, staged, stagedMask, seeded);
@@ -120,15 +124,19 @@ public sealed class TensorCoreForwardLauncher(Accelerator accelerator)
     }
 
     /// <summary>
-    /// Whether the call's mode can start S's product from its mask or bias (<see cref="SeededScores{TMode}"/>): a packed mask alone
-    /// (<see cref="BitMaskScores"/> or <see cref="StagedBitMaskScores"/>), or a staged float16 bias at a positive scale (the seed is
-    /// b / scale in the units of S, which a product scaled by a negative or zero scale would not keep), and not the pipelined
-    /// kernel, whose product overwrites S.
+    /// Whether this call starts S's product from its mask or bias (<see cref="SeededScores{TMode}"/>), as <see cref="Seeding"/> allows:
+    /// a packed mask alone (<see cref="BitMaskScores"/> or <see cref="StagedBitMaskScores"/>), or a staged float16 bias at a positive
+    /// scale (the seed is b / scale in the units of S, which a product scaled by a negative or zero scale would not keep); never in
+    /// the pipelined kernel, whose product overwrites S.
     /// </summary>
-    private static bool Seeds(in ForwardParams<ushort> p, TensorCoreTile tile, bool stagedBias)
+    private bool Seeds(in ForwardParams<ushort> p, TensorCoreTile tile, bool stagedBias)
     {
+        if (Seeding == ScoreSeeding.None || tile.Pipelined)
+            return false;
         bool bitMaskMode = p.Bits.Enabled != 0 && !p.Scores.HasPointwise && !p.Scores.Elements.IsActive && p.Dropout.Enabled == 0;
-        return !tile.Pipelined && (bitMaskMode || (stagedBias && p.ScaleLog2 > 0f));
+        if (Seeding == ScoreSeeding.PackedMaskOnWgmma)
+            return bitMaskMode && tile.Wgmma;
+        return bitMaskMode || (stagedBias && p.ScaleLog2 > 0f);
     }
 
     /// <summary>
