@@ -46,7 +46,7 @@ public sealed class DecodeLauncher
     /// reduce-scattered team sums, one row's softmax a lane) where <see cref="DecodeStreamKernel.SupportsTransposedScores"/> (d 128,
     /// 4 rows a lane, 2 keys a step), unless FLASH_DECODE_TRANSPOSE=0 (the butterfly per score, <see cref="DecodeButterflyScores"/>).
     /// H100, fp16, 32/8 heads, the 16 shapes of batch 1-8 x 8K-64K in one call (docs/PERFORMANCE.md, session 22, s22a): faster on
-    /// every shape, 0.7-1.7 % (batch 8 x 64K 0.706 ms against 0.714; 1 x 8K 26.0 us against 26.3); its key loop has 21 shuffles
+    /// every shape, 0.9-1.7 % (batch 8 x 64K 0.706 ms against 0.714; 1 x 8K 26.0 us against 26.3); its key loop has 21 shuffles
     /// and 3 exp2 a step against 32 and 12, and 118 registers against 127.
     /// </summary>
     public static readonly bool TransposeSwitch = Environment.GetEnvironmentVariable("FLASH_DECODE_TRANSPOSE") != "0";
