@@ -6,7 +6,8 @@ namespace FlashAttention.Tests;
 /// <summary>
 /// The tensor-core forward with Hopper's wgmma (64-row warpgroups, swizzled tiles) against the float64
 /// reference at odd shapes: sm_90a PTX on an H100, the emulation on the CPU (the rows marked Cpu: two
-/// head dims, GQA, causal, element copies into the swizzle, two warpgroups per group).
+/// head dims, GQA, causal, element copies into the swizzle, head dims narrower than their tile, K and V
+/// with different strides, two warpgroups per group).
 /// </summary>
 public class WgmmaForwardTests
 {
@@ -17,6 +18,9 @@ public class WgmmaForwardTests
             (true, "float16", Tc(1, 113, 203, 2, 1, 64, causal: false, wgmma: true)),
             (true, "bfloat16", Tc(1, 70, 130, 2, 1, 128, causal: true, wgmma: true)),   // GQA, rows that see no key
             (true, "float16", Tc(1, 37, 65, 1, 1, 59, causal: false, wgmma: true)),     // odd head dim: element copies into the swizzle
+            (true, "bfloat16", Tc(2, 37, 65, 2, 2, 59, causal: true, wgmma: true)),    // element copies of a second batch item and kv head
+            (true, "float16", Tc(1, 70, 150, 2, 1, 96, causal: false, wgmma: true)),    // d 96 in the 128 tile: cp.async zero-fills dims 96-127, full tiles and the last
+            (true, "float16", Tc(2, 70, 150, 2, 2, 64, causal: true, wgmma: true) with { MixedKvLayout = true }), // K and V with different strides
             (true, "float16", Tc(1, 150, 90, 1, 1, 128, causal: true, warps: 8, wgmma: true)), // two warpgroups share K and V; Q spans two 64-row blocks
             // d 192 and 256: a copy pass covers 5 or 4 rows (not a multiple of 8), so the swizzled offset is recomputed per row; at d 192 8 threads idle.
             (true, "bfloat16", Tc(1, 45, 70, 1, 1, 192, causal: false, wgmma: true)),

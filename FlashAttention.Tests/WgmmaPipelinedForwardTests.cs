@@ -19,6 +19,8 @@ public class WgmmaPipelinedForwardTests
             (true, "float16", Wgp(1, 113, 203, 2, 1, 64, causal: false)),
             (true, "bfloat16", Wgp(1, 70, 130, 2, 1, 128, causal: true)),            // GQA, rows that see no key
             (true, "float16", Wgp(1, 37, 65, 1, 1, 59, causal: false)),              // odd head dim: element copies into the swizzle
+            (true, "bfloat16", Wgp(1, 70, 150, 2, 1, 32, causal: true)),             // d 32 in the 64 tile: cp.async zero-fills dims 32-63
+            (true, "float16", Wgp(2, 70, 150, 2, 2, 64, causal: true) with { MixedKvLayout = true }), // K and V with different strides
             (true, "float16", Wgp(1, 150, 60, 1, 1, 128, causal: false, warps: 8)),  // one key tile: only the product after the loop
             (false, "float16", Wgp(1, 30, 65, 1, 1, 256, causal: true)),
             (false, "bfloat16", Wgp(1, 45, 70, 1, 1, 192, causal: false)),

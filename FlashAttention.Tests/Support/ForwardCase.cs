@@ -5,6 +5,8 @@ namespace FlashAttention.Tests.Support;
 /// <summary>
 /// One forward check: fresh random q, k, v; outputs poisoned with NaN; the kernel against the
 /// float64 reference under FlashAttention's rule, for O and for LSE. Failures name the seed.
+/// <c>MixedKvLayout</c> stores V in the other layout than q and k (BHSD beside BSHD, or the reverse), so
+/// K and V have different strides.
 /// </summary>
 public sealed record ForwardCase(
     int Batch, int SeqQ, int SeqK, int HeadsQ, int HeadsKv, int HeadDim, bool Causal,
@@ -13,10 +15,10 @@ public sealed record ForwardCase(
     AttentionWindow? Window = null, float[]? AlibiSlopes = null, float Softcap = 0,
     int[]? BiasDims = null, int[]? MaskDims = null, bool BiasNegativeInfinity = false,
     float DropoutP = 0, ulong DropoutSeed = 0, ulong DropoutOffset = 0, int[]? BlockDims = null,
-    bool MaskMostlyKept = false, bool MaskDocuments = false, bool HalfBias = false) : IAttentionCase
+    bool MaskMostlyKept = false, bool MaskDocuments = false, bool HalfBias = false, bool MixedKvLayout = false) : IAttentionCase
 {
     public override string ToString() =>
-        $"b{Batch} sq{SeqQ} sk{SeqK} hq{HeadsQ} hkv{HeadsKv} d{HeadDim}{(Causal ? " causal" : "")}{(BhsdLayout ? " bhsd" : "")}" +
+        $"b{Batch} sq{SeqQ} sk{SeqK} hq{HeadsQ} hkv{HeadsKv} d{HeadDim}{(Causal ? " causal" : "")}{(BhsdLayout ? " bhsd" : "")}{(MixedKvLayout ? " v-other-layout" : "")}" +
         $"{(Scale is { } s ? $" scale{s}" : "")}{(Tile is { } t ? $" tile{t.Br}x{t.Bc}x{t.Threads} {t.Variant}" : "")}" +
         $"{(Kernel != KernelPath.Auto ? $" {Kernel}" : "")}{(TensorCoreTile is { } w ? $" warps{w.Warps}{(w.Pipelined ? " pipelined" : "")}" : "")}" +
         $"{(Window is { } win ? $" window({win.Left},{win.Right})" : "")}" +
@@ -43,7 +45,7 @@ public sealed record ForwardCase(
         var rng = new RandomTensors(RandomTensors.SeedFor(name));
         var q = BhsdLayout ? rng.Bhsd<T>(Batch, SeqQ, HeadsQ, HeadDim) : rng.Bshd<T>(Batch, SeqQ, HeadsQ, HeadDim);
         var k = BhsdLayout ? rng.Bhsd<T>(Batch, SeqK, HeadsKv, HeadDim) : rng.Bshd<T>(Batch, SeqK, HeadsKv, HeadDim);
-        var v = BhsdLayout ? rng.Bhsd<T>(Batch, SeqK, HeadsKv, HeadDim) : rng.Bshd<T>(Batch, SeqK, HeadsKv, HeadDim);
+        var v = BhsdLayout != MixedKvLayout ? rng.Bhsd<T>(Batch, SeqK, HeadsKv, HeadDim) : rng.Bshd<T>(Batch, SeqK, HeadsKv, HeadDim);
         var output = BhsdLayout
             ? HostTensor<T>.Bhsd(Poisoned<T>(q.Data.Length), Batch, HeadsQ, SeqQ, HeadDim)
             : HostTensor<T>.Bshd(Poisoned<T>(q.Data.Length), Batch, SeqQ, HeadsQ, HeadDim);
