@@ -9,7 +9,7 @@ namespace FlashAttention.Kernels.TensorCore;
 /// a barrier before use); otherwise element by element. Rows past the sequence and dims past the
 /// head dim are written as zeros, so partial tiles need no other care in the products. Rows lie
 /// <c>stride</c> elements apart for mma.sync's ldmatrix. The wgmma kernel copies aligned tiles with
-/// <see cref="SwizzledTileCopy"/> and only unaligned ones here (<c>vectorized</c> false),
+/// <see cref="SwizzledTileCopy"/> and only unaligned ones here (<see cref="LoadElements{TTarget}"/>),
 /// into <see cref="Swizzle128"/>'s layout (its target selects it; <c>stride</c> is then unused).
 /// </summary>
 internal static class TileCopy
@@ -41,12 +41,24 @@ internal static class TileCopy
             }
             return;
         }
+        LoadElements<TTarget>(source, source.RowOffset(batch, 0, head), firstRow, validRows, rows, dim, headDim, shared, baseOffset, stride);
+    }
+
+    /// <summary>
+    /// The element-by-element form of <see cref="Load{TTarget}"/>, for the (batch, head) whose row 0 starts at element
+    /// <paramref name="headOffset"/> of <paramref name="source"/>.
+    /// </summary>
+    public static void LoadElements<TTarget>(in StridedTensor<ushort> source, long headOffset, int firstRow, int validRows,
+        int rows, int dim, int headDim, ArrayView<ushort> shared, int baseOffset, int stride)
+        where TTarget : struct, ITensorCoreTarget
+    {
+        bool swizzled = default(TTarget).Wgmma;
         for (int idx = Group.IdxX; idx < rows * dim; idx += Group.DimX)
         {
             int r = idx / dim;
             int d = idx - r * dim;
             shared[baseOffset + (swizzled ? Swizzle128.Offset(r, d, dim) : r * stride + d)] = r < validRows && d < headDim
-                ? source.Data[source.RowOffset(batch, firstRow + r, head) + d]
+                ? source.Data[headOffset + (firstRow + r) * source.RowStride + d]
                 : (ushort)0;
         }
     }

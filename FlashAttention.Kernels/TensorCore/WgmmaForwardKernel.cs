@@ -117,27 +117,33 @@ public static class WgmmaForwardKernel
     private static void LoadStage<TTarget>(in WgmmaGroup g, in ForwardParams<ushort> p, int tile, int dim, int at)
         where TTarget : struct, ITensorCoreTarget
     {
-        g.LoadTile<TTarget>(p, p.K, tile, dim, at);
-        g.LoadTile<TTarget>(p, p.V, tile, dim, at + Bc * dim);
+        g.LoadKeys<TTarget>(p, tile, dim, at);
+        g.LoadValues<TTarget>(p, tile, dim, at + Bc * dim);
     }
 
-    /// <summary>Issues the copies of key tile <paramref name="tile"/> of <paramref name="source"/> (K or V) to shared element <paramref name="at"/>.</summary>
-    internal static void LoadTile<TTarget>(in SwizzledTileCopy copy, in ForwardParams<ushort> p, in StridedTensor<ushort> source, in QueryBlock block, int tile,
+    /// <summary>
+    /// Issues the copies of key tile <paramref name="tile"/> of <paramref name="source"/> (K or V; <paramref name="start"/> its group's
+    /// <see cref="SwizzledTileCopy.HeadStart{TTarget}"/>) to shared element <paramref name="at"/>.
+    /// </summary>
+    internal static void LoadTile<TTarget>(in SwizzledTileCopy copy, in ForwardParams<ushort> p, in StridedTensor<ushort> source, ulong start, int tile,
         int dim, bool vectorized, ArrayView<ushort> shared, int sharedBase, int at)
         where TTarget : struct, ITensorCoreTarget
     {
         int first = tile * Bc;
-        Copy<TTarget>(copy, source, block.Batch, block.KvHead, first, Math.Min(Bc, p.SeqLenK - first), Bc, dim, p.HeadDim, vectorized, shared, sharedBase, at);
+        Copy<TTarget>(copy, source, start, first, Math.Min(Bc, p.SeqLenK - first), Bc, dim, p.HeadDim, vectorized, shared, sharedBase, at);
     }
 
-    /// <summary>A tile into the swizzled layout: running cp.async addresses when rows are 16-byte aligned, else element by element.</summary>
-    internal static void Copy<TTarget>(in SwizzledTileCopy copy, in StridedTensor<ushort> source, int batch, int head, int firstRow, int validRows, int rows,
-        int dim, int headDim, bool vectorized, ArrayView<ushort> shared, int sharedBase, int at)
+    /// <summary>
+    /// A tile into the swizzled layout, from the batch item and head of <paramref name="source"/> at <paramref name="start"/>
+    /// (<see cref="SwizzledTileCopy.HeadStart{TTarget}"/>): cp.async when rows are 16-byte aligned, else element by element.
+    /// </summary>
+    internal static void Copy<TTarget>(in SwizzledTileCopy copy, in StridedTensor<ushort> source, ulong start, int firstRow, int validRows,
+        int rows, int dim, int headDim, bool vectorized, ArrayView<ushort> shared, int sharedBase, int at)
         where TTarget : struct, ITensorCoreTarget
     {
         if (vectorized)
-            copy.Load<TTarget>(source, batch, head, firstRow, validRows, rows, dim, shared, sharedBase, at);
+            copy.Load<TTarget>(source, start, firstRow, validRows, rows, dim, shared, sharedBase, at);
         else
-            TileCopy.Load<TTarget>(source, batch, head, firstRow, validRows, rows, dim, headDim, false, shared, at, 0);
+            TileCopy.LoadElements<TTarget>(source, SwizzledTileCopy.HeadOffset<TTarget>(source, start), firstRow, validRows, rows, dim, headDim, shared, at, 0);
     }
 }

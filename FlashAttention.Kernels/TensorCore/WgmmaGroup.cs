@@ -35,6 +35,12 @@ internal struct WgmmaGroup
     public SwizzledTileCopy Copy;
     public bool Vectorized;
 
+    /// <summary>
+    /// Row 0 of the group's (batch, kv head) of K and of V (<see cref="SwizzledTileCopy.HeadStart{TTarget}"/>): computed once, so a key
+    /// tile's copy does not multiply the batch and head strides again. One each: K and V may lie in different buffers with different strides.
+    /// </summary>
+    public ulong KeyStart, ValueStart;
+
     /// <summary>The shared-memory layout and the query block (a varlen call rebases <paramref name="p"/> onto the group's sequence).</summary>
     public static WgmmaGroup Locate<TTarget, TWarps, TScores>(ref ForwardParams<ushort> p, int dim)
         where TTarget : struct, ITensorCoreTarget
@@ -66,8 +72,10 @@ internal struct WgmmaGroup
         Bits = default(TScores).BitMask ? p.Bits.ForHead(Block.Batch, Block.Head) : p.Bits;
 
         Copy = new SwizzledTileCopy(dim, p.HeadDim, 32 * default(TWarps).Value);
-        WgmmaForwardKernel.Copy<TTarget>(Copy, p.Q, Block.Batch, Block.Head, Block.FirstRow, Block.Rows, 16 * default(TWarps).Value, dim, p.HeadDim,
-            Vectorized, Shared, SharedBase, QBase);
+        KeyStart = SwizzledTileCopy.HeadStart<TTarget>(p.K, Block.Batch, Block.KvHead);
+        ValueStart = SwizzledTileCopy.HeadStart<TTarget>(p.V, Block.Batch, Block.KvHead);
+        WgmmaForwardKernel.Copy<TTarget>(Copy, p.Q, SwizzledTileCopy.HeadStart<TTarget>(p.Q, Block.Batch, Block.Head), Block.FirstRow, Block.Rows,
+            16 * default(TWarps).Value, dim, p.HeadDim, Vectorized, Shared, SharedBase, QBase);
     }
 
     /// <summary>
@@ -130,8 +138,13 @@ internal struct WgmmaGroup
         return mask;
     }
 
-    /// <summary>Issues the copy of key tile <paramref name="tile"/> of <paramref name="source"/> (K or V) to shared element <paramref name="at"/>.</summary>
-    public readonly void LoadTile<TTarget>(in ForwardParams<ushort> p, in StridedTensor<ushort> source, int tile, int dim, int at)
+    /// <summary>Issues the copy of key tile <paramref name="tile"/> of K to shared element <paramref name="at"/>.</summary>
+    public readonly void LoadKeys<TTarget>(in ForwardParams<ushort> p, int tile, int dim, int at)
         where TTarget : struct, ITensorCoreTarget =>
-        WgmmaForwardKernel.LoadTile<TTarget>(Copy, p, source, Block, tile, dim, Vectorized, Shared, SharedBase, at);
+        WgmmaForwardKernel.LoadTile<TTarget>(Copy, p, p.K, KeyStart, tile, dim, Vectorized, Shared, SharedBase, at);
+
+    /// <summary>Issues the copy of key tile <paramref name="tile"/> of V to shared element <paramref name="at"/>.</summary>
+    public readonly void LoadValues<TTarget>(in ForwardParams<ushort> p, int tile, int dim, int at)
+        where TTarget : struct, ITensorCoreTarget =>
+        WgmmaForwardKernel.LoadTile<TTarget>(Copy, p, p.V, ValueStart, tile, dim, Vectorized, Shared, SharedBase, at);
 }

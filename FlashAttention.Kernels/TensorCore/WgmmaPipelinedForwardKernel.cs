@@ -40,7 +40,7 @@ public static class WgmmaPipelinedForwardKernel
         bool tensors = default(TScores).Tensors; // the bias and mask terms BeginTile loaded are passed to the softmax
         bool bitMask = default(TScores).BitMask;
         if (block.EndTile > block.FirstTile)
-            g.LoadTile<TTarget>(p, p.K, block.FirstTile, dim, g.StageBase);
+            g.LoadKeys<TTarget>(p, block.FirstTile, dim, g.StageBase);
         bool staged = default(TScores).StagedBias;
         var bias = g.StartBias<TTarget, TWarps, TScores>(dim);
         bool stagedMask = default(TScores).StagedMask;
@@ -66,8 +66,8 @@ public static class WgmmaPipelinedForwardKernel
             int nextTile = g.BeginTile<TTarget, TScores>(p, j, blockRow, peek, out var terms, out var keep);
             int nextStage = stage == g.StageBase ? g.StageBase + 2 * Bc * dim : g.StageBase;
             if (nextTile < block.EndTile)
-                g.LoadTile<TTarget>(p, p.K, nextTile, dim, nextStage);
-            g.LoadTile<TTarget>(p, p.V, j, dim, stage + Bc * dim);
+                g.LoadKeys<TTarget>(p, nextTile, dim, nextStage);
+            g.LoadValues<TTarget>(p, j, dim, stage + Bc * dim);
             if (staged && nextTile < block.EndTile)
                 bias.Issue<TTarget>(g.Shared, g.SharedBase, g.Scores.Elements, g.WarpFirstRow, nextTile);
             if (stagedMask)
