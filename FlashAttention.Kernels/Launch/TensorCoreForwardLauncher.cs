@@ -108,6 +108,13 @@ public sealed class TensorCoreForwardLauncher(Accelerator accelerator)
     }
 
     /// <summary>
+    /// Whether the call's only score variant is the packed mask (<see cref="BitMaskScores"/>): no bias or mask tensor, soft cap,
+    /// ALiBi or dropout beside it.
+    /// </summary>
+    private static bool PackedMaskAlone(in ForwardParams<ushort> p) =>
+        p.Bits.Enabled != 0 && !p.Scores.HasPointwise && !p.Scores.Elements.IsActive && p.Dropout.Enabled == 0;
+
+    /// <summary>
     /// Whether a packed mask's words are staged through shared memory (<see cref="StagedBitMaskScores"/>): the call's only score
     /// variant is the packed mask (<see cref="BitMaskScores"/>), on a wgmma kernel, and the stages leave room for the groups per SM
     /// the tile is bounded to. H100, fp16, B 2 x N 8192, a random mask, three rounds in two calls (docs/PERFORMANCE.md,
@@ -115,8 +122,7 @@ public sealed class TensorCoreForwardLauncher(Accelerator accelerator)
     /// </summary>
     private bool StagesMask(in ForwardParams<ushort> p, TensorCoreTile tile, int headDim)
     {
-        bool bitMaskMode = p.Bits.Enabled != 0 && !p.Scores.HasPointwise && !p.Scores.Elements.IsActive && p.Dropout.Enabled == 0;
-        if (NoStagedMask || !bitMaskMode || !tile.Wgmma)
+        if (NoStagedMask || !PackedMaskAlone(p) || !tile.Wgmma)
             return false;
         int groups = Math.Max(1, tile.GroupsPerSM);
         // The SM holds the per-group limit plus 1 KB reserved per group (as TensorCoreTile.TwoGroupsFit).
@@ -133,10 +139,10 @@ public sealed class TensorCoreForwardLauncher(Accelerator accelerator)
     {
         if (Seeding == ScoreSeeding.None || tile.Pipelined)
             return false;
-        bool bitMaskMode = p.Bits.Enabled != 0 && !p.Scores.HasPointwise && !p.Scores.Elements.IsActive && p.Dropout.Enabled == 0;
+        bool maskAlone = PackedMaskAlone(p);
         if (Seeding == ScoreSeeding.PackedMaskOnWgmma)
-            return bitMaskMode && tile.Wgmma;
-        return bitMaskMode || (stagedBias && p.ScaleLog2 > 0f);
+            return maskAlone && tile.Wgmma;
+        return maskAlone || (stagedBias && p.ScaleLog2 > 0f);
     }
 
     /// <summary>

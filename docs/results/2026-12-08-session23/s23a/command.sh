@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Session 23, s23a (build: main + the copy-hoist patches + PackedMaskAlone): the hoisted K/V copy addresses checked and timed.
+# Most important first, so a cut-off run still answers something:
+#   1. the CUDA tests of the wgmma forwards, the packed mask, the float16 bias and seeding on the new build;
+#   2. forwards, old (8d953c5: .gpu/old/*.dll swapped into a copy of the app) against new, two rounds alternating,
+#      plain / packed mask / float16 bias at d 64 and 128, N 8192, non-causal, then plain causal;
+#   3. torch's flash and cuDNN forwards on the same shapes (the ratio to FA2 / cuDNN);
+#   4. ncu stall reasons of decode 1 x 8K (ours, then cuDNN's), for the small-batch decode gap.
+# Archives: .gpu/app.tar.xz (Bench, new), .gpu/tests.tar.xz (Tests, new), .gpu/old/ (the old build's three project dlls).
+# Run there (carry .gpu): bash docs/results/2026-12-08-session23/s23a/command.sh $OUT
+set -u
+OUT=$1
+nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader | tee $OUT/device.txt
+mkdir -p /tmp/t && tar -C /tmp/t -xJf .gpu/tests.tar.xz
+T=/tmp/t/app/FlashAttention.Tests
+FLASH_TEST_DEVICE=cuda timeout 200 $T -class FlashAttention.Tests.WgmmaForwardTests -class FlashAttention.Tests.WgmmaPipelinedForwardTests \
+  -class FlashAttention.Tests.TensorCoreMaskBitsTests -class FlashAttention.Tests.HalfBiasTests -class FlashAttention.Tests.SeededScoresTests > $OUT/tests.log 2>&1
+echo "tests: $(grep -a 'Total:' $OUT/tests.log)"; grep -a "\[FAIL\]" $OUT/tests.log | head
+tar -C /tmp -xJf .gpu/app.tar.xz
+cp -r /tmp/app /tmp/appold && cp .gpu/old/*.dll /tmp/appold/
+fwd() { # name app causal
+  timeout 90 $2/FlashAttention.Bench bench --device cuda --kernels $4 --dtype float16 --headdims 64,128 --seqlens 8192 \
+    --causal $3 --passes fwd --repeats 20 --warmup 3 --input-sets 2 --out-json "$OUT/$1.json" > "$OUT/$1.log" 2>&1 || echo "$1 rc=$?"
+  python3 -c "import json,sys; print(sys.argv[2], ' '.join(f\"{r['impl']}/d{r['headdim']}={(r['median_ms'] or float('nan')):.3f}\" for r in json.load(open(sys.argv[1]))['results']))" "$OUT/$1.json" "$1"
+}
+K=tc,tc+mask,tc+bias16
+fwd old-1 /tmp/appold no $K
+fwd new-1 /tmp/app no $K
+fwd new-2 /tmp/app no $K
+fwd old-2 /tmp/appold no $K
+fwd old-causal /tmp/appold yes tc
+fwd new-causal /tmp/app yes tc
+timeout 120 python3 FlashAttention.Bench/peers/torch_sdpa.py --seqlens 8192 --headdims 64,128 --causal both --passes fwd --backends flash,cudnn \
+  --repeats 20 --out-json $OUT/torch-fwd.json > $OUT/torch-fwd.log 2>&1 || echo "torch rc=$?"
+python3 -c "import json,sys; print('torch', ' '.join(f\"{r['impl']}/d{r['headdim']}/c{int(bool(r.get('causal')))}={(r['median_ms'] or float('nan')):.3f}\" for r in json.load(open(sys.argv[1]))['results']))" $OUT/torch-fwd.json
+S="--section SpeedOfLight --section Occupancy --section WarpStateStats --section MemoryWorkloadAnalysis --section LaunchStats --section SchedulerStats"
+timeout 90 ncu --launch-skip 10 --launch-count 1 $S /tmp/app/FlashAttention.Bench decode --device cuda --batches 1 --cache-lens 8192 --repeats 5 --warmup 5 \
+  --out-json /tmp/ncu-ours.json > $OUT/ncu-decode-ours.txt 2>&1 || echo "ncu ours rc=$?"
+timeout 90 ncu --launch-skip 20 --launch-count 2 $S python3 FlashAttention.Bench/peers/torch_decode.py --backends cudnn --repeats 5 --warmup 5 --batches 1 \
+  --cache-lens 8192 --out-json /tmp/ncu-torch.json > $OUT/ncu-decode-torch.txt 2>&1 || echo "ncu torch rc=$?"
+grep -E "^  [A-Za-z_]|Duration|Stall|Warp Cycles|Issued Warp|Achieved Occupancy|Theoretical Occ|DRAM Throughput|Memory Throughput|Registers|Block Limit|One or More|No Eligible|Active Warps Per" $OUT/ncu-decode-ours.txt | head -40
+grep -E "^  [A-Za-z_]|Duration|Warp Cycles|Issued Warp|Achieved Occupancy|DRAM Throughput|Registers|No Eligible|Active Warps Per" $OUT/ncu-decode-torch.txt | head -40
+cd $OUT && tar czf runs.tgz *.json *.log ncu-*.txt 2>/dev/null && rm -f *.json *.log ncu-*.txt
