@@ -44,7 +44,8 @@ public static class DecodeSplits
             if ((maxKeys + fewer - 1) / fewer <= RingShortSplitKeys)
                 return fewer;
         }
-        return Choose(requested, groups, maxKeys, tileKeys, multiprocessors);
+        // Groups of more than 128 threads (the experiment FLASH_DECODE_THREADS=256) fit fewer to a multiprocessor.
+        return Choose(requested, groups, maxKeys, tileKeys, multiprocessors, Math.Max(1, GroupsPerMultiprocessor * 128 / Portable.DecodeStreamKernel.Threads));
     }
 
     /// <summary>

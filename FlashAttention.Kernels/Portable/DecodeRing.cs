@@ -129,7 +129,7 @@ internal struct DecodeRing
     }
 
     /// <summary>Bytes between a lane's consecutive vectors.</summary>
-    private const int Stride = DecodeStreamKernel.Threads * 16;
+    private static readonly uint Stride = (uint)DecodeStreamKernel.Threads * 16;
 
     /// <summary>The group-wide index of this lane's vector <paramref name="at"/>.</summary>
     private readonly int Index(int at) => at * DecodeStreamKernel.Threads + lane;

@@ -23,8 +23,12 @@ namespace FlashAttention.Kernels.Portable;
 /// </summary>
 public static class DecodeStreamKernel
 {
-    /// <summary>Threads per group (four warps).</summary>
-    public const int Threads = 128;
+    /// <summary>
+    /// Threads per group: four warps, or eight in the experiment FLASH_DECODE_THREADS=256 (twice the teams per split, so a split
+    /// takes half the steps and a multiprocessor holds twice the warps at the same split count; a readonly static field, so
+    /// kernels compile it in as a constant).
+    /// </summary>
+    public static readonly int Threads = Environment.GetEnvironmentVariable("FLASH_DECODE_THREADS") == "256" ? 256 : 128;
 
     /// <summary>The most query rows (heads_q / heads_kv * seqlen_q) one group holds.</summary>
     public const int MaxRows = 8;
@@ -68,7 +72,8 @@ public static class DecodeStreamKernel
     /// Groups per multiprocessor the kernel is compiled for (launch bounds: registers per thread at most
     /// 65536 / (groups x 128)): 5 for up to 2 rows per lane, 4 for 4.
     /// </summary>
-    public static int GroupsPerMultiprocessor(int rows) => GroupsOverride >= 0 ? GroupsOverride : RowsPerLane(rows) <= 2 ? 5 : 4;
+    public static int GroupsPerMultiprocessor(int rows) =>
+        GroupsOverride >= 0 ? GroupsOverride : Math.Max(1, (RowsPerLane(rows) <= 2 ? 5 : 4) * 128 / Threads);
 
     // Experiments only: FLASH_DECODE_UNROLL=2|4 and FLASH_DECODE_MIN_GROUPS=N override the two choices above.
     private static readonly int UnrollOverride = int.TryParse(Environment.GetEnvironmentVariable("FLASH_DECODE_UNROLL"), out int u) ? u : 0;

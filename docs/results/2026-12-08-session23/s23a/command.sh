@@ -5,7 +5,9 @@
 #   2. forwards, old (8d953c5: .gpu/old/*.dll swapped into a copy of the app) against new, two rounds alternating,
 #      plain / packed mask / float16 bias at d 64 and 128, N 8192, non-causal, then plain causal;
 #   3. torch's flash and cuDNN forwards on the same shapes (the ratio to FA2 / cuDNN);
-#   4. ncu stall reasons of decode 1 x 8K (ours, then cuDNN's), for the small-batch decode gap.
+#   4. decode with 256-thread groups (FLASH_DECODE_THREADS=256: twice the teams a split) against the default 128, with torch's
+#      flash and cuDNN decode in the same call, and both at 16 / 32 / 64 splits at batch 1-2;
+#   5. ncu stall reasons of decode 1 x 8K (ours, then cuDNN's), for the small-batch decode gap.
 # Archives: .gpu/app.tar.xz (Bench, new), .gpu/tests.tar.xz (Tests, new), .gpu/old/ (the old build's three project dlls).
 # Run there (carry .gpu): bash docs/results/2026-12-08-session23/s23a/command.sh $OUT
 set -u
@@ -13,7 +15,7 @@ OUT=$1
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader | tee $OUT/device.txt
 mkdir -p /tmp/t && tar -C /tmp/t -xJf .gpu/tests.tar.xz
 T=/tmp/t/app/FlashAttention.Tests
-FLASH_TEST_DEVICE=cuda timeout 200 $T -class FlashAttention.Tests.WgmmaForwardTests -class FlashAttention.Tests.WgmmaPipelinedForwardTests \
+FLASH_TEST_DEVICE=cuda timeout 150 $T -class FlashAttention.Tests.WgmmaForwardTests -class FlashAttention.Tests.WgmmaPipelinedForwardTests \
   -class FlashAttention.Tests.TensorCoreMaskBitsTests -class FlashAttention.Tests.HalfBiasTests -class FlashAttention.Tests.SeededScoresTests > $OUT/tests.log 2>&1
 echo "tests: $(grep -a 'Total:' $OUT/tests.log)"; grep -a "\[FAIL\]" $OUT/tests.log | head
 tar -C /tmp -xJf .gpu/app.tar.xz
@@ -33,6 +35,30 @@ fwd new-causal /tmp/app yes tc
 timeout 120 python3 FlashAttention.Bench/peers/torch_sdpa.py --seqlens 8192 --headdims 64,128 --causal both --passes fwd --backends flash,cudnn \
   --repeats 20 --out-json $OUT/torch-fwd.json > $OUT/torch-fwd.log 2>&1 || echo "torch rc=$?"
 python3 -c "import json,sys; print('torch', ' '.join(f\"{r['impl']}/d{r['headdim']}/c{int(bool(r.get('causal')))}={(r['median_ms'] or float('nan')):.3f}\" for r in json.load(open(sys.argv[1]))['results']))" $OUT/torch-fwd.json
+summary() {
+  python3 - "$1" "$2" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+print(sys.argv[2], " ".join(f"{r['batch']}x{r['cache_len']}/s{r.get('splits','?')}={r['median_ms']:.4f}" for r in d["results"]), flush=True)
+PY
+}
+decode() { # name extra-args env...
+  local name=$1 extra=$2; shift 2
+  env X=0 "$@" timeout 90 /tmp/app/FlashAttention.Bench decode --device cuda $extra --repeats 30 --warmup 5 \
+    --out-json $OUT/$name.json > $OUT/$name.log 2>&1 || echo "$name rc=$?"
+  summary $OUT/$name.json $name
+}
+ALL="--batches 1,2,4,8 --cache-lens 8192,16384,32768,65536"
+decode decode-128 "$ALL"
+decode decode-256 "$ALL" FLASH_DECODE_THREADS=256
+timeout 90 python3 FlashAttention.Bench/peers/torch_decode.py --backends flash,cudnn --repeats 30 --warmup 5 --batches 1,2,4,8 \
+  --cache-lens 8192,16384,32768,65536 --out-json $OUT/torch.json > $OUT/torch.log 2>&1 || echo "torch rc=$?"
+for m in decode-128 decode-256; do
+  python3 FlashAttention.Bench/peers/compare_decode.py $OUT/$m.json $OUT/torch.json --out-md $OUT/table-$m.md > /dev/null; done
+cat $OUT/table-decode-128.md $OUT/table-decode-256.md
+SPL="--batches 1,2 --cache-lens 8192,16384 --splits 0,16,32,64"
+decode splits-256 "$SPL" FLASH_DECODE_THREADS=256
+decode splits-128 "$SPL"
 S="--section SpeedOfLight --section Occupancy --section WarpStateStats --section MemoryWorkloadAnalysis --section LaunchStats --section SchedulerStats"
 timeout 90 ncu --launch-skip 10 --launch-count 1 $S /tmp/app/FlashAttention.Bench decode --device cuda --batches 1 --cache-lens 8192 --repeats 5 --warmup 5 \
   --out-json /tmp/ncu-ours.json > $OUT/ncu-decode-ours.txt 2>&1 || echo "ncu ours rc=$?"
