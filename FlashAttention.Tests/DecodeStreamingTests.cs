@@ -46,7 +46,8 @@ public class DecodeStreamingTests
 
     /// <summary>
     /// The launcher's choices: a lane holds at most 4 rows (8 rows take two lane sets per key), a step is
-    /// unroll x teams keys, and a group's shared memory stays under the CUDA default of 48 KB.
+    /// unroll x teams keys (<paramref name="stepKeys"/> for groups of 128 threads; twice as many teams in the experiment
+    /// FLASH_DECODE_THREADS=256), and a group's shared memory stays under the CUDA default of 48 KB.
     /// </summary>
     [Theory]
     [InlineData(32, 1, 1, 4, 1, 128)]
@@ -59,7 +60,7 @@ public class DecodeStreamingTests
         DecodeStreamKernel.Unroll(rowsCompiled).Should().Be(unroll);
         DecodeStreamKernel.RowHalves(rowsCompiled).Should().Be(halves);
         DecodeStreamKernel.RowsPerLane(rowsCompiled).Should().BeLessThanOrEqualTo(4);
-        DecodeStreamKernel.StepKeys(dim, rowsCompiled).Should().Be(stepKeys);
+        DecodeStreamKernel.StepKeys(dim, rowsCompiled).Should().Be(stepKeys * DecodeStreamKernel.Threads / 128);
         (DecodeStreamKernel.SharedFloats(dim, rowsCompiled) * sizeof(float)).Should().BeLessThan(48 * 1024);
     }
 
