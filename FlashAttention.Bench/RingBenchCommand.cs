@@ -12,7 +12,8 @@ namespace FlashAttention.Bench;
 /// <summary>One measured ring configuration: the ring over <see cref="Devices"/> accelerators against one engine over the whole sequence.</summary>
 public sealed record RingBenchResult(
     string Dtype, int Seqlen, int HeadsQ, int HeadsKv, int Headdim, bool Causal, string Pass, int Devices,
-    double MedianMs, double OneEngineMs, double Speedup, double Efficiency, double CopyMsPerDevice, long CopyBytes, double MaxDiff, string Status);
+    double MedianMs, double OneEngineMs, double Speedup, double Efficiency, double CopyMsPerDevice, long CopyBytes, double MaxDiff, string Status,
+    string Transport = "");
 
 /// <summary>
 /// `ring`: times <see cref="RingAttention"/> over 1..N accelerators of one kind against one engine on the
@@ -39,19 +40,25 @@ public static class RingBenchCommand
         {
             Description = "With fewer GPUs than the ring needs, put every ring member on GPU 0 (one context each): checks the ring's CUDA path (threads, contexts, copies) on one GPU; speedups then mean nothing.",
         };
+        var transport = new Option<string>("--transport")
+        {
+            Description = "How shards move: auto (peer where every pair is CUDA-CUDA or CPU-CPU, else host), peer (PeerCopyTransport) or host (HostStagedTransport).",
+            DefaultValueFactory = _ => "auto",
+        };
+        transport.AcceptOnlyFromAmong("auto", "peer", "host");
         var repeats = new Option<int>("--repeats") { Description = "Timed runs per configuration (median reported).", DefaultValueFactory = _ => 3 };
         var warmup = new Option<int>("--warmup") { Description = "Untimed runs first.", DefaultValueFactory = _ => 1 };
         var outJson = new Option<FileInfo?>("--out-json") { Description = "Write every figure as JSON." };
         var command = new Command("ring", "Time ring attention over several accelerators against one engine; efficiency = (one engine / ring) / devices.")
         {
-            device, dtype, devices, seqlens, heads, headsKv, headdim, causal, backward, shareDevice, repeats, warmup, outJson,
+            device, dtype, devices, seqlens, heads, headsKv, headdim, causal, backward, shareDevice, transport, repeats, warmup, outJson,
         };
         command.SetAction(parse =>
         {
             int[] Ints(string s) => [.. s.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(int.Parse)];
             var plan = new RingBenchPlan(parse.GetValue(dtype)!, Ints(parse.GetValue(devices)!), Ints(parse.GetValue(seqlens)!), parse.GetValue(heads),
                 parse.GetValue(headsKv), parse.GetValue(headdim), parse.GetValue(causal), parse.GetValue(backward),
-                Math.Max(1, parse.GetValue(repeats)), Math.Max(0, parse.GetValue(warmup)), parse.GetValue(shareDevice));
+                Math.Max(1, parse.GetValue(repeats)), Math.Max(0, parse.GetValue(warmup)), parse.GetValue(shareDevice), parse.GetValue(transport)!);
             return plan.Dtype switch
             {
                 "float32" => Run<float>(parse.GetValue(device), plan, parse.GetValue(outJson)),
@@ -64,7 +71,7 @@ public static class RingBenchCommand
 
     /// <summary>What the command covers.</summary>
     public sealed record RingBenchPlan(string Dtype, IReadOnlyList<int> Devices, IReadOnlyList<int> Seqlens, int HeadsQ, int HeadsKv, int Headdim,
-        bool Causal, bool Backward, int Repeats, int Warmup, bool ShareDevice = false);
+        bool Causal, bool Backward, int Repeats, int Warmup, bool ShareDevice = false, string Transport = "auto");
 
     private static int Run<T>(AcceleratorChoice choice, RingBenchPlan plan, FileInfo? json) where T : unmanaged
     {
@@ -89,7 +96,14 @@ public static class RingBenchCommand
         {
             AnsiConsole.MarkupLineInterpolated($"[bold]flash ring[/] on {engines.Length} x {engines[0].DeviceName} ({engines[0].AcceleratorType})");
             var results = new List<RingBenchResult>();
-            var transport = new TimingTransport(HostStagedTransport.Instance);
+            IRingTransport chosen = plan.Transport switch
+            {
+                "peer" => PeerCopyTransport.Instance,
+                "host" => HostStagedTransport.Instance,
+                _ => new RingAttention(engines).Transport,
+            };
+            var transport = new TimingTransport(chosen);
+            AnsiConsole.MarkupLineInterpolated($"shards move through {chosen.GetType().Name}");
             foreach (int seqlen in plan.Seqlens)
             {
                 var random = new Random(seqlen);
@@ -174,7 +188,7 @@ public static class RingBenchCommand
         double ms = Median(plan, run, before: transport.Reset, after: () => (copySeconds, copyBytes) = (transport.Seconds, transport.Bytes));
         double speedup = oneMs / ms;
         return new RingBenchResult(plan.Dtype, seqlen, plan.HeadsQ, plan.HeadsKv, plan.Headdim, plan.Causal, pass, n, ms, oneMs, speedup, speedup / n,
-            copySeconds * 1e3 / n, copyBytes, check(), "ok");
+            copySeconds * 1e3 / n, copyBytes, check(), "ok", transport.Inner.GetType().Name);
     }
 
     private static double Median(RingBenchPlan plan, Action run, Action? before = null, Action? after = null)

@@ -10,6 +10,9 @@ namespace FlashAttention.Bench;
 public sealed class TimingTransport(IRingTransport inner) : IRingTransport
 {
     private long ticks;
+
+    /// <summary>The transport that does the copies.</summary>
+    public IRingTransport Inner => inner;
     private long bytes;
 
     /// <summary>Seconds spent in copies since the last <see cref="Reset"/>, summed over every copy.</summary>

@@ -2,9 +2,8 @@ namespace FlashAttention;
 
 /// <summary>
 /// How <see cref="RingAttention"/> moves a block of memory from one accelerator to the next in the ring.
-/// <see cref="HostStagedTransport"/> goes through host memory and works between any two accelerators;
-/// a CUDA peer-to-peer copy is the implementation to give GPUs of one host (not written yet: no
-/// multi-GPU machine was available to test it).
+/// <see cref="PeerCopyTransport"/> copies device to device (CUDA to CUDA, with peer access where the pair allows it, or CPU to
+/// CPU); <see cref="HostStagedTransport"/> goes through host memory and works between any two accelerators.
 /// </summary>
 public interface IRingTransport
 {

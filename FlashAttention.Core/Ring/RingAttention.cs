@@ -14,7 +14,8 @@ namespace FlashAttention;
 /// <remarks>
 /// The devices run their steps at the same time (one task each), and the copy of the next shard
 /// overlaps the current step's compute (two key/value slots per device). Copies go through an
-/// <see cref="IRingTransport"/>: <see cref="HostStagedTransport"/> by default. Supports causal or
+/// <see cref="IRingTransport"/>: by default <see cref="PeerCopyTransport"/> where every neighbour pair is CUDA-CUDA or CPU-CPU,
+/// else <see cref="HostStagedTransport"/>. Supports causal or
 /// full self-attention (seqlen_q = seqlen_k), GQA/MQA, a custom scale and soft-capping; refuses
 /// windows, ALiBi, bias/mask/block-mask tensors and dropout. Not thread-safe; the engines must not be
 /// used by anything else during a call.
@@ -25,11 +26,16 @@ public sealed class RingAttention
 
     /// <summary>A ring over <paramref name="engines"/>, in ring order; each on its own accelerator.</summary>
     /// <param name="engines">One engine per device (at least 1); the ring borrows them (disposing them stays the caller's job).</param>
-    /// <param name="transport">How shards move between devices; null for <see cref="HostStagedTransport"/>.</param>
+    /// <param name="transport">
+    /// How shards move between devices; null for the default: <see cref="PeerCopyTransport"/> where it connects every neighbour pair
+    /// (<see cref="PeerCopyTransport.ConnectsRing"/>), else <see cref="HostStagedTransport"/>.
+    /// </param>
     public RingAttention(IReadOnlyList<AttentionEngine> engines, IRingTransport? transport = null)
     {
         this.engines = RingValidator.Engines(engines);
-        Transport = transport ?? HostStagedTransport.Instance;
+        Transport = transport ?? (PeerCopyTransport.ConnectsRing([.. this.engines.Select(e => e.Accelerator)])
+            ? PeerCopyTransport.Instance
+            : HostStagedTransport.Instance);
     }
 
     /// <summary>The engines, in ring order.</summary>
