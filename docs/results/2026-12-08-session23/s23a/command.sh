@@ -1,13 +1,22 @@
 #!/usr/bin/env bash
-# Session 23, s23a (build: main + the copy-hoist patches + PackedMaskAlone): the hoisted K/V copy addresses checked and timed.
+# Session 23, s23a: prepared in session 23, NOT RUN (no device machine was lent: eight starts failed, then loans were paused).
+# Build: the current main (the copy-hoist commits 1a5a2a3/88a0eaa are in it); the "old" forward is 8d953c5, the commit before them.
+# Pack (about 56 MB with xz -9e; the carry limit is 64 MiB with the tracked tree):
+#   rm -rf .gpu && ../shared/gpu/pack FlashAttention.Tests && mv .gpu/app.tar.xz .gpu/tests.tar.xz && ../shared/gpu/pack FlashAttention.Bench
+#   git worktree add --detach /tmp/wt-old 8d953c5 && (cd /tmp/wt-old && dotnet publish FlashAttention.Bench/FlashAttention.Bench.csproj -c Release
+#     -r linux-x64 --self-contained true -o /tmp/oldpub -p:DebugType=None -p:InvariantGlobalization=true)
+#   mkdir -p .gpu/old && cp /tmp/oldpub/FlashAttention.{Bench,Core,Kernels}.dll .gpu/old/
+#   (if over the limit: re-pack each archive with XZ_OPT='-T4 -9e')
 # Most important first, so a cut-off run still answers something:
-#   1. the CUDA tests of the wgmma forwards, the packed mask, the float16 bias and seeding on the new build;
+#   1. the CUDA tests of the wgmma forwards, the packed mask, the float16 bias and seeding on the new build, and of decode
+#      with FLASH_DECODE_THREADS=256;
 #   2. forwards, old (8d953c5: .gpu/old/*.dll swapped into a copy of the app) against new, two rounds alternating,
 #      plain / packed mask / float16 bias at d 64 and 128, N 8192, non-causal, then plain causal;
 #   3. torch's flash and cuDNN forwards on the same shapes (the ratio to FA2 / cuDNN);
 #   4. decode with 256-thread groups (FLASH_DECODE_THREADS=256: twice the teams a split) against the default 128, with torch's
 #      flash and cuDNN decode in the same call, and both at 16 / 32 / 64 splits at batch 1-2;
-#   5. ncu stall reasons of decode 1 x 8K (ours, then cuDNN's), for the small-batch decode gap.
+#   5. the ring's CUDA path with PeerCopyTransport (two contexts of GPU 0, --share-device) beside the host-staged transport;
+#   6. ncu stall reasons of decode 1 x 8K (ours, then cuDNN's), for the small-batch decode gap.
 # Archives: .gpu/app.tar.xz (Bench, new), .gpu/tests.tar.xz (Tests, new), .gpu/old/ (the old build's three project dlls).
 # Run there (carry .gpu): bash docs/results/2026-12-08-session23/s23a/command.sh $OUT
 set -u
@@ -18,6 +27,9 @@ T=/tmp/t/app/FlashAttention.Tests
 FLASH_TEST_DEVICE=cuda timeout 150 $T -class FlashAttention.Tests.WgmmaForwardTests -class FlashAttention.Tests.WgmmaPipelinedForwardTests \
   -class FlashAttention.Tests.TensorCoreMaskBitsTests -class FlashAttention.Tests.HalfBiasTests -class FlashAttention.Tests.SeededScoresTests > $OUT/tests.log 2>&1
 echo "tests: $(grep -a 'Total:' $OUT/tests.log)"; grep -a "\[FAIL\]" $OUT/tests.log | head
+FLASH_DECODE_THREADS=256 FLASH_TEST_DEVICE=cuda timeout 120 $T -class FlashAttention.Tests.DecodeStreamingTests -class FlashAttention.Tests.DecodeTransposeTests \
+  -class FlashAttention.Tests.DecodePagedTests > $OUT/tests-decode256.log 2>&1
+echo "decode tests, 256 threads: $(grep -a 'Total:' $OUT/tests-decode256.log)"; grep -a "\[FAIL\]" $OUT/tests-decode256.log | head
 tar -C /tmp -xJf .gpu/app.tar.xz
 cp -r /tmp/app /tmp/appold && cp .gpu/old/*.dll /tmp/appold/
 fwd() { # name app causal
@@ -59,6 +71,11 @@ cat $OUT/table-decode-128.md $OUT/table-decode-256.md
 SPL="--batches 1,2 --cache-lens 8192,16384 --splits 0,16,32,64"
 decode splits-256 "$SPL" FLASH_DECODE_THREADS=256
 decode splits-128 "$SPL"
+for t in peer host; do
+  timeout 120 /tmp/app/FlashAttention.Bench ring --device cuda --share-device --devices 2 --seqlens 8192 --causal --backward --repeats 2 \
+    --transport $t --out-json $OUT/ring-$t.json > $OUT/ring-$t.log 2>&1 || echo "ring $t rc=$?"
+  python3 -c "import json,sys; print('ring', sys.argv[2], ' '.join(f\"{r['pass']} {r['status']} {r.get('transport')} {r['median_ms']:.1f}ms diff {r['max_diff']:.2e} copy {r['copy_ms_per_device']:.1f}ms\" for r in json.load(open(sys.argv[1]))['results']))" $OUT/ring-$t.json $t
+done
 S="--section SpeedOfLight --section Occupancy --section WarpStateStats --section MemoryWorkloadAnalysis --section LaunchStats --section SchedulerStats"
 timeout 90 ncu --launch-skip 10 --launch-count 1 $S /tmp/app/FlashAttention.Bench decode --device cuda --batches 1 --cache-lens 8192 --repeats 5 --warmup 5 \
   --out-json /tmp/ncu-ours.json > $OUT/ncu-decode-ours.txt 2>&1 || echo "ncu ours rc=$?"
