@@ -39,6 +39,19 @@ public class DecodeStreamingTests
     public void Step_edges(int splits) =>
         DecodeCase.Run("float16", new DecodeCase([1, 31, 32, 33, 97], 100, 1, 4, 1, 64, Causal: false, Splits: splits, Path: DecodePath.Streaming), Engine);
 
+    /// <summary>
+    /// Scores spread wide (scale 1.5) over 900 keys: m moves only when a step passes it by more than
+    /// <c>LazyRescale.Threshold</c>, so both the rescaling steps and those that keep m with p above 1 run;
+    /// 1 row (4 keys a step), 2 rows and 8 rows (two lane sets) at d 64, and d 256.
+    /// </summary>
+    [Theory]
+    [InlineData(1, 1, 64)]
+    [InlineData(2, 1, 64)]
+    [InlineData(8, 1, 64)]
+    [InlineData(4, 1, 256)]
+    public void Wide_scores_move_m_lazily(int hq, int hkv, int d) =>
+        DecodeCase.Run("float16", new DecodeCase([900, 45], 900, 1, hq, hkv, d, Causal: false, Splits: 2, Scale: 1.5f, Path: DecodePath.Streaming), Engine);
+
     /// <summary>A paged cache (shuffled pages of 16: the per-key page lookup path) with new keys appended in place.</summary>
     [Fact]
     public void Paged_with_append() =>

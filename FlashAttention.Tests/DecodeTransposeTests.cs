@@ -48,6 +48,18 @@ public class DecodeTransposeTests
     public void Several_splits(int splits) =>
         DecodeCase.Run("float16", new DecodeCase([1100, 203, 17], 1100, 1, 8, 2, 128, Causal: false, Splits: splits, Path: DecodePath.Streaming), Transposed.Value);
 
+    /// <summary>
+    /// Scores spread wide (scale 1.5: a std of about 17 in the log2 domain) over 1100 keys, so the running max passes m by more
+    /// than <c>LazyRescale.Threshold</c> several times (m moves, acc is rescaled) and by less many more times
+    /// (m stays, p above 1): both paths of the lazy rescale, against the reference, in one and in three splits.
+    /// </summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(3)]
+    public void Wide_scores_move_m_lazily(int splits) =>
+        DecodeCase.Run("float16", new DecodeCase([1100, 77], 1100, 1, 8, 2, 128, Causal: false, Splits: splits, Scale: 1.5f, Path: DecodePath.Streaming),
+            Transposed.Value);
+
     /// <summary>Causal with more queries than keys: the first rows see nothing (O = 0, LSE = -inf, never NaN).</summary>
     [Fact]
     public void Causal_rows_before_the_first_key() =>
@@ -73,9 +85,10 @@ public class DecodeTransposeTests
     /// contract the two kernels' arithmetic differently, so there they only match the reference).
     /// </summary>
     [Theory]
-    [InlineData(8, 2, 1, 0)]
-    [InlineData(2, 1, 3, 3)]
-    public void Same_bits_as_the_butterfly(int hq, int hkv, int sq, int splits)
+    [InlineData(8, 2, 1, 0, null)]
+    [InlineData(2, 1, 3, 3, null)]
+    [InlineData(8, 2, 1, 2, 1.5f)]   // wide scores: m moves lazily in both steps alike
+    public void Same_bits_as_the_butterfly(int hq, int hkv, int sq, int splits, float? scale)
     {
         var rng = new RandomTensors(17);
         int b = 3, cap = 300, d = 128;
@@ -83,7 +96,7 @@ public class DecodeTransposeTests
         var v = rng.Bshd<Half>(b, cap, hkv, d);
         var q = rng.Bshd<Half>(b, sq, hq, d);
         int[] lens = [203, 1, 300];
-        var options = new DecodeOptions { Causal = true, NumSplits = splits, ReturnLse = true, Path = DecodePath.Streaming };
+        var options = new DecodeOptions { Causal = true, NumSplits = splits, ReturnLse = true, Path = DecodePath.Streaming, Scale = scale };
         var expected = Butterfly.Value.Decode(q, new KvCache<Half>(k, v, lens), options);
         var actual = Transposed.Value.Decode(q, new KvCache<Half>(k, v, lens), options);
         if (Transposed.Value.AcceleratorType != AcceleratorType.CPU)

@@ -23,6 +23,7 @@ public class TensorCoreForwardTests
         {
             (true, "float16", Tc(1, 1, 1, 1, 1, 64, causal: false)),
             (true, "float16", Tc(1, 80, 75, 2, 1, 64, causal: true)),       // GQA; seqlen_q > seqlen_k: rows that see no key
+            (true, "float16", Tc(1, 40, 300, 2, 1, 64, causal: false) with { Scale = 1.5f }), // wide scores: m moves lazily (LazyRescale) and P passes 1
             (true, "bfloat16", Tc(1, 70, 33, 2, 1, 96, causal: false)),     // MQA, d 96: a 64 + 32 output block
             (false, "float16", Tc(1, 33, 70, 1, 1, 128, causal: true)),
             (false, "float16", Tc(1, 20, 70, 1, 1, 256, causal: true)),

@@ -16,6 +16,7 @@ public class WgmmaForwardTests
         var rows = new (bool Cpu, string DType, ForwardCase Case)[]
         {
             (true, "float16", Tc(1, 113, 203, 2, 1, 64, causal: false, wgmma: true)),
+            (true, "float16", Tc(1, 70, 300, 2, 1, 64, causal: false, wgmma: true) with { Scale = 1.5f }), // wide scores: m moves lazily (LazyRescale)
             (true, "bfloat16", Tc(1, 70, 130, 2, 1, 128, causal: true, wgmma: true)),   // GQA, rows that see no key
             (true, "float16", Tc(1, 37, 65, 1, 1, 59, causal: false, wgmma: true)),     // odd head dim: element copies into the swizzle
             (true, "bfloat16", Tc(2, 37, 65, 2, 2, 59, causal: true, wgmma: true)),    // element copies of a second batch item and kv head

@@ -17,6 +17,7 @@ public class WgmmaPipelinedForwardTests
         var rows = new (bool Cpu, string DType, ForwardCase Case)[]
         {
             (true, "float16", Wgp(1, 113, 203, 2, 1, 64, causal: false)),
+            (true, "bfloat16", Wgp(1, 70, 300, 2, 1, 128, causal: true) with { Scale = 1.5f }), // wide scores: m moves lazily (LazyRescale)
             (true, "bfloat16", Wgp(1, 70, 130, 2, 1, 128, causal: true)),            // GQA, rows that see no key
             (true, "float16", Wgp(1, 37, 65, 1, 1, 59, causal: false)),              // odd head dim: element copies into the swizzle
             (true, "bfloat16", Wgp(1, 70, 150, 2, 1, 32, causal: true)),             // d 32 in the 64 tile: cp.async zero-fills dims 32-63

@@ -1,3 +1,4 @@
+using FlashAttention.Kernels.Numerics;
 using ILGPU.Algorithms;
 
 namespace FlashAttention.Kernels.Portable;
@@ -26,11 +27,11 @@ internal struct DecodeOwnedRow
 
     /// <summary>
     /// m and l updated with the step's two scores (hidden ones -inf); returns alpha = exp2(m_old - m_new), and
-    /// p of the lane's own key. The same arithmetic as <see cref="DecodeStreamRow.Softmax"/> at two keys.
+    /// p of the lane's own key. m moves only when the step's max passes it by more than <see cref="LazyRescale.Threshold"/>.
     /// </summary>
     public float Update(float sOwn, float sOther, out float pOwn)
     {
-        float mNew = XMath.Max(M, XMath.Max(sOwn, sOther));
+        float mNew = LazyRescale.Next(M, XMath.Max(sOwn, sOther));
         // While every key so far is hidden m stays -inf: exponentiate against 0 so p = 0 and alpha = 0, not NaN.
         float mSafe = mNew == float.NegativeInfinity ? 0f : mNew;
         float alpha = XMath.Exp2(M - mSafe);

@@ -31,10 +31,20 @@ internal struct DecodeRing
     /// <summary>Floats of the group's rings (they come before the team merge's floats).</summary>
     public static int SharedFloats(int unroll) => DecodeStreamKernel.Threads * LaneVectors(unroll) * 4;
 
+    /// <summary>
+    /// Whether a contiguous cache's copies run from per-lane cursors (<see cref="Aim{TTarget, T}"/>): one add a stage in place of a
+    /// 64-bit row offset a copy, which took about 85 of the loop's 452 SASS instructions a step at d 128 (CUDA 12.4, sm_90).
+    /// The experiment FLASH_DECODE_CURSOR=0 turns it off (a readonly static field, so kernels compile it in as a constant).
+    /// </summary>
+    public static readonly bool Cursors = Environment.GetEnvironmentVariable("FLASH_DECODE_CURSOR") != "0";
+
     private ArrayView<Raw16> vectors;
     private int lane;         // this lane's first vector in the group's rings; the next ones follow every Threads vectors
     private uint sharedBytes; // its byte address in the shared window (CUDA)
     private int issued, read;
+    // Contiguous caches (Cursors): this lane's slice of the next stage's first key, K and V: a byte address on CUDA, a vector index
+    // off it (the same arithmetic in units of 16 bytes, so the CPU tests check it).
+    private ulong kNext, vNext;
 
     /// <summary>The ring of the calling lane in <paramref name="shared"/> (the group's dynamic shared buffer, 16-byte aligned).</summary>
     public static DecodeRing Start<TTarget>(ArrayView<float> shared, int unroll)
@@ -56,6 +66,11 @@ internal struct DecodeRing
     {
         int at = (issued & (Stages - 1)) * unroll * 2;
         issued++;
+        if (Cursors && p.Cache.Paged == 0)
+        {
+            IssueFromCursors<TTarget, T>(p, kRows, vRows, firstKey, keys, end, unroll, at);
+            return;
+        }
         Copy<TTarget, T>(p, kRows, vRows, batch, firstKey, end, slot, at);
         Copy<TTarget, T>(p, kRows, vRows, batch, firstKey + keys, end, slot, at + 2);
         if (unroll > 2)
@@ -64,6 +79,66 @@ internal struct DecodeRing
             Copy<TTarget, T>(p, kRows, vRows, batch, firstKey + 3 * keys, end, slot, at + 6);
         }
         CpAsync.Commit<TTarget>();
+    }
+
+    /// <summary>
+    /// Points the cursors of a contiguous cache at the lane's slice of key <paramref name="firstKey"/>, the first key the first
+    /// <see cref="Issue{TTarget, T}"/> copies (each later one must start a step of keys further on, as the key loops do).
+    /// </summary>
+    public void Aim<TTarget, T>(in DecodeParams<T> p, in VectorRows kRows, in VectorRows vRows, int firstKey, int slot)
+        where TTarget : struct, ITensorCoreTarget
+        where T : unmanaged
+    {
+        if (!Cursors || p.Cache.Paged != 0)
+            return;
+        kNext = Unit<TTarget>(p.Cache.K.Address, kRows.Base + firstKey * kRows.RowStride + slot);
+        vNext = Unit<TTarget>(p.Cache.V.Address, vRows.Base + firstKey * vRows.RowStride + slot);
+    }
+
+    /// <summary>Vector <paramref name="index"/> of a buffer at <paramref name="address"/>: its byte address on CUDA, the index itself off it.</summary>
+    private static ulong Unit<TTarget>(ulong address, long index) where TTarget : struct, ITensorCoreTarget =>
+        default(TTarget).EmitsPtx ? address + (ulong)index * 16 : (ulong)index;
+
+    /// <summary>
+    /// <see cref="Issue{TTarget, T}"/>'s copies of a contiguous cache from the cursors, which then move on a step
+    /// (<paramref name="unroll"/> x <paramref name="keys"/> rows). Key u's slice lies u x keys rows past the cursor; a key at or past
+    /// <paramref name="end"/> is zero-filled from the buffer's first vector, an address inside it.
+    /// </summary>
+    private void IssueFromCursors<TTarget, T>(in DecodeParams<T> p, in VectorRows kRows, in VectorRows vRows, int firstKey, int keys, int end,
+        int unroll, int at)
+        where TTarget : struct, ITensorCoreTarget
+        where T : unmanaged
+    {
+        // One 64-bit product by a compile-time constant each (keys is one, and 16 bytes a vector on CUDA).
+        ulong perKey = (ulong)(default(TTarget).EmitsPtx ? keys * 16 : keys);
+        ulong kKey = (ulong)kRows.RowStride * perKey, vKey = (ulong)vRows.RowStride * perKey;
+        CopyAt<TTarget, T>(p, kRows, vRows, kKey, vKey, 0, firstKey < end, at);
+        CopyAt<TTarget, T>(p, kRows, vRows, kKey, vKey, 1, firstKey + keys < end, at + 2);
+        if (unroll > 2)
+        {
+            CopyAt<TTarget, T>(p, kRows, vRows, kKey, vKey, 2, firstKey + 2 * keys < end, at + 4);
+            CopyAt<TTarget, T>(p, kRows, vRows, kKey, vKey, 3, firstKey + 3 * keys < end, at + 6);
+        }
+        kNext += (ulong)unroll * kKey;
+        vNext += (ulong)unroll * vKey;
+        CpAsync.Commit<TTarget>();
+    }
+
+    /// <summary>Key <paramref name="u"/> of the stage (<paramref name="kKey"/>, <paramref name="vKey"/>: the cursors' units between keys) into vectors <paramref name="at"/> and + 1.</summary>
+    private readonly void CopyAt<TTarget, T>(in DecodeParams<T> p, in VectorRows kRows, in VectorRows vRows, ulong kKey, ulong vKey, int u, bool valid, int at)
+        where TTarget : struct, ITensorCoreTarget
+        where T : unmanaged
+    {
+        ulong k = kNext + (ulong)u * kKey, v = vNext + (ulong)u * vKey;
+        if (default(TTarget).EmitsPtx)
+        {
+            uint to = sharedBytes + (uint)(at * Stride);
+            CpAsync.Copy16Raw(to, valid ? k : p.Cache.K.Address, valid);
+            CpAsync.Copy16Raw(to + Stride, valid ? v : p.Cache.V.Address, valid);
+            return;
+        }
+        vectors[Index(at)] = valid ? kRows.Vectors[(long)k] : default;
+        vectors[Index(at + 1)] = valid ? vRows.Vectors[(long)v] : default;
     }
 
     /// <summary>

@@ -268,6 +268,7 @@ public static class DecodeStreamKernel
         where TScores : struct, IDecodeStepScores
     {
         int stepKeys = unroll * teams;
+        ring.Aim<TTarget, T>(p, kRows, vRows, keyStart + team, slot);
         for (int s = 0; s < DecodeRing.Stages - 1; s++)
             ring.Issue<TTarget, T>(p, kRows, vRows, batch, keyStart + team + s * stepKeys, teams, keyEnd, slot, unroll);
         for (int key0 = keyStart; key0 < keyEnd; key0 += stepKeys)

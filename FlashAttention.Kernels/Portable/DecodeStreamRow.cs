@@ -1,3 +1,4 @@
+using FlashAttention.Kernels.Numerics;
 using ILGPU.Algorithms;
 
 namespace FlashAttention.Kernels.Portable;
@@ -40,8 +41,8 @@ internal struct DecodeStreamRow
     }
 
     /// <summary>
-    /// The online softmax over the step's keys (firstKey + u * keys): hidden keys dropped, m and l
-    /// updated, acc rescaled, S_u replaced by p_u.
+    /// The online softmax over the step's keys (firstKey + u * keys): hidden keys dropped, m (lazily:
+    /// <see cref="LazyRescale"/>) and l updated, acc rescaled, S_u replaced by p_u.
     /// </summary>
     public void Softmax(int firstKey, int keys, int unroll)
     {
@@ -53,7 +54,7 @@ internal struct DecodeStreamRow
         float s2 = four && firstKey + 2 * keys <= Limit ? S2 : float.NegativeInfinity;
         float s3 = four && firstKey + 3 * keys <= Limit ? S3 : float.NegativeInfinity;
         float stepMax = four ? XMath.Max(XMath.Max(s0, s1), XMath.Max(s2, s3)) : XMath.Max(s0, s1);
-        float mNew = XMath.Max(M, stepMax);
+        float mNew = LazyRescale.Next(M, stepMax); // alpha is exactly 1 unless the step passes m by more than the threshold
         // While every key so far is hidden m stays -inf: exponentiate against 0 so p = 0 and alpha = 0, not NaN.
         float mSafe = mNew == float.NegativeInfinity ? 0f : mNew;
         float alpha = XMath.Exp2(M - mSafe);
@@ -62,7 +63,7 @@ internal struct DecodeStreamRow
         S2 = four ? XMath.Exp2(s2 - mSafe) : 0f;
         S3 = four ? XMath.Exp2(s3 - mSafe) : 0f;
         L = L * alpha + (four ? (S0 + S1) + (S2 + S3) : S0 + S1);
-        // After the first steps a row's max seldom grows: alpha is then exactly 1 and the rescale is skipped.
+        // After the first steps m seldom moves: alpha is then exactly 1 and the rescale is skipped.
         if (alpha != 1f)
             Acc = Float8.Scale(Acc, alpha);
         M = mNew;

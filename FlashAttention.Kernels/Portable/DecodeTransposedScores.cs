@@ -61,10 +61,19 @@ internal struct DecodeTransposedScores<TTarget> : IDecodeStepScores
         float sOwn = own.Visible(score, firstKey);
         float sOther = Warp.ShuffleXor(sOwn, 2);
         float alpha = own.Update(sOwn, sOther, out float pOwn);
-        Receive(ref rows.R0, 0, pOwn, alpha);
-        Receive(ref rows.R1, 1, pOwn, alpha);
-        Receive(ref rows.R2, 2, pOwn, alpha);
-        Receive(ref rows.R3, 3, pOwn, alpha);
+        float a0 = Receive(ref rows.R0, 0, pOwn, alpha);
+        float a1 = Receive(ref rows.R1, 1, pOwn, alpha);
+        float a2 = Receive(ref rows.R2, 2, pOwn, alpha);
+        float a3 = Receive(ref rows.R3, 3, pOwn, alpha);
+        // Warp-uniform: a per-lane test left ptxas predicating all 32 products of every step. With m moving only past the
+        // threshold (Numerics.LazyRescale) every alpha of the warp is 1 on almost every step.
+        if (!WarpVote.All<TTarget>(a0 == 1f & a1 == 1f & a2 == 1f & a3 == 1f))
+        {
+            rows.R0.Acc = Float8.Scale(rows.R0.Acc, a0);
+            rows.R1.Acc = Float8.Scale(rows.R1.Acc, a1);
+            rows.R2.Acc = Float8.Scale(rows.R2.Acc, a2);
+            rows.R3.Acc = Float8.Scale(rows.R3.Acc, a3);
+        }
     }
 
     /// <inheritdoc/>
@@ -83,16 +92,14 @@ internal struct DecodeTransposedScores<TTarget> : IDecodeStepScores
     private static int KeyOf(int slot) => (slot >> 1) & 1;
 
     /// <summary>
-    /// Row <paramref name="r"/>'s alpha and p (key 0 from lane 4 r, key 1 from lane 4 r + 2) into this lane's copy of
-    /// the row; acc rescaled unless alpha is exactly 1, as it is once a row's max stops growing.
+    /// Row <paramref name="r"/>'s p (key 0 from lane 4 r, key 1 from lane 4 r + 2) into this lane's copy of the row; returns the
+    /// row's alpha, for the caller's rescale of acc.
     /// </summary>
-    private readonly void Receive(ref DecodeStreamRow row, int r, float pOwn, float alpha)
+    private readonly float Receive(ref DecodeStreamRow row, int r, float pOwn, float alpha)
     {
-        float a = FromLane(alpha, 4 * r);
         row.S0 = FromLane(pOwn, 4 * r);
         row.S1 = FromLane(pOwn, 4 * r + 2);
-        if (a != 1f)
-            row.Acc = Float8.Scale(row.Acc, a);
+        return FromLane(alpha, 4 * r);
     }
 
     /// <summary>Row <paramref name="r"/>'s m and l from its lanes into this lane's copy of the row.</summary>

@@ -1,3 +1,4 @@
+using FlashAttention.Kernels.Numerics;
 using FlashAttention.Kernels.Portable;
 using ILGPU.Algorithms;
 
@@ -117,8 +118,9 @@ internal struct FragmentSoftmax
         }
         maxLow = QuadMax(maxLow) * k;
         maxHigh = QuadMax(maxHigh) * k;
-        float newLow = XMath.Max(MLow, maxLow);
-        float newHigh = XMath.Max(MHigh, maxHigh);
+        // m moves only when the tile passes it by more than LazyRescale.Threshold: alpha is 1 on almost every later tile.
+        float newLow = LazyRescale.Next(MLow, maxLow);
+        float newHigh = LazyRescale.Next(MHigh, maxHigh);
         // A row that has seen only masked keys keeps m = -inf; exponentiate against 0 then (p = 0, no NaN).
         float safeLow = newLow == float.NegativeInfinity ? 0f : newLow;
         float safeHigh = newHigh == float.NegativeInfinity ? 0f : newHigh;

@@ -9,29 +9,41 @@
 #   (if over the limit: re-pack each archive with XZ_OPT='-T4 -9e')
 # Most important first, so a cut-off run still answers something:
 #   1. the CUDA tests of the wgmma forwards, the packed mask, the float16 bias and seeding on the new build, and of decode
-#      with FLASH_DECODE_THREADS=256;
+#      (the new defaults, then FLASH_DECODE_THREADS=256);
 #   2. forwards, old (8d953c5: .gpu/old/*.dll swapped into a copy of the app) against new, two rounds alternating,
 #      plain / packed mask / float16 bias at d 64 and 128, N 8192, non-causal, then plain causal;
 #   3. torch's flash and cuDNN forwards on the same shapes (the ratio to FA2 / cuDNN);
-#   4. decode with 256-thread groups (FLASH_DECODE_THREADS=256: twice the teams a split) against the default 128, with torch's
-#      flash and cuDNN decode in the same call, and both at 16 / 32 / 64 splits at batch 1-2;
+#   4. decode: the new default (per-lane copy cursors, lazy rescale) against the session-22 loop (FLASH_DECODE_CURSOR=0
+#      FLASH_DECODE_LAZY=0) in two alternating rounds, and 256-thread groups (FLASH_DECODE_THREADS=256), with torch's flash and
+#      cuDNN decode in the same call; the new default and 256 threads at 16 / 32 / 64 splits at batch 1-2;
 #   5. the ring's CUDA path with PeerCopyTransport (two contexts of GPU 0, --share-device) beside the host-staged transport;
 #   6. ncu stall reasons of decode 1 x 8K (ours, then cuDNN's), for the small-batch decode gap.
 # Archives: .gpu/app.tar.xz (Bench, new), .gpu/tests.tar.xz (Tests, new), .gpu/old/ (the old build's three project dlls).
-# Run there (carry .gpu): bash docs/results/2026-12-08-session23/s23a/command.sh $OUT
+# Two calls of up to 600 s each, both carrying .gpu:
+#   bash docs/results/2026-12-08-session23/s23a/command.sh $OUT forward    (1-3: tests, forwards, torch forwards)
+#   bash docs/results/2026-12-08-session23/s23a/command.sh $OUT decode     (4-6: decode, ring, ncu)
 set -u
 OUT=$1
+PART=${2:-forward}
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader | tee $OUT/device.txt
-mkdir -p /tmp/t && tar -C /tmp/t -xJf .gpu/tests.tar.xz
+mkdir -p /tmp/t && [ -x /tmp/t/app/FlashAttention.Tests ] || tar -C /tmp/t -xJf .gpu/tests.tar.xz
 T=/tmp/t/app/FlashAttention.Tests
+[ -x /tmp/app/FlashAttention.Bench ] || tar -C /tmp -xJf .gpu/app.tar.xz
+if [ "$PART" = forward ]; then
 FLASH_TEST_DEVICE=cuda timeout 150 $T -class FlashAttention.Tests.WgmmaForwardTests -class FlashAttention.Tests.WgmmaPipelinedForwardTests \
   -class FlashAttention.Tests.TensorCoreMaskBitsTests -class FlashAttention.Tests.HalfBiasTests -class FlashAttention.Tests.SeededScoresTests > $OUT/tests.log 2>&1
 echo "tests: $(grep -a 'Total:' $OUT/tests.log)"; grep -a "\[FAIL\]" $OUT/tests.log | head
+fi
+if [ "$PART" = decode ]; then
+FLASH_TEST_DEVICE=cuda timeout 120 $T -class FlashAttention.Tests.DecodeStreamingTests -class FlashAttention.Tests.DecodeTransposeTests \
+  -class FlashAttention.Tests.DecodePagedTests -class FlashAttention.Tests.DecodeAccuracyTests > $OUT/tests-decode.log 2>&1
+echo "decode tests (cursors, lazy rescale): $(grep -a 'Total:' $OUT/tests-decode.log)"; grep -a "\[FAIL\]" $OUT/tests-decode.log | head
 FLASH_DECODE_THREADS=256 FLASH_TEST_DEVICE=cuda timeout 120 $T -class FlashAttention.Tests.DecodeStreamingTests -class FlashAttention.Tests.DecodeTransposeTests \
   -class FlashAttention.Tests.DecodePagedTests > $OUT/tests-decode256.log 2>&1
 echo "decode tests, 256 threads: $(grep -a 'Total:' $OUT/tests-decode256.log)"; grep -a "\[FAIL\]" $OUT/tests-decode256.log | head
-tar -C /tmp -xJf .gpu/app.tar.xz
-cp -r /tmp/app /tmp/appold && cp .gpu/old/*.dll /tmp/appold/
+fi
+if [ "$PART" = forward ]; then
+rm -rf /tmp/appold && cp -r /tmp/app /tmp/appold && cp .gpu/old/*.dll /tmp/appold/
 fwd() { # name app causal
   timeout 90 $2/FlashAttention.Bench bench --device cuda --kernels $4 --dtype float16 --headdims 64,128 --seqlens 8192 \
     --causal $3 --passes fwd --repeats 20 --warmup 3 --input-sets 2 --out-json "$OUT/$1.json" > "$OUT/$1.log" 2>&1 || echo "$1 rc=$?"
@@ -47,6 +59,8 @@ fwd new-causal /tmp/app yes tc
 timeout 120 python3 FlashAttention.Bench/peers/torch_sdpa.py --seqlens 8192 --headdims 64,128 --causal both --passes fwd --backends flash,cudnn \
   --repeats 20 --out-json $OUT/torch-fwd.json > $OUT/torch-fwd.log 2>&1 || echo "torch rc=$?"
 python3 -c "import json,sys; print('torch', ' '.join(f\"{r['impl']}/d{r['headdim']}/c{int(bool(r.get('causal')))}={(r['median_ms'] or float('nan')):.3f}\" for r in json.load(open(sys.argv[1]))['results']))" $OUT/torch-fwd.json
+fi
+if [ "$PART" = decode ]; then
 summary() {
   python3 - "$1" "$2" <<'PY'
 import json, sys
@@ -61,16 +75,19 @@ decode() { # name extra-args env...
   summary $OUT/$name.json $name
 }
 ALL="--batches 1,2,4,8 --cache-lens 8192,16384,32768,65536"
-decode decode-128 "$ALL"
+decode decode-new-1 "$ALL"
+decode decode-legacy-1 "$ALL" FLASH_DECODE_CURSOR=0 FLASH_DECODE_LAZY=0
 decode decode-256 "$ALL" FLASH_DECODE_THREADS=256
+decode decode-legacy-2 "$ALL" FLASH_DECODE_CURSOR=0 FLASH_DECODE_LAZY=0
+decode decode-new-2 "$ALL"
 timeout 90 python3 FlashAttention.Bench/peers/torch_decode.py --backends flash,cudnn --repeats 30 --warmup 5 --batches 1,2,4,8 \
   --cache-lens 8192,16384,32768,65536 --out-json $OUT/torch.json > $OUT/torch.log 2>&1 || echo "torch rc=$?"
-for m in decode-128 decode-256; do
+for m in decode-new-1 decode-legacy-1 decode-256; do
   python3 FlashAttention.Bench/peers/compare_decode.py $OUT/$m.json $OUT/torch.json --out-md $OUT/table-$m.md > /dev/null; done
-cat $OUT/table-decode-128.md $OUT/table-decode-256.md
+cat $OUT/table-decode-new-1.md $OUT/table-decode-legacy-1.md $OUT/table-decode-256.md
 SPL="--batches 1,2 --cache-lens 8192,16384 --splits 0,16,32,64"
 decode splits-256 "$SPL" FLASH_DECODE_THREADS=256
-decode splits-128 "$SPL"
+decode splits-new "$SPL"
 for t in peer host; do
   timeout 120 /tmp/app/FlashAttention.Bench ring --device cuda --share-device --devices 2 --seqlens 8192 --causal --backward --repeats 2 \
     --transport $t --out-json $OUT/ring-$t.json > $OUT/ring-$t.log 2>&1 || echo "ring $t rc=$?"
@@ -83,4 +100,5 @@ timeout 90 ncu --launch-skip 20 --launch-count 2 $S python3 FlashAttention.Bench
   --cache-lens 8192 --out-json /tmp/ncu-torch.json > $OUT/ncu-decode-torch.txt 2>&1 || echo "ncu torch rc=$?"
 grep -E "^  [A-Za-z_]|Duration|Stall|Warp Cycles|Issued Warp|Achieved Occupancy|Theoretical Occ|DRAM Throughput|Memory Throughput|Registers|Block Limit|One or More|No Eligible|Active Warps Per" $OUT/ncu-decode-ours.txt | head -40
 grep -E "^  [A-Za-z_]|Duration|Warp Cycles|Issued Warp|Achieved Occupancy|DRAM Throughput|Registers|No Eligible|Active Warps Per" $OUT/ncu-decode-torch.txt | head -40
-cd $OUT && tar czf runs.tgz *.json *.log ncu-*.txt 2>/dev/null && rm -f *.json *.log ncu-*.txt
+fi
+cd $OUT && tar czf runs-$PART.tgz *.json *.log ncu-*.txt 2>/dev/null && rm -f *.json *.log ncu-*.txt
