@@ -10,11 +10,12 @@
 # Most important first, so a cut-off run still answers something:
 #   1. the CUDA tests of the wgmma forwards, the packed mask, the float16 bias and seeding on the new build, and of decode
 #      (the new defaults, then FLASH_DECODE_THREADS=256);
-#   2. forwards, old (8d953c5: .gpu/old/*.dll swapped into a copy of the app) against new, two rounds alternating,
-#      plain / packed mask / float16 bias at d 64 and 128, N 8192, non-causal, then plain causal;
+#   2. forwards, old (8d953c5: .gpu/old/*.dll swapped into a copy of the app) against new (copy-hoist + lazy rescale) and new
+#      with FLASH_LAZY_RESCALE=0 (copy-hoist alone), two rounds alternating, plain / packed mask / float16 bias at d 64 and 128,
+#      N 8192, non-causal, then plain causal old against new;
 #   3. torch's flash and cuDNN forwards on the same shapes (the ratio to FA2 / cuDNN);
 #   4. decode: the new default (per-lane copy cursors, lazy rescale) against the session-22 loop (FLASH_DECODE_CURSOR=0
-#      FLASH_DECODE_LAZY=0) in two alternating rounds, and 256-thread groups (FLASH_DECODE_THREADS=256), with torch's flash and
+#      FLASH_LAZY_RESCALE=0) in two alternating rounds, and 256-thread groups (FLASH_DECODE_THREADS=256), with torch's flash and
 #      cuDNN decode in the same call; the new default and 256 threads at 16 / 32 / 64 splits at batch 1-2;
 #   5. the ring's CUDA path with PeerCopyTransport (two contexts of GPU 0, --share-device) beside the host-staged transport;
 #   6. ncu stall reasons of decode 1 x 8K (ours, then cuDNN's), for the small-batch decode gap.
@@ -44,15 +45,17 @@ echo "decode tests, 256 threads: $(grep -a 'Total:' $OUT/tests-decode256.log)"; 
 fi
 if [ "$PART" = forward ]; then
 rm -rf /tmp/appold && cp -r /tmp/app /tmp/appold && cp .gpu/old/*.dll /tmp/appold/
-fwd() { # name app causal
-  timeout 90 $2/FlashAttention.Bench bench --device cuda --kernels $4 --dtype float16 --headdims 64,128 --seqlens 8192 \
+fwd() { # name app causal kernels [VAR=value ...]
+  env X=0 ${5:-} timeout 90 $2/FlashAttention.Bench bench --device cuda --kernels $4 --dtype float16 --headdims 64,128 --seqlens 8192 \
     --causal $3 --passes fwd --repeats 20 --warmup 3 --input-sets 2 --out-json "$OUT/$1.json" > "$OUT/$1.log" 2>&1 || echo "$1 rc=$?"
   python3 -c "import json,sys; print(sys.argv[2], ' '.join(f\"{r['impl']}/d{r['headdim']}={(r['median_ms'] or float('nan')):.3f}\" for r in json.load(open(sys.argv[1]))['results']))" "$OUT/$1.json" "$1"
 }
 K=tc,tc+mask,tc+bias16
 fwd old-1 /tmp/appold no $K
 fwd new-1 /tmp/app no $K
+fwd eager-1 /tmp/app no $K FLASH_LAZY_RESCALE=0
 fwd new-2 /tmp/app no $K
+fwd eager-2 /tmp/app no $K FLASH_LAZY_RESCALE=0
 fwd old-2 /tmp/appold no $K
 fwd old-causal /tmp/appold yes tc
 fwd new-causal /tmp/app yes tc
@@ -76,9 +79,9 @@ decode() { # name extra-args env...
 }
 ALL="--batches 1,2,4,8 --cache-lens 8192,16384,32768,65536"
 decode decode-new-1 "$ALL"
-decode decode-legacy-1 "$ALL" FLASH_DECODE_CURSOR=0 FLASH_DECODE_LAZY=0
+decode decode-legacy-1 "$ALL" FLASH_DECODE_CURSOR=0 FLASH_LAZY_RESCALE=0
 decode decode-256 "$ALL" FLASH_DECODE_THREADS=256
-decode decode-legacy-2 "$ALL" FLASH_DECODE_CURSOR=0 FLASH_DECODE_LAZY=0
+decode decode-legacy-2 "$ALL" FLASH_DECODE_CURSOR=0 FLASH_LAZY_RESCALE=0
 decode decode-new-2 "$ALL"
 timeout 90 python3 FlashAttention.Bench/peers/torch_decode.py --backends flash,cudnn --repeats 30 --warmup 5 --batches 1,2,4,8 \
   --cache-lens 8192,16384,32768,65536 --out-json $OUT/torch.json > $OUT/torch.log 2>&1 || echo "torch rc=$?"
