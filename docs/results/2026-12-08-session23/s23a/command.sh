@@ -20,22 +20,21 @@
 #   5. the ring's CUDA path with PeerCopyTransport (two contexts of GPU 0, --share-device) beside the host-staged transport;
 #   6. ncu stall reasons of decode 1 x 8K (ours, then cuDNN's), for the small-batch decode gap.
 # Archives: .gpu/app.tar.xz (Bench, new), .gpu/tests.tar.xz (Tests, new), .gpu/old/ (the old build's three project dlls).
-# Two calls of up to 600 s each, both carrying .gpu:
-#   bash docs/results/2026-12-08-session23/s23a/command.sh $OUT forward    (1-3: tests, forwards, torch forwards)
+# Three calls of up to 600 s each, all carrying .gpu (a warm machine keeps /tmp/app and /tmp/t between them):
+#   bash docs/results/2026-12-08-session23/s23a/command.sh $OUT tests      (1: the CUDA tests; s22a's 150 s were too few for 5 classes)
+#   bash docs/results/2026-12-08-session23/s23a/command.sh $OUT forward    (2-3: forwards, torch forwards)
 #   bash docs/results/2026-12-08-session23/s23a/command.sh $OUT decode     (4-6: decode, ring, ncu)
 set -u
 OUT=$1
-PART=${2:-forward}
+PART=${2:-tests}
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv,noheader | tee $OUT/device.txt
 mkdir -p /tmp/t && [ -x /tmp/t/app/FlashAttention.Tests ] || tar -C /tmp/t -xJf .gpu/tests.tar.xz
 T=/tmp/t/app/FlashAttention.Tests
 [ -x /tmp/app/FlashAttention.Bench ] || tar -C /tmp -xJf .gpu/app.tar.xz
-if [ "$PART" = forward ]; then
-FLASH_TEST_DEVICE=cuda timeout 150 $T -class FlashAttention.Tests.WgmmaForwardTests -class FlashAttention.Tests.WgmmaPipelinedForwardTests \
+if [ "$PART" = tests ]; then
+FLASH_TEST_DEVICE=cuda timeout 300 $T -class FlashAttention.Tests.WgmmaForwardTests -class FlashAttention.Tests.WgmmaPipelinedForwardTests \
   -class FlashAttention.Tests.TensorCoreMaskBitsTests -class FlashAttention.Tests.HalfBiasTests -class FlashAttention.Tests.SeededScoresTests > $OUT/tests.log 2>&1
 echo "tests: $(grep -a 'Total:' $OUT/tests.log)"; grep -a "\[FAIL\]" $OUT/tests.log | head
-fi
-if [ "$PART" = decode ]; then
 FLASH_TEST_DEVICE=cuda timeout 120 $T -class FlashAttention.Tests.DecodeStreamingTests -class FlashAttention.Tests.DecodeTransposeTests \
   -class FlashAttention.Tests.DecodePagedTests -class FlashAttention.Tests.DecodeAccuracyTests > $OUT/tests-decode.log 2>&1
 echo "decode tests (cursors, lazy rescale): $(grep -a 'Total:' $OUT/tests-decode.log)"; grep -a "\[FAIL\]" $OUT/tests-decode.log | head
