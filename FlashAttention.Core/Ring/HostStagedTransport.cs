@@ -19,10 +19,7 @@ public sealed class HostStagedTransport : IRingTransport
     public void Copy<TElement>(ArrayView<TElement> source, AcceleratorStream sourceStream, ArrayView<TElement> target, AcceleratorStream targetStream)
         where TElement : unmanaged
     {
-        ArgumentNullException.ThrowIfNull(sourceStream);
-        ArgumentNullException.ThrowIfNull(targetStream);
-        if (source.Length != target.Length)
-            throw new ArgumentException($"target: length is {target.Length}; expected the source's {source.Length}", nameof(target));
+        RingCopyArguments.Check(source, sourceStream, target, targetStream);
         if (source.Length == 0)
             return;
         var staging = ArrayPool<TElement>.Shared.Rent((int)Math.Min(source.Length, PieceElements));

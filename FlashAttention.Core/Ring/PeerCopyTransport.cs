@@ -33,10 +33,7 @@ public sealed class PeerCopyTransport : IRingTransport
     public void Copy<TElement>(ArrayView<TElement> source, AcceleratorStream sourceStream, ArrayView<TElement> target, AcceleratorStream targetStream)
         where TElement : unmanaged
     {
-        ArgumentNullException.ThrowIfNull(sourceStream);
-        ArgumentNullException.ThrowIfNull(targetStream);
-        if (source.Length != target.Length)
-            throw new ArgumentException($"target: length is {target.Length}; expected the source's {source.Length}", nameof(target));
+        RingCopyArguments.Check(source, sourceStream, target, targetStream);
         var from = sourceStream.Accelerator;
         var to = targetStream.Accelerator;
         if (!Connects(from.AcceleratorType, to.AcceleratorType))

@@ -44,8 +44,7 @@ public static class DecodeSplits
             if ((maxKeys + fewer - 1) / fewer <= RingShortSplitKeys)
                 return fewer;
         }
-        // Groups of more than 128 threads (the experiment FLASH_DECODE_THREADS=256) fit fewer to a multiprocessor.
-        return Choose(requested, groups, maxKeys, tileKeys, multiprocessors, Math.Max(1, GroupsPerMultiprocessor * 128 / Portable.DecodeStreamKernel.Threads));
+        return Choose(requested, groups, maxKeys, tileKeys, multiprocessors, Portable.DecodeStreamKernel.GroupsOfThreads(GroupsPerMultiprocessor));
     }
 
     /// <summary>

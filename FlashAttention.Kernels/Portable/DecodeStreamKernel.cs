@@ -70,10 +70,16 @@ public static class DecodeStreamKernel
 
     /// <summary>
     /// Groups per multiprocessor the kernel is compiled for (launch bounds: registers per thread at most
-    /// 65536 / (groups x 128)): 5 for up to 2 rows per lane, 4 for 4.
+    /// 65536 / (groups x <see cref="Threads"/>)): 5 for up to 2 rows per lane, 4 for 4, at 128 threads (<see cref="GroupsOfThreads"/>).
     /// </summary>
     public static int GroupsPerMultiprocessor(int rows) =>
-        GroupsOverride >= 0 ? GroupsOverride : Math.Max(1, (RowsPerLane(rows) <= 2 ? 5 : 4) * 128 / Threads);
+        GroupsOverride >= 0 ? GroupsOverride : GroupsOfThreads(RowsPerLane(rows) <= 2 ? 5 : 4);
+
+    /// <summary>
+    /// The groups of <see cref="Threads"/> threads that take the place of <paramref name="groupsOf128"/> groups of 128 (the same
+    /// threads, at least 1): larger groups (the experiment FLASH_DECODE_THREADS=256) fit fewer to a multiprocessor.
+    /// </summary>
+    public static int GroupsOfThreads(int groupsOf128) => Math.Max(1, groupsOf128 * 128 / Threads);
 
     // Experiments only: FLASH_DECODE_UNROLL=2|4 and FLASH_DECODE_MIN_GROUPS=N override the two choices above.
     private static readonly int UnrollOverride = int.TryParse(Environment.GetEnvironmentVariable("FLASH_DECODE_UNROLL"), out int u) ? u : 0;
